@@ -1,0 +1,202 @@
+"""The `mcrc` command line. Bad input exits 2 with a specific message, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mcrc.engine import assess
+from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError
+from mcrc.facts.catalog import FACTS
+from mcrc.knowledge import load_knowledge
+from mcrc.patient import Patient, parse_patient_json
+from mcrc.render import render_json, render_markdown, render_text
+from mcrc.vocabulary import SECTIONS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Cited, explained decision support for metastatic colorectal cancer.")
+kb_app = typer.Typer(add_completion=False, help="Inspect the knowledge base.", invoke_without_command=True)
+app.add_typer(kb_app, name="kb")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_INPUT = 2
+EXIT_KNOWLEDGE = 3
+EXIT_ENGINE = 4
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    md = "md"
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def _read_input(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    path = Path(source)
+    if not path.is_file():
+        _fail(f"{source}: no such file", EXIT_INPUT)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{source}: cannot read ({exc.__class__.__name__}: {exc})", EXIT_INPUT)
+    return ""
+
+
+def _render(a, fmt: Format, trace: bool) -> str:
+    if fmt is Format.json:
+        return render_json(a, trace=trace)
+    if fmt is Format.md:
+        return render_markdown(a)
+    return render_text(a, width=max(out.width, 100))
+
+
+def _guard(fn):
+    """Turn the documented errors into exit codes and messages."""
+    try:
+        return fn()
+    except InputError as exc:
+        _fail(f"{exc}", EXIT_INPUT)
+    except KnowledgeError as exc:
+        _fail(f"{exc}", EXIT_KNOWLEDGE)
+    except EngineError as exc:
+        _fail(f"{exc}", EXIT_ENGINE)
+    except McrcError as exc:  # pragma: no cover - every subclass is handled above
+        _fail(str(exc), 1)
+
+
+@app.command()
+def recommend(
+    source: str = typer.Argument(..., help="Patient JSON file, or - for standard input"),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, json or md"),
+    trace: bool = typer.Option(True, "--trace/--no-trace", help="Include the evaluation trace in JSON output"),
+) -> None:
+    """Assess one patient and print the cited recommendation."""
+    text = _read_input(source)
+
+    def run():
+        patient = parse_patient_json(text)
+        return assess(patient)
+
+    a = _guard(run)
+    sys.stdout.write(_render(a, fmt, trace))
+    if fmt is not Format.text:
+        sys.stdout.write("\n")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the Patient input."""
+    sys.stdout.write(json.dumps(Patient.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def vocab(section: str = typer.Option(None, "--section", "-s", help=f"One of: {', '.join(SECTIONS)}")) -> None:
+    """List the coded vocabulary (codes, labels, classes)."""
+    kb = _guard(load_knowledge)
+    sections = [section] if section else list(SECTIONS)
+    if section and section not in SECTIONS:
+        _fail(f"unknown section {section!r}; allowed: {', '.join(SECTIONS)}", EXIT_INPUT)
+    for name in sections:
+        table = Table(title=name, show_lines=False, expand=False)
+        table.add_column("code")
+        table.add_column("label")
+        table.add_column("class / drugs")
+        for code, term in kb.vocabulary.terms[name].items():
+            table.add_row(code, term.label, ", ".join(term.drugs) or (term.klass or ""))
+        out.print(table)
+
+
+@kb_app.callback()
+def kb_list(ctx: typer.Context) -> None:
+    """List tables and rows (or use a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    kb = _guard(load_knowledge)
+    out.print(f"knowledge base {kb.version}: {len(kb.tables)} tables, {len(kb.rows)} rows")
+    for t in kb.tables:
+        out.print(f"\n[bold]{t.id}[/] ({t.hit}) {t.title}  [dim]{t.file}:{t.line}[/]")
+        for r in t.rows:
+            mark = " (default)" if r.default else ""
+            out.print(f"  {r.id}{mark}: {r.title}")
+
+
+@kb_app.command("show")
+def kb_show(row_id: str = typer.Argument(..., help="A row id from `mcrc kb`")) -> None:
+    """Show one row: its condition, outputs and citations."""
+    kb = _guard(load_knowledge)
+    row = kb.rows.get(row_id)
+    if row is None:
+        import difflib
+
+        close = difflib.get_close_matches(row_id, list(kb.rows), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `mcrc kb`"
+        _fail(f"no row {row_id!r}{hint}", EXIT_INPUT)
+    out.print(f"[bold]{row.id}[/]  [dim]{row.file}:{row.line}[/]")
+    out.print(f"situation: {row.title}")
+    out.print(f"when: {'(default: no other row fired)' if row.default else row.when.text()}")
+    if row.note:
+        out.print(f"note: {row.note}")
+    for i, s in enumerate(row.strategies, start=1):
+        out.print(f"strategy {i}{' (' + s.label + ')' if s.label else ''}: " + " -> ".join(st.code for st in s.steps))
+    for section, items in row.outputs.items():
+        out.print(f"{section}: " + ", ".join(i.code for i in items))
+    for c in row.citations:
+        out.print(f"cite: {c.text()}")
+
+
+@kb_app.command("facts")
+def kb_facts() -> None:
+    """List every fact the rules may read, with its domain and origin."""
+    table = Table(title="facts")
+    for col in ("fact", "domain", "from", "meaning"):
+        table.add_column(col)
+    for spec in FACTS.values():
+        origin = f"definition {spec.definition}" if spec.definition else spec.source
+        table.add_row(spec.name, spec.allowed(), origin, spec.doc)
+    out.print(table)
+
+
+@app.command()
+def demo(
+    directory: Path = typer.Argument(Path("examples"), help="Folder of patient JSON files"),
+    fmt: Format = typer.Option(Format.text, "--format", "-f"),
+) -> None:
+    """Assess every sample case in a folder and print the results (the main job of `make run`)."""
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not files:
+        _fail(f"{directory}: no patient JSON files found", EXIT_INPUT)
+    failures = 0
+    for path in files:
+        try:
+            a = assess(parse_patient_json(path.read_text(encoding="utf-8")))
+        except McrcError as exc:
+            failures += 1
+            err.print(f"[bold red]{path.name}[/]: {exc}")
+            continue
+        out.print(f"[bold]== {path.name}[/]")
+        sys.stdout.write(_render(a, fmt, trace=False) + "\n")
+    out.print(f"assessed {len(files) - failures} of {len(files)} sample cases")
+    if failures:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

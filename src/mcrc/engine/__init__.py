@@ -1,0 +1,45 @@
+"""The engine: Facts + knowledge tables -> Assessment with trace, checked against safety rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from mcrc.engine.assessment import Assessment
+from mcrc.engine.evaluate import ENGINE_VERSION, build_assessment, evaluate_rows
+from mcrc.engine.safety import check_safety
+from mcrc.errors import SafetyViolation
+from mcrc.facts import Facts, derive_facts
+from mcrc.knowledge import KnowledgeBase, load_knowledge
+from mcrc.patient import Patient, parse_patient
+
+
+def input_hash(patient: Patient) -> str:
+    canonical = json.dumps(patient.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str | None = None,
+                 input_hash: str | None = None) -> Assessment:
+    """Assess already-flattened Facts (cohort rows and the verifier come in here)."""
+    kb = kb or load_knowledge()
+    assessment = build_assessment(kb, facts, patient_id=patient_id, input_hash=input_hash)
+    violations = check_safety(kb, assessment, facts)
+    if violations:
+        raise SafetyViolation(violations)
+    return assessment
+
+
+def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
+           today: dt.date | None = None) -> Assessment:
+    """Assess one patient: validate, derive facts, evaluate every table, check safety."""
+    if not isinstance(patient, Patient):
+        patient = parse_patient(patient, today=today)
+    kb = kb or load_knowledge()
+    return assess_facts(derive_facts(patient, kb.definitions), kb, patient_id=patient.id,
+                        input_hash=input_hash(patient))
+
+
+__all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate_rows"]

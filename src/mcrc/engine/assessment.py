@@ -1,0 +1,161 @@
+"""The Assessment: the answer for one patient plus the trace of how it was reached.
+
+Its JSON form is documented (docs/assessment-json.md) and stable: every recommended item has
+`code`, `label` and `citations`; people read labels, programs rely on codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Certainty = Literal["definite", "possible"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CitationOut(_Out):
+    source: str
+    where: str
+    footnote: str | None = None
+
+
+class Item(_Out):
+    code: str
+    label: str
+    citations: list[CitationOut]
+    rows: list[str]
+    note: str | None = None
+
+
+class RegimenItem(Item):
+    drugs: list[str]
+    drug_classes: list[str]
+
+
+class StepOut(_Out):
+    code: str
+    label: str
+    action_class: str
+    months: float | None = None
+    max_months: float | None = None
+    regimens: list[str] = []
+    note: str | None = None
+
+
+class StrategyOut(_Out):
+    id: str
+    label: str | None = None
+    steps: list[StepOut]
+    note: str | None = None
+    row: str
+    citations: list[CitationOut]
+
+
+class FollowupItem(Item):
+    every_months: int | None = None
+    from_month: int | None = None
+    until_month: int | None = None
+    dates: list[dt.date] = []
+
+
+class PossibleRow(_Out):
+    row: str
+    table: str
+    title: str
+    needs: list[str]
+    would_add: list[str]
+    citations: list[CitationOut]
+
+
+class UnknownFact(_Out):
+    fact: str
+    description: str
+    rows: list[str]
+
+
+class Rationale(_Out):
+    row: str
+    table: str
+    title: str
+    note: str | None = None
+    citations: list[CitationOut]
+
+
+class ConditionTrace(_Out):
+    condition: str
+    result: Literal["true", "false", "unknown"]
+
+
+class RowTrace(_Out):
+    row: str
+    result: Literal["fired", "possible", "not_fired"]
+    default: bool = False
+    conditions: list[ConditionTrace]
+
+
+class TableTrace(_Out):
+    table: str
+    title: str
+    hit: str
+    applies: Literal["true", "false", "unknown"]
+    rows: list[RowTrace]
+
+
+class Scope(_Out):
+    status: Literal["in_scope", "refer_mdt", "out_of_scope"]
+    reason: str | None = None
+
+
+class Provenance(_Out):
+    kb_version: str
+    engine_version: str
+    input_hash: str | None = None
+    sources: list[str]
+
+
+class Assessment(_Out):
+    schema_id: Literal["mcrc.assessment/1"] = "mcrc.assessment/1"
+    patient_id: str | None = None
+    provenance: Provenance
+    scope: Scope
+    goal: Item | None = None
+    first_steps: list[Item] = []
+    strategies: list[StrategyOut] = []
+    local_treatment: list[Item] = []
+    regimens: list[RegimenItem] = []
+    warnings: list[Item] = []
+    tests: list[Item] = []
+    workup: list[Item] = []
+    prognosis: list[Item] = []
+    followup: list[FollowupItem] = []
+    considerations: list[Item] = []
+    referrals: list[Item] = []
+    possible: list[PossibleRow] = []
+    unknown_facts: list[UnknownFact] = []
+    rationale: list[Rationale] = []
+    facts: dict[str, Any] = {}
+    derivation_notes: list[str] = []
+    trace: list[TableTrace] = []
+
+    def codes(self, section: str | None = None) -> set[str]:
+        """All definite codes, or those of one section (handy for programs and tests)."""
+        out: set[str] = set()
+        if section in (None, "goal") and self.goal:
+            out.add(self.goal.code)
+        for name in ("first_steps", "local_treatment", "regimens", "warnings", "tests", "workup", "prognosis",
+                     "followup", "considerations", "referrals"):
+            if section in (None, name):
+                out |= {i.code for i in getattr(self, name)}
+        if section in (None, "strategies"):
+            for s in self.strategies:
+                out |= {st.code for st in s.steps}
+                out |= {r for st in s.steps for r in st.regimens}
+        return out
+
+    def fired_rows(self) -> list[str]:
+        return [r.row for t in self.trace for r in t.rows if r.result == "fired"]

@@ -1,0 +1,222 @@
+"""Evaluate the decision tables over Facts with Kleene logic and assemble the Assessment.
+
+A row *fires* when its table applies and all its conditions are TRUE; it is *possible* when the
+result is UNKNOWN (filling unknown facts could make it fire). A default row fires when its table
+applies and no other row of the table fired, so every patient in scope gets an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcrc.engine.assessment import (
+    Assessment,
+    CitationOut,
+    ConditionTrace,
+    FollowupItem,
+    Item,
+    PossibleRow,
+    Provenance,
+    Rationale,
+    RegimenItem,
+    RowTrace,
+    Scope,
+    StepOut,
+    StrategyOut,
+    TableTrace,
+    UnknownFact,
+)
+from mcrc.errors import HitPolicyViolation
+from mcrc.facts.catalog import FACTS
+from mcrc.facts.derive import add_months
+from mcrc.facts.model import Facts
+from mcrc.knowledge.expr import facts_of
+from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row
+from mcrc.logic import Tri
+
+ENGINE_VERSION = "0.1.0"
+_T, _F, _U = Tri.TRUE, Tri.FALSE, Tri.UNKNOWN
+_SECTION_FIELD = {
+    "first": "first_steps", "local": "local_treatment", "regimens": "regimens", "warnings": "warnings",
+    "tests": "tests", "workup": "workup", "prognosis": "prognosis", "followup": "followup", "notes": "considerations",
+    "refer": "referrals",
+}
+_VOCAB_SECTION = {
+    "goal": "goals", "first": "actions", "local": "actions", "regimens": "regimens", "warnings": "warnings",
+    "tests": "tests", "workup": "tests", "prognosis": "prognosis", "followup": "followup",
+    "notes": "considerations", "refer": "referrals",
+}
+
+
+@dataclass
+class RowResult:
+    row: Row
+    result: Tri
+    conditions: list[tuple[str, Tri]]
+    unknown_facts: set[str]
+
+
+def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[object, Tri, list[RowResult]]]:
+    """Per table: whether it applies, and each row's result with its per-condition results."""
+    values = facts.values
+    out = []
+    for table in kb.tables:
+        applies = table.applies_check(values)
+        results: list[RowResult] = []
+        for row in table.rows:
+            if row.default:
+                results.append(RowResult(row, _F, [], set()))
+                continue
+            conds = [(expr, check(values)) for expr, check in row.checks]
+            res = applies
+            for _, r in conds:
+                res = res & r
+            unknown: set[str] = set()
+            if res is _U:
+                if applies is _U:
+                    unknown |= {f for f in facts_of(table.applies) if values.get(f) is None}
+                for expr, r in conds:
+                    if r is _U:
+                        unknown |= {f for f in facts_of(expr) if values.get(f) is None}
+            results.append(RowResult(row, res, [(e.text(), r) for e, r in conds], unknown))
+        for rr in results:
+            if rr.row.default:
+                fired_other = any(x.result is _T for x in results if not x.row.default)
+                rr.result = _T if applies is _T and not fired_other else _F
+        fired = [rr.row.id for rr in results if rr.result is _T]
+        if table.hit == "unique" and len(fired) > 1:
+            raise HitPolicyViolation(table.id, fired)
+        out.append((table, applies, results))
+    return out
+
+
+def _cites(*groups: tuple[Citation, ...]) -> list[CitationOut]:
+    seen: dict[tuple, CitationOut] = {}
+    for group in groups:
+        for c in group:
+            key = (c.source, c.where, c.footnote)
+            if key not in seen:
+                seen[key] = CitationOut(source=c.source, where=c.where, footnote=c.footnote)
+    return list(seen.values())
+
+
+class _Builder:
+    """Collects outputs in table and row order, merging duplicates (one item, several citations)."""
+
+    def __init__(self, kb: KnowledgeBase, facts: Facts):
+        self.kb, self.vocab, self.facts = kb, kb.vocabulary, facts
+        self.items: dict[str, dict[str, Item]] = {f: {} for f in _SECTION_FIELD.values()}
+        self.goal: Item | None = None
+        self.strategies: list[StrategyOut] = []
+        self.rationale: list[Rationale] = []
+
+    def _item(self, section: str, out: OutItem, row: Row) -> Item:
+        term = self.vocab.get(_VOCAB_SECTION[section], out.code)
+        cites = _cites(out.citations or row.citations)
+        common = dict(code=out.code, label=term.label, citations=cites, rows=[row.id], note=out.note)
+        if section == "regimens":
+            classes = sorted(self.vocab.regimen_drug_classes(out.code))
+            return RegimenItem(**common, drugs=list(term.drugs), drug_classes=classes)
+        if section == "followup":
+            return FollowupItem(**common, every_months=out.every_months, from_month=out.from_month,
+                                until_month=out.until_month, dates=self._dates(out))
+        return Item(**common)
+
+    def _dates(self, out: OutItem) -> list:
+        start = self.facts.ned_date
+        if start is None or not out.every_months or out.until_month is None:
+            return []
+        first = (out.from_month or 0) + out.every_months
+        return [add_months(start, m) for m in range(first, out.until_month + 1, out.every_months)]
+
+    def add_row(self, row: Row) -> None:
+        self.rationale.append(Rationale(row=row.id, table=row.table_id, title=row.title, note=row.note,
+                                        citations=_cites(row.citations)))
+        for i, st in enumerate(row.strategies, start=1):
+            self.strategies.append(StrategyOut(
+                id=f"{row.id}#{i}", label=st.label, note=st.note, row=row.id,
+                citations=_cites(st.citations or row.citations),
+                steps=[StepOut(code=s.code, label=self.vocab.get("actions", s.code).label,
+                               action_class=self.vocab.get("actions", s.code).klass or "", months=s.months,
+                               max_months=s.max_months, regimens=list(s.regimens), note=s.note)
+                       for s in st.steps],
+            ))
+        for section, items in row.outputs.items():
+            for out in items:
+                item = self._item(section, out, row)
+                if section == "goal":
+                    self.goal = item
+                    continue
+                bucket = self.items[_SECTION_FIELD[section]]
+                key = out.code if section != "followup" else f"{out.code}@{out.from_month}"
+                if key in bucket:
+                    prev = bucket[key]
+                    merged = prev.citations + [c for c in item.citations if c not in prev.citations]
+                    note = prev.note if not item.note or item.note == prev.note else (
+                        f"{prev.note} {item.note}" if prev.note else item.note)
+                    bucket[key] = prev.model_copy(update={"citations": merged, "rows": [*prev.rows, row.id],
+                                                          "note": note})
+                else:
+                    bucket[key] = item
+
+
+def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
+                     input_hash: str | None = None) -> Assessment:
+    evaluated = evaluate_rows(kb, facts)
+    b = _Builder(kb, facts)
+    possible: list[PossibleRow] = []
+    unknown_rows: dict[str, list[str]] = {}
+    trace: list[TableTrace] = []
+    used_sources: list[str] = []
+    for table, applies, results in evaluated:
+        rows_trace = []
+        for rr in results:
+            label = "fired" if rr.result is _T else "possible" if rr.result is _U else "not_fired"
+            rows_trace.append(RowTrace(row=rr.row.id, result=label, default=rr.row.default,
+                                       conditions=[ConditionTrace(condition=t, result=r.label)
+                                                   for t, r in rr.conditions]))
+            if rr.result is _T:
+                b.add_row(rr.row)
+                for c in rr.row.citations:
+                    if c.source not in used_sources:
+                        used_sources.append(c.source)
+            elif rr.result is _U:
+                needs = sorted(rr.unknown_facts)
+                possible.append(PossibleRow(row=rr.row.id, table=table.id, title=rr.row.title, needs=needs,
+                                            would_add=sorted(set(rr.row.codes())), citations=_cites(rr.row.citations)))
+                for f in needs:
+                    unknown_rows.setdefault(f, []).append(rr.row.id)
+        trace.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
+                                rows=rows_trace))
+    referrals = list(b.items["referrals"].values())
+    if any(r.code == "out_of_scope" for r in referrals):
+        scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
+    elif not b.strategies and not b.items["first_steps"] and referrals:
+        scope = Scope(status="refer_mdt", reason="; ".join(r.note or r.label for r in referrals))
+    else:
+        scope = Scope(status="in_scope")
+    return Assessment(
+        patient_id=patient_id,
+        provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
+                              sources=used_sources),
+        scope=scope,
+        goal=b.goal,
+        first_steps=list(b.items["first_steps"].values()),
+        strategies=b.strategies,
+        local_treatment=list(b.items["local_treatment"].values()),
+        regimens=list(b.items["regimens"].values()),
+        warnings=list(b.items["warnings"].values()),
+        tests=list(b.items["tests"].values()),
+        workup=list(b.items["workup"].values()),
+        prognosis=list(b.items["prognosis"].values()),
+        followup=list(b.items["followup"].values()),
+        considerations=list(b.items["considerations"].values()),
+        referrals=referrals,
+        possible=possible,
+        unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
+                       for f, rows in sorted(unknown_rows.items())],
+        rationale=b.rationale,
+        facts=facts.known(),
+        derivation_notes=list(facts.notes),
+        trace=trace,
+    )

@@ -1,0 +1,94 @@
+"""Check an Assessment against the safety invariants declared in knowledge/data/safety.yaml.
+
+The same declarative invariants are checked here at run time (fail closed: an unsafe answer is
+never returned) and, later, proved over all patients by the verifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mcrc.engine.assessment import Assessment
+from mcrc.errors import Problem
+from mcrc.facts.model import Facts
+from mcrc.knowledge.model import Invariant, KnowledgeBase, Selector
+from mcrc.logic import Tri
+
+# What a selector can look at: (section, code, action class, regimen codes) per recommended thing.
+Entry = tuple[str, str, str | None, tuple[str, ...]]
+
+
+def _entries(a: Assessment) -> Iterator[Entry]:
+    for s in a.strategies:
+        for st in s.steps:
+            yield ("strategies", st.code, st.action_class, tuple(st.regimens))
+    for item in a.first_steps:
+        yield ("first_steps", item.code, None, ())
+    for item in a.local_treatment:
+        yield ("local_treatment", item.code, None, ())
+    for item in a.regimens:
+        yield ("regimens", item.code, None, (item.code,))
+
+
+def _matches(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
+    section, code, action_class, regimens = entry
+    vocab = kb.vocabulary
+    if sel.sections and section not in sel.sections:
+        return False
+    if action_class is None and vocab.has("actions", code):
+        action_class = vocab.get("actions", code).klass
+    if sel.code and code in sel.code:
+        return True
+    if sel.action_class and action_class in sel.action_class:
+        return True
+    for reg in regimens:
+        drugs = vocab.get("regimens", reg).drugs
+        if sel.drug and set(drugs) & set(sel.drug):
+            return True
+        if sel.drug_class and vocab.regimen_drug_classes(reg) & set(sel.drug_class):
+            return True
+    return False
+
+
+def _active(inv: Invariant, facts: Facts) -> bool:
+    if inv.when_check is not None and inv.when_check(facts.values) is not Tri.TRUE:
+        return False
+    return not (inv.unless_check is not None and inv.unless_check(facts.values) is Tri.TRUE)
+
+
+def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Facts) -> list[str]:
+    """Return human-readable violations of one invariant (empty when it holds)."""
+    if not _active(inv, facts):
+        return []
+    if inv.kind == "forbid":
+        return [f"{code} in {section}" for section, code, cls, regs in _entries(a)
+                if _matches(kb, inv.selector, (section, code, cls, regs))]
+    if inv.kind == "require":
+        if any(_matches(kb, inv.selector, e) for e in _entries(a)):
+            return []
+        return ["required item missing"]
+    if inv.kind == "max_months":
+        bad = []
+        for s in a.strategies:
+            total = sum((st.months or st.max_months or 0) for st in s.steps if st.action_class in inv.classes)
+            if total > inv.limit:
+                bad.append(f"strategy {s.id} totals {total:g} months")
+        return bad
+    if inv.kind == "forbid_together":
+        bad = []
+        for section, code, _cls, regs in _entries(a):
+            classes: set[str] = set()
+            for reg in regs:
+                classes |= kb.vocabulary.regimen_drug_classes(reg)
+            if set(inv.classes) <= classes:
+                bad.append(f"{code} in {section} combines {', '.join(inv.classes)}")
+        return bad
+    return []
+
+
+def check_safety(kb: KnowledgeBase, a: Assessment, facts: Facts) -> list[Problem]:
+    problems = []
+    for inv in kb.invariants:
+        for v in check_invariant(kb, inv, a, facts):
+            problems.append(Problem(inv.id, f"{inv.text}: {v}"))
+    return problems

@@ -1,0 +1,150 @@
+"""The fact catalog: every fact the rules may read, its finite domain, and where it comes from.
+
+Kinds: `enum` (a closed list of strings), `bool`, `int` and `number` (bounded ranges). `None` is
+the first-class *unknown*. A derived fact names the definition (knowledge/data/definitions.yaml)
+it implements; an observed fact names the Patient field it is read from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["enum", "bool", "int", "number"]
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    kind: Kind
+    doc: str
+    values: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    source: str = ""  # Patient field path, for observed facts
+    definition: str | None = None  # definitions.yaml id, for derived facts
+
+    def allowed(self) -> str:
+        if self.kind == "enum":
+            return ", ".join(self.values)
+        if self.kind == "bool":
+            return "true, false"
+        return f"{self.kind} {self.low:g}..{self.high:g}"
+
+    def accepts(self, value) -> bool:
+        if self.kind == "enum":
+            return isinstance(value, str) and value in self.values
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "int" and not isinstance(value, int):
+            return False
+        return self.low <= value <= self.high
+
+
+RESECT = ("resectable", "potentially_resectable", "unresectable")
+
+
+def _f(name, kind, doc, values=(), low=None, high=None, source="", definition=None) -> FactSpec:
+    return FactSpec(name, kind, doc, tuple(values), low, high, source, definition)
+
+
+CATALOG: tuple[FactSpec, ...] = (
+    # patient
+    _f("age", "int", "Age in years", low=18, high=110, source="age"),
+    _f("sex", "enum", "Sex", ("female", "male"), source="sex"),
+    _f("ecog", "int", "ECOG performance status", low=0, high=4, source="ecog"),
+    _f("cea_ng_ml", "number", "Serum CEA (ng/mL)", low=0, high=100000, source="cea_ng_ml"),
+    # primary
+    _f("primary_location", "enum", "Location of the primary",
+       ("caecum", "ascending_colon", "hepatic_flexure", "transverse_colon", "splenic_flexure",
+        "descending_colon", "sigmoid_colon", "rectosigmoid", "rectum"), source="primary.location"),
+    _f("primary_site", "enum", "Colon or rectum", ("colon", "rectum"), definition="sidedness"),
+    _f("sidedness", "enum", "Side of the primary", ("right", "left"), definition="sidedness"),
+    _f("rectal_distance_cm", "number", "Distance of a rectal primary from the anal verge (cm)", low=0, high=30,
+       source="primary.distance_from_anal_verge_cm"),
+    _f("rectal_height", "enum", "Height of a rectal primary", ("upper", "middle_lower"),
+       definition="rectal_height"),
+    _f("ct", "enum", "Clinical T category of the primary", ("T1", "T2", "T3", "T4"), source="primary.ct"),
+    _f("cn", "enum", "Clinical N category of the primary", ("N0", "N1", "N2"), source="primary.cn"),
+    _f("locally_advanced", "bool", "Primary is cT3-4 or N+", definition="locally_advanced"),
+    _f("primary_status", "enum", "State of the primary", ("in_place", "resected", "local_recurrence"),
+       source="primary.status"),
+    _f("primary_resectability", "enum", "MDT judgement of the primary or local recurrence", RESECT,
+       source="primary.resectability"),
+    _f("emergency", "enum", "Emergency complication of the primary or local recurrence",
+       ("bleeding", "obstruction", "impending_obstruction", "perforation", "none"), source="primary.emergency"),
+    # metastases
+    _f("metastases_recorded", "bool", "The metastatic sites have been recorded", source="metastases"),
+    _f("lung_mets", "bool", "Lung metastases present", source="metastases[organ=lung]"),
+    _f("lung_met_count", "int", "Number of lung metastases", low=0, high=500, source="metastases[organ=lung].count"),
+    _f("lung_bilateral", "bool", "Lung metastases in both lungs", source="metastases[organ=lung].bilateral"),
+    _f("lung_largest_mm", "number", "Largest lung metastasis (mm)", low=0, high=500,
+       source="metastases[organ=lung].largest_size"),
+    _f("lung_zone", "enum", "Zone of a single lung metastasis", ("outer", "middle", "inner", "perivascular"),
+       source="metastases[organ=lung].zone"),
+    _f("lung_nodes", "bool", "Hilar/mediastinal lymph node metastases suspected",
+       source="metastases[organ=lung].hilar_mediastinal_nodes"),
+    _f("lymphangitic", "bool", "Lymphangitic carcinomatosis", source="metastases[organ=lung].lymphangitic"),
+    _f("lung_symptomatic", "bool", "Lung metastases cause symptoms", source="metastases[organ=lung].symptomatic"),
+    _f("lung_resectability", "enum", "MDT judgement of the lung metastases", RESECT,
+       definition="resectability_worst"),
+    _f("lung_timing", "enum", "Synchronous or metachronous lung metastases", ("synchronous", "metachronous"),
+       definition="lung_timing"),
+    _f("lung_initial", "bool", "The lung is the first site of distant metastasis", definition="lung_initial"),
+    _f("lung_indeterminate", "bool", "Nature of lung or other lesions indeterminate on imaging",
+       source="metastases[].nature_indeterminate"),
+    _f("extrapulmonary_sites", "int", "Number of metastatic organs other than the lung", low=0, high=10,
+       source="metastases[organ!=lung]"),
+    _f("liver_mets", "bool", "Liver metastases present", source="metastases[organ=liver]"),
+    _f("liver_met_count", "int", "Number of liver metastases", low=0, high=500,
+       source="metastases[organ=liver].count"),
+    _f("extrapulmonary_resectability", "enum", "MDT judgement of the metastases outside the lung ('none' when "
+       "there are none)", (*RESECT, "none"), definition="resectability_worst"),
+    _f("pelvic_implant", "bool", "Pelvic implantation metastases present", source="metastases[organ=pelvic_implant]"),
+    _f("isolated_lung", "bool", "Lung metastases without extrapulmonary metastases", definition="isolated_lung"),
+    _f("oligometastatic", "bool", "At most one metastatic site besides the lung", definition="oligometastatic"),
+    _f("dfi_months", "int", "Disease-free interval (months)", low=0, high=600, definition="dfi"),
+    _f("bone_pain", "bool", "Symptoms suggesting bone metastases", source="symptoms.bone_pain"),
+    # biology
+    _f("kras", "enum", "KRAS status", ("wild_type", "mutant"), source="biomarkers.kras"),
+    _f("nras", "enum", "NRAS status", ("wild_type", "mutant"), source="biomarkers.nras"),
+    _f("ras", "enum", "RAS status (KRAS and NRAS)", ("wild_type", "mutant"), definition="ras"),
+    _f("braf", "enum", "BRAF status", ("wild_type", "v600e", "non_v600e"), source="biomarkers.braf"),
+    _f("mmr_status", "enum", "Mismatch repair / microsatellite status", ("dmmr_msi_h", "pmmr_mss"),
+       definition="mmr_status"),
+    _f("her2", "enum", "HER2 status", ("positive", "negative"), source="biomarkers.her2"),
+    _f("molecular_specimen", "enum", "Material of the molecular results", ("primary", "metastasis", "liquid_biopsy"),
+       source="biomarkers.specimen"),
+    # treatment history
+    _f("systemic_history_known", "bool", "The systemic therapy history has been recorded",
+       source="treatment_history.courses"),
+    _f("neoadjuvant_given", "bool", "Any preoperative (neoadjuvant or conversion) systemic therapy given",
+       source="treatment_history.courses"),
+    _f("neoadjuvant_progression", "bool", "Progression during neoadjuvant or conversion therapy",
+       source="treatment_history.courses"),
+    _f("preop_irinotecan_effective", "bool", "A preoperative irinotecan-based regimen was effective",
+       source="treatment_history.courses"),
+    _f("oxaliplatin_failed", "bool", "Oxaliplatin has failed", definition="drug_failure"),
+    _f("irinotecan_failed", "bool", "Irinotecan has failed", definition="drug_failure"),
+    _f("adjuvant_oxaliplatin_failure_12m", "bool", "Relapse within 12 months of adjuvant oxaliplatin",
+       definition="oxaliplatin_failure_12m"),
+    _f("palliative_lines_failed", "int", "Palliative lines that ended in progression", low=0, high=10,
+       source="treatment_history.courses"),
+    _f("progressing", "bool", "The most recent systemic course ended in progression",
+       source="treatment_history.courses"),
+    _f("lung_resection_margin", "enum", "Worst margin of a lung metastasis resection ('none': no resection done)",
+       ("R0", "R1", "R2", "none"),
+       source="treatment_history.procedures"),
+    _f("lung_lobectomy_done", "bool", "A lobectomy was done for lung metastases",
+       source="treatment_history.procedures"),
+    _f("ned", "bool", "No evidence of disease reached after local treatment", source="ned, ned_date"),
+    # fitness and wishes
+    _f("fit_for_surgery", "bool", "Fit for surgery (site, lung function, tolerance)", source="fitness.fit_for_surgery"),
+    _f("declines_surgery", "bool", "Patient declines surgery", source="preferences.declines_surgery"),
+    _f("wishes_organ_preservation", "bool", "Patient strongly wishes organ preservation",
+       source="preferences.wishes_organ_preservation"),
+)
+
+FACTS: dict[str, FactSpec] = {spec.name: spec for spec in CATALOG}

@@ -1,0 +1,290 @@
+"""Patient -> Facts. Each derived fact implements a named definition from definitions.yaml.
+
+Unknown stays unknown: a derivation returns None whenever its inputs do not settle the answer.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable
+
+from mcrc.facts.catalog import FACTS
+from mcrc.facts.model import Facts
+from mcrc.knowledge.definitions import Definitions, load_definitions
+from mcrc.patient import Lesion, Patient
+from mcrc.vocabulary import load_vocabulary
+
+_RANK = {"resectable": 0, "potentially_resectable": 1, "unresectable": 2}
+_PREOP = ("neoadjuvant", "conversion")
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Calendar-month arithmetic, clamping to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def whole_months(start: dt.date, end: dt.date) -> int:
+    """Completed calendar months from start to end (0 if end is not after start)."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, months) > end:
+        months -= 1
+    return max(months, 0)
+
+
+def _kleene_or(values: Iterable[bool | None]) -> bool | None:
+    seen_unknown = False
+    for v in values:
+        if v is True:
+            return True
+        if v is None:
+            seen_unknown = True
+    return None if seen_unknown else False
+
+
+def worst_resectability(values: list[str | None]) -> str | None:
+    """The least resectable judgement; unknown unless an unresectable one already decides it."""
+    known = [v for v in values if v is not None]
+    if "unresectable" in known:
+        return "unresectable"
+    if not values or len(known) < len(values):
+        return None
+    return max(known, key=_RANK.__getitem__)
+
+
+def _sum_or_none(values: list[int | None]) -> int | None:
+    return None if any(v is None for v in values) else sum(values)
+
+
+def _any_attr(lesions: list[Lesion], attr: str) -> bool | None:
+    return _kleene_or(getattr(lesion, attr) for lesion in lesions)
+
+
+def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Facts:
+    """Flatten a Patient into Facts, observed and derived."""
+    d = definitions or load_definitions()
+    v: dict[str, object] = dict.fromkeys(FACTS)
+    notes: list[str] = []
+    p = patient
+
+    v["age"], v["ecog"], v["cea_ng_ml"] = p.age, p.ecog, p.cea_ng_ml
+    v["sex"] = p.sex
+
+    # --- primary -----------------------------------------------------------------------------
+    pr = p.primary
+    if pr is not None:
+        v["primary_location"] = pr.location
+        if pr.location is not None:
+            side = d.params("sidedness")
+            v["primary_site"] = "rectum" if pr.location == "rectum" else "colon"
+            v["sidedness"] = "right" if pr.location in side["right"] else "left"
+        if pr.location == "rectum" and pr.distance_from_anal_verge_cm is not None:
+            v["rectal_distance_cm"] = pr.distance_from_anal_verge_cm
+            limit = d.params("rectal_height")["middle_lower_max_cm"]
+            v["rectal_height"] = "middle_lower" if pr.distance_from_anal_verge_cm <= limit else "upper"
+        v["ct"] = pr.ct[:2] if pr.ct else None
+        v["cn"] = pr.cn[:2] if pr.cn else None
+        t_adv = None if v["ct"] is None else v["ct"] in d.params("locally_advanced")["t_categories"]
+        n_pos = None if v["cn"] is None else v["cn"] != "N0"
+        v["locally_advanced"] = _kleene_or([t_adv, n_pos])
+        v["primary_status"] = pr.status
+        v["primary_resectability"] = pr.resectability
+        v["emergency"] = pr.emergency
+
+    # --- metastases --------------------------------------------------------------------------
+    mets = p.metastases
+    lung: list[Lesion] = []
+    other: list[Lesion] = []
+    if mets is not None:
+        v["metastases_recorded"] = True
+        lung = [m for m in mets if m.organ == "lung"]
+        other = [m for m in mets if m.organ != "lung"]
+        v["lung_mets"] = bool(lung)
+        organs = {m.organ for m in other}
+        v["extrapulmonary_sites"] = len(organs)
+        v["liver_mets"] = "liver" in organs
+        v["pelvic_implant"] = "pelvic_implant" in organs
+        liver = [m for m in other if m.organ == "liver"]
+        v["liver_met_count"] = _sum_or_none([m.count for m in liver]) if liver else 0
+        v["extrapulmonary_resectability"] = worst_resectability([m.resectability for m in other]) if other else "none"
+        v["isolated_lung"] = bool(lung) and not other
+        v["oligometastatic"] = len(organs) <= d.params("oligometastatic")["max_extrapulmonary_sites"]
+        v["lung_indeterminate"] = _any_attr(mets, "nature_indeterminate") if mets else None
+    if lung:
+        lymph = _any_attr(lung, "lymphangitic")
+        v["lymphangitic"] = lymph
+        v["lung_met_count"] = _sum_or_none([m.count for m in lung])
+        sizes = [m.largest_size.mm for m in lung if m.largest_size is not None]
+        v["lung_largest_mm"] = max(sizes) if len(sizes) == len(lung) else None
+        v["lung_bilateral"] = _any_attr(lung, "bilateral")
+        if v["lung_met_count"] == 1:
+            v["lung_zone"] = lung[0].zone
+        v["lung_nodes"] = _any_attr(lung, "hilar_mediastinal_nodes")
+        v["lung_symptomatic"] = _any_attr(lung, "symptomatic")
+        v["lung_resectability"] = worst_resectability([m.resectability for m in lung])
+        v["lung_timing"] = _lung_timing(p, lung)
+        v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other)
+        v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
+
+    v["bone_pain"] = p.symptoms.bone_pain if p.symptoms else None
+
+    # --- biology -----------------------------------------------------------------------------
+    b = p.biomarkers
+    if b is not None:
+        v["kras"], v["nras"], v["braf"], v["her2"] = b.kras, b.nras, b.braf, b.her2
+        v["molecular_specimen"] = b.specimen
+        if "mutant" in (b.kras, b.nras):
+            v["ras"] = "mutant"
+        elif b.kras == "wild_type" and b.nras == "wild_type":
+            v["ras"] = "wild_type"
+        v["mmr_status"], note = _mmr(b.mmr, b.msi)
+        if note:
+            notes.append(note)
+
+    # --- treatment history -------------------------------------------------------------------
+    _history(p, v, lung + other, d)
+    v["ned"] = True if p.ned_date is not None else p.ned
+    # --- fitness and wishes ------------------------------------------------------------------
+    v["fit_for_surgery"] = p.fitness.fit_for_surgery if p.fitness else None
+    if p.preferences:
+        v["declines_surgery"] = p.preferences.declines_surgery
+        v["wishes_organ_preservation"] = p.preferences.wishes_organ_preservation
+    return Facts(values=v, ned_date=p.ned_date, notes=tuple(notes))
+
+
+def _mmr(mmr: str | None, msi: str | None) -> tuple[str | None, str | None]:
+    calls = set()
+    if mmr is not None:
+        calls.add("dmmr_msi_h" if mmr == "deficient" else "pmmr_mss")
+    if msi is not None:
+        calls.add("dmmr_msi_h" if msi == "msi_high" else "pmmr_mss")
+    if len(calls) == 1:
+        return calls.pop(), None
+    if len(calls) == 2:
+        return None, "MMR immunohistochemistry and MSI results disagree; status left unknown until resolved"
+    return None, None
+
+
+def _treatment_start(p: Patient) -> dt.date | None:
+    starts: list[dt.date] = []
+    if p.primary and p.primary.resected_on:
+        starts.append(p.primary.resected_on)
+    hist = p.treatment_history
+    if hist and hist.courses:
+        starts += [c.started for c in hist.courses if c.started and c.setting in ("neoadjuvant", "adjuvant")]
+    return min(starts) if starts else None
+
+
+def _lung_timing(p: Patient, lung: list[Lesion]) -> str | None:
+    recorded = {m.timing for m in lung if m.timing}
+    if len(recorded) == 1:
+        return recorded.pop()
+    if "metachronous" in recorded:
+        return "metachronous"
+    found = [m.found for m in lung]
+    if any(f is None for f in found):
+        return None
+    first = min(found)
+    start = _treatment_start(p)
+    if start is not None:
+        return "synchronous" if first < start else "metachronous"
+    status = p.primary.status if p.primary else None
+    # primary untreated so far: the lung lesion was found in the primary's work-up
+    if status == "in_place" and p.treatment_history is not None and p.treatment_history.courses == []:
+        return "synchronous"
+    return None
+
+
+def _lung_initial(timing: str | None, lung: list[Lesion], other: list[Lesion]) -> bool | None:
+    if timing == "synchronous":
+        return True
+    if not other:
+        return True if timing == "metachronous" else None
+    lung_dates = [m.found for m in lung]
+    other_dates = [m.found for m in other]
+    if any(x is None for x in lung_dates + other_dates):
+        return None
+    return min(lung_dates) <= min(other_dates)
+
+
+def _dfi(p: Patient, lung: list[Lesion], timing: str | None) -> int | None:
+    if timing == "synchronous":
+        return 0
+    if not p.primary or p.primary.resected_on is None:
+        return None
+    found = [m.found for m in lung]
+    if any(f is None for f in found):
+        return None
+    return whole_months(p.primary.resected_on, min(found))
+
+
+def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None:
+    vocab = load_vocabulary()
+    hist = p.treatment_history
+    courses = hist.courses if hist else None
+    if courses is not None:
+        v["systemic_history_known"] = True
+        preop = [c for c in courses if c.setting in _PREOP]
+        v["neoadjuvant_given"] = bool(preop)
+        v["neoadjuvant_progression"] = _kleene_or(
+            None if c.outcome is None else c.outcome == "progression" for c in preop
+        ) if preop else False
+        iri_preop = [c for c in preop if "irinotecan" in vocab.regimen_drug_classes(c.regimen)]
+        v["preop_irinotecan_effective"] = _kleene_or(
+            None if c.outcome is None else c.outcome in ("response", "stable", "completed") for c in iri_preop
+        ) if iri_preop else False
+        months = d.params("drug_failure")["adjuvant_relapse_months"]
+        found = sorted(m.found for m in lesions if m.found)
+        v["oxaliplatin_failed"] = _class_failed(courses, "oxaliplatin", months, found, vocab)
+        v["irinotecan_failed"] = _class_failed(courses, "irinotecan", months, found, vocab)
+        ox_adjuvant = [c for c in courses if c.setting == "adjuvant"
+                       and "oxaliplatin" in vocab.regimen_drug_classes(c.regimen)]
+        limit = d.params("oxaliplatin_failure_12m")["months"]
+        v["adjuvant_oxaliplatin_failure_12m"] = _kleene_or(
+            _adjuvant_relapse_within(c, limit, found) for c in ox_adjuvant
+        ) if ox_adjuvant else False
+        palliative = [c for c in courses if c.setting == "palliative"]
+        if all(c.outcome is not None for c in palliative):
+            v["palliative_lines_failed"] = sum(c.outcome == "progression" for c in palliative)
+        dated = [c for c in courses if c.started is not None]
+        if courses and len(dated) == len(courses):
+            last = max(dated, key=lambda c: c.started)
+            v["progressing"] = None if last.outcome is None else last.outcome == "progression"
+        elif not courses:
+            v["progressing"] = False
+    procs = hist.procedures if hist else None
+    if procs is not None:
+        lung_res = [x for x in procs if x.kind in ("lung_sublobar_resection", "lung_lobectomy")]
+        v["lung_lobectomy_done"] = any(x.kind == "lung_lobectomy" for x in lung_res)
+        margins = [x.margin for x in lung_res]
+        if not lung_res:
+            v["lung_resection_margin"] = "none"
+        elif all(m is not None for m in margins):
+            v["lung_resection_margin"] = max(margins)
+
+
+def _adjuvant_relapse_within(course, months: int, found: list[dt.date]) -> bool | None:
+    if course.ended is None:
+        return None
+    relapse = course.progression_date or next((f for f in found if f >= course.ended), None)
+    if relapse is None:
+        return None
+    return relapse <= add_months(course.ended, months)
+
+
+def _class_failed(courses, drug_class: str, months: int, found: list[dt.date], vocab) -> bool | None:
+    results: list[bool | None] = []
+    for c in courses:
+        if drug_class not in vocab.regimen_drug_classes(c.regimen):
+            continue
+        if c.outcome == "progression":
+            results.append(True)
+        elif c.setting == "adjuvant":
+            results.append(_adjuvant_relapse_within(c, months, found))
+        elif c.outcome is None:
+            results.append(None)
+        else:
+            results.append(False)
+    return _kleene_or(results)

@@ -1,0 +1,503 @@
+"""Load and validate the knowledge files. Every problem names its file, line and what is allowed.
+
+Validation is strict on purpose: a misspelt fact or value, an unknown code, a row without a
+citation, a bad hit policy or a duplicate id stops the load; nothing half-valid is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mcrc.errors import KnowledgeError, Problem
+from mcrc.facts.catalog import FACTS
+from mcrc.knowledge.definitions import Definitions, parse_definitions
+from mcrc.knowledge.expr import TRUE_EXPR, And, Cmp, Eq, Expr, In, Known, Not, Or, compile_expr, conjuncts
+from mcrc.knowledge.model import (
+    SECTIONS,
+    Citation,
+    Invariant,
+    KnowledgeBase,
+    OutItem,
+    Row,
+    Selector,
+    Step,
+    Strategy,
+    Table,
+)
+from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
+from mcrc.vocabulary import Vocabulary, parse_vocabulary
+
+Path_ = tuple[Any, ...]
+HIT_POLICIES = ("unique", "collect")
+TABLE_KEYS = {"id", "title", "hit", "applies", "rows", "cite"}
+ROW_KEYS = {"id", "title", "when", "default", "cite", "note", "then"}
+THEN_KEYS = set(SECTIONS) | {"strategies"}
+STEP_KEYS = {"code", "months", "max_months", "regimens", "note"}
+ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month"}
+OPS = {"in", "not_in", "lt", "le", "gt", "ge", "ne", "eq", "known"}
+
+
+# --- YAML with line numbers -----------------------------------------------------------------------
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            out[(*path, k)] = key.start_mark.line + 1
+            _lines(value, (*path, k), out)
+            out[(*path, k)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+
+
+def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else file
+        raise KnowledgeError([Problem(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    return data, lines
+
+
+class _Collector:
+    """Collects problems for one file, turning a data path into file:line."""
+
+    def __init__(self, file: str, lines: dict[Path_, int]):
+        self.file, self.lines, self.problems = file, lines, []
+
+    def line(self, path: Path_) -> int | None:
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get(())
+
+    def add(self, path: Path_, message: str, allowed: str | None = None) -> None:
+        line = self.line(path)
+        dotted = ".".join(str(x) for x in path)
+        where = f"{self.file}:{line}" if line else self.file
+        self.problems.append(Problem(f"{where} ({dotted})" if dotted else where, message, allowed))
+
+
+# --- conditions -----------------------------------------------------------------------------------
+
+def _check_value(c: _Collector, path: Path_, fact: str, value: Any, ordered: bool = False) -> bool:
+    spec = FACTS[fact]
+    if ordered and spec.kind not in ("int", "number"):
+        c.add(path, f"comparison needs a numeric fact; {fact} is {spec.kind}", "eq, in, not_in, ne, known")
+        return False
+    if not spec.accepts(value):
+        c.add(path, f"{value!r} is not a value of fact {fact}", spec.allowed())
+        return False
+    return True
+
+
+def parse_condition(c: _Collector, data: Any, path: Path_) -> Expr:
+    if data is None:
+        return TRUE_EXPR
+    if not isinstance(data, dict):
+        c.add(path, "a condition must be a mapping of fact: test", "fact names, all, any, not")
+        return TRUE_EXPR
+    items: list[Expr] = []
+    for key, test in data.items():
+        p = (*path, key)
+        if key == "all" or key == "any":
+            if not isinstance(test, list) or not test:
+                c.add(p, f"'{key}' needs a non-empty list of conditions")
+                continue
+            parts = tuple(parse_condition(c, t, (*p, i)) for i, t in enumerate(test))
+            items.append(And(parts) if key == "all" else Or(parts))
+        elif key == "not":
+            items.append(Not(parse_condition(c, test, p)))
+        elif key not in FACTS:
+            c.add(p, f"unknown fact '{key}'", _near(key, FACTS))
+        else:
+            items.extend(_parse_test(c, key, test, p))
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def _parse_test(c: _Collector, fact: str, test: Any, path: Path_) -> list[Expr]:
+    if isinstance(test, list):
+        ok = all(_check_value(c, path, fact, v) for v in test)
+        return [In(fact, tuple(test))] if ok and test else []
+    if not isinstance(test, dict):
+        return [Eq(fact, test)] if _check_value(c, path, fact, test) else []
+    out: list[Expr] = []
+    for op, value in test.items():
+        p = (*path, op)
+        if op not in OPS:
+            c.add(p, f"unknown operator '{op}'", ", ".join(sorted(OPS)))
+        elif op == "known":
+            if not isinstance(value, bool):
+                c.add(p, "'known' takes true or false")
+            else:
+                out.append(Known(fact, value))
+        elif op in ("in", "not_in"):
+            if not isinstance(value, list) or not all(_check_value(c, p, fact, v) for v in value):
+                if not isinstance(value, list):
+                    c.add(p, f"'{op}' needs a list")
+                continue
+            node = In(fact, tuple(value))
+            out.append(node if op == "in" else Not(node))
+        elif op == "eq":
+            if _check_value(c, p, fact, value):
+                out.append(Eq(fact, value))
+        elif _check_value(c, p, fact, value, ordered=op != "ne"):
+            out.append(Cmp(fact, op, value))
+    return out
+
+
+def _near(name: str, options) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=3)
+    return ", ".join(close) if close else f"{len(options)} names, see `mcrc kb facts`"
+
+
+# --- citations, items, strategies -----------------------------------------------------------------
+
+def parse_cites(c: _Collector, data: Any, path: Path_, sources: dict) -> tuple[Citation, ...]:
+    if data is None:
+        return ()
+    entries = data if isinstance(data, list) else [data]
+    out = []
+    for i, entry in enumerate(entries):
+        p = (*path, i) if isinstance(data, list) else path
+        if not isinstance(entry, dict) or not entry.get("source") or not entry.get("where"):
+            c.add(p, "a citation needs 'source' and 'where' (table, figure or section)")
+            continue
+        extra = set(entry) - {"source", "where", "footnote"}
+        if extra:
+            c.add(p, f"unknown citation key(s): {', '.join(sorted(extra))}", "source, where, footnote")
+        if entry["source"] not in sources:
+            c.add((*p, "source"), f"unknown source '{entry['source']}'", ", ".join(sources))
+            continue
+        fn = entry.get("footnote")
+        out.append(Citation(str(entry["source"]), str(entry["where"]), None if fn is None else str(fn)))
+    return tuple(out)
+
+
+def _code(c: _Collector, vocab: Vocabulary, section: str, code: Any, path: Path_) -> bool:
+    if not isinstance(code, str) or not vocab.has(section, code):
+        c.add(path, f"unknown {section} code {code!r}", _near(str(code), vocab.codes(section)))
+        return False
+    return True
+
+
+def parse_item(c, vocab, sources, section: str, data: Any, path: Path_) -> OutItem | None:
+    vsec = SECTIONS[section]
+    if isinstance(data, str):
+        return OutItem(data) if _code(c, vocab, vsec, data, path) else None
+    if not isinstance(data, dict) or "code" not in data:
+        c.add(path, "an output item is a code or a mapping with 'code'")
+        return None
+    extra = set(data) - ITEM_KEYS
+    if extra:
+        c.add(path, f"unknown key(s): {', '.join(sorted(extra))}", ", ".join(sorted(ITEM_KEYS)))
+    if not _code(c, vocab, vsec, data["code"], (*path, "code")):
+        return None
+    sched = {k: data.get(k) for k in ("every_months", "from_month", "until_month")}
+    if any(v is not None for v in sched.values()) and section != "followup":
+        c.add(path, "schedules (every_months, from_month, until_month) belong to followup items only")
+    return OutItem(
+        code=data["code"], note=_text(data.get("note")),
+        citations=parse_cites(c, data.get("cite"), (*path, "cite"), sources), **sched,
+    )
+
+
+def parse_step(c, vocab, data: Any, path: Path_) -> Step | None:
+    if isinstance(data, str):
+        return Step(data) if _code(c, vocab, "actions", data, path) else None
+    if not isinstance(data, dict) or "code" not in data:
+        c.add(path, "a step is an action code or a mapping with 'code'")
+        return None
+    extra = set(data) - STEP_KEYS
+    if extra:
+        c.add(path, f"unknown key(s): {', '.join(sorted(extra))}", ", ".join(sorted(STEP_KEYS)))
+    if not _code(c, vocab, "actions", data["code"], (*path, "code")):
+        return None
+    regimens = data.get("regimens") or []
+    ok = all(_code(c, vocab, "regimens", r, (*path, "regimens", i)) for i, r in enumerate(regimens))
+    for key in ("months", "max_months"):
+        val = data.get(key)
+        if val is not None and (not isinstance(val, int | float) or isinstance(val, bool) or not 0 < val <= 60):
+            c.add((*path, key), f"{key} must be a number of months between 0 and 60")
+    return Step(data["code"], data.get("months"), data.get("max_months"), tuple(regimens) if ok else (),
+                _text(data.get("note"))) if ok else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else " ".join(str(value).split())
+
+
+def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: str,
+              table_cites: tuple[Citation, ...] = ()) -> Row | None:
+    if not isinstance(data, dict):
+        c.add(path, "a row must be a mapping")
+        return None
+    extra = set(data) - ROW_KEYS
+    if extra:
+        c.add(path, f"unknown row key(s): {', '.join(sorted(extra))}", ", ".join(sorted(ROW_KEYS)))
+    rid = data.get("id")
+    if not isinstance(rid, str) or not rid.startswith(table_id + "."):
+        c.add((*path, "id"), f"row id must be a string starting with '{table_id}.'")
+        return None
+    if not data.get("title"):
+        c.add(path, "a row needs a 'title' (the clinical situation, in your own words)")
+    cites = parse_cites(c, data.get("cite"), (*path, "cite"), sources) or table_cites
+    if not cites:
+        c.add(path, f"row {rid} has no citation", "cite: {source, where, footnote}")
+    default = data.get("default", False)
+    if default not in (True, False):
+        c.add((*path, "default"), "default must be true or false")
+    if default and data.get("when"):
+        c.add((*path, "when"), "a default row has no condition: it fires when no other row of its table fires")
+    when = parse_condition(c, data.get("when"), (*path, "when"))
+    then = data.get("then") or {}
+    if not isinstance(then, dict):
+        c.add((*path, "then"), "'then' must be a mapping of output sections")
+        then = {}
+    bad = set(then) - THEN_KEYS
+    if bad:
+        c.add((*path, "then"), f"unknown output section(s): {', '.join(sorted(bad))}", ", ".join(sorted(THEN_KEYS)))
+    if not then:
+        c.add(path, f"row {rid} recommends nothing ('then' is empty)")
+    strategies = []
+    for i, s in enumerate(then.get("strategies") or []):
+        sp = (*path, "then", "strategies", i)
+        if not isinstance(s, dict) or not isinstance(s.get("steps"), list) or not s["steps"]:
+            c.add(sp, "a strategy needs a non-empty list of 'steps'")
+            continue
+        steps = [parse_step(c, vocab, st, (*sp, "steps", j)) for j, st in enumerate(s["steps"])]
+        strategies.append(Strategy(tuple(x for x in steps if x), _text(s.get("label")), _text(s.get("note")),
+                                   parse_cites(c, s.get("cite"), (*sp, "cite"), sources)))
+    outputs: dict[str, tuple[OutItem, ...]] = {}
+    for section in SECTIONS:
+        if section not in then:
+            continue
+        raw = then[section]
+        raw = raw if isinstance(raw, list) else [raw]
+        items = [parse_item(c, vocab, sources, section, it, (*path, "then", section, i)) for i, it in enumerate(raw)]
+        outputs[section] = tuple(x for x in items if x)
+    return Row(
+        id=rid, table_id=table_id, title=_text(data.get("title")) or rid, when=when, default=bool(default),
+        citations=cites, note=_text(data.get("note")), strategies=tuple(strategies), outputs=outputs,
+        line=c.line(path), file=file,
+    )
+
+
+def parse_table_file(text: str, file: str, vocab: Vocabulary, sources: dict) -> tuple[list[Table], list[Problem]]:
+    data, lines = read_yaml(text, file)
+    c = _Collector(file, lines)
+    tables: list[Table] = []
+    if not isinstance(data, dict) or not isinstance(data.get("tables"), list):
+        c.add((), "a knowledge file needs 'source' and a list of 'tables'")
+        return [], c.problems
+    source = data.get("source")
+    if source not in sources:
+        c.add(("source",), f"unknown source {source!r}", ", ".join(sources))
+    for ti, t in enumerate(data["tables"]):
+        tp = ("tables", ti)
+        if not isinstance(t, dict):
+            c.add(tp, "a table must be a mapping")
+            continue
+        extra = set(t) - TABLE_KEYS
+        if extra:
+            c.add(tp, f"unknown table key(s): {', '.join(sorted(extra))}", ", ".join(sorted(TABLE_KEYS)))
+        tid = t.get("id")
+        if not isinstance(tid, str) or not tid:
+            c.add((*tp, "id"), "a table needs an 'id'")
+            continue
+        hit = t.get("hit")
+        if hit not in HIT_POLICIES:
+            c.add((*tp, "hit"), f"bad hit policy {hit!r}", ", ".join(HIT_POLICIES))
+        applies = parse_condition(c, t.get("applies"), (*tp, "applies"))
+        table_cites = parse_cites(c, t.get("cite"), (*tp, "cite"), sources)
+        rows = []
+        for ri, r in enumerate(t.get("rows") or []):
+            row = parse_row(c, vocab, sources, tid, r, (*tp, "rows", ri), file, table_cites)
+            if row is not None:
+                rows.append(row)
+        if not rows:
+            c.add((*tp, "rows"), f"table {tid} has no rows")
+        defaults = [r.id for r in rows if r.default]
+        if len(defaults) > 1:
+            c.add((*tp, "rows"), f"table {tid} has more than one default row: {', '.join(defaults)}")
+        tables.append(Table(tid, _text(t.get("title")) or tid, str(source), hit if hit in HIT_POLICIES else "collect",
+                            applies, tuple(rows), file, c.line(tp)))
+    return tables, c.problems
+
+
+# --- safety invariants ----------------------------------------------------------------------------
+
+def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> tuple[list[Invariant], list[Problem]]:
+    data, lines = read_yaml(text, file)
+    c = _Collector(file, lines)
+    out: list[Invariant] = []
+    for i, inv in enumerate((data or {}).get("invariants") or []):
+        p = ("invariants", i)
+        kinds = [k for k in ("forbid", "require", "max_months", "forbid_together") if k in inv]
+        if len(kinds) != 1:
+            c.add(p, "an invariant has exactly one of forbid, require, max_months, forbid_together")
+            continue
+        kind = kinds[0]
+        cites = parse_cites(c, inv.get("cite"), (*p, "cite"), sources)
+        if not cites:
+            c.add(p, f"invariant {inv.get('id')} has no citation")
+        sel, limit, classes = None, None, ()
+        body = inv[kind]
+        if kind in ("forbid", "require"):
+            sel = _selector(c, vocab, body, (*p, kind))
+        elif kind == "max_months":
+            limit = body.get("limit")
+            classes = tuple(body.get("action_class") or ())
+        else:
+            classes = tuple(body or ())
+            for j, k in enumerate(classes):
+                if not vocab.has("drug_classes", k):
+                    c.add((*p, kind, j), f"unknown drug class {k!r}", ", ".join(vocab.codes("drug_classes")))
+        when = parse_condition(c, inv["when"], (*p, "when")) if "when" in inv else None
+        unless = parse_condition(c, inv["unless"], (*p, "unless")) if "unless" in inv else None
+        out.append(Invariant(
+            id=str(inv.get("id")), text=_text(inv.get("text")) or "", citations=cites, kind=kind, selector=sel,
+            when=when, unless=unless, limit=limit, classes=classes,
+            when_check=compile_expr(when) if when is not None else None,
+            unless_check=compile_expr(unless) if unless is not None else None,
+        ))
+    return out, c.problems
+
+
+def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selector:
+    body = body or {}
+    checks = {"action_class": None, "drug_class": "drug_classes", "drug": "drugs", "code": None}
+    for key, section in checks.items():
+        for j, v in enumerate(body.get(key) or []):
+            if section and not vocab.has(section, v):
+                c.add((*path, key, j), f"unknown {section} {v!r}")
+    classes = {t.klass for t in vocab.terms["actions"].values()}
+    for j, v in enumerate(body.get("action_class") or []):
+        if v not in classes:
+            c.add((*path, "action_class", j), f"unknown action class {v!r}", ", ".join(sorted(classes)))
+    return Selector(
+        sections=tuple(body.get("sections") or ()), action_class=tuple(body.get("action_class") or ()),
+        drug_class=tuple(body.get("drug_class") or ()), drug=tuple(body.get("drug") or ()),
+        code=tuple(body.get("code") or ()),
+    )
+
+
+# --- the whole knowledge base ---------------------------------------------------------------------
+
+VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs"}
+
+
+def _check_vocabulary_data(data: Any, lines: dict[Path_, int]) -> list[Problem]:
+    c = _Collector("vocabulary.yaml", lines)
+    if not isinstance(data, dict):
+        c.add((), "the vocabulary must be a mapping of sections")
+        return c.problems
+    for section, entries in data.items():
+        if section not in SECTIONS_VOCAB:
+            c.add((section,), f"unknown vocabulary section {section!r}", ", ".join(SECTIONS_VOCAB))
+            continue
+        for code, body in (entries or {}).items():
+            if not isinstance(body, dict) or not body.get("label"):
+                c.add((section, code), "a vocabulary entry needs a 'label'")
+                continue
+            extra = set(body) - VOCAB_KEYS
+            if extra:
+                c.add((section, code), f"unknown key(s) {', '.join(sorted(map(str, extra)))} (quote text that "
+                                       "contains commas)", ", ".join(sorted(VOCAB_KEYS)))
+    return c.problems
+
+
+def _check_vocabulary(vocab: Vocabulary) -> list[Problem]:
+    problems = []
+    for code, term in vocab.terms["regimens"].items():
+        for d in term.drugs:
+            if not vocab.has("drugs", d):
+                problems.append(Problem(f"vocabulary.yaml (regimens.{code})", f"unknown drug {d!r}"))
+    for code, term in vocab.terms["drugs"].items():
+        if not vocab.has("drug_classes", term.klass or ""):
+            problems.append(Problem(f"vocabulary.yaml (drugs.{code})", f"unknown drug class {term.klass!r}"))
+    for code, term in vocab.terms["actions"].items():
+        if not term.klass:
+            problems.append(Problem(f"vocabulary.yaml (actions.{code})", "an action needs a class"))
+    return problems
+
+
+def default_data_dir() -> Path:
+    return Path(str(resources.files("mcrc.knowledge").joinpath("data")))
+
+
+def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
+    """Load every knowledge file from a directory (the packaged one by default)."""
+    root = Path(data_dir) if data_dir else default_data_dir()
+    digest = hashlib.sha256()
+    problems: list[Problem] = []
+
+    def read(name: str) -> str:
+        path = root / name
+        if not path.is_file():
+            raise KnowledgeError([Problem(str(path), "missing knowledge file")])
+        text = path.read_text(encoding="utf-8")
+        digest.update(name.encode() + b"\0" + text.encode())
+        return text
+
+    sources = (read_yaml(read("sources.yaml"), "sources.yaml")[0] or {}).get("sources") or {}
+    vocab_data, vocab_lines = read_yaml(read("vocabulary.yaml"), "vocabulary.yaml")
+    problems += _check_vocabulary_data(vocab_data, vocab_lines)
+    if problems:
+        raise KnowledgeError(problems)
+    vocab = parse_vocabulary(vocab_data)
+    problems += _check_vocabulary(vocab)
+    definitions: Definitions = parse_definitions(read_yaml(read("definitions.yaml"), "definitions.yaml")[0] or {})
+    for spec in FACTS.values():
+        if spec.definition and spec.definition not in definitions.items:
+            problems.append(Problem("definitions.yaml", f"fact {spec.name} implements missing definition "
+                                                         f"{spec.definition!r}"))
+    tables: list[Table] = []
+    for path in sorted((root / "tables").glob("*.yaml")):
+        name = f"tables/{path.name}"
+        t, p = parse_table_file(read(name), name, vocab, sources)
+        tables += t
+        problems += p
+    invariants, p = parse_invariants(read("safety.yaml"), "safety.yaml", vocab, sources)
+    problems += p
+    seen_tables: set[str] = set()
+    rows: dict[str, Row] = {}
+    for t in tables:
+        if t.id in seen_tables:
+            problems.append(Problem(f"{t.file}:{t.line}", f"duplicate table id {t.id}"))
+        seen_tables.add(t.id)
+        for r in t.rows:
+            if r.id in rows:
+                problems.append(Problem(f"{r.file}:{r.line}", f"duplicate row id {r.id}"))
+            rows[r.id] = r
+    if problems:
+        raise KnowledgeError(problems)
+    compiled = tuple(_compile_table(t) for t in tables)
+    rows = {r.id: r for t in compiled for r in t.rows}
+    return KnowledgeBase(
+        version=digest.hexdigest()[:12], tables=compiled, vocabulary=vocab, definitions=definitions,
+        sources=sources, invariants=tuple(invariants), rows=rows,
+    )
+
+
+def _compile_table(t: Table) -> Table:
+    rows = tuple(replace(r, checks=tuple((e, compile_expr(e)) for e in conjuncts(r.when) if e != And(())))
+                 for r in t.rows)
+    return replace(t, rows=rows, applies_check=compile_expr(t.applies))

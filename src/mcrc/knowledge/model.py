@@ -1,0 +1,161 @@
+"""The knowledge base in memory: tables of rows, each row a condition and its cited outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mcrc.knowledge.definitions import Definitions
+from mcrc.knowledge.expr import Expr, conjuncts, facts_of
+from mcrc.logic import Tri
+from mcrc.vocabulary import Vocabulary
+
+HitPolicy = Literal["unique", "collect"]
+
+# Row output sections -> the vocabulary section their codes come from.
+SECTIONS: dict[str, str] = {
+    "goal": "goals",
+    "first": "actions",
+    "local": "actions",
+    "regimens": "regimens",
+    "warnings": "warnings",
+    "tests": "tests",
+    "workup": "tests",
+    "prognosis": "prognosis",
+    "followup": "followup",
+    "notes": "considerations",
+    "refer": "referrals",
+}
+
+
+@dataclass(frozen=True)
+class Citation:
+    source: str
+    where: str
+    footnote: str | None = None
+
+    def text(self) -> str:
+        fn = f", footnote {self.footnote}" if self.footnote else ""
+        return f"{self.source} {self.where}{fn}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "where": self.where, "footnote": self.footnote}
+
+
+@dataclass(frozen=True)
+class OutItem:
+    """One coded output of a row (a regimen, a warning, a test...)."""
+
+    code: str
+    note: str | None = None
+    citations: tuple[Citation, ...] = ()
+    # follow-up schedules only
+    every_months: int | None = None
+    from_month: int | None = None
+    until_month: int | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a strategy: an action, optionally with a duration and regimen options."""
+
+    code: str
+    months: float | None = None
+    max_months: float | None = None
+    regimens: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Strategy:
+    steps: tuple[Step, ...]
+    label: str | None = None
+    note: str | None = None
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    table_id: str
+    title: str
+    when: Expr
+    default: bool
+    citations: tuple[Citation, ...]
+    note: str | None
+    strategies: tuple[Strategy, ...]
+    outputs: dict[str, tuple[OutItem, ...]]
+    line: int | None = None
+    file: str | None = None
+    # compiled conjuncts, filled by the loader for speed
+    checks: tuple[tuple[Expr, Callable[[dict], Tri]], ...] = field(default=(), compare=False, repr=False)
+
+    def facts(self) -> set[str]:
+        return facts_of(self.when)
+
+    def conditions(self) -> tuple[Expr, ...]:
+        return conjuncts(self.when)
+
+    def codes(self) -> list[str]:
+        out = [s.code for st in self.strategies for s in st.steps]
+        out += [r for st in self.strategies for s in st.steps for r in s.regimens]
+        for items in self.outputs.values():
+            out += [i.code for i in items]
+        return out
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str
+    title: str
+    source: str
+    hit: HitPolicy
+    applies: Expr
+    rows: tuple[Row, ...]
+    file: str
+    line: int | None = None
+    applies_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Picks items out of an Assessment: by section, action class, drug class, drug or code."""
+
+    sections: tuple[str, ...] = ()
+    action_class: tuple[str, ...] = ()
+    drug_class: tuple[str, ...] = ()
+    drug: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Invariant:
+    id: str
+    text: str
+    citations: tuple[Citation, ...]
+    kind: Literal["forbid", "require", "max_months", "forbid_together"]
+    selector: Selector | None = None
+    when: Expr | None = None
+    unless: Expr | None = None
+    limit: float | None = None
+    classes: tuple[str, ...] = ()
+    when_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
+    unless_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    version: str
+    tables: tuple[Table, ...]
+    vocabulary: Vocabulary
+    definitions: Definitions
+    sources: dict[str, dict[str, Any]]
+    invariants: tuple[Invariant, ...]
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def table(self, table_id: str) -> Table:
+        for t in self.tables:
+            if t.id == table_id:
+                return t
+        raise KeyError(table_id)

@@ -1,0 +1,282 @@
+"""The Patient: the nested record a clinician fills in. Validation happens here, once.
+
+Every field may be absent, and absent means *unknown*; an explicitly empty list means *none*
+(e.g. `"courses": []` says no systemic therapy was given). Impossible values are rejected with
+the path of the offending field; missing values never are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from mcrc.errors import InputError, Problem
+from mcrc.vocabulary import load_vocabulary
+
+SCHEMA_VERSION = "1"
+
+Location = Literal[
+    "caecum", "ascending_colon", "hepatic_flexure", "transverse_colon", "splenic_flexure",
+    "descending_colon", "sigmoid_colon", "rectosigmoid", "rectum",
+]
+Resectability = Literal["resectable", "potentially_resectable", "unresectable"]
+Organ = Literal[
+    "lung", "liver", "peritoneum", "distant_lymph_nodes", "pelvic_implant", "ovary", "bone", "brain",
+    "adrenal", "other",
+]
+LUNG_ONLY_FIELDS = ("zone", "hilar_mediastinal_nodes", "lymphangitic")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+def _not_in_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+    if value is None:
+        return value
+    today = (info.context or {}).get("today") or dt.date.today()
+    if value > today:
+        raise ValueError(f"date {value.isoformat()} is in the future (today is {today.isoformat()})")
+    return value
+
+
+PastDate = Annotated[dt.date, Field(description="ISO date (YYYY-MM-DD), not in the future")]
+
+
+class Size(_Model):
+    """A size with an explicit unit, so 15 (mm) is never read as 15 cm."""
+
+    value: float = Field(gt=0, le=500, description="Largest diameter; must be positive")
+    unit: Literal["mm", "cm"]
+
+    @property
+    def mm(self) -> float:
+        return self.value * 10 if self.unit == "cm" else self.value
+
+    @model_validator(mode="after")
+    def _plausible(self) -> Size:
+        if self.mm > 500:
+            raise ValueError(f"{self.value} {self.unit} is larger than 50 cm, which is not plausible")
+        return self
+
+
+class Primary(_Model):
+    location: Location | None = None
+    distance_from_anal_verge_cm: float | None = Field(
+        default=None, ge=0, le=30, description="Rectum only: distance from the anal verge/margin in cm (0-30)"
+    )
+    ct: Literal["T1", "T2", "T3", "T4", "T4a", "T4b"] | None = None
+    cn: Literal["N0", "N1", "N1a", "N1b", "N1c", "N2", "N2a", "N2b"] | None = None
+    diagnosed: PastDate | None = None
+    status: Literal["in_place", "resected", "local_recurrence"] | None = None
+    resected_on: PastDate | None = None
+    resectability: Resectability | None = Field(
+        default=None, description="MDT judgement of the primary tumour or local recurrence"
+    )
+    emergency: Literal["bleeding", "obstruction", "impending_obstruction", "perforation", "none"] | None = None
+
+    _dates = field_validator("diagnosed", "resected_on")(_not_in_future)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Primary:
+        if self.distance_from_anal_verge_cm is not None and self.location not in (None, "rectum"):
+            raise ValueError("distance_from_anal_verge_cm applies only to a rectal primary "
+                             f"(location is {self.location})")
+        if self.status == "resected" and self.emergency not in (None, "none"):
+            raise ValueError("a resected primary cannot have an emergency complication; "
+                             "record status 'local_recurrence' if the recurrence is bleeding or obstructing")
+        if self.resected_on is not None and self.status == "in_place":
+            raise ValueError("resected_on is given but status is 'in_place'")
+        if self.resected_on and self.diagnosed and self.resected_on < self.diagnosed:
+            raise ValueError("resected_on is before the date of diagnosis")
+        return self
+
+
+class Lesion(_Model):
+    """One metastatic site (or a group of lesions in one organ)."""
+
+    organ: Organ
+    count: int | None = Field(default=None, ge=1, le=500)
+    largest_size: Size | None = None
+    bilateral: bool | None = None
+    zone: Literal["outer", "middle", "inner", "perivascular"] | None = Field(
+        default=None, description="Lung only: outer/middle/inner third of the lung field, or next to vessels"
+    )
+    hilar_mediastinal_nodes: bool | None = Field(default=None, description="Lung only: nodes suspected or proven")
+    lymphangitic: bool | None = Field(default=None, description="Lung only: lymphangitic carcinomatosis")
+    symptomatic: bool | None = None
+    nature_indeterminate: bool | None = Field(
+        default=None, description="Imaging cannot tell whether these lesions are metastases"
+    )
+    found: PastDate | None = None
+    timing: Literal["synchronous", "metachronous"] | None = Field(
+        default=None, description="Overrides the date-based derivation when the team has recorded it"
+    )
+    resectability: Resectability | None = Field(default=None, description="The MDT's judgement")
+
+    _dates = field_validator("found")(_not_in_future)
+
+    @model_validator(mode="after")
+    def _lung_fields(self) -> Lesion:
+        if self.organ != "lung":
+            wrong = [f for f in LUNG_ONLY_FIELDS if getattr(self, f) is not None]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)} apply only to lung lesions (organ is {self.organ})")
+        return self
+
+
+class Biomarkers(_Model):
+    kras: Literal["wild_type", "mutant"] | None = None
+    nras: Literal["wild_type", "mutant"] | None = None
+    braf: Literal["wild_type", "v600e", "non_v600e"] | None = None
+    mmr: Literal["deficient", "proficient"] | None = None
+    msi: Literal["msi_high", "msi_low", "stable"] | None = None
+    her2: Literal["positive", "negative"] | None = None
+    specimen: Literal["primary", "metastasis", "liquid_biopsy"] | None = Field(
+        default=None, description="Which material the molecular results come from"
+    )
+
+
+class Course(_Model):
+    """One course of systemic therapy."""
+
+    setting: Literal["adjuvant", "neoadjuvant", "conversion", "palliative"]
+    line: int | None = Field(default=None, ge=1, le=10, description="Palliative line number")
+    regimen: str = Field(description="A regimen code from `mcrc vocab`")
+    started: PastDate | None = None
+    ended: PastDate | None = None
+    outcome: Literal["response", "stable", "progression", "completed", "intolerance"] | None = None
+    progression_date: PastDate | None = Field(
+        default=None, description="Date of progression or relapse during or after this course"
+    )
+
+    _dates = field_validator("started", "ended", "progression_date")(_not_in_future)
+
+    @field_validator("regimen")
+    @classmethod
+    def _known_regimen(cls, value: str) -> str:
+        vocab = load_vocabulary()
+        if not vocab.has("regimens", value):
+            raise ValueError(f"unknown regimen code '{value}'; allowed: {', '.join(vocab.codes('regimens'))}")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> Course:
+        if self.started and self.ended and self.ended < self.started:
+            raise ValueError("ended is before started")
+        return self
+
+
+class Procedure(_Model):
+    """A local treatment already done (for prognosis and for what comes next)."""
+
+    kind: Literal[
+        "primary_resection", "lung_sublobar_resection", "lung_lobectomy", "lung_sbrt", "lung_ablation",
+        "liver_resection", "liver_ablation", "stent", "colostomy",
+    ]
+    date: PastDate | None = None
+    margin: Literal["R0", "R1", "R2"] | None = None
+
+    _dates = field_validator("date")(_not_in_future)
+
+
+class TreatmentHistory(_Model):
+    courses: list[Course] | None = None
+    procedures: list[Procedure] | None = None
+
+
+class Fitness(_Model):
+    fit_for_surgery: bool | None = None
+
+
+class Preferences(_Model):
+    declines_surgery: bool | None = None
+    wishes_organ_preservation: bool | None = None
+
+
+class Symptoms(_Model):
+    bone_pain: bool | None = None
+
+
+class Patient(_Model):
+    """A patient with colorectal cancer, as the MDT knows them today."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    id: str | None = Field(default=None, max_length=64)
+    age: int | None = Field(default=None, ge=18, le=110)
+    sex: Literal["female", "male"] | None = None
+    ecog: int | None = Field(default=None, ge=0, le=4, description="ECOG performance status 0-4")
+    primary: Primary | None = None
+    metastases: list[Lesion] | None = Field(
+        default=None, description="Metastatic sites; absent = not recorded, [] = none found"
+    )
+    biomarkers: Biomarkers | None = None
+    cea_ng_ml: float | None = Field(default=None, ge=0, le=100000)
+    treatment_history: TreatmentHistory | None = None
+    fitness: Fitness | None = None
+    preferences: Preferences | None = None
+    symptoms: Symptoms | None = None
+    ned: bool | None = Field(default=None, description="No evidence of disease after local treatment")
+    ned_date: PastDate | None = Field(default=None, description="Date no evidence of disease was reached")
+
+    _dates = field_validator("ned_date")(_not_in_future)
+
+    @model_validator(mode="after")
+    def _ned(self) -> Patient:
+        if self.ned is False and self.ned_date is not None:
+            raise ValueError("ned_date is given but ned is false")
+        return self
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after", "function-before") or str(item).startswith("function-"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(patient)"
+
+
+def _problem(err: dict) -> Problem:
+    loc = tuple(p for p in err.get("loc", ())
+                if not (isinstance(p, str) and "[" in p and p.startswith(("function", "literal"))))
+    where = _format_loc(loc)
+    kind = err.get("type", "")
+    msg = err.get("msg", "invalid")
+    ctx = err.get("ctx") or {}
+    allowed = None
+    if kind == "literal_error":
+        allowed = ctx.get("expected")
+        msg = f"'{err.get('input')}' is not an allowed value"
+    elif kind == "extra_forbidden":
+        msg = "unknown field"
+    elif kind.startswith(("greater", "less")):
+        msg = f"{msg} (got {err.get('input')})"
+    elif kind == "value_error":
+        msg = str(ctx.get("error", msg))
+    return Problem(where=where, message=msg.removeprefix("Value error, "), allowed=allowed)
+
+
+def parse_patient(data: Any, today: dt.date | None = None) -> Patient:
+    """Validate a decoded JSON object into a Patient or raise InputError listing every problem."""
+    if not isinstance(data, dict):
+        raise InputError([Problem("(patient)", f"expected a JSON object, got {type(data).__name__}")])
+    try:
+        return Patient.model_validate(data, context={"today": today or dt.date.today()})
+    except ValidationError as exc:
+        raise InputError([_problem(e) for e in exc.errors()]) from None
+
+
+def parse_patient_json(text: str | bytes, today: dt.date | None = None) -> Patient:
+    """Parse JSON text into a Patient; malformed JSON is an InputError naming line and column."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(f"line {exc.lineno} column {exc.colno}", f"malformed JSON: {exc.msg}")]) from None
+    return parse_patient(data, today=today)

@@ -1,0 +1,20 @@
+"""Markdown, for tumor-board minutes and tickets."""
+
+from __future__ import annotations
+
+from mcrc.engine.assessment import Assessment
+from mcrc.render.outline import footer, header, outline
+
+
+def render_markdown(a: Assessment) -> str:
+    lines = [f"# {header(a)}", ""]
+    for section in outline(a):
+        lines += [f"## {section.title}", ""]
+        for n, e in enumerate(section.entries, start=1):
+            bullet = f"{n}." if section.numbered else "-"
+            cite = f" _[{e.cites}]_" if e.cites else ""
+            lines.append(f"{bullet} {e.text}{cite}")
+            lines += [f"   - {d}" for d in e.detail]
+        lines.append("")
+    lines.append(f"<sub>{footer(a)}</sub>")
+    return "\n".join(lines) + "\n"

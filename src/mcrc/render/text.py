@@ -1,0 +1,43 @@
+"""Terminal view with Rich: what to do, in order, each line with its citation."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.text import Text
+
+from mcrc.engine.assessment import Assessment
+from mcrc.render.outline import footer, header, outline
+
+_STYLE = {"default": "bold cyan", "warning": "bold red", "muted": "bold yellow"}
+
+
+def build(a: Assessment) -> Group:
+    parts: list = []
+    for section in outline(a):
+        parts.append(Text(section.title, style=_STYLE[section.style]))
+        for n, e in enumerate(section.entries, start=1):
+            bullet = f"{n}. " if section.numbered else "- "
+            line = Text("  " + bullet + e.text)
+            if e.cites:
+                line.append(f"  [{e.cites}]", style="dim")
+            parts.append(line)
+            for d in e.detail:
+                parts.append(Text(f"      {d}", style="italic"))
+        parts.append(Text(""))
+    parts.append(Text(footer(a), style="dim"))
+    return Group(*parts)
+
+
+def render_text(a: Assessment, width: int = 110, color: bool = False) -> str:
+    console = Console(width=width, record=True, color_system="standard" if color else None, file=_Null())
+    console.print(Panel(build(a), title=header(a), title_align="left"))
+    return console.export_text(styles=color)
+
+
+class _Null:
+    def write(self, _s: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass

@@ -2,38 +2,53 @@
 
 A condition over an unknown fact is UNKNOWN, never silently false. SQL's NULL follows the same
 truth tables, which is what lets the rules compile to SQL unchanged in meaning.
+
+Tri is a tiny class with three singletons (not an Enum) because it sits in the engine's hot loop:
+AND is the minimum and OR the maximum of FALSE < UNKNOWN < TRUE.
 """
 
 from __future__ import annotations
 
-from enum import Enum
 
+class Tri:
+    """A truth value: Tri.TRUE, Tri.FALSE or Tri.UNKNOWN (compare with `is`)."""
 
-class Tri(Enum):
-    """A truth value: TRUE, FALSE or UNKNOWN."""
+    __slots__ = ("label", "name", "rank")
+    TRUE: Tri
+    FALSE: Tri
+    UNKNOWN: Tri
 
-    FALSE = 0
-    UNKNOWN = 1
-    TRUE = 2
-
-    def __invert__(self) -> Tri:
-        return _NOT[self]
+    def __init__(self, rank: int, name: str):
+        self.rank, self.name, self.label = rank, name, name.lower()
 
     def __and__(self, other: Tri) -> Tri:
-        return self if self.value <= other.value else other
+        return self if self.rank <= other.rank else other
 
     def __or__(self, other: Tri) -> Tri:
-        return self if self.value >= other.value else other
+        return self if self.rank >= other.rank else other
 
-    def __bool__(self) -> bool:  # pragma: no cover - guard against accidental truthiness
-        raise TypeError("Tri has no implicit truth value; compare with Tri.TRUE explicitly")
+    def __invert__(self) -> Tri:
+        return _NOT[self.rank]
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
+    def __bool__(self) -> bool:
+        raise TypeError("Tri has no implicit truth value; compare with `is Tri.TRUE`")
+
+    def __repr__(self) -> str:
+        return f"Tri.{self.name}"
+
+    def __reduce__(self):
+        return (_by_rank, (self.rank,))
 
 
-_NOT = {Tri.TRUE: Tri.FALSE, Tri.FALSE: Tri.TRUE, Tri.UNKNOWN: Tri.UNKNOWN}
+Tri.FALSE = Tri(0, "FALSE")
+Tri.UNKNOWN = Tri(1, "UNKNOWN")
+Tri.TRUE = Tri(2, "TRUE")
+_NOT = (Tri.TRUE, Tri.UNKNOWN, Tri.FALSE)
+_ALL = (Tri.FALSE, Tri.UNKNOWN, Tri.TRUE)
+
+
+def _by_rank(rank: int) -> Tri:
+    return _ALL[rank]
 
 
 def tri(value: bool | None) -> Tri:
@@ -47,9 +62,10 @@ def all_of(values) -> Tri:
     """Kleene conjunction of an iterable (TRUE for an empty one)."""
     result = Tri.TRUE
     for v in values:
-        result = result & v
-        if result is Tri.FALSE:
-            return result
+        if v.rank < result.rank:
+            result = v
+            if result is Tri.FALSE:
+                return result
     return result
 
 
@@ -57,7 +73,8 @@ def any_of(values) -> Tri:
     """Kleene disjunction of an iterable (FALSE for an empty one)."""
     result = Tri.FALSE
     for v in values:
-        result = result | v
-        if result is Tri.TRUE:
-            return result
+        if v.rank > result.rank:
+            result = v
+            if result is Tri.TRUE:
+                return result
     return result

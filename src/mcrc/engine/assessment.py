@@ -7,6 +7,7 @@ Its JSON form is documented (docs/assessment-json.md) and stable: every recommen
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -18,13 +19,20 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CitationOut(_Out):
+# The parts of an Assessment are plain dataclasses (cheap to build in the engine's hot path);
+# pydantic still validates and serialises them as fields of the Assessment model.
+_part = dataclass(kw_only=True)
+
+
+@_part
+class CitationOut:
     source: str
     where: str
     footnote: str | None = None
 
 
-class Item(_Out):
+@_part
+class Item:
     code: str
     label: str
     citations: list[CitationOut]
@@ -32,22 +40,25 @@ class Item(_Out):
     note: str | None = None
 
 
+@_part
 class RegimenItem(Item):
     drugs: list[str]
     drug_classes: list[str]
 
 
-class StepOut(_Out):
+@_part
+class StepOut:
     code: str
     label: str
     action_class: str
     months: float | None = None
     max_months: float | None = None
-    regimens: list[str] = []
+    regimens: list[str] = field(default_factory=list)
     note: str | None = None
 
 
-class StrategyOut(_Out):
+@_part
+class StrategyOut:
     id: str
     label: str | None = None
     steps: list[StepOut]
@@ -56,14 +67,16 @@ class StrategyOut(_Out):
     citations: list[CitationOut]
 
 
+@_part
 class FollowupItem(Item):
     every_months: int | None = None
     from_month: int | None = None
     until_month: int | None = None
-    dates: list[dt.date] = []
+    dates: list[dt.date] = field(default_factory=list)
 
 
-class PossibleRow(_Out):
+@_part
+class PossibleRow:
     row: str
     table: str
     title: str
@@ -72,13 +85,15 @@ class PossibleRow(_Out):
     citations: list[CitationOut]
 
 
-class UnknownFact(_Out):
+@_part
+class UnknownFact:
     fact: str
     description: str
     rows: list[str]
 
 
-class Rationale(_Out):
+@_part
+class Rationale:
     row: str
     table: str
     title: str
@@ -86,19 +101,22 @@ class Rationale(_Out):
     citations: list[CitationOut]
 
 
-class ConditionTrace(_Out):
+@_part
+class ConditionTrace:
     condition: str
     result: Literal["true", "false", "unknown"]
 
 
-class RowTrace(_Out):
+@_part
+class RowTrace:
     row: str
     result: Literal["fired", "possible", "not_fired"]
     default: bool = False
     conditions: list[ConditionTrace]
 
 
-class TableTrace(_Out):
+@_part
+class TableTrace:
     table: str
     title: str
     hit: str
@@ -106,12 +124,14 @@ class TableTrace(_Out):
     rows: list[RowTrace]
 
 
-class Scope(_Out):
+@_part
+class Scope:
     status: Literal["in_scope", "refer_mdt", "out_of_scope"]
     reason: str | None = None
 
 
-class Provenance(_Out):
+@_part
+class Provenance:
     kb_version: str
     engine_version: str
     input_hash: str | None = None

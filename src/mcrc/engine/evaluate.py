@@ -7,7 +7,7 @@ applies and no other row of the table fired, so every patient in scope gets an a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcrc.engine.assessment import (
     Assessment,
@@ -67,18 +67,19 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[object, Tri, li
             if row.default:
                 results.append(RowResult(row, _F, [], set()))
                 continue
-            conds = [(expr, check(values)) for expr, check in row.checks]
+            conds = [(expr, text, check(values)) for expr, text, check in row.checks]
             res = applies
-            for _, r in conds:
-                res = res & r
+            for _, _, r in conds:
+                if r.rank < res.rank:
+                    res = r
             unknown: set[str] = set()
             if res is _U:
                 if applies is _U:
                     unknown |= {f for f in facts_of(table.applies) if values.get(f) is None}
-                for expr, r in conds:
+                for expr, _, r in conds:
                     if r is _U:
                         unknown |= {f for f in facts_of(expr) if values.get(f) is None}
-            results.append(RowResult(row, res, [(e.text(), r) for e, r in conds], unknown))
+            results.append(RowResult(row, res, [(t, r) for _, t, r in conds], unknown))
         for rr in results:
             if rr.row.default:
                 fired_other = any(x.result is _T for x in results if not x.row.default)
@@ -90,14 +91,19 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[object, Tri, li
     return out
 
 
-def _cites(*groups: tuple[Citation, ...]) -> list[CitationOut]:
-    seen: dict[tuple, CitationOut] = {}
-    for group in groups:
+_CITE_CACHE: dict[int, tuple[tuple[Citation, ...], tuple[CitationOut, ...]]] = {}
+
+
+def _cites(group: tuple[Citation, ...]) -> list[CitationOut]:
+    """Output citations for a row or item, cached by identity (knowledge is immutable once loaded)."""
+    hit = _CITE_CACHE.get(id(group))
+    if hit is None or hit[0] is not group:
+        seen: dict[Citation, CitationOut] = {}
         for c in group:
-            key = (c.source, c.where, c.footnote)
-            if key not in seen:
-                seen[key] = CitationOut(source=c.source, where=c.where, footnote=c.footnote)
-    return list(seen.values())
+            if c not in seen:
+                seen[c] = CitationOut(source=c.source, where=c.where, footnote=c.footnote)
+        hit = _CITE_CACHE[id(group)] = (group, tuple(seen.values()))
+    return list(hit[1])
 
 
 class _Builder:
@@ -154,8 +160,7 @@ class _Builder:
                     merged = prev.citations + [c for c in item.citations if c not in prev.citations]
                     note = prev.note if not item.note or item.note == prev.note else (
                         f"{prev.note} {item.note}" if prev.note else item.note)
-                    bucket[key] = prev.model_copy(update={"citations": merged, "rows": [*prev.rows, row.id],
-                                                          "note": note})
+                    bucket[key] = replace(prev, citations=merged, rows=[*prev.rows, row.id], note=note)
                 else:
                     bucket[key] = item
 
@@ -183,7 +188,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
             elif rr.result is _U:
                 needs = sorted(rr.unknown_facts)
                 possible.append(PossibleRow(row=rr.row.id, table=table.id, title=rr.row.title, needs=needs,
-                                            would_add=sorted(set(rr.row.codes())), citations=_cites(rr.row.citations)))
+                                            would_add=rr.row.codes(), citations=_cites(rr.row.citations)))
                 for f in needs:
                     unknown_rows.setdefault(f, []).append(rr.row.id)
         trace.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
@@ -195,7 +200,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         scope = Scope(status="refer_mdt", reason="; ".join(r.note or r.label for r in referrals))
     else:
         scope = Scope(status="in_scope")
-    return Assessment(
+    return Assessment.model_construct(
         patient_id=patient_id,
         provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
                               sources=used_sources),

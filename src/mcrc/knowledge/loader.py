@@ -498,6 +498,6 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
 
 
 def _compile_table(t: Table) -> Table:
-    rows = tuple(replace(r, checks=tuple((e, compile_expr(e)) for e in conjuncts(r.when) if e != And(())))
+    rows = tuple(replace(r, checks=tuple((e, e.text(), compile_expr(e)) for e in conjuncts(r.when)))
                  for r in t.rows)
     return replace(t, rows=rows, applies_check=compile_expr(t.applies))

@@ -88,8 +88,8 @@ class Row:
     outputs: dict[str, tuple[OutItem, ...]]
     line: int | None = None
     file: str | None = None
-    # compiled conjuncts, filled by the loader for speed
-    checks: tuple[tuple[Expr, Callable[[dict], Tri]], ...] = field(default=(), compare=False, repr=False)
+    # compiled conjuncts (node, its text, its closure), filled by the loader for speed
+    checks: tuple[tuple[Expr, str, Callable[[dict], Tri]], ...] = field(default=(), compare=False, repr=False)
 
     def facts(self) -> set[str]:
         return facts_of(self.when)
@@ -98,11 +98,12 @@ class Row:
         return conjuncts(self.when)
 
     def codes(self) -> list[str]:
+        """Every code this row can output, sorted and unique."""
         out = [s.code for st in self.strategies for s in st.steps]
         out += [r for st in self.strategies for s in st.steps for r in s.regimens]
         for items in self.outputs.values():
             out += [i.code for i in items]
-        return out
+        return sorted(set(out))
 
 
 @dataclass(frozen=True)

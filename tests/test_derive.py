@@ -201,3 +201,22 @@ def test_month_arithmetic():
     assert add_months(dt.date(2023, 11, 15), 14) == dt.date(2025, 1, 15)
     assert whole_months(dt.date(2024, 1, 15), dt.date(2024, 2, 14)) == 0
     assert whole_months(dt.date(2024, 1, 15), dt.date(2024, 2, 15)) == 1
+
+
+def test_recorded_metastases_without_ned_flag_are_current_disease():
+    assert facts(metastases=[lung()])["ned"] is False
+    assert facts(metastases=[lung()], ned=True)["ned"] is True
+
+
+def test_liver_resection_before_lung_lesions_makes_them_non_initial():
+    v = facts(primary={"status": "resected", "resected_on": "2023-01-10"},
+              treatment_history={"procedures": [{"kind": "liver_resection", "date": "2025-03-01"}]},
+              metastases=[lung(found="2026-02-01", timing="metachronous")])
+    assert v["lung_initial"] is False
+    assert v["isolated_lung"] is True
+
+
+def test_prior_pelvic_radiotherapy_from_procedures():
+    assert facts(treatment_history={"procedures": [{"kind": "pelvic_radiotherapy"}]})["prior_pelvic_radiotherapy"]
+    assert facts(treatment_history={"procedures": []})["prior_pelvic_radiotherapy"] is False
+    assert facts(age=60)["prior_pelvic_radiotherapy"] is None

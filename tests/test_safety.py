@@ -103,8 +103,10 @@ def test_lymphangitic_gets_systemic_only_and_no_local_lung_treatment():
 def test_emergency_is_handled_first():
     a = assess(emergency())
     assert a.first_steps and a.first_steps[0].code == "emergency_resection"
-    assert {"emergency_resection", "emergency_colostomy", "emergency_stent"} <= a.codes("first_steps")
+    assert {"emergency_resection", "emergency_colostomy"} <= a.codes("first_steps")
+    assert "emergency_stent" not in a.codes(), "a stent does not treat bleeding"
     assert "emergency_first" in a.codes("warnings")
+    assert "emergency_stent" in assess(patient(primary__emergency="obstruction")).codes("first_steps")
 
 
 def test_no_stent_for_middle_or_lower_rectal_primary():
@@ -173,13 +175,8 @@ PLANTED = [
         [(LUNG, "          oxaliplatin_failed: true\n          irinotecan_failed: true\n", "")],
         lambda: later_line(second="CAPOX"), "later_line_agents_after_ox_and_iri", id="regorafenib-too-early"),
     pytest.param(
-        [(LUNG, "        title: \"Table 2: initially resectable isolated lung metastases, colon, upper rectum, or "
-                "middle/lower rectum cT1-2N0\"\n        when:\n          lymphangitic: false\n          "
-                "lung_initial: true\n          isolated_lung: true\n          lung_resectability: resectable\n"
-                "          neoadjuvant_progression: false\n",
-          "        title: \"Table 2: initially resectable isolated lung metastases, colon, upper rectum, or "
-          "middle/lower rectum cT1-2N0\"\n        when:\n          lymphangitic: false\n          "
-          "lung_initial: true\n          isolated_lung: true\n          lung_resectability: resectable\n")],
+        [(LUNG, "      extrapulmonary_resectability: [none, resectable]\n      neoadjuvant_progression: false\n",
+          "      extrapulmonary_resectability: [none, resectable]\n")],
         neoadjuvant_progression, "no_resection_after_neoadjuvant_progression", id="resection-after-progression"),
 ]
 
@@ -193,12 +190,9 @@ def test_planted_defect_is_stopped(tmp_path, edits, make_patient, invariant):
 
 
 def test_two_rows_of_a_unique_table_firing_is_an_error(tmp_path):
-    kb = load_knowledge_dir(kb_copy(tmp_path, [(LUNG, "      - id: lung.goal.incurable\n        title: At least one "
-                                                     "lesion judged unresectable\n        when:\n          "
-                                                     "lymphangitic: false\n          any:",
-                                                "      - id: lung.goal.incurable\n        title: At least one "
-                                                "lesion judged unresectable\n        when:\n          "
-                                                "lymphangitic: false\n          any:\n            - {age: {gt: 50}}")]))
+    anchor = "title: At least one metastatic site judged unresectable\n        when:\n          lymphangitic: false\n" \
+             "          any:"
+    kb = load_knowledge_dir(kb_copy(tmp_path, [(LUNG, anchor, anchor + "\n            - {age: {gt: 50}}")]))
     with pytest.raises(HitPolicyViolation) as exc:
         assess(BASE, kb=kb)
     assert exc.value.table_id == "lung.goal"

@@ -175,7 +175,7 @@ class Procedure(_Model):
 
     kind: Literal[
         "primary_resection", "lung_sublobar_resection", "lung_lobectomy", "lung_sbrt", "lung_ablation",
-        "liver_resection", "liver_ablation", "stent", "colostomy",
+        "liver_resection", "liver_ablation", "stent", "colostomy", "pelvic_radiotherapy",
     ]
     date: PastDate | None = None
     margin: Literal["R0", "R1", "R2"] | None = None
@@ -193,8 +193,10 @@ class Fitness(_Model):
 
 
 class Preferences(_Model):
-    declines_surgery: bool | None = None
-    wishes_organ_preservation: bool | None = None
+    declines_surgery: bool | None = Field(default=None, description="Declines surgery (of the metastases)")
+    wishes_organ_preservation: bool | None = Field(
+        default=None, description="Strongly wants the rectum preserved and refuses rectal resection"
+    )
 
 
 class Symptoms(_Model):
@@ -211,7 +213,9 @@ class Patient(_Model):
     ecog: int | None = Field(default=None, ge=0, le=4, description="ECOG performance status 0-4")
     primary: Primary | None = None
     metastases: list[Lesion] | None = Field(
-        default=None, description="Metastatic sites; absent = not recorded, [] = none found"
+        default=None,
+        description="Metastatic sites as they stand (current disease unless `ned` is true, when they are the "
+                    "lesions that were treated); absent = not recorded, [] = none found",
     )
     biomarkers: Biomarkers | None = None
     cea_ng_ml: float | None = Field(default=None, ge=0, le=100000)
@@ -219,7 +223,11 @@ class Patient(_Model):
     fitness: Fitness | None = None
     preferences: Preferences | None = None
     symptoms: Symptoms | None = None
-    ned: bool | None = Field(default=None, description="No evidence of disease after local treatment")
+    ned: bool | None = Field(
+        default=None,
+        description="No evidence of disease after local treatment. When absent, recorded metastases are current "
+                    "disease (not NED)",
+    )
     ned_date: PastDate | None = Field(default=None, description="Date no evidence of disease was reached")
 
     _dates = field_validator("ned_date")(_not_in_future)

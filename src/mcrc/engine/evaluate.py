@@ -196,8 +196,9 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     referrals = list(b.items["referrals"].values())
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
-    elif not b.strategies and not b.items["first_steps"] and referrals:
-        scope = Scope(status="refer_mdt", reason="; ".join(r.note or r.label for r in referrals))
+    elif not b.strategies:
+        reasons = [r.note or r.label for r in referrals] or ["no strategy applies with the facts known"]
+        scope = Scope(status="refer_mdt", reason="; ".join(reasons))
     else:
         scope = Scope(status="in_scope")
     return Assessment.model_construct(

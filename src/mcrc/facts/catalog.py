@@ -139,11 +139,12 @@ CATALOG: tuple[FactSpec, ...] = (
        source="treatment_history.procedures"),
     _f("lung_lobectomy_done", "bool", "A lobectomy was done for lung metastases",
        source="treatment_history.procedures"),
+    _f("prior_pelvic_radiotherapy", "bool", "Pelvic radiotherapy given before", source="treatment_history.procedures"),
     _f("ned", "bool", "No evidence of disease reached after local treatment", source="ned, ned_date"),
     # fitness and wishes
     _f("fit_for_surgery", "bool", "Fit for surgery (site, lung function, tolerance)", source="fitness.fit_for_surgery"),
-    _f("declines_surgery", "bool", "Patient declines surgery", source="preferences.declines_surgery"),
-    _f("wishes_organ_preservation", "bool", "Patient strongly wishes organ preservation",
+    _f("declines_surgery", "bool", "Patient declines surgery of the metastases", source="preferences.declines_surgery"),
+    _f("wishes_organ_preservation", "bool", "Patient wants the rectum preserved and refuses rectal resection",
        source="preferences.wishes_organ_preservation"),
 )
 

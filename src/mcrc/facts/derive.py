@@ -125,7 +125,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         v["lung_symptomatic"] = _any_attr(lung, "symptomatic")
         v["lung_resectability"] = worst_resectability([m.resectability for m in lung])
         v["lung_timing"] = _lung_timing(p, lung)
-        v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other)
+        v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other, _other_metastasis_treated(p))
         v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
 
     v["bone_pain"] = p.symptoms.bone_pain if p.symptoms else None
@@ -145,13 +145,20 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
 
     # --- treatment history -------------------------------------------------------------------
     _history(p, v, lung + other, d)
-    v["ned"] = True if p.ned_date is not None else p.ned
+    v["ned"] = _ned(p)
     # --- fitness and wishes ------------------------------------------------------------------
     v["fit_for_surgery"] = p.fitness.fit_for_surgery if p.fitness else None
     if p.preferences:
         v["declines_surgery"] = p.preferences.declines_surgery
         v["wishes_organ_preservation"] = p.preferences.wishes_organ_preservation
     return Facts(values=v, ned_date=p.ned_date, notes=tuple(notes))
+
+
+def _ned(p: Patient) -> bool | None:
+    """NED if recorded; recorded metastases without an NED flag are current disease (input contract)."""
+    if p.ned_date is not None or p.ned is not None:
+        return p.ned_date is not None or bool(p.ned)
+    return False if p.metastases else None
 
 
 def _mmr(mmr: str | None, msi: str | None) -> tuple[str | None, str | None]:
@@ -197,9 +204,20 @@ def _lung_timing(p: Patient, lung: list[Lesion]) -> str | None:
     return None
 
 
-def _lung_initial(timing: str | None, lung: list[Lesion], other: list[Lesion]) -> bool | None:
+def _other_metastasis_treated(p: Patient) -> list[dt.date | None]:
+    """Dates of earlier local treatment of non-lung metastases (liver resection or ablation)."""
+    procs = p.treatment_history.procedures if p.treatment_history else None
+    return [x.date for x in procs or () if x.kind in ("liver_resection", "liver_ablation")]
+
+
+def _lung_initial(timing: str | None, lung: list[Lesion], other: list[Lesion],
+                  other_treated: list[dt.date | None]) -> bool | None:
     if timing == "synchronous":
         return True
+    lung_found = [m.found for m in lung]
+    # liver metastases treated before the lung lesions appeared: the lung is not the first distant site
+    if other_treated and all(lung_found) and any(d is not None and d < min(lung_found) for d in other_treated):
+        return False
     if not other:
         return True if timing == "metachronous" else None
     lung_dates = [m.found for m in lung]
@@ -237,13 +255,14 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
         ) if iri_preop else False
         months = d.params("drug_failure")["adjuvant_relapse_months"]
         found = sorted(m.found for m in lesions if m.found)
-        v["oxaliplatin_failed"] = _class_failed(courses, "oxaliplatin", months, found, vocab)
-        v["irinotecan_failed"] = _class_failed(courses, "irinotecan", months, found, vocab)
+        all_dated = all(m.found is not None for m in lesions)
+        v["oxaliplatin_failed"] = _class_failed(courses, "oxaliplatin", months, found, all_dated, vocab)
+        v["irinotecan_failed"] = _class_failed(courses, "irinotecan", months, found, all_dated, vocab)
         ox_adjuvant = [c for c in courses if c.setting == "adjuvant"
                        and "oxaliplatin" in vocab.regimen_drug_classes(c.regimen)]
         limit = d.params("oxaliplatin_failure_12m")["months"]
         v["adjuvant_oxaliplatin_failure_12m"] = _kleene_or(
-            _adjuvant_relapse_within(c, limit, found) for c in ox_adjuvant
+            _adjuvant_relapse_within(c, limit, found, all_dated) for c in ox_adjuvant
         ) if ox_adjuvant else False
         palliative = [c for c in courses if c.setting == "palliative"]
         if all(c.outcome is not None for c in palliative):
@@ -256,6 +275,7 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
             v["progressing"] = False
     procs = hist.procedures if hist else None
     if procs is not None:
+        v["prior_pelvic_radiotherapy"] = any(x.kind == "pelvic_radiotherapy" for x in procs)
         lung_res = [x for x in procs if x.kind in ("lung_sublobar_resection", "lung_lobectomy")]
         v["lung_lobectomy_done"] = any(x.kind == "lung_lobectomy" for x in lung_res)
         margins = [x.margin for x in lung_res]
@@ -265,16 +285,19 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
             v["lung_resection_margin"] = max(margins)
 
 
-def _adjuvant_relapse_within(course, months: int, found: list[dt.date]) -> bool | None:
+def _adjuvant_relapse_within(course, months: int, found: list[dt.date], all_dated: bool) -> bool | None:
+    """Relapse within `months` of the end of an adjuvant course; no relapse on record counts as none
+    only when every metastasis has a date (otherwise a relapse could be hiding among them)."""
     if course.ended is None:
         return None
     relapse = course.progression_date or next((f for f in found if f >= course.ended), None)
     if relapse is None:
-        return None
+        return False if all_dated else None
     return relapse <= add_months(course.ended, months)
 
 
-def _class_failed(courses, drug_class: str, months: int, found: list[dt.date], vocab) -> bool | None:
+def _class_failed(courses, drug_class: str, months: int, found: list[dt.date], all_dated: bool,
+                  vocab) -> bool | None:
     results: list[bool | None] = []
     for c in courses:
         if drug_class not in vocab.regimen_drug_classes(c.regimen):
@@ -282,7 +305,7 @@ def _class_failed(courses, drug_class: str, months: int, found: list[dt.date], v
         if c.outcome == "progression":
             results.append(True)
         elif c.setting == "adjuvant":
-            results.append(_adjuvant_relapse_within(c, months, found))
+            results.append(_adjuvant_relapse_within(c, months, found, all_dated))
         elif c.outcome is None:
             results.append(None)
         else:

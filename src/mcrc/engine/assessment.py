@@ -101,18 +101,18 @@ class Rationale:
     citations: list[CitationOut]
 
 
-@_part
+@dataclass(kw_only=True, frozen=True)
 class ConditionTrace:
     condition: str
     result: Literal["true", "false", "unknown"]
 
 
-@_part
+@dataclass(kw_only=True, frozen=True)
 class RowTrace:
     row: str
     result: Literal["fired", "possible", "not_fired"]
     default: bool = False
-    conditions: list[ConditionTrace]
+    conditions: tuple[ConditionTrace, ...]
 
 
 @_part

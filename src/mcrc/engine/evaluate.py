@@ -52,7 +52,7 @@ _VOCAB_SECTION = {
 class RowResult:
     row: Row
     result: Tri
-    conditions: list[tuple[str, Tri]]
+    conditions: tuple[Tri, ...]  # one result per top-level condition, in row.checks order
     unknown_facts: set[str]
 
 
@@ -63,32 +63,54 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[object, Tri, li
     for table in kb.tables:
         applies = table.applies_check(values)
         results: list[RowResult] = []
+        any_fired = False
         for row in table.rows:
-            if row.default:
-                results.append(RowResult(row, _F, [], set()))
+            if row.default or applies is _F:
+                # a table that does not apply fires nothing: its rows' conditions are not evaluated
+                results.append(RowResult(row, _F, (), set()))
                 continue
-            conds = [(expr, text, check(values)) for expr, text, check in row.checks]
+            conds = tuple([check(values) for check in row.fns])
             res = applies
-            for _, _, r in conds:
+            for r in conds:
                 if r.rank < res.rank:
                     res = r
             unknown: set[str] = set()
             if res is _U:
                 if applies is _U:
                     unknown |= {f for f in facts_of(table.applies) if values.get(f) is None}
-                for expr, _, r in conds:
+                for (expr, _, _), r in zip(row.checks, conds, strict=True):
                     if r is _U:
                         unknown |= {f for f in facts_of(expr) if values.get(f) is None}
-            results.append(RowResult(row, res, [(t, r) for _, t, r in conds], unknown))
+            elif res is _T:
+                any_fired = True
+            results.append(RowResult(row, res, conds, unknown))
         for rr in results:
             if rr.row.default:
-                fired_other = any(x.result is _T for x in results if not x.row.default)
-                rr.result = _T if applies is _T and not fired_other else _F
-        fired = [rr.row.id for rr in results if rr.result is _T]
-        if table.hit == "unique" and len(fired) > 1:
-            raise HitPolicyViolation(table.id, fired)
+                rr.result = _T if applies is _T and not any_fired else _F
+        if table.hit == "unique":
+            fired = [rr.row.id for rr in results if rr.result is _T]
+            if len(fired) > 1:
+                raise HitPolicyViolation(table.id, fired)
         out.append((table, applies, results))
     return out
+
+
+_LABEL = {_T: "fired", _U: "possible", _F: "not_fired"}
+_ROW_TRACE_CACHE: dict[tuple, RowTrace] = {}
+
+
+def _row_trace(rr: RowResult) -> RowTrace:
+    """Trace entries are immutable and repeat across patients, so identical ones are shared."""
+    key = (id(rr.row), rr.result, rr.conditions)
+    hit = _ROW_TRACE_CACHE.get(key)
+    if hit is None or hit.row != rr.row.id:
+        hit = RowTrace(row=rr.row.id, result=_LABEL[rr.result], default=rr.row.default,
+                       conditions=tuple(ConditionTrace(condition=text, result=r.label)
+                                        for (_, text, _), r in zip(rr.row.checks, rr.conditions, strict=False)))
+        if len(_ROW_TRACE_CACHE) > 50_000:
+            _ROW_TRACE_CACHE.clear()
+        _ROW_TRACE_CACHE[key] = hit
+    return hit
 
 
 _CITE_CACHE: dict[int, tuple[tuple[Citation, ...], tuple[CitationOut, ...]]] = {}
@@ -176,10 +198,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     for table, applies, results in evaluated:
         rows_trace = []
         for rr in results:
-            label = "fired" if rr.result is _T else "possible" if rr.result is _U else "not_fired"
-            rows_trace.append(RowTrace(row=rr.row.id, result=label, default=rr.row.default,
-                                       conditions=[ConditionTrace(condition=t, result=r.label)
-                                                   for t, r in rr.conditions]))
+            rows_trace.append(_row_trace(rr))
             if rr.result is _T:
                 b.add_row(rr.row)
                 for c in rr.row.citations:

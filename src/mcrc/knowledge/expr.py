@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mcrc.logic import Tri, all_of, any_of
+from mcrc.logic import Tri
 
 Values = dict[str, Any]
 
@@ -157,11 +157,33 @@ def compile_expr(e: Expr) -> Callable[[Values], Tri]:
 
         return known
     if isinstance(e, And):
-        parts = [compile_expr(i) for i in e.items]
-        return lambda v: all_of(p(v) for p in parts)
+        parts = tuple(compile_expr(i) for i in e.items)
+
+        def conj(v: Values) -> Tri:
+            result = _T
+            for p in parts:
+                r = p(v)
+                if r is _F:
+                    return _F
+                if r is _U:
+                    result = _U
+            return result
+
+        return conj
     if isinstance(e, Or):
-        parts = [compile_expr(i) for i in e.items]
-        return lambda v: any_of(p(v) for p in parts)
+        parts = tuple(compile_expr(i) for i in e.items)
+
+        def disj(v: Values) -> Tri:
+            result = _F
+            for p in parts:
+                r = p(v)
+                if r is _T:
+                    return _T
+                if r is _U:
+                    result = _U
+            return result
+
+        return disj
     if isinstance(e, Not):
         inner = compile_expr(e.item)
         return lambda v: ~inner(v)

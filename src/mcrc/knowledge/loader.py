@@ -498,6 +498,8 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
 
 
 def _compile_table(t: Table) -> Table:
-    rows = tuple(replace(r, checks=tuple((e, e.text(), compile_expr(e)) for e in conjuncts(r.when)))
-                 for r in t.rows)
-    return replace(t, rows=rows, applies_check=compile_expr(t.applies))
+    rows = []
+    for r in t.rows:
+        checks = tuple((e, e.text(), compile_expr(e)) for e in conjuncts(r.when))
+        rows.append(replace(r, checks=checks, fns=tuple(c[2] for c in checks)))
+    return replace(t, rows=tuple(rows), applies_check=compile_expr(t.applies))

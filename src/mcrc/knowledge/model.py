@@ -90,6 +90,7 @@ class Row:
     file: str | None = None
     # compiled conjuncts (node, its text, its closure), filled by the loader for speed
     checks: tuple[tuple[Expr, str, Callable[[dict], Tri]], ...] = field(default=(), compare=False, repr=False)
+    fns: tuple[Callable[[dict], Tri], ...] = field(default=(), compare=False, repr=False)
 
     def facts(self) -> set[str]:
         return facts_of(self.when)

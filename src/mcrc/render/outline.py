@@ -31,7 +31,7 @@ class Section:
 def cite_text(cites: list[CitationOut]) -> str:
     parts = []
     for c in cites:
-        fn = f" fn {c.footnote}" if c.footnote else ""
+        fn = "" if not c.footnote else f" {c.footnote}" if c.footnote.startswith("note") else f" fn {c.footnote}"
         parts.append(f"{c.source} {c.where}{fn}")
     return "; ".join(parts)
 

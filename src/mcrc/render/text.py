@@ -18,10 +18,9 @@ def build(a: Assessment) -> Group:
         parts.append(Text(section.title, style=_STYLE[section.style]))
         for n, e in enumerate(section.entries, start=1):
             bullet = f"{n}. " if section.numbered else "- "
-            line = Text("  " + bullet + e.text)
+            parts.append(Text("  " + bullet + e.text))
             if e.cites:
-                line.append(f"  [{e.cites}]", style="dim")
-            parts.append(line)
+                parts.append(Text(f"      [{e.cites}]", style="dim"))
             for d in e.detail:
                 parts.append(Text(f"      {d}", style="italic"))
         parts.append(Text(""))

@@ -112,6 +112,9 @@ def test_palliative_lines_and_drug_failures():
         {"setting": "palliative", "line": 2, "regimen": "FOLFIRI", "started": "2024-09-01", "outcome": "progression"},
     ]
     v = facts(treatment_history={"courses": courses})
+    assert v["palliative_lines_received"] == 2
+    assert v["oxaliplatin_exposed"] is True and v["irinotecan_exposed"] is True
+    assert facts(treatment_history={"courses": []})["oxaliplatin_exposed"] is False
     assert v["palliative_lines_failed"] == 2
     assert v["oxaliplatin_failed"] is True and v["irinotecan_failed"] is True
     assert v["progressing"] is True

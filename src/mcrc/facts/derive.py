@@ -264,7 +264,11 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
         v["adjuvant_oxaliplatin_failure_12m"] = _kleene_or(
             _adjuvant_relapse_within(c, limit, found, all_dated) for c in ox_adjuvant
         ) if ox_adjuvant else False
+        classes = set().union(*(vocab.regimen_drug_classes(c.regimen) for c in courses))
+        v["oxaliplatin_exposed"] = "oxaliplatin" in classes
+        v["irinotecan_exposed"] = "irinotecan" in classes
         palliative = [c for c in courses if c.setting == "palliative"]
+        v["palliative_lines_received"] = len(palliative)
         if all(c.outcome is not None for c in palliative):
             v["palliative_lines_failed"] = sum(c.outcome == "progression" for c in palliative)
         dated = [c for c in courses if c.started is not None]

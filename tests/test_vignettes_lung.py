@@ -11,94 +11,13 @@ currently disagrees (see the reason on each one).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
 import mcrc
-
-KB = mcrc.load_knowledge()
-DROP = object()  # override value that removes a field (makes it unknown)
-
-
-# ------------------------------------------------------------------------------------------------
-# Patient builders
-# ------------------------------------------------------------------------------------------------
-
-def merge(into: dict, override: dict) -> dict:
-    """Deep-merge `override` into a copy of `into`; lists are replaced, DROP removes a key."""
-    out = copy.deepcopy(into)
-    for key, value in override.items():
-        if value is DROP:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def lung(**kw: Any) -> dict:
-    """A group of lung metastases: by default two resectable 14 mm lesions in one lung's outer zone."""
-    lesion = {"organ": "lung", "count": 2, "largest_size": {"value": 14, "unit": "mm"}, "bilateral": False,
-              "zone": "outer", "hilar_mediastinal_nodes": False, "lymphangitic": False, "symptomatic": False,
-              "nature_indeterminate": False, "found": "2026-09-10", "resectability": "resectable"}
-    return merge(lesion, kw)
-
-
-def site(organ: str, resectability: str, **kw: Any) -> dict:
-    """An extrapulmonary metastatic site found at the same staging as the lung lesions."""
-    lesion = {"organ": organ, "count": 1, "largest_size": {"value": 25, "unit": "mm"}, "symptomatic": False,
-              "nature_indeterminate": False, "found": "2026-09-10", "resectability": resectability}
-    return merge(lesion, kw)
-
-
-def course(setting: str, regimen: str, started: str, ended: str | None, outcome: str, **kw: Any) -> dict:
-    return {"setting": setting, "regimen": regimen, "started": started, "ended": ended, "outcome": outcome, **kw}
-
-
-def base() -> dict:
-    """Synchronous sigmoid cancer cT3N1, primary in place and resectable, two resectable lung metastases."""
-    return {
-        "age": 62, "sex": "male", "ecog": 0, "cea_ng_ml": 3.2,
-        "primary": {"location": "sigmoid_colon", "ct": "T3", "cn": "N1", "diagnosed": "2026-09-01",
-                    "status": "in_place", "resectability": "resectable", "emergency": "none"},
-        "metastases": [lung()],
-        "biomarkers": {"kras": "wild_type", "nras": "wild_type", "braf": "wild_type", "mmr": "proficient",
-                       "msi": "stable", "her2": "negative", "specimen": "metastasis"},
-        "treatment_history": {"courses": [], "procedures": []},
-        "fitness": {"fit_for_surgery": True},
-        "preferences": {"declines_surgery": False, "wishes_organ_preservation": False},
-        "symptoms": {"bone_pain": False},
-        "ned": False,
-    }
-
-
-def patient(*layers: dict, **overrides: Any) -> dict:
-    out = base()
-    for layer in (*layers, overrides):
-        out = merge(out, layer)
-    return out
-
-
-# Sigmoid cancer resected in March 2024, six months of adjuvant CAPOX, then a single resectable
-# lung metastasis 25 months later (an initial metachronous lung metastasis, DFI >= 24 months).
-META = {
-    "primary": {"diagnosed": "2024-02-20", "status": "resected", "resected_on": "2024-03-12"},
-    "metastases": [lung(count=1, largest_size={"value": 16, "unit": "mm"}, found="2026-04-14")],
-    "treatment_history": {
-        "courses": [course("adjuvant", "CAPOX", "2024-04-15", "2024-09-30", "completed")],
-        "procedures": [{"kind": "primary_resection", "date": "2024-03-12", "margin": "R0"}],
-    },
-}
-
-
-def rectum(cm: float, ct: str = "T3", cn: str = "N1") -> dict:
-    return {"primary": {"location": "rectum", "distance_from_anal_verge_cm": cm, "ct": ct, "cn": cn}}
-
+from tests.patients import DROP, META, base, course, lung, merge, patient, rectum, site  # noqa: F401
+from tests.vignettes import V, check, param
 
 LYMPHANGITIC = [lung(count=30, bilateral=True, lymphangitic=True, symptomatic=True, hilar_mediastinal_nodes=True,
                      zone=DROP, resectability="unresectable")]
@@ -129,28 +48,6 @@ LATER_LINE = {
 # ------------------------------------------------------------------------------------------------
 # Vignettes
 # ------------------------------------------------------------------------------------------------
-
-@dataclass
-class V:
-    """One vignette. Code lists are space-separated; section "all" means any section."""
-
-    row: str
-    name: str
-    patient: dict
-    must: dict[str, str] = field(default_factory=dict)
-    must_not: dict[str, str] = field(default_factory=dict)
-    steps: list[str] | None = None  # exact step sequences of the strategies the row contributes
-    goal: str | None = None
-    scope: str = "in_scope"
-    not_fired: str = ""
-    no_class: str = ""  # action classes that must not be recommended anywhere
-    possible: str = ""  # rows that must be listed as possible
-    xfail: str | None = None
-
-    @property
-    def id(self) -> str:
-        return f"{self.row}:{self.name}"
-
 
 TABLE2_OTHER_STEPS = [
     "preoperative_systemic_therapy resect_primary resect_lung_metastases adjuvant_chemotherapy",
@@ -512,47 +409,7 @@ VIGNETTES: list[V] = [
 # Checks
 # ------------------------------------------------------------------------------------------------
 
-def _section(a: mcrc.Assessment, section: str) -> set[str]:
-    return a.codes(None if section == "all" else section)
-
-
-def _recommended_classes(a: mcrc.Assessment) -> dict[str, str]:
-    """Every recommended action (strategy step, first step, local treatment) with its action class."""
-    out = {st.code: st.action_class for s in a.strategies for st in s.steps}
-    for item in (*a.first_steps, *a.local_treatment):
-        out[item.code] = KB.vocabulary.get("actions", item.code).klass or ""
-    return out
-
-
-def check(v: V) -> None:
-    a = mcrc.assess(v.patient)
-    fired = a.fired_rows()
-    assert v.row in fired, f"{v.row} did not fire; fired: {fired}"
-    assert not set(v.not_fired.split()) & set(fired), f"should not fire: {set(v.not_fired.split()) & set(fired)}"
-    assert a.scope.status == v.scope
-    if v.goal is not None:
-        assert a.goal is not None and a.goal.code == v.goal
-    for section, codes in v.must.items():
-        missing = set(codes.split()) - _section(a, section)
-        assert not missing, f"{section} lacks {sorted(missing)}"
-    for section, codes in v.must_not.items():
-        present = set(codes.split()) & _section(a, section)
-        assert not present, f"{section} should not contain {sorted(present)}"
-    if v.steps is not None:
-        got = [" ".join(st.code for st in s.steps) for s in a.strategies if s.row == v.row]
-        assert got == v.steps
-    banned = {code: k for code, k in _recommended_classes(a).items() if k in v.no_class.split()}
-    assert not banned, f"actions of a forbidden class recommended: {banned}"
-    missing_possible = set(v.possible.split()) - {p.row for p in a.possible}
-    assert not missing_possible, f"not listed as possible: {sorted(missing_possible)}"
-
-
-def _param(v: V):
-    marks = [pytest.mark.xfail(strict=True, reason=v.xfail)] if v.xfail else []
-    return pytest.param(v, id=v.id, marks=marks)
-
-
-@pytest.mark.parametrize("vignette", [_param(v) for v in VIGNETTES])
+@pytest.mark.parametrize("vignette", [param(v) for v in VIGNETTES])
 def test_vignette(vignette: V) -> None:
     check(vignette)
 
@@ -560,16 +417,6 @@ def test_vignette(vignette: V) -> None:
 def test_vignette_ids_are_unique() -> None:
     ids = [v.id for v in VIGNETTES]
     assert len(ids) == len(set(ids))
-
-
-def test_every_row_has_a_vignette() -> None:
-    rows = set(KB.rows)
-    sound = [v for v in VIGNETTES if not v.xfail]
-    targeted = {v.row for v in sound}
-    fired = set().union(*(mcrc.assess(v.patient).fired_rows() for v in sound))
-    assert not rows - targeted, f"rows without a vignette: {sorted(rows - targeted)}"
-    assert not rows - fired, f"rows no vignette makes fire: {sorted(rows - fired)}"
-    assert not {v.row for v in VIGNETTES} - rows, "vignettes name rows that no longer exist"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -61,10 +61,13 @@ VIGNETTES: list[V] = [
     V("scope.sites_not_recorded", "referral-letter-without-staging", patient(metastases=DROP),
       must={"referrals": "refer_mdt"}, scope="refer_mdt", not_fired="lung.goal.undecided lung.route.undetermined",
       must_not={"all": "resect_lung_metastases"}),
-    V("scope.no_lung_metastases", "liver-only",
-      patient(metastases=[site("liver", "resectable", count=3)]),
+    V("scope.no_metastases", "stage-iii-after-resection", patient(metastases=[]),
       must={"referrals": "out_of_scope"}, scope="out_of_scope",
       not_fired="lung.workup.all lung.route.undetermined lung.goal.undecided"),
+    V("scope.not_yet_encoded", "liver-only", patient(metastases=[site("liver", "resectable", count=3)]),
+      must={"referrals": "out_of_scope"}, scope="out_of_scope", not_fired="lung.workup.all"),
+    V("scope.other_sites_only", "isolated-bone-metastasis", patient(metastases=[site("bone", "unresectable")]),
+      must={"referrals": "refer_mdt"}, scope="refer_mdt", not_fired="lung.route.undetermined"),
 
     # --- emergencies ----------------------------------------------------------------------------
     V("lung.emergency.urgent", "obstructing-sigmoid", patient(primary={"emergency": "obstruction"}),

@@ -28,6 +28,9 @@ Organ = Literal[
     "adrenal", "other",
 ]
 LUNG_ONLY_FIELDS = ("zone", "hilar_mediastinal_nodes", "lymphangitic")
+LIVER_ONLY_FIELDS = ("multifocal_stage", "major_resection_needed", "small_and_accessible")
+PERITONEUM_ONLY_FIELDS = ("pci", "p_category")
+Region = Literal["japan", "korea", "china", "other_asia", "europe", "north_america", "other"]
 
 
 class _Model(BaseModel):
@@ -116,15 +119,30 @@ class Lesion(_Model):
         default=None, description="Overrides the date-based derivation when the team has recorded it"
     )
     resectability: Resectability | None = Field(default=None, description="The MDT's judgement")
+    multifocal_stage: Literal["early", "late"] | None = Field(
+        default=None, description="Liver only: multifocal liver-dominant disease at an early or a late stage"
+    )
+    major_resection_needed: bool | None = Field(
+        default=None, description="Liver only: removing these lesions needs a major hepatectomy"
+    )
+    small_and_accessible: bool | None = Field(
+        default=None, description="Liver only: small lesions in an easily accessible position"
+    )
+    pci: int | None = Field(default=None, ge=0, le=39, description="Peritoneum only: Peritoneal Cancer Index 0-39")
+    p_category: Literal["P1", "P2", "P3"] | None = Field(
+        default=None, description="Peritoneum only: Japanese P category (P1 adjacent, P2 few distant, P3 many distant)"
+    )
 
     _dates = field_validator("found")(_not_in_future)
 
     @model_validator(mode="after")
-    def _lung_fields(self) -> Lesion:
-        if self.organ != "lung":
-            wrong = [f for f in LUNG_ONLY_FIELDS if getattr(self, f) is not None]
-            if wrong:
-                raise ValueError(f"{', '.join(wrong)} apply only to lung lesions (organ is {self.organ})")
+    def _organ_fields(self) -> Lesion:
+        for organ, fields in (("lung", LUNG_ONLY_FIELDS), ("liver", LIVER_ONLY_FIELDS),
+                              ("peritoneum", PERITONEUM_ONLY_FIELDS)):
+            if self.organ != organ:
+                wrong = [f for f in fields if getattr(self, f) is not None]
+                if wrong:
+                    raise ValueError(f"{', '.join(wrong)} apply only to {organ} lesions (organ is {self.organ})")
         return self
 
 
@@ -175,7 +193,8 @@ class Procedure(_Model):
 
     kind: Literal[
         "primary_resection", "lung_sublobar_resection", "lung_lobectomy", "lung_sbrt", "lung_ablation",
-        "liver_resection", "liver_ablation", "stent", "colostomy", "pelvic_radiotherapy",
+        "liver_resection", "liver_ablation", "stent", "colostomy", "pelvic_radiotherapy", "hai_pump",
+        "cytoreduction_hipec", "cytoreduction", "diverting_ostomy", "bypass",
     ]
     date: PastDate | None = None
     margin: Literal["R0", "R1", "R2"] | None = None
@@ -190,6 +209,9 @@ class TreatmentHistory(_Model):
 
 class Fitness(_Model):
     fit_for_surgery: bool | None = None
+    fit_for_intensive_therapy: bool | None = Field(
+        default=None, description="Fit for intensive (triplet) chemotherapy, in the MDT's judgement"
+    )
 
 
 class Preferences(_Model):
@@ -219,6 +241,8 @@ class Patient(_Model):
     )
     biomarkers: Biomarkers | None = None
     cea_ng_ml: float | None = Field(default=None, ge=0, le=100000)
+    tumour_burden: Literal["low", "high"] | None = Field(default=None, description="The MDT's judgement")
+    region: Region | None = Field(default=None, description="Where the patient is treated (drug availability)")
     treatment_history: TreatmentHistory | None = None
     fitness: Fitness | None = None
     preferences: Preferences | None = None

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
 SECTIONS = ("actions", "regimens", "drugs", "drug_classes", "goals", "warnings", "tests", "prognosis",
-            "followup", "considerations", "referrals")
+            "followup", "considerations", "referrals", "topics", "stances")
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,29 @@ def parse_vocabulary(data: dict) -> Vocabulary:
     return Vocabulary(terms)
 
 
+def vocabulary_files(data_dir: Path) -> list[Path]:
+    """The main vocabulary file, then one per source (`vocabulary-*.yaml`), in name order."""
+    return [data_dir / "vocabulary.yaml", *sorted(data_dir.glob("vocabulary-*.yaml"))]
+
+
+def merge_vocabulary_data(parts: list[tuple[str, dict]]) -> tuple[dict, list[str]]:
+    """Merge vocabulary files section by section; a code defined twice is reported, not overwritten."""
+    merged: dict[str, dict] = {}
+    duplicates: list[str] = []
+    for name, data in parts:
+        for section, entries in (data or {}).items():
+            bucket = merged.setdefault(section, {})
+            for code, body in (entries or {}).items():
+                if code in bucket:
+                    duplicates.append(f"{name}: {section}.{code} is already defined")
+                else:
+                    bucket[code] = body
+    return merged, duplicates
+
+
 @cache
 def load_vocabulary() -> Vocabulary:
-    text = resources.files("mcrc.knowledge").joinpath("data/vocabulary.yaml").read_text(encoding="utf-8")
-    return parse_vocabulary(yaml.safe_load(text))
+    """The packaged vocabulary (all files merged); the knowledge loader validates it in detail."""
+    data_dir = Path(str(resources.files("mcrc.knowledge").joinpath("data")))
+    parts = [(p.name, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in vocabulary_files(data_dir)]
+    return parse_vocabulary(merge_vocabulary_data(parts)[0])

@@ -55,6 +55,20 @@ class StepOut:
     max_months: float | None = None
     regimens: list[str] = field(default_factory=list)
     note: str | None = None
+    every_months: float | None = None
+
+
+@_part
+class Phase:
+    """One phase of a strategy on a time axis (months from the start); None where the sources give no duration."""
+
+    code: str
+    label: str
+    kind: str
+    start_month: float | None
+    end_month: float | None
+    duration: Literal["fixed", "up_to", "unknown", "event"]
+    every_months: float | None = None
 
 
 @_part
@@ -65,6 +79,26 @@ class StrategyOut:
     note: str | None = None
     row: str
     citations: list[CitationOut]
+    timeline: list[Phase] = field(default_factory=list)
+
+
+@_part
+class View:
+    voice: str
+    source: str
+    stance: str
+    stance_label: str
+    summary: str | None
+    row: str
+    citations: list[CitationOut]
+
+
+@_part
+class TopicView:
+    topic: str
+    label: str
+    agreement: Literal["agree", "differ", "single"]
+    views: list[View]
 
 
 @_part
@@ -155,6 +189,7 @@ class Assessment(_Out):
     followup: list[FollowupItem] = []
     considerations: list[Item] = []
     referrals: list[Item] = []
+    positions: list[TopicView] = []
     possible: list[PossibleRow] = []
     unknown_facts: list[UnknownFact] = []
     rationale: list[Rationale] = []

@@ -15,6 +15,7 @@ from mcrc.engine.assessment import (
     ConditionTrace,
     FollowupItem,
     Item,
+    Phase,
     PossibleRow,
     Provenance,
     Rationale,
@@ -24,7 +25,9 @@ from mcrc.engine.assessment import (
     StepOut,
     StrategyOut,
     TableTrace,
+    TopicView,
     UnknownFact,
+    View,
 )
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
@@ -113,6 +116,30 @@ def _row_trace(rr: RowResult) -> RowTrace:
     return hit
 
 
+_EVENT_CLASSES = {"emergency", "surgery_primary", "local_lung", "local_liver", "local_peritoneal", "mdt",
+                  "restaging"}
+
+
+def timeline(steps: list[StepOut]) -> list[Phase]:
+    """Lay the steps of a strategy on a time axis in months. Operations and decisions are events;
+    a step without a duration in the sources has an unknown end, and what follows an unknown end
+    has an unknown start (never a guessed one)."""
+    phases: list[Phase] = []
+    t: float | None = 0.0
+    for s in steps:
+        if s.action_class in _EVENT_CLASSES and s.months is None and s.max_months is None:
+            phases.append(Phase(code=s.code, label=s.label, kind=s.action_class, start_month=t, end_month=t,
+                                duration="event", every_months=s.every_months))
+            continue
+        length = s.months if s.months is not None else s.max_months
+        kind = "fixed" if s.months is not None else "up_to" if s.max_months is not None else "unknown"
+        end = None if t is None or length is None else t + length
+        phases.append(Phase(code=s.code, label=s.label, kind=s.action_class, start_month=t, end_month=end,
+                            duration=kind, every_months=s.every_months))
+        t = end
+    return phases
+
+
 _CITE_CACHE: dict[int, tuple[tuple[Citation, ...], tuple[CitationOut, ...]]] = {}
 
 
@@ -137,6 +164,17 @@ class _Builder:
         self.goal: Item | None = None
         self.strategies: list[StrategyOut] = []
         self.rationale: list[Rationale] = []
+        self.views: dict[str, list[View]] = {}
+
+    def positions(self) -> list[TopicView]:
+        out = []
+        for topic, views in self.views.items():
+            voices = {v.voice for v in views}
+            stances = {v.stance for v in views}
+            agreement = "single" if len(voices) < 2 else ("agree" if len(stances) == 1 else "differ")
+            out.append(TopicView(topic=topic, label=self.vocab.get("topics", topic).label, agreement=agreement,
+                                 views=views))
+        return out
 
     def _item(self, section: str, out: OutItem, row: Row) -> Item:
         term = self.vocab.get(_VOCAB_SECTION[section], out.code)
@@ -161,14 +199,21 @@ class _Builder:
         self.rationale.append(Rationale(row=row.id, table=row.table_id, title=row.title, note=row.note,
                                         citations=_cites(row.citations)))
         for i, st in enumerate(row.strategies, start=1):
+            steps = [StepOut(code=s.code, label=self.vocab.get("actions", s.code).label,
+                             action_class=self.vocab.get("actions", s.code).klass or "", months=s.months,
+                             max_months=s.max_months, regimens=list(s.regimens), note=s.note,
+                             every_months=s.every_months)
+                     for s in st.steps]
             self.strategies.append(StrategyOut(
                 id=f"{row.id}#{i}", label=st.label, note=st.note, row=row.id,
-                citations=_cites(st.citations or row.citations),
-                steps=[StepOut(code=s.code, label=self.vocab.get("actions", s.code).label,
-                               action_class=self.vocab.get("actions", s.code).klass or "", months=s.months,
-                               max_months=s.max_months, regimens=list(s.regimens), note=s.note)
-                       for s in st.steps],
+                citations=_cites(st.citations or row.citations), steps=steps, timeline=timeline(steps),
             ))
+        if row.position is not None:
+            pos = row.position
+            self.views.setdefault(pos.topic, []).append(View(
+                voice=pos.voice, source=row.citations[0].source if row.citations else "", stance=pos.stance,
+                stance_label=self.vocab.get("stances", pos.stance).label, summary=pos.summary, row=row.id,
+                citations=_cites(row.citations)))
         for section, items in row.outputs.items():
             for out in items:
                 item = self._item(section, out, row)
@@ -237,6 +282,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         followup=list(b.items["followup"].values()),
         considerations=list(b.items["considerations"].values()),
         referrals=referrals,
+        positions=b.positions(),
         possible=possible,
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],

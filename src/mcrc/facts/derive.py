@@ -112,6 +112,28 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         v["isolated_lung"] = bool(lung) and not other
         v["oligometastatic"] = len(organs) <= d.params("oligometastatic")["max_extrapulmonary_sites"]
         v["lung_indeterminate"] = _any_attr(mets, "nature_indeterminate") if mets else None
+        v["metastatic"] = bool(mets)
+        all_organs = {m.organ for m in mets}
+        v["liver_resectability"] = worst_resectability([m.resectability for m in liver]) if liver else "none"
+        v["liver_only"] = all_organs == {"liver"}
+        v["extrahepatic_disease"] = bool(all_organs - {"liver"})
+        peri = [m for m in mets if m.organ == "peritoneum"]
+        v["peritoneal_mets"] = bool(peri)
+        v["peritoneum_only"] = all_organs == {"peritoneum"}
+        v["peritoneal_resectability"] = worst_resectability([m.resectability for m in peri]) if peri else "none"
+        if peri:
+            v["pci"] = _sum_or_none([m.pci for m in peri]) if len(peri) == 1 else None
+            cats = [m.p_category for m in peri]
+            v["p_category"] = max(cats) if all(cats) else None
+        if liver:
+            sizes = [m.largest_size.mm for m in liver if m.largest_size is not None]
+            v["liver_largest_mm"] = max(sizes) if len(sizes) == len(liver) else None
+            v["liver_major_resection"] = _any_attr(liver, "major_resection_needed")
+            small = [m.small_and_accessible for m in liver]
+            v["liver_small_accessible"] = None if None in small else all(small)
+            stages = {m.multifocal_stage for m in liver if m.multifocal_stage}
+            v["liver_multifocal_stage"] = "late" if "late" in stages else ("early" if stages else None)
+            v["liver_timing"] = _timing(p, liver)
     if lung:
         lymph = _any_attr(lung, "lymphangitic")
         v["lymphangitic"] = lymph
@@ -124,7 +146,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         v["lung_nodes"] = _any_attr(lung, "hilar_mediastinal_nodes")
         v["lung_symptomatic"] = _any_attr(lung, "symptomatic")
         v["lung_resectability"] = worst_resectability([m.resectability for m in lung])
-        v["lung_timing"] = _lung_timing(p, lung)
+        v["lung_timing"] = _timing(p, lung)
         v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other, _other_metastasis_treated(p))
         v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
 
@@ -148,6 +170,8 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
     v["ned"] = _ned(p)
     # --- fitness and wishes ------------------------------------------------------------------
     v["fit_for_surgery"] = p.fitness.fit_for_surgery if p.fitness else None
+    v["fit_for_intensive_therapy"] = p.fitness.fit_for_intensive_therapy if p.fitness else None
+    v["tumour_burden"], v["region"] = p.tumour_burden, p.region
     if p.preferences:
         v["declines_surgery"] = p.preferences.declines_surgery
         v["wishes_organ_preservation"] = p.preferences.wishes_organ_preservation
@@ -184,7 +208,9 @@ def _treatment_start(p: Patient) -> dt.date | None:
     return min(starts) if starts else None
 
 
-def _lung_timing(p: Patient, lung: list[Lesion]) -> str | None:
+def _timing(p: Patient, lesions: list[Lesion]) -> str | None:
+    """Synchronous if found before any treatment of the primary began (see definitions lung_timing)."""
+    lung = lesions
     recorded = {m.timing for m in lung if m.timing}
     if len(recorded) == 1:
         return recorded.pop()
@@ -280,6 +306,20 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
     procs = hist.procedures if hist else None
     if procs is not None:
         v["prior_pelvic_radiotherapy"] = any(x.kind == "pelvic_radiotherapy" for x in procs)
+        liver_res = [x for x in procs if x.kind == "liver_resection"]
+        v["prior_liver_resection"] = bool(liver_res)
+        if not liver_res:
+            v["liver_resection_margin"] = "none"
+            v["liver_recurrence_after_resection"] = False
+        else:
+            if all(x.margin for x in liver_res):
+                v["liver_resection_margin"] = max(x.margin for x in liver_res)
+            liver_found = [m.found for m in lesions if m.organ == "liver"]
+            dates = [x.date for x in liver_res]
+            if not liver_found:
+                v["liver_recurrence_after_resection"] = False if p.metastases is not None else None
+            elif all(liver_found) and all(dates):
+                v["liver_recurrence_after_resection"] = min(liver_found) > min(dates)
         lung_res = [x for x in procs if x.kind in ("lung_sublobar_resection", "lung_lobectomy")]
         v["lung_lobectomy_done"] = any(x.kind == "lung_lobectomy" for x in lung_res)
         margins = [x.margin for x in lung_res]

@@ -24,6 +24,7 @@ from mcrc.knowledge.model import (
     Invariant,
     KnowledgeBase,
     OutItem,
+    Position,
     Row,
     Selector,
     Step,
@@ -31,14 +32,15 @@ from mcrc.knowledge.model import (
     Table,
 )
 from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
-from mcrc.vocabulary import Vocabulary, parse_vocabulary
+from mcrc.vocabulary import Vocabulary, merge_vocabulary_data, parse_vocabulary, vocabulary_files
 
 Path_ = tuple[Any, ...]
 HIT_POLICIES = ("unique", "collect")
 TABLE_KEYS = {"id", "title", "hit", "applies", "rows", "cite"}
-ROW_KEYS = {"id", "title", "when", "default", "cite", "note", "then"}
+ROW_KEYS = {"id", "title", "when", "default", "cite", "note", "then", "position"}
+POSITION_KEYS = {"topic", "voice", "stance", "summary"}
 THEN_KEYS = set(SECTIONS) | {"strategies"}
-STEP_KEYS = {"code", "months", "max_months", "regimens", "note"}
+STEP_KEYS = {"code", "months", "max_months", "regimens", "note", "every_months"}
 ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month"}
 OPS = {"in", "not_in", "lt", "le", "gt", "ge", "ne", "eq", "known"}
 
@@ -232,20 +234,38 @@ def parse_step(c, vocab, data: Any, path: Path_) -> Step | None:
         return None
     regimens = data.get("regimens") or []
     ok = all(_code(c, vocab, "regimens", r, (*path, "regimens", i)) for i, r in enumerate(regimens))
-    for key in ("months", "max_months"):
+    for key in ("months", "max_months", "every_months"):
         val = data.get(key)
         if val is not None and (not isinstance(val, int | float) or isinstance(val, bool) or not 0 < val <= 60):
             c.add((*path, key), f"{key} must be a number of months between 0 and 60")
     return Step(data["code"], data.get("months"), data.get("max_months"), tuple(regimens) if ok else (),
-                _text(data.get("note"))) if ok else None
+                _text(data.get("note")), data.get("every_months")) if ok else None
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else " ".join(str(value).split())
 
 
+def _position(c, vocab, sources, data: Any, path: Path_, source: str) -> Position | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        c.add(path, "a position is a mapping with topic, voice, stance and summary")
+        return None
+    extra = set(data) - POSITION_KEYS
+    if extra:
+        c.add(path, f"unknown key(s): {', '.join(sorted(extra))}", ", ".join(sorted(POSITION_KEYS)))
+    ok = _code(c, vocab, "topics", data.get("topic"), (*path, "topic"))
+    ok = _code(c, vocab, "stances", data.get("stance"), (*path, "stance")) and ok
+    voices = (sources.get(source) or {}).get("voices") or [source]
+    if data.get("voice") not in voices:
+        c.add((*path, "voice"), f"unknown voice {data.get('voice')!r} for source {source}", ", ".join(voices))
+        ok = False
+    return Position(data["topic"], data["voice"], data["stance"], _text(data.get("summary"))) if ok else None
+
+
 def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: str,
-              table_cites: tuple[Citation, ...] = ()) -> Row | None:
+              table_cites: tuple[Citation, ...] = (), source: str = "") -> Row | None:
     if not isinstance(data, dict):
         c.add(path, "a row must be a mapping")
         return None
@@ -274,8 +294,9 @@ def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: st
     bad = set(then) - THEN_KEYS
     if bad:
         c.add((*path, "then"), f"unknown output section(s): {', '.join(sorted(bad))}", ", ".join(sorted(THEN_KEYS)))
-    if not then:
-        c.add(path, f"row {rid} recommends nothing ('then' is empty)")
+    position = _position(c, vocab, sources, data.get("position"), (*path, "position"), source)
+    if not then and position is None:
+        c.add(path, f"row {rid} recommends nothing ('then' is empty and there is no 'position')")
     strategies = []
     for i, s in enumerate(then.get("strategies") or []):
         sp = (*path, "then", "strategies", i)
@@ -296,7 +317,7 @@ def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: st
     return Row(
         id=rid, table_id=table_id, title=_text(data.get("title")) or rid, when=when, default=bool(default),
         citations=cites, note=_text(data.get("note")), strategies=tuple(strategies), outputs=outputs,
-        line=c.line(path), file=file,
+        position=position, line=c.line(path), file=file,
     )
 
 
@@ -329,7 +350,7 @@ def parse_table_file(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
         table_cites = parse_cites(c, t.get("cite"), (*tp, "cite"), sources)
         rows = []
         for ri, r in enumerate(t.get("rows") or []):
-            row = parse_row(c, vocab, sources, tid, r, (*tp, "rows", ri), file, table_cites)
+            row = parse_row(c, vocab, sources, tid, r, (*tp, "rows", ri), file, table_cites, str(source))
             if row is not None:
                 rows.append(row)
         if not rows:
@@ -404,8 +425,8 @@ def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selec
 VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs"}
 
 
-def _check_vocabulary_data(data: Any, lines: dict[Path_, int]) -> list[Problem]:
-    c = _Collector("vocabulary.yaml", lines)
+def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> list[Problem]:
+    c = _Collector(file, lines)
     if not isinstance(data, dict):
         c.add((), "the vocabulary must be a mapping of sections")
         return c.problems
@@ -458,8 +479,13 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
         return text
 
     sources = (read_yaml(read("sources.yaml"), "sources.yaml")[0] or {}).get("sources") or {}
-    vocab_data, vocab_lines = read_yaml(read("vocabulary.yaml"), "vocabulary.yaml")
-    problems += _check_vocabulary_data(vocab_data, vocab_lines)
+    parts = []
+    for path in vocabulary_files(root):
+        data, lines = read_yaml(read(path.name), path.name)
+        problems += _check_vocabulary_data(data, lines, path.name)
+        parts.append((path.name, data))
+    vocab_data, duplicates = merge_vocabulary_data(parts)
+    problems += [Problem(d.split(":")[0], d.split(": ", 1)[1]) for d in duplicates]
     if problems:
         raise KnowledgeError(problems)
     vocab = parse_vocabulary(vocab_data)

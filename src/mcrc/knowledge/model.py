@@ -58,13 +58,24 @@ class OutItem:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a strategy: an action, optionally with a duration and regimen options."""
+    """One step of a strategy: an action, optionally with a duration, a repeat interval and regimens."""
 
     code: str
     months: float | None = None
     max_months: float | None = None
     regimens: tuple[str, ...] = ()
     note: str | None = None
+    every_months: float | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """What one voice (a guideline body or source) says on a topic, for the side-by-side view."""
+
+    topic: str
+    voice: str
+    stance: str
+    summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class Row:
     note: str | None
     strategies: tuple[Strategy, ...]
     outputs: dict[str, tuple[OutItem, ...]]
+    position: Position | None = None
     line: int | None = None
     file: str | None = None
     # compiled conjuncts (node, its text, its closure), filled by the loader for speed

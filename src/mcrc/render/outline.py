@@ -89,6 +89,14 @@ def outline(a: Assessment) -> list[Section]:
         sections.append(Section("MDT considerations", [_item(i) for i in a.considerations]))
     if a.referrals:
         sections.append(Section("Referral", [_item(i) for i in a.referrals], style="warning"))
+    for topic in a.positions:
+        if topic.agreement == "single":
+            continue
+        verdict = "sources agree" if topic.agreement == "agree" else "SOURCES DIFFER"
+        entries = [Entry(text=f"{v.voice}: {v.stance_label}" + (f" ({v.summary})" if v.summary else ""),
+                         cites=cite_text(v.citations)) for v in topic.views]
+        sections.append(Section(f"Side by side - {topic.label} - {verdict}", entries,
+                                style="default" if topic.agreement == "agree" else "warning"))
     if a.unknown_facts:
         entries = [Entry(text=f"{u.fact}: {u.description}", detail=[f"decides: {', '.join(u.rows)}"])
                    for u in a.unknown_facts]

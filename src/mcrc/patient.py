@@ -212,6 +212,9 @@ class Fitness(_Model):
     fit_for_intensive_therapy: bool | None = Field(
         default=None, description="Fit for intensive (triplet) chemotherapy, in the MDT's judgement"
     )
+    adequate_organ_function: bool | None = Field(
+        default=None, description="Liver, kidney and marrow function adequate for further systemic therapy"
+    )
 
 
 class Preferences(_Model):

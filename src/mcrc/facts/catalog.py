@@ -78,6 +78,12 @@ CATALOG: tuple[FactSpec, ...] = (
     # metastases
     _f("metastases_recorded", "bool", "The metastatic sites have been recorded", source="metastases"),
     _f("metastatic", "bool", "At least one distant metastasis recorded", source="metastases"),
+    _f("metastatic_organ_count", "int", "Number of organs with metastases (lung included)", low=0, high=12,
+       source="metastases"),
+    _f("metastatic_lesion_count", "int", "Number of metastatic lesions, all sites", low=0, high=2000,
+       source="metastases[].count"),
+    _f("metastases_unresectable", "bool", "At least one metastatic site judged unresectable",
+       definition="resectability_worst"),
     _f("lung_mets", "bool", "Lung metastases present", source="metastases[organ=lung]"),
     _f("lung_met_count", "int", "Number of lung metastases", low=0, high=500, source="metastases[organ=lung].count"),
     _f("lung_bilateral", "bool", "Lung metastases in both lungs", source="metastases[organ=lung].bilateral"),
@@ -175,6 +181,8 @@ CATALOG: tuple[FactSpec, ...] = (
     # fitness and wishes
     _f("fit_for_intensive_therapy", "bool", "Fit for intensive (triplet) chemotherapy",
        source="fitness.fit_for_intensive_therapy"),
+    _f("organ_function_adequate", "bool", "Organ function adequate for further systemic therapy",
+       source="fitness.adequate_organ_function"),
     _f("tumour_burden", "enum", "Tumour burden (MDT judgement)", ("low", "high"), source="tumour_burden"),
     _f("region", "enum", "Where the patient is treated",
        ("japan", "korea", "china", "other_asia", "europe", "north_america", "other"), source="region"),

@@ -114,6 +114,11 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         v["lung_indeterminate"] = _any_attr(mets, "nature_indeterminate") if mets else None
         v["metastatic"] = bool(mets)
         all_organs = {m.organ for m in mets}
+        v["metastatic_organ_count"] = len(all_organs)
+        v["metastatic_lesion_count"] = _sum_or_none([m.count for m in mets])
+        judged = [m.resectability for m in mets]
+        v["metastases_unresectable"] = (True if "unresectable" in judged else
+                                        None if None in judged else False) if mets else False
         v["liver_resectability"] = worst_resectability([m.resectability for m in liver]) if liver else "none"
         v["liver_only"] = all_organs == {"liver"}
         v["extrahepatic_disease"] = bool(all_organs - {"liver"})
@@ -171,6 +176,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
     # --- fitness and wishes ------------------------------------------------------------------
     v["fit_for_surgery"] = p.fitness.fit_for_surgery if p.fitness else None
     v["fit_for_intensive_therapy"] = p.fitness.fit_for_intensive_therapy if p.fitness else None
+    v["organ_function_adequate"] = p.fitness.adequate_organ_function if p.fitness else None
     v["tumour_burden"], v["region"] = p.tumour_burden, p.region
     if p.preferences:
         v["declines_surgery"] = p.preferences.declines_surgery

@@ -115,6 +115,9 @@ def test_palliative_lines_and_drug_failures():
     assert v["palliative_lines_received"] == 2
     assert v["oxaliplatin_exposed"] is True and v["irinotecan_exposed"] is True
     assert facts(treatment_history={"courses": []})["oxaliplatin_exposed"] is False
+    assert v["anti_egfr_exposed"] is False and v["anti_vegf_exposed"] is False
+    bev = facts(treatment_history={"courses": [{"setting": "palliative", "regimen": "FOLFOX_BEV"}]})
+    assert bev["anti_vegf_exposed"] is True and bev["oxaliplatin_exposed"] is True
     assert v["palliative_lines_failed"] == 2
     assert v["oxaliplatin_failed"] is True and v["irinotecan_failed"] is True
     assert v["progressing"] is True

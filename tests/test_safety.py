@@ -181,6 +181,14 @@ PLANTED = [
 ]
 
 
+PLANTED.append(pytest.param(
+    [(LUNG, "          emergency: obstruction\n          any: [{primary_site: colon}, {rectal_height: upper}]",
+      "          emergency: obstruction")],
+    lambda: patient(primary__emergency="obstruction", primary__location="rectum",
+                    primary__distance_from_anal_verge_cm=5),
+    "no_stent_middle_lower_rectum", id="stent-low-rectum"))
+
+
 @pytest.mark.parametrize(("edits", "make_patient", "invariant"), PLANTED)
 def test_planted_defect_is_stopped(tmp_path, edits, make_patient, invariant):
     kb = load_knowledge_dir(kb_copy(tmp_path, edits))
@@ -197,3 +205,16 @@ def test_two_rows_of_a_unique_table_firing_is_an_error(tmp_path):
         assess(BASE, kb=kb)
     assert exc.value.table_id == "lung.goal"
     assert set(exc.value.row_ids) == {"lung.goal.curable", "lung.goal.incurable"}
+
+
+def test_two_goals_from_different_tables_is_an_error(tmp_path):
+    anchor = "        title: Every patient with lung metastases\n        when: {}\n"
+    kb = load_knowledge_dir(kb_copy(tmp_path, [(LUNG, anchor + "        cite: {source: ccs-lung-2019, where: "
+                                                "General guidelines for multidisciplinary therapy}\n        then:\n",
+                                                anchor + "        cite: {source: ccs-lung-2019, where: "
+                                                "General guidelines for multidisciplinary therapy}\n        then:\n"
+                                                "          goal: prolong_survival\n")]))
+    with pytest.raises(HitPolicyViolation) as exc:
+        assess(BASE, kb=kb)
+    assert exc.value.table_id == "goal (across tables)"
+    assert set(exc.value.row_ids) == {"lung.goal.curable", "lung.mdt.comprehensive"}

@@ -149,13 +149,13 @@ class RowTrace:
     conditions: tuple[ConditionTrace, ...]
 
 
-@_part
+@dataclass(kw_only=True, frozen=True)
 class TableTrace:
     table: str
     title: str
     hit: str
     applies: Literal["true", "false", "unknown"]
-    rows: list[RowTrace]
+    rows: tuple[RowTrace, ...]
 
 
 @_part

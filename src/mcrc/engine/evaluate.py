@@ -33,8 +33,7 @@ from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
 from mcrc.facts.model import Facts
-from mcrc.knowledge.expr import facts_of
-from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row
+from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row, Table
 from mcrc.logic import Tri
 
 ENGINE_VERSION = "0.1.0"
@@ -59,17 +58,20 @@ class RowResult:
     unknown_facts: set[str]
 
 
-def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[object, Tri, list[RowResult]]]:
-    """Per table: whether it applies, and each row's result with its per-condition results."""
+def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[Table, Tri, list[RowResult] | None]]:
+    """Per table: whether it applies, and each row's result with its per-condition results.
+    A table that does not apply fires nothing; its rows are not evaluated (results is None)."""
     values = facts.values
-    out = []
+    out: list[tuple[Table, Tri, list[RowResult] | None]] = []
     for table in kb.tables:
         applies = table.applies_check(values)
+        if applies is _F:
+            out.append((table, applies, None))
+            continue
         results: list[RowResult] = []
         any_fired = False
         for row in table.rows:
-            if row.default or applies is _F:
-                # a table that does not apply fires nothing: its rows' conditions are not evaluated
+            if row.default:
                 results.append(RowResult(row, _F, (), set()))
                 continue
             conds = tuple([check(values) for check in row.fns])
@@ -80,10 +82,10 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[object, Tri, li
             unknown: set[str] = set()
             if res is _U:
                 if applies is _U:
-                    unknown |= {f for f in facts_of(table.applies) if values.get(f) is None}
-                for (expr, _, _), r in zip(row.checks, conds, strict=True):
+                    unknown |= {f for f in table.applies_facts if values.get(f) is None}
+                for names, r in zip(row.check_facts, conds, strict=True):
                     if r is _U:
-                        unknown |= {f for f in facts_of(expr) if values.get(f) is None}
+                        unknown |= {f for f in names if values.get(f) is None}
             elif res is _T:
                 any_fired = True
             results.append(RowResult(row, res, conds, unknown))
@@ -114,6 +116,19 @@ def _row_trace(rr: RowResult) -> RowTrace:
             _ROW_TRACE_CACHE.clear()
         _ROW_TRACE_CACHE[key] = hit
     return hit
+
+
+_SKIPPED_CACHE: dict[int, tuple[Table, TableTrace]] = {}
+
+
+def _skipped_table_trace(table: Table) -> TableTrace:
+    """The (shared, immutable) trace of a table that does not apply: every row not fired, unevaluated."""
+    hit = _SKIPPED_CACHE.get(id(table))
+    if hit is None or hit[0] is not table:
+        rows = tuple(RowTrace(row=r.id, result="not_fired", default=r.default, conditions=()) for r in table.rows)
+        hit = _SKIPPED_CACHE[id(table)] = (table, TableTrace(table=table.id, title=table.title, hit=table.hit,
+                                                              applies="false", rows=rows))
+    return hit[1]
 
 
 _EVENT_CLASSES = {"emergency", "surgery_primary", "local_lung", "local_liver", "local_peritoneal", "mdt",
@@ -218,6 +233,8 @@ class _Builder:
             for out in items:
                 item = self._item(section, out, row)
                 if section == "goal":
+                    if self.goal is not None:  # framing tables are exclusive; two goals is a knowledge bug
+                        raise HitPolicyViolation("goal (across tables)", [*self.goal.rows, row.id])
                     self.goal = item
                     continue
                 bucket = self.items[_SECTION_FIELD[section]]
@@ -241,6 +258,9 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     trace: list[TableTrace] = []
     used_sources: list[str] = []
     for table, applies, results in evaluated:
+        if results is None:
+            trace.append(_skipped_table_trace(table))
+            continue
         rows_trace = []
         for rr in results:
             rows_trace.append(_row_trace(rr))
@@ -252,15 +272,16 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
             elif rr.result is _U:
                 needs = sorted(rr.unknown_facts)
                 possible.append(PossibleRow(row=rr.row.id, table=table.id, title=rr.row.title, needs=needs,
-                                            would_add=rr.row.codes(), citations=_cites(rr.row.citations)))
+                                            would_add=list(rr.row.all_codes), citations=_cites(rr.row.citations)))
                 for f in needs:
                     unknown_rows.setdefault(f, []).append(rr.row.id)
         trace.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
-                                rows=rows_trace))
+                                rows=tuple(rows_trace)))
     referrals = list(b.items["referrals"].values())
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
-    elif not b.strategies:
+    elif referrals or not b.strategies:
+        # a referral from a framing table is the answer even when add-on tables offer options
         reasons = [r.note or r.label for r in referrals] or ["no strategy applies with the facts known"]
         scope = Scope(status="refer_mdt", reason="; ".join(reasons))
     else:

@@ -299,6 +299,9 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
         classes = set().union(*(vocab.regimen_drug_classes(c.regimen) for c in courses))
         v["oxaliplatin_exposed"] = "oxaliplatin" in classes
         v["irinotecan_exposed"] = "irinotecan" in classes
+        v["anti_egfr_exposed"] = "anti_egfr" in classes
+        v["anti_vegf_exposed"] = "anti_vegf" in classes
+        v["checkpoint_inhibitor_exposed"] = "checkpoint_inhibitor" in classes
         palliative = [c for c in courses if c.setting == "palliative"]
         v["palliative_lines_received"] = len(palliative)
         if all(c.outcome is not None for c in palliative):

@@ -17,7 +17,7 @@ import yaml
 from mcrc.errors import KnowledgeError, Problem
 from mcrc.facts.catalog import FACTS
 from mcrc.knowledge.definitions import Definitions, parse_definitions
-from mcrc.knowledge.expr import TRUE_EXPR, And, Cmp, Eq, Expr, In, Known, Not, Or, compile_expr, conjuncts
+from mcrc.knowledge.expr import TRUE_EXPR, And, Cmp, Eq, Expr, In, Known, Not, Or, compile_expr, conjuncts, facts_of
 from mcrc.knowledge.model import (
     SECTIONS,
     Citation,
@@ -527,5 +527,7 @@ def _compile_table(t: Table) -> Table:
     rows = []
     for r in t.rows:
         checks = tuple((e, e.text(), compile_expr(e)) for e in conjuncts(r.when))
-        rows.append(replace(r, checks=checks, fns=tuple(c[2] for c in checks)))
-    return replace(t, rows=tuple(rows), applies_check=compile_expr(t.applies))
+        rows.append(replace(r, checks=checks, fns=tuple(c[2] for c in checks),
+                            check_facts=tuple(frozenset(facts_of(c[0])) for c in checks), all_codes=tuple(r.codes())))
+    return replace(t, rows=tuple(rows), applies_check=compile_expr(t.applies),
+                   applies_facts=frozenset(facts_of(t.applies)))

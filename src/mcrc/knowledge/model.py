@@ -103,6 +103,8 @@ class Row:
     # compiled conjuncts (node, its text, its closure), filled by the loader for speed
     checks: tuple[tuple[Expr, str, Callable[[dict], Tri]], ...] = field(default=(), compare=False, repr=False)
     fns: tuple[Callable[[dict], Tri], ...] = field(default=(), compare=False, repr=False)
+    check_facts: tuple[frozenset[str], ...] = field(default=(), compare=False, repr=False)
+    all_codes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def facts(self) -> set[str]:
         return facts_of(self.when)
@@ -130,6 +132,7 @@ class Table:
     file: str
     line: int | None = None
     applies_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
+    applies_facts: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)

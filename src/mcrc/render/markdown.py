@@ -10,6 +10,14 @@ def render_markdown(a: Assessment) -> str:
     lines = [f"# {header(a)}", ""]
     for section in outline(a):
         lines += [f"## {section.title}", ""]
+        if section.columns:
+            lines.append("| " + " | ".join(section.columns) + " |")
+            lines.append("|" + "---|" * len(section.columns))
+            for e in section.entries:
+                cells = [*e.detail, e.cites]
+                lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+            lines.append("")
+            continue
         for n, e in enumerate(section.entries, start=1):
             bullet = f"{n}." if section.numbered else "-"
             cite = f" _[{e.cites}]_" if e.cites else ""

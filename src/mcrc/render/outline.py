@@ -26,6 +26,7 @@ class Section:
     entries: list[Entry]
     numbered: bool = False
     style: str = "default"  # default, warning, muted
+    columns: tuple[str, ...] = ()  # when set, entries are table rows: text cells joined by " | "
 
 
 def cite_text(cites: list[CitationOut]) -> str:
@@ -63,8 +64,11 @@ def outline(a: Assessment) -> list[Section]:
                     extra.append(st.note)
                 steps.append(st.label + (f" [{'; '.join(extra)}]" if extra else ""))
             head = f"{s.label}: " if s.label else ""
-            entries.append(Entry(text=head + " -> ".join(steps), cites=cite_text(s.citations),
-                                 detail=[s.note] if s.note else []))
+            detail = [s.note] if s.note else []
+            plan = timeline_text(s.timeline)
+            if plan:
+                detail.append(f"timeline: {plan}")
+            entries.append(Entry(text=head + " -> ".join(steps), cites=cite_text(s.citations), detail=detail))
         sections.append(Section("Strategies (alternatives, each in order)", entries, numbered=True))
     simple = [
         ("Local treatment", a.local_treatment, "default"),
@@ -94,9 +98,11 @@ def outline(a: Assessment) -> list[Section]:
             continue
         verdict = "sources agree" if topic.agreement == "agree" else "SOURCES DIFFER"
         entries = [Entry(text=f"{v.voice}: {v.stance_label}" + (f" ({v.summary})" if v.summary else ""),
-                         cites=cite_text(v.citations)) for v in topic.views]
+                         cites=cite_text(v.citations), detail=[v.voice, v.stance_label, v.summary or ""])
+                   for v in topic.views]
         sections.append(Section(f"Side by side - {topic.label} - {verdict}", entries,
-                                style="default" if topic.agreement == "agree" else "warning"))
+                                style="default" if topic.agreement == "agree" else "warning",
+                                columns=("Voice", "Position", "In short", "Source")))
     if a.unknown_facts:
         entries = [Entry(text=f"{u.fact}: {u.description}", detail=[f"decides: {', '.join(u.rows)}"])
                    for u in a.unknown_facts]
@@ -104,6 +110,26 @@ def outline(a: Assessment) -> list[Section]:
     if a.derivation_notes:
         sections.append(Section("Notes on the input", [Entry(n) for n in a.derivation_notes], style="warning"))
     return sections
+
+
+def _month(m: float | None) -> str:
+    return "?" if m is None else f"{m:g}"
+
+
+def timeline_text(phases) -> str:
+    """Compact month axis, shown only when the sources give at least one duration or interval."""
+    if not any(p.duration in ("fixed", "up_to") or p.every_months for p in phases):
+        return ""
+    parts = []
+    for p in phases:
+        if p.duration == "event":
+            span = f"m{_month(p.start_month)}"
+        else:
+            upto = "<=" if p.duration == "up_to" else ""
+            span = f"m{_month(p.start_month)}-{upto}{_month(p.end_month)}"
+        every = f" every {p.every_months:g} m" if p.every_months else ""
+        parts.append(f"{span} {p.code}{every}")
+    return "; ".join(parts)
 
 
 def header(a: Assessment) -> str:

@@ -21,7 +21,7 @@ def build(a: Assessment) -> Group:
             parts.append(Text("  " + bullet + e.text))
             if e.cites:
                 parts.append(Text(f"      [{e.cites}]", style="dim"))
-            for d in e.detail:
+            for d in ([] if section.columns else e.detail):
                 parts.append(Text(f"      {d}", style="italic"))
         parts.append(Text(""))
     parts.append(Text(footer(a), style="dim"))

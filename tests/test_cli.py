@@ -104,6 +104,12 @@ BAD = [
     pytest.param(_with("metastases", [{"organ": "lung", "major_resection_needed": True}]),
                  "metastases[0]: major_resection_needed apply only to liver lesions (organ is lung)",
                  id="liver-field-on-lung"),
+    pytest.param(_with("biomarkers.kras_variant", "G12C"), "biomarkers: kras_variant G12C is given but kras is "
+                 "wild_type", id="variant-without-mutation"),
+    pytest.param(_with("biomarkers.her2_ihc_score", "3+"), "her2_ihc_score 3+ contradicts her2 negative",
+                 id="her2-contradiction"),
+    pytest.param(_with("biomarkers.ctdna", {"ras": "absent"}), "biomarkers.ctdna.ras: 'absent' is not an allowed",
+                 id="bad-ctdna"),
     pytest.param(_with("region", "atlantis"), "region: 'atlantis' is not an allowed value", id="unknown-region"),
     pytest.param(_with("tumour_burden", "huge"), "tumour_burden: 'huge' is not an allowed value", id="bad-burden"),
     pytest.param(_with("fitness.adequate_organ_function", "yes please"), "fitness.adequate_organ_function: Input "

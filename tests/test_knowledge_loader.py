@@ -93,3 +93,23 @@ def test_default_row_may_not_have_a_condition(tmp_path):
     anchor = "        title: No definite route with the facts known\n        default: true"
     probs = problems_of(tmp_path, [(LUNG, anchor, anchor + "\n        when: {age: {gt: 1}}")])
     assert any("a default row has no condition" in p for p in probs)
+
+
+def test_newer_evidence_rows_cannot_output_guideline_recommendations(tmp_path):
+    root = kb_copy(tmp_path, [])
+    (root / "tables" / "99-evidence-test.yaml").write_text(
+        "source: evidence-2025\n"
+        "tables:\n"
+        "  - id: ev\n"
+        "    title: test\n"
+        "    hit: collect\n"
+        "    rows:\n"
+        "      - id: ev.sneaky\n"
+        "        title: an evidence row trying to recommend a regimen\n"
+        "        when: {ras: mutant}\n"
+        "        cite: {source: evidence-2025, where: item 9}\n"
+        "        then: {regimens: [FOLFOX]}\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError) as exc:
+        load_knowledge_dir(root)
+    assert any("99-evidence-test.yaml:" in str(p) and "a newer-evidence row may not output regimens" in str(p)
+               for p in exc.value.problems)

@@ -83,13 +83,16 @@ def recommend(
     source: str = typer.Argument(..., help="Patient JSON file, or - for standard input"),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, json or md"),
     trace: bool = typer.Option(True, "--trace/--no-trace", help="Include the evaluation trace in JSON output"),
+    evidence: bool = typer.Option(None, "--evidence/--no-evidence",
+                                  help="Show newer trial evidence beside the guidelines "
+                                       "(default: MCRC_SHOW_EVIDENCE, on)"),
 ) -> None:
     """Assess one patient and print the cited recommendation."""
     text = _read_input(source)
 
     def run():
         patient = parse_patient_json(text)
-        return assess(patient)
+        return assess(patient, show_evidence=evidence)
 
     a = _guard(run)
     sys.stdout.write(_render(a, fmt, trace))

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 SECTIONS = ("actions", "regimens", "drugs", "drug_classes", "goals", "warnings", "tests", "prognosis",
-            "followup", "considerations", "referrals", "topics", "stances")
+            "followup", "considerations", "referrals", "topics", "stances", "trials")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Term:
     definition: str | None = None
     klass: str | None = None  # action class, drug class or test kind
     drugs: tuple[str, ...] = field(default_factory=tuple)  # regimens only
+    meta: dict = field(default_factory=dict, compare=False)  # trials: item, status, regimens
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def parse_vocabulary(data: dict) -> Vocabulary:
                 definition=body.get("definition"),
                 klass=body.get("class") or body.get("kind"),
                 drugs=tuple(body.get("drugs", ())),
+                meta={k: body[k] for k in ("item", "status", "regimens") if k in body},
             )
             for code, body in entries.items()
         }

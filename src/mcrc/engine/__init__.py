@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from typing import Any
 
 from mcrc.engine.assessment import Assessment
@@ -21,11 +22,17 @@ def input_hash(patient: Patient) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def default_show_evidence() -> bool:
+    """Deployment setting: MCRC_SHOW_EVIDENCE=0/false/no/off hides newer evidence (shown by default)."""
+    return os.environ.get("MCRC_SHOW_EVIDENCE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str | None = None,
-                 input_hash: str | None = None) -> Assessment:
+                 input_hash: str | None = None, show_evidence: bool | None = None) -> Assessment:
     """Assess already-flattened Facts (cohort rows and the verifier come in here)."""
     kb = kb or load_knowledge()
-    assessment = build_assessment(kb, facts, patient_id=patient_id, input_hash=input_hash)
+    show = default_show_evidence() if show_evidence is None else show_evidence
+    assessment = build_assessment(kb, facts, patient_id=patient_id, input_hash=input_hash, show_evidence=show)
     violations = check_safety(kb, assessment, facts)
     if violations:
         raise SafetyViolation(violations)
@@ -33,13 +40,16 @@ def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str 
 
 
 def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
-           today: dt.date | None = None) -> Assessment:
-    """Assess one patient: validate, derive facts, evaluate every table, check safety."""
+           today: dt.date | None = None, show_evidence: bool | None = None) -> Assessment:
+    """Assess one patient: validate, derive facts, evaluate every table, check safety.
+
+    `show_evidence` (default: the MCRC_SHOW_EVIDENCE deployment setting, on) shows or hides newer
+    trial evidence; the guideline recommendations are the same either way."""
     if not isinstance(patient, Patient):
         patient = parse_patient(patient, today=today)
     kb = kb or load_knowledge()
     return assess_facts(derive_facts(patient, kb.definitions), kb, patient_id=patient.id,
-                        input_hash=input_hash(patient))
+                        input_hash=input_hash(patient), show_evidence=show_evidence)
 
 
 __all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate_rows"]

@@ -47,6 +47,17 @@ class RegimenItem(Item):
 
 
 @_part
+class EvidenceItem(Item):
+    """Newer evidence (a trial or approval), shown beside the guidelines, never as one of them."""
+
+    item: int | None = None
+    headline: str | None = None
+    regulatory_status: str | None = None
+    regimens: list[str] = field(default_factory=list)
+    differs: str | None = None
+
+
+@_part
 class StepOut:
     code: str
     label: str
@@ -170,6 +181,7 @@ class Provenance:
     engine_version: str
     input_hash: str | None = None
     sources: list[str]
+    newer_evidence: Literal["shown", "hidden"] = "shown"
 
 
 class Assessment(_Out):
@@ -190,6 +202,7 @@ class Assessment(_Out):
     considerations: list[Item] = []
     referrals: list[Item] = []
     positions: list[TopicView] = []
+    evidence: list[EvidenceItem] = []
     possible: list[PossibleRow] = []
     unknown_facts: list[UnknownFact] = []
     rationale: list[Rationale] = []
@@ -203,7 +216,7 @@ class Assessment(_Out):
         if section in (None, "goal") and self.goal:
             out.add(self.goal.code)
         for name in ("first_steps", "local_treatment", "regimens", "warnings", "tests", "workup", "prognosis",
-                     "followup", "considerations", "referrals"):
+                     "followup", "considerations", "referrals", "evidence"):
             if section in (None, name):
                 out |= {i.code for i in getattr(self, name)}
         if section in (None, "strategies"):

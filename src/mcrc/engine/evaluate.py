@@ -13,6 +13,7 @@ from mcrc.engine.assessment import (
     Assessment,
     CitationOut,
     ConditionTrace,
+    EvidenceItem,
     FollowupItem,
     Item,
     Phase,
@@ -41,12 +42,12 @@ _T, _F, _U = Tri.TRUE, Tri.FALSE, Tri.UNKNOWN
 _SECTION_FIELD = {
     "first": "first_steps", "local": "local_treatment", "regimens": "regimens", "warnings": "warnings",
     "tests": "tests", "workup": "workup", "prognosis": "prognosis", "followup": "followup", "notes": "considerations",
-    "refer": "referrals",
+    "refer": "referrals", "evidence": "evidence",
 }
 _VOCAB_SECTION = {
     "goal": "goals", "first": "actions", "local": "actions", "regimens": "regimens", "warnings": "warnings",
     "tests": "tests", "workup": "tests", "prognosis": "prognosis", "followup": "followup",
-    "notes": "considerations", "refer": "referrals",
+    "notes": "considerations", "refer": "referrals", "evidence": "trials",
 }
 
 
@@ -58,12 +59,17 @@ class RowResult:
     unknown_facts: set[str]
 
 
-def evaluate_rows(kb: KnowledgeBase, facts: Facts) -> list[tuple[Table, Tri, list[RowResult] | None]]:
+def evaluate_rows(kb: KnowledgeBase, facts: Facts,
+                  show_evidence: bool = True) -> list[tuple[Table, Tri, list[RowResult] | None]]:
     """Per table: whether it applies, and each row's result with its per-condition results.
-    A table that does not apply fires nothing; its rows are not evaluated (results is None)."""
+    A table that does not apply fires nothing; its rows are not evaluated (results is None).
+    With `show_evidence` off, tables of newer-evidence sources are treated as not applying."""
     values = facts.values
     out: list[tuple[Table, Tri, list[RowResult] | None]] = []
     for table in kb.tables:
+        if not show_evidence and table.evidence:
+            out.append((table, _F, None))
+            continue
         applies = table.applies_check(values)
         if applies is _F:
             out.append((table, applies, None))
@@ -198,6 +204,10 @@ class _Builder:
         if section == "regimens":
             classes = sorted(self.vocab.regimen_drug_classes(out.code))
             return RegimenItem(**common, drugs=list(term.drugs), drug_classes=classes)
+        if section == "evidence":
+            return EvidenceItem(**common, item=term.meta.get("item"), headline=term.definition,
+                                regulatory_status=term.meta.get("status"),
+                                regimens=list(term.meta.get("regimens", [])), differs=out.differs)
         if section == "followup":
             return FollowupItem(**common, every_months=out.every_months, from_month=out.from_month,
                                 until_month=out.until_month, dates=self._dates(out))
@@ -250,8 +260,8 @@ class _Builder:
 
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
-                     input_hash: str | None = None) -> Assessment:
-    evaluated = evaluate_rows(kb, facts)
+                     input_hash: str | None = None, show_evidence: bool = True) -> Assessment:
+    evaluated = evaluate_rows(kb, facts, show_evidence)
     b = _Builder(kb, facts)
     possible: list[PossibleRow] = []
     unknown_rows: dict[str, list[str]] = {}
@@ -289,7 +299,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     return Assessment.model_construct(
         patient_id=patient_id,
         provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
-                              sources=used_sources),
+                              sources=used_sources, newer_evidence="shown" if show_evidence else "hidden"),
         scope=scope,
         goal=b.goal,
         first_steps=list(b.items["first_steps"].values()),
@@ -304,6 +314,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         considerations=list(b.items["considerations"].values()),
         referrals=referrals,
         positions=b.positions(),
+        evidence=list(b.items["evidence"].values()),
         possible=possible,
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],

@@ -28,6 +28,9 @@ def _entries(a: Assessment) -> Iterator[Entry]:
         yield ("local_treatment", item.code, None, ())
     for item in a.regimens:
         yield ("regimens", item.code, None, (item.code,))
+    for ev in a.evidence:
+        for reg in ev.regimens:
+            yield ("evidence", ev.code, None, (reg,))
 
 
 def _matches(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
@@ -56,13 +59,19 @@ def _active(inv: Invariant, facts: Facts) -> bool:
     return not (inv.unless_check is not None and inv.unless_check(facts.values) is Tri.TRUE)
 
 
+def _exempt(kb: KnowledgeBase, inv: Invariant, regimens: tuple[str, ...], facts: Facts) -> bool:
+    if not inv.exempt_classes or inv.exempt_check(facts.values) is not Tri.TRUE:
+        return False
+    return all(kb.vocabulary.regimen_drug_classes(r) & set(inv.exempt_classes) for r in regimens) and bool(regimens)
+
+
 def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Facts) -> list[str]:
     """Return human-readable violations of one invariant (empty when it holds)."""
     if not _active(inv, facts):
         return []
     if inv.kind == "forbid":
         return [f"{code} in {section}" for section, code, cls, regs in _entries(a)
-                if _matches(kb, inv.selector, (section, code, cls, regs))]
+                if _matches(kb, inv.selector, (section, code, cls, regs)) and not _exempt(kb, inv, regs, facts)]
     if inv.kind == "require":
         if any(_matches(kb, inv.selector, e) for e in _entries(a)):
             return []

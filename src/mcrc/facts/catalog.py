@@ -148,6 +148,12 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("mmr_status", "enum", "Mismatch repair / microsatellite status", ("dmmr_msi_h", "pmmr_mss"),
        definition="mmr_status"),
     _f("her2", "enum", "HER2 status", ("positive", "negative"), source="biomarkers.her2"),
+    _f("her2_ihc_3plus", "bool", "HER2 immunohistochemistry 3+", source="biomarkers.her2_ihc_score"),
+    _f("kras_g12c", "bool", "KRAS G12C mutation", source="biomarkers.kras, biomarkers.kras_variant"),
+    _f("ntrk_fusion", "bool", "NTRK gene fusion documented", source="biomarkers.ntrk_fusion"),
+    _f("ret_fusion", "bool", "RET gene fusion documented", source="biomarkers.ret_fusion"),
+    _f("ctdna_known", "bool", "ctDNA results for RAS, BRAF and EGFR recorded", source="biomarkers.ctdna"),
+    _f("ctdna_clear", "bool", "ctDNA free of RAS, BRAF and EGFR resistance mutations", definition="ctdna_clear"),
     _f("molecular_specimen", "enum", "Material of the molecular results", ("primary", "metastasis", "liquid_biopsy"),
        source="biomarkers.specimen"),
     # treatment history

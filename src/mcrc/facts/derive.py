@@ -166,6 +166,16 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
             v["ras"] = "mutant"
         elif b.kras == "wild_type" and b.nras == "wild_type":
             v["ras"] = "wild_type"
+        v["kras_g12c"] = (False if b.kras == "wild_type" else
+                          None if b.kras_variant is None else b.kras_variant == "G12C")
+        v["her2_ihc_3plus"] = None if b.her2_ihc_score is None else b.her2_ihc_score == "3+"
+        if v["her2_ihc_3plus"] is None and b.her2 == "negative":
+            v["her2_ihc_3plus"] = False
+        v["ntrk_fusion"], v["ret_fusion"] = b.ntrk_fusion, b.ret_fusion
+        if b.ctdna is not None:
+            calls = [b.ctdna.ras, b.ctdna.braf, b.ctdna.egfr_ectodomain]
+            v["ctdna_known"] = None not in calls
+            v["ctdna_clear"] = False if "mutant" in calls else (True if None not in calls else None)
         v["mmr_status"], note = _mmr(b.mmr, b.msi)
         if note:
             notes.append(note)

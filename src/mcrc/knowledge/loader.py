@@ -41,7 +41,9 @@ ROW_KEYS = {"id", "title", "when", "default", "cite", "note", "then", "position"
 POSITION_KEYS = {"topic", "voice", "stance", "summary"}
 THEN_KEYS = set(SECTIONS) | {"strategies"}
 STEP_KEYS = {"code", "months", "max_months", "regimens", "note", "every_months"}
-ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month"}
+ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month", "differs"}
+# what a row of a source of kind `evidence` may output: never a guideline recommendation
+EVIDENCE_SECTIONS = {"evidence", "tests", "notes"}
 OPS = {"in", "not_in", "lt", "le", "gt", "ge", "ne", "eq", "known"}
 
 
@@ -215,9 +217,12 @@ def parse_item(c, vocab, sources, section: str, data: Any, path: Path_) -> OutIt
     sched = {k: data.get(k) for k in ("every_months", "from_month", "until_month")}
     if any(v is not None for v in sched.values()) and section != "followup":
         c.add(path, "schedules (every_months, from_month, until_month) belong to followup items only")
+    if data.get("differs") is not None and section != "evidence":
+        c.add((*path, "differs"), "'differs' belongs to evidence items only")
     return OutItem(
         code=data["code"], note=_text(data.get("note")),
         citations=parse_cites(c, data.get("cite"), (*path, "cite"), sources), **sched,
+        differs=_text(data.get("differs")),
     )
 
 
@@ -291,6 +296,13 @@ def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: st
     if not isinstance(then, dict):
         c.add((*path, "then"), "'then' must be a mapping of output sections")
         then = {}
+    if (sources.get(source) or {}).get("kind") == "evidence":
+        wrong = set(then) - EVIDENCE_SECTIONS
+        if wrong:
+            c.add((*path, "then"), f"a newer-evidence row may not output {', '.join(sorted(wrong))} (it never changes "
+                                   "what the guidelines say)", ", ".join(sorted(EVIDENCE_SECTIONS)))
+    elif "evidence" in then:
+        c.add((*path, "then", "evidence"), "only rows of an evidence source output evidence items")
     bad = set(then) - THEN_KEYS
     if bad:
         c.add((*path, "then"), f"unknown output section(s): {', '.join(sorted(bad))}", ", ".join(sorted(THEN_KEYS)))
@@ -359,7 +371,8 @@ def parse_table_file(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
         if len(defaults) > 1:
             c.add((*tp, "rows"), f"table {tid} has more than one default row: {', '.join(defaults)}")
         tables.append(Table(tid, _text(t.get("title")) or tid, str(source), hit if hit in HIT_POLICIES else "collect",
-                            applies, tuple(rows), file, c.line(tp)))
+                            applies, tuple(rows), file, c.line(tp),
+                            evidence=(sources.get(source) or {}).get("kind") == "evidence"))
     return tables, c.problems
 
 
@@ -393,11 +406,21 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
                     c.add((*p, kind, j), f"unknown drug class {k!r}", ", ".join(vocab.codes("drug_classes")))
         when = parse_condition(c, inv["when"], (*p, "when")) if "when" in inv else None
         unless = parse_condition(c, inv["unless"], (*p, "unless")) if "unless" in inv else None
+        exempt = inv.get("exempt") or {}
+        exempt_classes = tuple(exempt.get("drug_class") or ())
+        for j, k in enumerate(exempt_classes):
+            if not vocab.has("drug_classes", k):
+                c.add((*p, "exempt", "drug_class", j), f"unknown drug class {k!r}")
+        exempt_when = parse_condition(c, exempt["when"], (*p, "exempt", "when")) if "when" in exempt else None
+        if exempt and (kind != "forbid" or not exempt_classes or exempt_when is None):
+            c.add((*p, "exempt"), "an exemption belongs to a forbid invariant and needs drug_class and when")
         out.append(Invariant(
             id=str(inv.get("id")), text=_text(inv.get("text")) or "", citations=cites, kind=kind, selector=sel,
             when=when, unless=unless, limit=limit, classes=classes,
             when_check=compile_expr(when) if when is not None else None,
             unless_check=compile_expr(unless) if unless is not None else None,
+            exempt_classes=exempt_classes, exempt_when=exempt_when,
+            exempt_check=compile_expr(exempt_when) if exempt_when is not None else None,
         ))
     return out, c.problems
 
@@ -422,7 +445,7 @@ def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selec
 
 # --- the whole knowledge base ---------------------------------------------------------------------
 
-VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs"}
+VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "item", "status", "regimens"}
 
 
 def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> list[Problem]:
@@ -454,6 +477,10 @@ def _check_vocabulary(vocab: Vocabulary) -> list[Problem]:
     for code, term in vocab.terms["drugs"].items():
         if not vocab.has("drug_classes", term.klass or ""):
             problems.append(Problem(f"vocabulary.yaml (drugs.{code})", f"unknown drug class {term.klass!r}"))
+    for code, term in vocab.terms["trials"].items():
+        for r in term.meta.get("regimens", []):
+            if not vocab.has("regimens", r):
+                problems.append(Problem(f"vocabulary (trials.{code})", f"unknown regimen {r!r}"))
     for code, term in vocab.terms["actions"].items():
         if not term.klass:
             problems.append(Problem(f"vocabulary.yaml (actions.{code})", "an action needs a class"))

@@ -26,6 +26,7 @@ SECTIONS: dict[str, str] = {
     "followup": "followup",
     "notes": "considerations",
     "refer": "referrals",
+    "evidence": "trials",
 }
 
 
@@ -54,6 +55,8 @@ class OutItem:
     every_months: int | None = None
     from_month: int | None = None
     until_month: int | None = None
+    # newer-evidence items only: how this differs from the guideline sources
+    differs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Table:
     rows: tuple[Row, ...]
     file: str
     line: int | None = None
+    evidence: bool = False  # the table belongs to a newer-evidence source (shown beside, never instead)
     applies_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
     applies_facts: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -157,6 +161,11 @@ class Invariant:
     unless: Expr | None = None
     limit: float | None = None
     classes: tuple[str, ...] = ()
+    # forbid only: a matching regimen is exempt when it also holds one of these drug classes and
+    # `exempt_when` is TRUE (the one exception: anti-EGFR with a KRAS G12C inhibitor for KRAS G12C)
+    exempt_classes: tuple[str, ...] = ()
+    exempt_when: Expr | None = None
+    exempt_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
     when_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
     unless_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
 

@@ -93,6 +93,17 @@ def outline(a: Assessment) -> list[Section]:
         sections.append(Section("MDT considerations", [_item(i) for i in a.considerations]))
     if a.referrals:
         sections.append(Section("Referral", [_item(i) for i in a.referrals], style="warning"))
+    if a.evidence:
+        entries = []
+        for ev in a.evidence:
+            regs = f" [{', '.join(ev.regimens)}]" if ev.regimens else ""
+            status = ev.regulatory_status and f"status: {ev.regulatory_status}"
+            detail = [x for x in (ev.headline, status, ev.note) if x]
+            if ev.differs:
+                detail.append(f"DIFFERS FROM THE GUIDELINES: {ev.differs}")
+            entries.append(Entry(text=f"{ev.label}{regs}", cites=cite_text(ev.citations), detail=detail))
+        sections.append(Section("Newer evidence (trials and approvals shown beside the guidelines, not part of them)",
+                                entries, style="muted"))
     for topic in a.positions:
         if topic.agreement == "single":
             continue
@@ -140,5 +151,6 @@ def header(a: Assessment) -> str:
 
 def footer(a: Assessment) -> str:
     p = a.provenance
-    return (f"knowledge base {p.kb_version}, engine {p.engine_version}, sources: {', '.join(p.sources) or 'none'}; "
+    return (f"knowledge base {p.kb_version}, engine {p.engine_version}, newer evidence {p.newer_evidence}, "
+            f"sources: {', '.join(p.sources) or 'none'}; "
             f"rows fired: {len(a.fired_rows())}, possible: {len(a.possible)}")

@@ -20,10 +20,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 test: lint
+	$(BIN)/mcrc verify
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_assess.py
+	$(BIN)/python bench/bench_verify.py
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden_update

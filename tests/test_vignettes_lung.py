@@ -72,6 +72,9 @@ VIGNETTES: list[V] = [
               metastases=[site("peritoneum", "resectable", found="2026-01-10", pci=6)],
               treatment_history={"procedures": [{"kind": "cytoreduction", "date": "2026-05-20", "margin": "R0"}]}),
       must={"referrals": "refer_mdt"}, scope="refer_mdt", no_class="local_peritoneal"),
+    V("scope.peritoneal_primary_unknown", "peritoneal-nodules-primary-site-not-recorded",
+      patient(primary={"location": DROP}, metastases=[site("peritoneum", "potentially_resectable", count=4)]),
+      must={"referrals": "refer_mdt"}, scope="refer_mdt", not_fired="scope.colon_peritoneal_only"),
     V("scope.other_sites_only", "isolated-bone-metastasis", patient(metastases=[site("bone", "unresectable")]),
       must={"referrals": "refer_mdt"}, scope="refer_mdt", not_fired="lung.route.undetermined"),
 

@@ -431,9 +431,12 @@ def test_invariants_hold_over_every_combination_of_the_safety_facts() -> None:
 
 PALLIATIVE = "tables/30-cvir-2019-palliative.yaml"
 PLANTED = [
-    pytest.param('          ras: wild_type\n        cite: {source: cvir-2019-palliative, where: "Table 3, FOLFOX or '
-                 'FOLFIRI + panitumumab"', '        cite: {source: cvir-2019-palliative, where: "Table 3, FOLFOX or '
-                 'FOLFIRI + panitumumab"', patient(LIVER_ONLY, KRAS_MUT), "no_anti_egfr_unless_ras_wild_type",
+    pytest.param('          ras: wild_type\n          any: [{anti_egfr_exposed: false}, {ctdna_clear: true}, '
+                 '{ctdna_clear: {known: false}}]  # evidence-2025 item 11\n        cite: {source: '
+                 'cvir-2019-palliative, where: "Table 3, FOLFOX or FOLFIRI + panitumumab"',
+                 '          any: [{anti_egfr_exposed: false}, {ctdna_clear: true}, {ctdna_clear: {known: false}}]\n'
+                 '        cite: {source: cvir-2019-palliative, where: "Table 3, FOLFOX or FOLFIRI + panitumumab"',
+                 patient(LIVER_ONLY, KRAS_MUT), "no_anti_egfr_unless_ras_wild_type",
                  id="panitumumab-for-kras-mutant"),
     pytest.param("          oxaliplatin_failed: true\n          irinotecan_failed: true\n          ecog: {le: 1}",
                  "          ecog: {le: 1}", patient(AFTER_OX, LATER_FIT), "later_line_agents_after_ox_and_iri",

@@ -254,7 +254,10 @@ class _Builder:
                     merged = prev.citations + [c for c in item.citations if c not in prev.citations]
                     note = prev.note if not item.note or item.note == prev.note else (
                         f"{prev.note} {item.note}" if prev.note else item.note)
-                    bucket[key] = replace(prev, citations=merged, rows=[*prev.rows, row.id], note=note)
+                    update = {"citations": merged, "rows": [*prev.rows, row.id], "note": note}
+                    if isinstance(prev, EvidenceItem) and item.differs and item.differs != prev.differs:
+                        update["differs"] = f"{prev.differs} {item.differs}" if prev.differs else item.differs
+                    bucket[key] = replace(prev, **update)
                 else:
                     bucket[key] = item
 

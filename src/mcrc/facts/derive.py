@@ -312,6 +312,9 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
         v["anti_egfr_exposed"] = "anti_egfr" in classes
         v["anti_vegf_exposed"] = "anti_vegf" in classes
         v["checkpoint_inhibitor_exposed"] = "checkpoint_inhibitor" in classes
+        v["braf_inhibitor_exposed"] = "braf_inhibitor" in classes
+        v["her2_directed_exposed"] = "her2_directed" in classes
+        v["kras_g12c_inhibitor_exposed"] = "kras_g12c_inhibitor" in classes
         palliative = [c for c in courses if c.setting == "palliative"]
         v["palliative_lines_received"] = len(palliative)
         if all(c.outcome is not None for c in palliative):

@@ -21,6 +21,7 @@ from mcrc.knowledge.expr import TRUE_EXPR, And, Cmp, Eq, Expr, In, Known, Not, O
 from mcrc.knowledge.model import (
     SECTIONS,
     Citation,
+    Constraint,
     Invariant,
     KnowledgeBase,
     OutItem,
@@ -49,17 +50,21 @@ OPS = {"in", "not_in", "lt", "le", "gt", "ge", "ne", "eq", "known"}
 
 # --- YAML with line numbers -----------------------------------------------------------------------
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dups: list[tuple[Path_, int]]) -> None:
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
             k = key.value
+            if k in seen:  # YAML would silently keep the last one, dropping a condition
+                dups.append(((*path, k), key.start_mark.line + 1))
+            seen.add(k)
             out[(*path, k)] = key.start_mark.line + 1
-            _lines(value, (*path, k), out)
+            _lines(value, (*path, k), out, dups)
             out[(*path, k)] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _lines(item, (*path, i), out)
+            _lines(item, (*path, i), out, dups)
 
 
 def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
@@ -71,8 +76,13 @@ def read_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
         where = f"{file}:{mark.line + 1}" if mark else file
         raise KnowledgeError([Problem(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     lines: dict[Path_, int] = {}
+    dups: list[tuple[Path_, int]] = []
     if node is not None:
-        _lines(node, (), lines)
+        _lines(node, (), lines, dups)
+    if dups:
+        raise KnowledgeError([Problem(f"{file}:{line} ({'.'.join(map(str, p))})",
+                                      "duplicate key: YAML keeps only the last one; combine them with `all: [...]`")
+                              for p, line in dups])
     return data, lines
 
 
@@ -443,6 +453,25 @@ def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selec
     )
 
 
+def parse_constraints(text: str, file: str) -> tuple[list[Constraint], list[Problem]]:
+    data, lines = read_yaml(text, file)
+    c = _Collector(file, lines)
+    out: list[Constraint] = []
+    seen: set[str] = set()
+    for i, item in enumerate((data or {}).get("constraints") or []):
+        p = ("constraints", i)
+        if not isinstance(item, dict) or set(item) - {"id", "if", "then", "text"} or "then" not in item:
+            c.add(p, "a constraint has id, if, then (and optional text)")
+            continue
+        cid = str(item.get("id"))
+        if cid in seen:
+            c.add((*p, "id"), f"duplicate constraint id {cid}")
+        seen.add(cid)
+        out.append(Constraint(cid, parse_condition(c, item.get("if"), (*p, "if")),
+                              parse_condition(c, item["then"], (*p, "then")), c.line(p)))
+    return out, c.problems
+
+
 # --- the whole knowledge base ---------------------------------------------------------------------
 
 VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "item", "status", "regimens"}
@@ -530,6 +559,8 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
         problems += p
     invariants, p = parse_invariants(read("safety.yaml"), "safety.yaml", vocab, sources)
     problems += p
+    constraints, p = parse_constraints(read("constraints.yaml"), "constraints.yaml")
+    problems += p
     seen_tables: set[str] = set()
     rows: dict[str, Row] = {}
     for t in tables:
@@ -546,7 +577,7 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     rows = {r.id: r for t in compiled for r in t.rows}
     return KnowledgeBase(
         version=digest.hexdigest()[:12], tables=compiled, vocabulary=vocab, definitions=definitions,
-        sources=sources, invariants=tuple(invariants), rows=rows,
+        sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
     )
 
 

@@ -171,6 +171,16 @@ class Invariant:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A combination of facts no real patient can produce: when `if_` is TRUE, `then` must be TRUE."""
+
+    id: str
+    if_: Expr
+    then: Expr
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     version: str
     tables: tuple[Table, ...]
@@ -179,6 +189,7 @@ class KnowledgeBase:
     sources: dict[str, dict[str, Any]]
     invariants: tuple[Invariant, ...]
     rows: dict[str, Row] = field(default_factory=dict)
+    constraints: tuple[Constraint, ...] = ()
 
     def table(self, table_id: str) -> Table:
         for t in self.tables:

@@ -1,0 +1,259 @@
+"""The checks of `mcrc verify`, each a satisfiability question over all patients (unknowns included).
+
+A patient is any assignment of the fact variables within their domains that satisfies the declared
+consistency constraints. A row *fires* when its table applies and its condition is TRUE (a default
+row: when its table applies and no other row of the table is TRUE) - exactly the engine's rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from mcrc.knowledge.expr import facts_of
+from mcrc.knowledge.model import Invariant, KnowledgeBase, Row, Table
+from mcrc.verify.encode import Encoder
+from mcrc.verify.realise import reproduce
+
+
+@dataclass
+class Failure:
+    check: str
+    subject: str
+    message: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    patient: dict | None = None
+    not_reproduced: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    questions: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+class Verifier:
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        self.enc = Encoder()
+        self.base = [*self.enc.domain]
+        for c in kb.constraints:
+            self.base.append(z3.Implies(self.enc.true(c.if_), self.enc.true(c.then)))
+        self.solver = z3.Solver()
+        self.solver.add(self.base)
+        self.table_of = {r.id: t for t in kb.tables for r in t.rows}
+        self._fires: dict[str, z3.BoolRef] = {}
+
+    # --- what fires ----------------------------------------------------------------------------
+    def row_true(self, row: Row) -> z3.BoolRef:
+        return self.enc.true(row.when)
+
+    def fires(self, row: Row) -> z3.BoolRef:
+        if row.id not in self._fires:
+            table = self.table_of[row.id]
+            applies = self.enc.true(table.applies)
+            if row.default:
+                others = [self.row_true(r) for r in table.rows if not r.default]
+                self._fires[row.id] = z3.And(applies, z3.Not(z3.Or(others)) if others else z3.BoolVal(True))
+            else:
+                self._fires[row.id] = z3.And(applies, self.row_true(row))
+        return self._fires[row.id]
+
+    def relevant(self, rows: list[Row]) -> set[str]:
+        out: set[str] = set()
+        for r in rows:
+            table = self.table_of[r.id]
+            out |= facts_of(table.applies) | facts_of(r.when)
+            if r.default:
+                for other in table.rows:
+                    out |= facts_of(other.when)
+        return out
+
+    # --- solving -------------------------------------------------------------------------------
+    def witness(self, goal: z3.BoolRef) -> dict[str, Any] | None:
+        """A patient satisfying `goal`, or None. Only called on failures: keeps as many facts unknown
+        as possible, so the counterexample shows just what matters."""
+        self.solver.push()
+        self.solver.add(goal)
+        result = self.solver.check()
+        self.solver.pop()
+        if result != z3.sat:
+            return None
+        opt = z3.Optimize()
+        opt.set("timeout", 5000)
+        opt.add(self.base)
+        opt.add(goal)
+        for fv in self.enc.vars.values():
+            opt.add_soft(z3.Not(fv.known))
+        if opt.check() == z3.sat:
+            return self.enc.decode(opt.model())
+        self.solver.push()
+        self.solver.add(goal)
+        self.solver.check()
+        model = self.solver.model()
+        self.solver.pop()
+        return self.enc.decode(model)
+
+    def sat(self, goal: z3.BoolRef) -> bool:
+        self.solver.push()
+        self.solver.add(goal)
+        result = self.solver.check()
+        self.solver.pop()
+        return result == z3.sat
+
+    def failure(self, check: str, subject: str, message: str, goal: z3.BoolRef, rows: list[Row]) -> Failure:
+        facts = self.witness(goal) or {}
+        relevant = self.relevant(rows)
+        patient, mismatched = reproduce(facts, relevant) if facts else (None, [])
+        shown = {k: facts[k] for k in sorted(relevant) if facts.get(k) is not None}
+        return Failure(check, subject, message, shown, patient, mismatched)
+
+    # --- the checks ----------------------------------------------------------------------------
+    def check_consistency(self) -> CheckResult:
+        res = CheckResult("consistency of facts", 1)
+        if self.solver.check() != z3.sat:
+            res.failures.append(Failure("consistency of facts", "constraints.yaml",
+                                        "the declared constraints contradict each other: no patient exists"))
+        for c in self.kb.constraints:
+            res.questions += 1
+            if not self.sat(self.enc.true(c.if_)):
+                res.failures.append(Failure("consistency of facts", c.id,
+                                            "this constraint can never apply (its `if` is impossible)"))
+        return res
+
+    def check_overlap(self) -> CheckResult:
+        res = CheckResult("overlap (unique tables and goals)")
+        for table in self.kb.tables:
+            if table.hit != "unique":
+                continue
+            rows = [r for r in table.rows if not r.default]
+            for i, a in enumerate(rows):
+                for b in rows[i + 1:]:
+                    res.questions += 1
+                    goal = z3.And(self.fires(a), self.fires(b))
+                    if self.sat(goal):
+                        res.failures.append(self.failure("overlap", f"{a.id} + {b.id}",
+                                                         f"two rows of unique table {table.id} fire together",
+                                                         goal, [a, b]))
+        goal_rows = [r for r in self.kb.rows.values() if "goal" in r.outputs]
+        for i, a in enumerate(goal_rows):
+            for b in goal_rows[i + 1:]:
+                if self.table_of[a.id] is self.table_of[b.id] and self.table_of[a.id].hit == "unique":
+                    continue
+                res.questions += 1
+                goal = z3.And(self.fires(a), self.fires(b))
+                if self.sat(goal):
+                    res.failures.append(self.failure("overlap", f"{a.id} + {b.id}",
+                                                     "two rows set the goal for the same patient", goal, [a, b]))
+        return res
+
+    def check_reachability(self) -> CheckResult:
+        res = CheckResult("reachability")
+        for row in self.kb.rows.values():
+            res.questions += 1
+            if not self.sat(self.fires(row)):
+                res.failures.append(Failure("reachability", row.id, "dead row: no consistent patient makes it fire"))
+        return res
+
+    def answer_rows(self) -> list[Row]:
+        return [r for r in self.kb.rows.values() if r.strategies or "refer" in r.outputs]
+
+    def check_completeness(self) -> CheckResult:
+        res = CheckResult("completeness", 1)
+        answers = self.answer_rows()
+        goal = z3.Not(z3.Or([self.fires(r) for r in answers]))
+        if self.sat(goal):
+            res.failures.append(self.failure(
+                "completeness", "all patients",
+                "a consistent patient gets neither a strategy nor an explicit referral or out-of-scope answer",
+                goal, [r for r in self.kb.rows.values() if r.default] + answers[:0]))
+        return res
+
+    def check_safety(self) -> CheckResult:
+        res = CheckResult("safety invariants")
+        for inv in self.kb.invariants:
+            for question in self._safety_questions(inv):
+                res.questions += 1
+                subject, message, goal, rows = question
+                if goal is None:
+                    res.failures.append(Failure("safety", f"{inv.id}: {subject}", message))
+                elif self.sat(goal):
+                    res.failures.append(self.failure("safety", f"{inv.id}: {subject}", message, goal, rows))
+        return res
+
+    # --- safety, per invariant kind ------------------------------------------------------------
+    def _active(self, inv: Invariant) -> z3.BoolRef:
+        parts = []
+        if inv.when is not None:
+            parts.append(self.enc.true(inv.when))
+        if inv.unless is not None:
+            parts.append(z3.Not(self.enc.true(inv.unless)))
+        return z3.And(parts) if parts else z3.BoolVal(True)
+
+    def _row_entries(self, row: Row) -> Iterator[tuple[str, str, str | None, tuple[str, ...]]]:
+        vocab = self.kb.vocabulary
+        for st in row.strategies:
+            for s in st.steps:
+                yield ("strategies", s.code, vocab.get("actions", s.code).klass, s.regimens)
+        for section, name in (("first", "first_steps"), ("local", "local_treatment")):
+            for item in row.outputs.get(section, ()):
+                yield (name, item.code, vocab.get("actions", item.code).klass, ())
+        for item in row.outputs.get("regimens", ()):
+            yield ("regimens", item.code, None, (item.code,))
+        for item in row.outputs.get("evidence", ()):
+            for reg in vocab.get("trials", item.code).meta.get("regimens", []):
+                yield ("evidence", item.code, None, (reg,))
+
+    def _matches(self, inv: Invariant, entry) -> bool:
+        from mcrc.engine.safety import _matches  # the run-time check's own selector logic
+
+        return _matches(self.kb, inv.selector, entry)
+
+    def _safety_questions(self, inv: Invariant):
+        vocab = self.kb.vocabulary
+        if inv.kind == "forbid":
+            for row in self.kb.rows.values():
+                for entry in self._row_entries(row):
+                    if not self._matches(inv, entry):
+                        continue
+                    goal = z3.And(self.fires(row), self._active(inv))
+                    regs = entry[3]
+                    if inv.exempt_classes and regs and all(vocab.regimen_drug_classes(r) & set(inv.exempt_classes)
+                                                          for r in regs):
+                        goal = z3.And(goal, z3.Not(self.enc.true(inv.exempt_when)))
+                    yield (f"{row.id} -> {entry[1]}", f"{inv.text}", goal, [row])
+        elif inv.kind == "require":
+            providers = [r for r in self.kb.rows.values() if any(self._matches(inv, e) for e in self._row_entries(r))]
+            goal = z3.And(self._active(inv), z3.Not(z3.Or([self.fires(r) for r in providers])) if providers
+                          else z3.BoolVal(True))
+            yield ("no row provides it", inv.text, goal, providers)
+        elif inv.kind == "max_months":
+            for row in self.kb.rows.values():
+                for i, st in enumerate(row.strategies, start=1):
+                    total = sum(s.months or s.max_months or 0 for s in st.steps
+                                if vocab.get("actions", s.code).klass in inv.classes)
+                    if total > inv.limit:
+                        yield (f"{row.id}#{i}", f"{inv.text}: {total:g} months", None, [row])
+        elif inv.kind == "forbid_together":
+            for row in self.kb.rows.values():
+                for entry in self._row_entries(row):
+                    for reg in entry[3]:
+                        if set(inv.classes) <= vocab.regimen_drug_classes(reg):
+                            yield (f"{row.id} -> {reg}", inv.text, None, [row])
+
+
+CHECKS: list[tuple[str, Callable[[Verifier], CheckResult]]] = [
+    ("consistency", Verifier.check_consistency),
+    ("overlap", Verifier.check_overlap),
+    ("reachability", Verifier.check_reachability),
+    ("completeness", Verifier.check_completeness),
+    ("safety", Verifier.check_safety),
+]
+
+
+def table_of(kb: KnowledgeBase) -> dict[str, Table]:
+    return {r.id: t for t in kb.tables for r in t.rows}

@@ -175,6 +175,18 @@ class Verifier:
 
     def check_safety(self) -> CheckResult:
         res = CheckResult("safety invariants")
+        # newer evidence is shown beside the guidelines and never changes what they say
+        from mcrc.knowledge.loader import EVIDENCE_SECTIONS
+
+        for table in self.kb.tables:
+            if not table.evidence:
+                continue
+            for row in table.rows:
+                res.questions += 1
+                wrong = (set(row.outputs) - EVIDENCE_SECTIONS) | ({"strategies"} if row.strategies else set())
+                if wrong:
+                    res.failures.append(Failure("safety", f"evidence_beside_guidelines: {row.id}",
+                                                f"a newer-evidence row outputs {', '.join(sorted(wrong))}"))
         for inv in self.kb.invariants:
             for question in self._safety_questions(inv):
                 res.questions += 1

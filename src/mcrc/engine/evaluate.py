@@ -80,16 +80,23 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts,
             if row.default:
                 results.append(RowResult(row, _F, (), set()))
                 continue
-            conds = tuple([check(values) for check in row.fns])
+            # conditions are evaluated in order until one is FALSE (the trace shows those evaluated)
+            evaluated: list[Tri] = []
             res = applies
-            for r in conds:
+            for check in row.fns:
+                r = check(values)
+                evaluated.append(r)
+                if r is _F:
+                    res = _F
+                    break
                 if r.rank < res.rank:
                     res = r
+            conds = tuple(evaluated)
             unknown: set[str] = set()
             if res is _U:
                 if applies is _U:
                     unknown |= {f for f in table.applies_facts if values.get(f) is None}
-                for names, r in zip(row.check_facts, conds, strict=True):
+                for names, r in zip(row.check_facts, conds, strict=False):
                     if r is _U:
                         unknown |= {f for f in names if values.get(f) is None}
             elif res is _T:

@@ -33,7 +33,21 @@ def _entries(a: Assessment) -> Iterator[Entry]:
             yield ("evidence", ev.code, None, (reg,))
 
 
+_MATCH_CACHE: dict[tuple, bool] = {}
+
+
 def _matches(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
+    """Whether a selector picks an entry; pure in (vocabulary, selector, entry), so it is memoised."""
+    key = (id(kb.vocabulary), sel, entry)
+    hit = _MATCH_CACHE.get(key)
+    if hit is None:
+        if len(_MATCH_CACHE) > 100_000:
+            _MATCH_CACHE.clear()
+        hit = _MATCH_CACHE[key] = _match(kb, sel, entry)
+    return hit
+
+
+def _match(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
     section, code, action_class, regimens = entry
     vocab = kb.vocabulary
     if sel.sections and section not in sel.sections:

@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/mcrc demo
+	$(BIN)/mcrc demo seed examples --db sqlite:///mcrc.db
+	$(BIN)/mcrc demo examples
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

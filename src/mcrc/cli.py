@@ -17,12 +17,19 @@ from mcrc.facts.catalog import FACTS
 from mcrc.knowledge import load_knowledge
 from mcrc.patient import Patient, parse_patient_json
 from mcrc.render import render_json, render_markdown, render_text
+from mcrc.store.cli import audit_app, case_app, db_app, decide, demo_app, user_app
 from mcrc.vocabulary import SECTIONS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cited, explained decision support for metastatic colorectal cancer.")
 kb_app = typer.Typer(add_completion=False, help="Inspect the knowledge base.", invoke_without_command=True)
 app.add_typer(kb_app, name="kb")
+app.add_typer(db_app, name="db")
+app.add_typer(case_app, name="case")
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
+app.add_typer(demo_app, name="demo")
+app.command("decide")(decide)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -230,8 +237,8 @@ def _print_report(report) -> None:
     out.print(f"\n{verdict}: {report.questions} questions over every consistent patient in {report.seconds:.2f} s")
 
 
-@app.command()
-def demo(
+@demo_app.command("examples")
+def demo_examples(
     directory: Path = typer.Argument(Path("examples"), help="Folder of patient JSON files"),
     fmt: Format = typer.Option(Format.text, "--format", "-f"),
 ) -> None:

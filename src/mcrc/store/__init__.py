@@ -1,0 +1,26 @@
+"""The case store (issue 7): cases, versioned assessments, MDT decisions, hash-chained audit log.
+
+    from mcrc.store import Store
+    store = Store("sqlite:///mcrc.db")      # or postgresql+psycopg://user:pw@host/db, or MCRC_DATABASE_URL
+    store.upgrade()                           # alembic upgrade head
+    store.add_user("ana", "clinician")        # the first user needs no admin
+    case = store.add_case(patient_dict, user="ana")
+    store.assess(case.id, user="ana"); store.diff(case.id, user="ana")
+    store.verify_chain(); store.export_audit_fhir(user="auditor")
+"""
+
+from mcrc.store.api import (
+    PERMISSIONS,
+    AssessmentRecord,
+    CaseRecord,
+    ChainReport,
+    DecisionRecord,
+    Store,
+)
+from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreInvalid, StoreNotFound
+from mcrc.store.models import DEVIATION_REASONS, ROLES
+
+__all__ = [
+    "DEVIATION_REASONS", "PERMISSIONS", "ROLES", "AssessmentRecord", "CaseRecord", "ChainReport", "DecisionRecord",
+    "Store", "StoreConflict", "StoreError", "StoreForbidden", "StoreInvalid", "StoreNotFound",
+]

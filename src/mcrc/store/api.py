@@ -1,0 +1,616 @@
+"""The case store: cases, versioned assessments, MDT decisions and a hash-chained audit log.
+
+Every write runs in one transaction together with its audit entry (both or neither). Writers
+serialise on the audit head row (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), so
+the chain never forks; a busy database is waited for and retried, never half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any, TypeVar
+
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+import mcrc
+from mcrc.errors import Problem
+from mcrc.patient import Patient
+from mcrc.store import audit
+from mcrc.store.db import WRITE, database_url, make_engine
+from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreInvalid, StoreNotFound
+from mcrc.store.models import (
+    DEVIATION_REASONS,
+    GENESIS_HASH,
+    ROLES,
+    AssessmentRow,
+    AuditEntry,
+    AuditHead,
+    Case,
+    Decision,
+    MdtMeeting,
+    User,
+)
+
+T = TypeVar("T")
+
+# What each role may do. Reading the audit log is for auditors and admins; only a coordinator
+# records an MDT decision; the auditor never writes.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "read_case": frozenset({"clinician", "coordinator", "auditor", "admin"}),
+    "read_deleted_case": frozenset({"auditor", "admin"}),
+    "create_case": frozenset({"clinician", "coordinator"}),
+    "update_case": frozenset({"clinician", "coordinator"}),
+    "delete_case": frozenset({"coordinator", "admin"}),
+    "assess_case": frozenset({"clinician", "coordinator"}),
+    "decide": frozenset({"coordinator"}),
+    "read_audit": frozenset({"auditor", "admin"}),
+    "manage_users": frozenset({"admin"}),
+}
+DIFF_SECTIONS = ("goal", "first_steps", "strategies", "local_treatment", "regimens", "warnings", "tests", "workup",
+                 "prognosis", "followup", "considerations", "referrals", "evidence")
+_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    id: int
+    label: str | None
+    version: int
+    patient: dict[str, Any]
+    schema_version: str
+    content_hash: str
+    deleted: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class AssessmentRecord:
+    id: int
+    case_id: int
+    case_version: int
+    kb_version: str
+    engine_version: str
+    input_hash: str
+    created_at: str
+    assessment: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    id: int
+    case_id: int
+    assessment_id: int
+    meeting_date: str
+    strategy_codes: list[str]
+    rationale: str
+    concordant: bool
+    deviation_code: str | None
+    deviation_text: str | None
+    participants: dict[str, list[str]]
+    decided_by: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    first_broken: int | None = None
+    reason: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.entries} entries"
+        return f"audit chain BROKEN at entry {self.first_broken}: {self.reason}"
+
+
+def _case_state(c: Case) -> dict[str, Any]:
+    return {"id": c.id, "version": c.version, "deleted": c.deleted, "content_hash": c.content_hash,
+            "schema_version": c.schema_version, "label": c.label}
+
+
+def _assessment_state(a: AssessmentRow) -> dict[str, Any]:
+    return {"id": a.id, "case_id": a.case_id, "case_version": a.case_version, "content_hash": a.content_hash,
+            "kb_version": a.kb_version, "engine_version": a.engine_version, "input_hash": a.input_hash}
+
+
+def _decision_state(d: Decision) -> dict[str, Any]:
+    return {"id": d.id, "case_id": d.case_id, "assessment_id": d.assessment_id, "meeting_id": d.meeting_id,
+            "strategy_codes": list(d.strategy_codes), "rationale": d.rationale, "concordant": d.concordant,
+            "deviation_code": d.deviation_code, "deviation_text": d.deviation_text,
+            "participants": d.participants, "decided_by": d.decided_by}
+
+
+_STATE: dict[str, tuple[type, Callable[[Any], dict[str, Any]]]] = {
+    "case": (Case, _case_state), "assessment": (AssessmentRow, _assessment_state),
+    "decision": (Decision, _decision_state),
+}
+
+
+class _Chain:
+    """The audit appender of one write transaction (the head row is already locked)."""
+
+    def __init__(self, session: Session, head: AuditHead):
+        self.session, self.head = session, head
+
+    def append(self, user: User, action: str, entity: str, entity_id: Any,
+               before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
+        seq = self.head.seq + 1
+        fields = dict(seq=seq, recorded=_now(), user_name=user.name, user_role=user.role, action=action,
+                      entity=entity, entity_id=str(entity_id),
+                      before_hash=audit.sha256(before) if before is not None else None,
+                      after_hash=audit.sha256(after) if after is not None else None, prev_hash=self.head.entry_hash)
+        entry = AuditEntry(**fields, entry_hash=audit.entry_hash(**fields))
+        self.session.add(entry)
+        self.head.seq, self.head.entry_hash = seq, entry.entry_hash
+        return entry
+
+
+class Store:
+    """Small public API over the case store. `url`: SQLAlchemy URL (default MCRC_DATABASE_URL or sqlite:///mcrc.db)."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False):
+        self.url = database_url(url)
+        self.engine = make_engine(self.url, echo=echo)
+        self._write_engine = self.engine.execution_options(**{WRITE: True})
+        self.backend = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- schema -------------------------------------------------------------------------------
+    def _alembic_config(self):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(files("mcrc.store") / "migrations"))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the migrations (alembic upgrade) on this store's database."""
+        from alembic import command
+
+        cfg = self._alembic_config()
+        with self._write_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def downgrade(self, revision: str) -> None:
+        from alembic import command
+
+        cfg = self._alembic_config()
+        with self._write_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+
+    def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def require_current(self) -> None:
+        """Raise StoreError unless the schema is at the newest migration."""
+        try:
+            current = self.schema_revision()
+        except DBAPIError as exc:
+            raise StoreError(f"cannot open the database {self._safe_url()}: {exc.orig}") from None
+        if current != self.head_revision():
+            raise StoreError(f"the database {self._safe_url()} is at schema revision {current or '(empty)'}, "
+                             f"not {self.head_revision()}: run `mcrc db upgrade`")
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # ---- transactions -------------------------------------------------------------------------
+    def _checkpoint(self, stage: str) -> None:
+        """A seam for crash tests: called inside write transactions ('entity_written', 'audit_written')."""
+
+    def _write(self, fn: Callable[[Session, _Chain], T], attempts: int = 8) -> T:
+        for attempt in range(attempts):
+            try:
+                with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
+                    head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+                    result = fn(s, _Chain(s, head))
+                    s.flush()
+                    self._checkpoint("audit_written")
+                return result
+            except OperationalError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                busy = code in _RETRY_SQLSTATES or "locked" in str(exc.orig) or "busy" in str(exc.orig)
+                if not busy or attempt == attempts - 1:
+                    raise StoreError(f"database error: {exc.orig}") from None
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # ---- users --------------------------------------------------------------------------------
+    @staticmethod
+    def _user(s: Session, name: str) -> User:
+        user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
+        if user is None:
+            raise StoreNotFound(f"no user {name!r} (an admin adds users: `mcrc user add NAME --role ROLE`)")
+        return user
+
+    @staticmethod
+    def _allow(user: User, permission: str, target: str) -> None:
+        if user.role not in PERMISSIONS[permission]:
+            raise StoreForbidden(user.name, user.role, permission.replace("_", " "), target)
+
+    def add_user(self, name: str, role: str, actor: str | None = None) -> dict[str, Any]:
+        """Add a user. The first user of an empty store needs no actor; afterwards only an admin adds users."""
+        problems = []
+        if role not in ROLES:
+            problems.append(Problem("role", f"'{role}' is not a role", ", ".join(ROLES)))
+        if not name or len(name) > 64 or name.strip() != name:
+            problems.append(Problem("name", "a user name is 1-64 characters without surrounding spaces"))
+        if problems:
+            raise StoreInvalid(problems)
+
+        def work(s: Session, chain: _Chain) -> dict[str, Any]:
+            if s.execute(select(func.count()).select_from(User)).scalar_one() == 0:
+                by = User(name=name, role=role, created_at=_now())
+            elif actor is None:
+                raise StoreInvalid([Problem("actor", "required: an admin adds users")])
+            else:
+                by = self._user(s, actor)
+                self._allow(by, "manage_users", f"user {name!r}")
+            if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
+                raise StoreInvalid([Problem("name", f"user {name!r} already exists")])
+            user = User(name=name, role=role, created_at=_now())
+            s.add(user)
+            s.flush()
+            chain.append(by if by.id else user, "user.create", "user", user.id, None,
+                         {"id": user.id, "name": name, "role": role})
+            return {"id": user.id, "name": name, "role": role}
+
+        return self._write(work)
+
+    def ensure_user(self, name: str, role: str) -> None:
+        """Add the user if absent (bootstrap for demos and tests; audited as the user itself)."""
+        with self._read() as s:
+            if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
+                return
+
+        def work(s: Session, chain: _Chain) -> None:
+            if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
+                return
+            user = User(name=name, role=role, created_at=_now())
+            s.add(user)
+            s.flush()
+            chain.append(user, "user.create", "user", user.id, None, {"id": user.id, "name": name, "role": role})
+
+        self._write(work)
+
+    # ---- cases --------------------------------------------------------------------------------
+    @staticmethod
+    def _validate(patient: Patient | dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
+        p = patient if isinstance(patient, Patient) else mcrc.parse_patient(patient)
+        data = p.model_dump(mode="json", exclude_none=True)
+        return data, audit.sha256(data), p.id
+
+    @staticmethod
+    def _case_record(c: Case) -> CaseRecord:
+        return CaseRecord(id=c.id, label=c.label, version=c.version, patient=c.patient,
+                          schema_version=c.schema_version, content_hash=c.content_hash, deleted=c.deleted,
+                          created_at=audit.utc_text(c.created_at), updated_at=audit.utc_text(c.updated_at))
+
+    def _case(self, s: Session, case_id: int, user: User, *, lock: bool = False) -> Case:
+        q = select(Case).where(Case.id == case_id)
+        case = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+        if case is None or (case.deleted and user.role not in PERMISSIONS["read_deleted_case"]):
+            raise StoreNotFound(f"no case {case_id}")
+        return case
+
+    def add_case(self, patient: Patient | dict[str, Any], user: str) -> CaseRecord:
+        """Validate the patient (InputError if invalid) and register a new case at version 1."""
+        data, digest, label = self._validate(patient)
+
+        def work(s: Session, chain: _Chain) -> CaseRecord:
+            u = self._user(s, user)
+            self._allow(u, "create_case", "a case")
+            now = _now()
+            case = Case(label=label, patient=data, schema_version=data["schema_version"], content_hash=digest,
+                        version=1, deleted=False, created_by=u.id, created_at=now, updated_at=now)
+            s.add(case)
+            s.flush()
+            self._checkpoint("entity_written")
+            chain.append(u, "case.create", "case", case.id, None, _case_state(case))
+            return self._case_record(case)
+
+        return self._write(work)
+
+    def update_case(self, case_id: int, patient: Patient | dict[str, Any], expected_version: int,
+                    user: str) -> CaseRecord:
+        """Replace the patient of a case; StoreConflict if the case is no longer at `expected_version`."""
+        data, digest, label = self._validate(patient)
+
+        def work(s: Session, chain: _Chain) -> CaseRecord:
+            u = self._user(s, user)
+            case = self._case(s, case_id, u, lock=True)
+            self._allow(u, "update_case", f"case {case_id}")
+            if case.deleted:
+                raise StoreNotFound(f"case {case_id} is deleted")
+            if case.version != expected_version:
+                raise StoreConflict(case_id, expected_version, case.version)
+            before = _case_state(case)
+            case.patient, case.content_hash, case.label = data, digest, label
+            case.schema_version, case.version, case.updated_at = data["schema_version"], case.version + 1, _now()
+            s.flush()
+            chain.append(u, "case.update", "case", case.id, before, _case_state(case))
+            return self._case_record(case)
+
+        return self._write(work)
+
+    def delete_case(self, case_id: int, user: str, expected_version: int | None = None) -> CaseRecord:
+        """Soft delete: the case stays (for audit) but disappears from lists and refuses changes."""
+
+        def work(s: Session, chain: _Chain) -> CaseRecord:
+            u = self._user(s, user)
+            case = self._case(s, case_id, u, lock=True)
+            self._allow(u, "delete_case", f"case {case_id}")
+            if case.deleted:
+                raise StoreNotFound(f"case {case_id} is already deleted")
+            if expected_version is not None and case.version != expected_version:
+                raise StoreConflict(case_id, expected_version, case.version)
+            before = _case_state(case)
+            case.deleted, case.deleted_at, case.version = True, _now(), case.version + 1
+            case.updated_at = case.deleted_at
+            s.flush()
+            chain.append(u, "case.delete", "case", case.id, before, _case_state(case))
+            return self._case_record(case)
+
+        return self._write(work)
+
+    def get_case(self, case_id: int, user: str) -> CaseRecord:
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_case", f"case {case_id}")
+            return self._case_record(self._case(s, case_id, u))
+
+    def list_cases(self, user: str, include_deleted: bool = False) -> list[CaseRecord]:
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_case", "cases")
+            if include_deleted:
+                self._allow(u, "read_deleted_case", "deleted cases")
+            q = select(Case).order_by(Case.id)
+            if not include_deleted:
+                q = q.where(Case.deleted.is_(False))
+            return [self._case_record(c) for c in s.execute(q).scalars()]
+
+    # ---- assessments --------------------------------------------------------------------------
+    @staticmethod
+    def _assessment_record(a: AssessmentRow) -> AssessmentRecord:
+        return AssessmentRecord(id=a.id, case_id=a.case_id, case_version=a.case_version, kb_version=a.kb_version,
+                                engine_version=a.engine_version, input_hash=a.input_hash,
+                                created_at=audit.utc_text(a.created_at), assessment=a.assessment)
+
+    def assess(self, case_id: int, user: str) -> AssessmentRecord:
+        """Assess the case as it stands and store the answer as a new assessment (older ones are kept)."""
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "assess_case", f"case {case_id}")
+            case = self._case(s, case_id, u)
+            if case.deleted:
+                raise StoreNotFound(f"case {case_id} is deleted")
+            patient, version = case.patient, case.version
+        a = mcrc.assess(patient)  # outside the transaction: the engine may take a moment on first use
+        data = a.model_dump(mode="json")
+
+        def work(s: Session, chain: _Chain) -> AssessmentRecord:
+            u = self._user(s, user)
+            case = self._case(s, case_id, u, lock=True)
+            if case.deleted:
+                raise StoreNotFound(f"case {case_id} is deleted")
+            if case.version != version:
+                raise StoreConflict(case_id, version, case.version)
+            row = AssessmentRow(case_id=case_id, case_version=version, assessment=data,
+                                content_hash=audit.sha256(data), kb_version=a.provenance.kb_version,
+                                engine_version=a.provenance.engine_version,
+                                input_hash=a.provenance.input_hash or "", created_by=u.id, created_at=_now())
+            s.add(row)
+            s.flush()
+            self._checkpoint("entity_written")
+            chain.append(u, "assessment.create", "assessment", row.id, None, _assessment_state(row))
+            return self._assessment_record(row)
+
+        return self._write(work)
+
+    def assessments(self, case_id: int, user: str) -> list[AssessmentRecord]:
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_case", f"case {case_id}")
+            self._case(s, case_id, u)
+            rows = s.execute(select(AssessmentRow).where(AssessmentRow.case_id == case_id)
+                             .order_by(AssessmentRow.id)).scalars()
+            return [self._assessment_record(r) for r in rows]
+
+    def diff(self, case_id: int, user: str) -> dict[str, Any]:
+        """What the newest assessment adds or removes compared with the one before, per section."""
+        history = self.assessments(case_id, user)
+        if len(history) < 2:
+            raise StoreInvalid([Problem(f"case {case_id}", f"has {len(history)} assessment(s); a diff needs two "
+                                                           "(run `mcrc case assess` again after a change)")])
+        old, new = history[-2], history[-1]
+        a_old, a_new = (mcrc.Assessment.model_validate(x.assessment) for x in (old, new))
+        sections = {}
+        for name in DIFF_SECTIONS:
+            before, after = a_old.codes(name), a_new.codes(name)
+            if before != after:
+                sections[name] = {"added": sorted(after - before), "removed": sorted(before - after)}
+        return {
+            "case_id": case_id,
+            "from": {"assessment_id": old.id, "case_version": old.case_version, "kb_version": old.kb_version,
+                     "created_at": old.created_at},
+            "to": {"assessment_id": new.id, "case_version": new.case_version, "kb_version": new.kb_version,
+                   "created_at": new.created_at},
+            "changed": bool(sections),
+            "sections": sections,
+        }
+
+    # ---- decisions ----------------------------------------------------------------------------
+    def decide(self, case_id: int, *, strategies: Iterable[str], rationale: str, concordant: bool, user: str,
+               deviation: str | None = None, deviation_text: str | None = None,
+               participants: dict[str, list[str]] | None = None,
+               meeting_date: dt.date | None = None) -> DecisionRecord:
+        """Record the MDT's decision on the case's newest assessment (coordinators only)."""
+        codes = list(strategies)
+        problems = self._decision_problems(codes, rationale, concordant, deviation, participants or {})
+        if problems:
+            raise StoreInvalid(problems)
+        held_on = meeting_date or _now().date()
+
+        def work(s: Session, chain: _Chain) -> DecisionRecord:
+            u = self._user(s, user)
+            self._allow(u, "decide", f"case {case_id}")
+            case = self._case(s, case_id, u, lock=True)
+            if case.deleted:
+                raise StoreNotFound(f"case {case_id} is deleted")
+            last = s.execute(select(AssessmentRow).where(AssessmentRow.case_id == case_id)
+                             .order_by(AssessmentRow.id.desc()).limit(1)).scalar_one_or_none()
+            if last is None or last.case_version != case.version:
+                raise StoreInvalid([Problem(f"case {case_id}", "has no assessment of its current version; "
+                                                               "assess it before recording a decision")])
+            meeting = s.execute(select(MdtMeeting).where(MdtMeeting.held_on == held_on)).scalar_one_or_none()
+            if meeting is None:
+                meeting = MdtMeeting(held_on=held_on, created_at=_now())
+                s.add(meeting)
+                s.flush()
+            d = Decision(case_id=case_id, meeting_id=meeting.id, assessment_id=last.id, strategy_codes=codes,
+                         rationale=rationale, concordant=concordant, deviation_code=deviation,
+                         deviation_text=deviation_text, participants=participants or {}, decided_by=u.id,
+                         created_at=_now())
+            s.add(d)
+            s.flush()
+            self._checkpoint("entity_written")
+            chain.append(u, "decision.create", "decision", d.id, None, _decision_state(d))
+            return self._decision_record(d, held_on, u.name)
+
+        return self._write(work)
+
+    @staticmethod
+    def _decision_problems(codes: list[str], rationale: str, concordant: bool, deviation: str | None,
+                           participants: dict[str, list[str]]) -> list[Problem]:
+        problems: list[Problem] = []
+        vocab = mcrc.load_knowledge().vocabulary.terms
+        known = set(vocab["actions"]) | set(vocab["regimens"])
+        if not codes:
+            problems.append(Problem("strategy", "at least one chosen strategy code is required"))
+        for code in codes:
+            if code not in known:
+                problems.append(Problem("strategy", f"'{code}' is not an action or regimen code",
+                                        "see `mcrc vocab`"))
+        if not rationale or not rationale.strip():
+            problems.append(Problem("rationale", "a free-text rationale is required"))
+        if concordant and deviation:
+            problems.append(Problem("deviation", "a concordant decision has no deviation reason"))
+        if not concordant and not deviation:
+            problems.append(Problem("deviation", "required when the decision is not concordant",
+                                    ", ".join(DEVIATION_REASONS)))
+        if deviation and deviation not in DEVIATION_REASONS:
+            problems.append(Problem("deviation", f"'{deviation}' is not a deviation reason",
+                                    ", ".join(DEVIATION_REASONS)))
+        for role in participants:
+            if role not in ROLES:
+                problems.append(Problem("participants", f"'{role}' is not a role", ", ".join(ROLES)))
+        return problems
+
+    @staticmethod
+    def _decision_record(d: Decision, held_on: dt.date, by: str) -> DecisionRecord:
+        return DecisionRecord(id=d.id, case_id=d.case_id, assessment_id=d.assessment_id,
+                              meeting_date=held_on.isoformat(), strategy_codes=list(d.strategy_codes),
+                              rationale=d.rationale, concordant=d.concordant, deviation_code=d.deviation_code,
+                              deviation_text=d.deviation_text, participants=d.participants, decided_by=by,
+                              created_at=audit.utc_text(d.created_at))
+
+    def decisions(self, case_id: int, user: str) -> list[DecisionRecord]:
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_case", f"case {case_id}")
+            self._case(s, case_id, u)
+            q = (select(Decision, MdtMeeting.held_on, User.name).join(MdtMeeting).join(User)
+                 .where(Decision.case_id == case_id).order_by(Decision.id))
+            return [self._decision_record(d, held, by) for d, held, by in s.execute(q)]
+
+    # ---- audit --------------------------------------------------------------------------------
+    def audit_entries(self, user: str) -> list[AuditEntry]:
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_audit", "the audit log")
+            return list(s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
+
+    def export_audit_fhir(self, user: str) -> dict[str, Any]:
+        """The audit log as a FHIR R4 Bundle (type collection) of AuditEvent resources."""
+        return audit.audit_bundle(self.audit_entries(user))
+
+    def verify_chain(self) -> ChainReport:
+        """Recompute every entry hash and link, the head, and the current state of every audited entity."""
+        problems: list[tuple[int, str]] = []
+        with self._read() as s:
+            prev, seq, count = GENESIS_HASH, 0, 0
+            latest: dict[tuple[str, str], tuple[int, str | None]] = {}
+            for e in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
+                count += 1
+                if e.seq != seq + 1:
+                    problems.append((e.seq, f"sequence jumps from {seq} to {e.seq} (entries missing)"))
+                if e.prev_hash != prev:
+                    problems.append((e.seq, "prev_hash does not match the previous entry's hash"))
+                recomputed = audit.entry_hash(
+                    seq=e.seq, recorded=e.recorded, user_name=e.user_name, user_role=e.user_role, action=e.action,
+                    entity=e.entity, entity_id=e.entity_id, before_hash=e.before_hash, after_hash=e.after_hash,
+                    prev_hash=e.prev_hash)
+                if recomputed != e.entry_hash:
+                    problems.append((e.seq, "entry was altered (its hash does not match its content)"))
+                latest[(e.entity, e.entity_id)] = (e.seq, e.after_hash)
+                prev, seq = e.entry_hash, e.seq
+            head = s.get(AuditHead, 1)
+            if head is None or head.seq != seq or head.entry_hash != prev:
+                problems.append((seq + 1 if head and head.seq > seq else seq,
+                                 "the chain head does not match the last entry (entries removed or head altered)"))
+            for entity, (model, state) in _STATE.items():
+                for obj in s.execute(select(model)).scalars():
+                    key = (entity, str(obj.id))
+                    if key not in latest:
+                        problems.append((0, f"{entity} {obj.id} has no audit entry (written around the store)"))
+                    elif latest[key][1] != audit.sha256(state(obj)):
+                        problems.append((latest[key][0], f"{entity} {obj.id} was changed after its last audit entry"))
+        if not problems:
+            return ChainReport(ok=True, entries=count)
+        problems.sort(key=lambda p: p[0])
+        first = problems[0]
+        return ChainReport(ok=False, entries=count, first_broken=first[0], reason=first[1],
+                           problems=[f"{q}: {r}" for q, r in problems])
+
+    def tables(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))

@@ -1,0 +1,81 @@
+"""Hashes of the audit chain and the FHIR R4 AuditEvent export (plain dicts).
+
+entry_hash = sha256 of the canonical JSON of the entry's fields (seq, recorded, user, role,
+action, entity, entity id, before and after hash) together with the previous entry's hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+FHIR_ACTION = {"create": "C", "read": "R", "update": "U", "delete": "D", "execute": "E"}
+_REST = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "operation"}
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256(obj: Any) -> str:
+    return hashlib.sha256(canonical(obj).encode("utf-8")).hexdigest()
+
+
+def utc_text(t: dt.datetime) -> str:
+    """One spelling of an instant on both backends (SQLite hands back naive UTC)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(*, seq: int, recorded: dt.datetime, user_name: str, user_role: str, action: str, entity: str,
+               entity_id: str, before_hash: str | None, after_hash: str | None, prev_hash: str) -> str:
+    return sha256({
+        "seq": seq, "recorded": utc_text(recorded), "user": user_name, "role": user_role, "action": action,
+        "entity": entity, "entity_id": entity_id, "before": before_hash, "after": after_hash, "prev": prev_hash,
+    })
+
+
+def fhir_action(action: str) -> str:
+    """`case.update` -> `U`."""
+    return FHIR_ACTION.get(action.rsplit(".", 1)[-1], "E")
+
+
+def to_audit_event(e) -> dict[str, Any]:
+    """One audit entry as a FHIR R4 AuditEvent (in the manner of IHE Basic Audit Log Patterns)."""
+    code = fhir_action(e.action)
+    details = [{"type": "action", "valueString": e.action}, {"type": "entry_hash", "valueString": e.entry_hash},
+               {"type": "prev_hash", "valueString": e.prev_hash}]
+    details += [{"type": k, "valueString": v} for k, v in (("before_hash", e.before_hash),
+                                                         ("after_hash", e.after_hash)) if v]
+    return {
+        "resourceType": "AuditEvent",
+        "id": f"mcrc-audit-{e.seq}",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                 "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": _REST[code]}],
+        "action": code,
+        "recorded": utc_text(e.recorded),
+        "outcome": "0",
+        "agent": [{
+            "who": {"identifier": {"system": "urn:mcrc:user", "value": e.user_name}, "display": e.user_name},
+            "role": [{"text": e.user_role}],
+            "requestor": True,
+        }],
+        "source": {"observer": {"display": "mcrc case store"}},
+        "entity": [{
+            "what": {"identifier": {"system": f"urn:mcrc:{e.entity}", "value": e.entity_id},
+                     "display": f"{e.entity} {e.entity_id}"},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2",
+                     "display": "System Object"},
+            "detail": details,
+        }],
+    }
+
+
+def audit_bundle(entries) -> dict[str, Any]:
+    events = [to_audit_event(e) for e in entries]
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": f"urn:mcrc:audit:{ev['id']}", "resource": ev} for ev in events]}

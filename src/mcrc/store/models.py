@@ -1,0 +1,138 @@
+"""Tables of the case store (SQLAlchemy 2, typed). Migrations in `migrations/versions` create them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("clinician", "coordinator", "auditor", "admin")
+DEVIATION_REASONS = {
+    "patient_preference": "The patient chose otherwise",
+    "fitness_or_comorbidity": "Performance status or comorbidity",
+    "new_information": "Information the assessment did not have",
+    "clinical_trial": "Enrolled in or eligible for a clinical trial",
+    "resource_unavailable": "Treatment or expertise not available",
+    "clinical_judgement": "The board's clinical judgement",
+    "other": "Other (see text)",
+}
+GENESIS_HASH = "0" * 64
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+Stamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="ck_users_role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str | None] = mapped_column(String(64), index=True)
+    patient: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    schema_version: Mapped[str] = mapped_column(String(16))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+
+
+class AssessmentRow(Base):
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_version: Mapped[int] = mapped_column(Integer)
+    assessment: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    kb_version: Mapped[str] = mapped_column(String(64))
+    engine_version: Mapped[str] = mapped_column(String(32))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class MdtMeeting(Base):
+    __tablename__ = "mdt_meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    held_on: Mapped[dt.date] = mapped_column(Date, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint("concordant OR deviation_code IS NOT NULL", name="ck_decisions_deviation"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("mdt_meetings.id"))
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"))
+    strategy_codes: Mapped[list[str]] = mapped_column(JsonType)
+    rationale: Mapped[str] = mapped_column(Text)
+    concordant: Mapped[bool] = mapped_column(Boolean)
+    deviation_code: Mapped[str | None] = mapped_column(String(32))
+    deviation_text: Mapped[str | None] = mapped_column(Text)
+    participants: Mapped[dict[str, list[str]]] = mapped_column(JsonType)
+    decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class AuditEntry(Base):
+    """Append-only (triggers refuse UPDATE and DELETE); each entry hashes its predecessor."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    recorded: Mapped[dt.datetime] = mapped_column(Stamp)
+    user_name: Mapped[str] = mapped_column(String(64))
+    user_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before_hash: Mapped[str | None] = mapped_column(String(64))
+    after_hash: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the last sequence number and hash. Writers lock it, which serialises the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))

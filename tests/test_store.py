@@ -1,0 +1,353 @@
+"""The case store on both backends: SQLite (always) and PostgreSQL (MCRC_TEST_POSTGRES; required in CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+import mcrc
+from mcrc.store import Store, StoreConflict, StoreForbidden, StoreInvalid, StoreNotFound
+from mcrc.store.cli import store_app
+from mcrc.store.models import AssessmentRow, AuditEntry, Base, Case, Decision, MdtMeeting, User
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "01-sync-low-rectal-resectable.json"
+PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+def _patient() -> dict:
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+# ---- backends -----------------------------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base = os.environ.get("MCRC_TEST_POSTGRES")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("MCRC_TEST_POSTGRES is not set in CI: the PostgreSQL store tests must run there")
+        pytest.skip("MCRC_TEST_POSTGRES not set (PostgreSQL store tests run in CI)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    u = make_url(base)
+    yield u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(url):
+    s = Store(url)
+    s.upgrade()
+    s.add_user("adm", "admin")  # the first user needs no admin
+    for name, role in (("cli", "clinician"), ("cli2", "clinician"), ("coo", "coordinator"), ("aud", "auditor")):
+        s.add_user(name, role, actor="adm")
+    yield s
+    s.close()
+
+
+def _counts(store: Store) -> dict[str, int]:
+    with store._read() as s:
+        return {m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one()
+                for m in (User, Case, AssessmentRow, MdtMeeting, Decision, AuditEntry)}
+
+
+# ---- behaviour ----------------------------------------------------------------------------------
+def test_add_assess_decide_diff_round_trip(store):
+    p = _patient()
+    case = store.add_case(p, user="cli")
+    assert (case.version, case.label, case.deleted) == (1, p["id"], False)
+    first = store.assess(case.id, user="cli")
+    assert first.kb_version == mcrc.assess(p).provenance.kb_version
+    assert mcrc.Assessment.model_validate(first.assessment).codes() == mcrc.assess(p).codes()
+
+    p["metastases"][0]["lymphangitic"] = True  # new CT: lymphangitic spread
+    updated = store.update_case(case.id, p, expected_version=1, user="cli")
+    assert updated.version == 2 and updated.content_hash != case.content_hash
+    second = store.assess(case.id, user="cli")
+    assert [a.id for a in store.assessments(case.id, user="aud")] == [first.id, second.id]
+
+    diff = store.diff(case.id, user="cli")
+    assert diff["changed"] and diff["from"]["assessment_id"] == first.id and diff["to"]["case_version"] == 2
+    assert "no_local_lung_treatment" in diff["sections"]["warnings"]["added"]
+    assert "resect_lung_metastases" in diff["sections"]["strategies"]["removed"]
+
+    d = store.decide(case.id, strategies=["systemic_therapy"], rationale="Lymphangitic spread: no local treatment",
+                     concordant=True, user="coo", participants={"clinician": ["cli"], "coordinator": ["coo"]})
+    assert d.assessment_id == second.id and d.concordant and d.deviation_code is None
+    d2 = store.decide(case.id, strategies=["systemic_therapy"], rationale="Patient declines doublet",
+                      concordant=False, deviation="patient_preference", deviation_text="wants oral therapy",
+                      user="coo")
+    assert [x.id for x in store.decisions(case.id, user="aud")] == [d.id, d2.id]
+
+    report = store.verify_chain()
+    assert report.ok, report.problems
+    bundle = store.export_audit_fhir(user="aud")
+    events = [e["resource"] for e in bundle["entry"]]
+    assert bundle["resourceType"] == "Bundle" and all(e["resourceType"] == "AuditEvent" for e in events)
+    assert [e["action"] for e in events[-6:]] == ["C", "C", "U", "C", "C", "C"]
+    last = events[-1]
+    assert last["outcome"] == "0" and last["agent"][0]["who"]["identifier"]["value"] == "coo"
+    assert last["agent"][0]["requestor"] is True and last["recorded"].endswith("Z")
+    assert last["entity"][0]["what"]["identifier"] == {"system": "urn:mcrc:decision", "value": str(d2.id)}
+    assert last["type"]["code"] == "rest"
+
+
+def test_sqlite_durability_settings(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'p.db'}")
+    with s.engine.connect() as conn:
+        pragmas = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                   for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+    assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 30000}
+    s.close()
+
+
+def test_audit_chain_detects_tampering(store, url):
+    case = store.add_case(_patient(), user="cli")
+    store.assess(case.id, user="cli")
+    assert store.verify_chain().ok
+    target = store.verify_chain().entries - 1  # the case.create entry
+    eng = create_engine(url)
+    with eng.begin() as conn, pytest.raises(Exception, match="append-only"):  # the database refuses...
+        conn.execute(text("UPDATE audit_log SET user_name = 'mallory' WHERE seq = :s"), {"s": target})
+    with eng.begin() as conn:  # ...so the attacker first removes the guard
+        if store.backend == "postgresql":
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(text("UPDATE audit_log SET user_name = 'mallory' WHERE seq = :s"), {"s": target})
+    report = store.verify_chain()
+    assert not report.ok and report.first_broken == target and "altered" in report.reason
+
+    with eng.begin() as conn:  # rewriting a case behind the store's back is caught as well
+        conn.execute(text("UPDATE audit_log SET user_name = 'cli' WHERE seq = :s"), {"s": target})
+    assert store.verify_chain().ok
+    with eng.begin() as conn:
+        conn.execute(text("UPDATE cases SET content_hash = 'x' WHERE id = :c"), {"c": case.id})
+    report = store.verify_chain()
+    assert not report.ok and f"case {case.id} was changed" in report.reason
+    eng.dispose()
+
+
+def test_optimistic_locking_conflict_overwrites_nothing(store):
+    case = store.add_case(_patient(), user="cli")
+    mine, theirs = _patient(), _patient()
+    mine["ecog"], theirs["ecog"] = 1, 2
+    store.update_case(case.id, mine, expected_version=case.version, user="cli")
+    before = _counts(store)
+    with pytest.raises(StoreConflict, match="version 1, the store has version 2") as exc:
+        store.update_case(case.id, theirs, expected_version=case.version, user="cli2")
+    assert isinstance(exc.value, mcrc.McrcError)
+    assert store.get_case(case.id, user="cli").patient["ecog"] == 1
+    assert _counts(store) == before
+
+
+def test_role_refusals_write_nothing(store):
+    case = store.add_case(_patient(), user="cli")
+    store.assess(case.id, user="cli")
+    before = _counts(store)
+    refusals = [
+        lambda: store.add_case(_patient(), user="aud"),
+        lambda: store.update_case(case.id, _patient(), expected_version=1, user="aud"),
+        lambda: store.assess(case.id, user="aud"),
+        lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="r", concordant=True, user="cli"),
+        lambda: store.delete_case(case.id, user="cli"),
+        lambda: store.export_audit_fhir(user="cli"),
+        lambda: store.audit_entries(user="coo"),
+        lambda: store.add_user("eve", "admin", actor="cli"),
+        lambda: store.list_cases(user="cli", include_deleted=True),
+    ]
+    for attempt in refusals:
+        with pytest.raises(StoreForbidden, match="nothing was written"):
+            attempt()
+    with pytest.raises(StoreNotFound):
+        store.add_case(_patient(), user="nobody")
+    assert _counts(store) == before and store.verify_chain().ok
+
+
+def test_soft_delete(store):
+    case = store.add_case(_patient(), user="cli")
+    gone = store.delete_case(case.id, user="coo", expected_version=1)
+    assert gone.deleted and gone.version == 2
+    assert store.list_cases(user="cli") == []
+    with pytest.raises(StoreNotFound):
+        store.get_case(case.id, user="cli")
+    with pytest.raises(StoreNotFound):
+        store.update_case(case.id, _patient(), expected_version=2, user="cli")
+    with pytest.raises(StoreNotFound):
+        store.assess(case.id, user="cli")
+    assert store.get_case(case.id, user="aud").deleted  # kept for the auditors
+    assert [c.id for c in store.list_cases(user="aud", include_deleted=True)] == [case.id]
+    assert store.verify_chain().ok
+
+
+def test_invalid_requests_write_nothing(store):
+    case = store.add_case(_patient(), user="cli")
+    before = _counts(store)
+    with pytest.raises(mcrc.InputError) as exc:
+        store.add_case({"age": 5, "primary": {"location": "elbow"}}, user="cli")
+    assert {p.where for p in exc.value.problems} >= {"age", "primary.location"}
+    with pytest.raises(mcrc.InputError):
+        store.update_case(case.id, {"ecog": 9}, expected_version=1, user="cli")
+    with pytest.raises(StoreNotFound):
+        store.assess(12345, user="cli")
+    with pytest.raises(StoreInvalid, match="assess it before"):
+        store.decide(case.id, strategies=["systemic_therapy"], rationale="r", concordant=True, user="coo")
+    with pytest.raises(StoreInvalid) as exc:
+        store.decide(case.id, strategies=["no_such_code"], rationale=" ", concordant=False, deviation="whim",
+                     user="coo", participants={"janitor": ["x"]})
+    assert {p.where for p in exc.value.problems} == {"strategy", "rationale", "deviation", "participants"}
+    with pytest.raises(StoreInvalid):
+        store.add_user("x", "superuser", actor="adm")
+    with pytest.raises(StoreInvalid, match="diff needs two"):
+        store.diff(case.id, user="cli")
+    assert _counts(store) == before
+
+
+# ---- reliability --------------------------------------------------------------------------------
+_CRASH_CHILD = """
+import sys, time
+from mcrc.store import Store
+stage = sys.argv[3]
+class Crashing(Store):
+    def _checkpoint(self, where):
+        if where == stage:
+            print("READY", flush=True)
+            time.sleep(60)
+Crashing(sys.argv[1]).assess(int(sys.argv[2]), user="cli")
+"""
+
+
+@pytest.mark.parametrize("stage", ["entity_written", "audit_written"])
+def test_sigkill_mid_write_leaves_both_or_neither(store, url, stage):
+    case = store.add_case(_patient(), user="cli")
+    before = _counts(store)
+    child = subprocess.Popen([PY, "-c", _CRASH_CHILD, url, str(case.id), stage], env=ENV,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", child.stderr.read()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    store.close()
+    reopened = Store(url)  # "after restart"
+    assert _counts(reopened) == before  # neither the assessment nor its audit entry
+    assert reopened.verify_chain().ok
+    assert reopened.assess(case.id, user="cli").case_id == case.id  # the store is usable, no lock left
+    assert reopened.verify_chain().ok
+    reopened.close()
+
+
+_WRITER = """
+import json, sys
+from mcrc.store import Store
+s = Store(sys.argv[1])
+p = json.loads(open(sys.argv[2]).read())
+for i in range(int(sys.argv[4])):
+    p["id"] = f"w{sys.argv[3]}-{i}"
+    s.add_case(p, user="cli")
+"""
+
+
+def test_concurrent_writers_lose_nothing(store, url):
+    procs, per = 4, 5
+    children = [subprocess.Popen([PY, "-c", _WRITER, url, str(EXAMPLE), str(w), str(per)], env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(procs)]
+    results = [(c.wait(timeout=60), c.stderr.read()) for c in children]
+    for c in children:
+        c.stdout.close()
+        c.stderr.close()
+    assert all(rc == 0 for rc, _ in results), results
+    labels = sorted(c.label for c in store.list_cases(user="aud"))
+    assert labels == sorted(f"w{w}-{i}" for w in range(procs) for i in range(per))
+    report = store.verify_chain()
+    assert report.ok, report.problems
+
+
+def test_migrations_upgrade_from_empty_and_back(url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    s = Store(url)
+    assert s.tables() == [] and s.schema_revision() is None
+    s.upgrade()
+    assert s.schema_revision() == s.head_revision() == "0001"
+    assert set(s.tables()) >= {"users", "cases", "assessments", "mdt_meetings", "decisions", "audit_log"}
+    with s.engine.connect() as conn:  # the migration builds exactly what the models describe
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    s.upgrade()  # idempotent
+    s.downgrade("base")
+    assert s.tables() == ["alembic_version"]
+    s.upgrade()
+    s.add_user("a", "admin")
+    assert s.verify_chain().ok
+    s.close()
+
+
+# ---- CLI ----------------------------------------------------------------------------------------
+def _cli(url, *args, input=None):
+    return CliRunner().invoke(store_app, [*args, "--db", url], input=input)
+
+
+def test_cli_round_trip_and_bad_input(store, url, tmp_path):
+    ok = _cli(url, "case", "add", str(EXAMPLE), "--user", "cli")
+    assert ok.exit_code == 0, ok.output
+    before = _counts(store)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"age": 5}', encoding="utf-8")
+    for args in (["case", "add", str(bad), "--user", "cli"],
+                 ["case", "add", str(tmp_path / "missing.json"), "--user", "cli"],
+                 ["case", "add", str(EXAMPLE), "--user", "aud"],
+                 ["case", "add", str(EXAMPLE), "--user", "nobody"],
+                 ["case", "show", "999", "--user", "cli"],
+                 ["decide", "1", "--strategy", "systemic_therapy", "--rationale", "r", "--not-concordant",
+                  "--user", "coo"],
+                 ["decide", "1", "-s", "systemic_therapy", "--rationale", "r", "--concordant", "-p", "x",
+                  "--user", "coo"]):
+        r = _cli(url, *args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "Traceback" not in r.output and "error:" in r.output
+    assert _counts(store) == before
+    assert _cli(url, "case", "assess", "1", "--user", "cli").exit_code == 0
+    r = _cli(url, "decide", "1", "-s", "systemic_therapy", "--rationale", "ok", "--concordant", "-p",
+             "clinician:cli", "--user", "coo")
+    assert r.exit_code == 0, r.output
+    r = _cli(url, "audit", "export", "--user", "aud")
+    assert r.exit_code == 0 and json.loads(r.output)["entry"][-1]["resource"]["action"] == "C"
+    assert _cli(url, "audit", "verify-chain").exit_code == 0
+
+
+def test_cli_module_entry_point(tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = [PY, "-m", "mcrc.store.cli"]
+    r = subprocess.run([*run, "case", "list", "--user", "x", "--db", db], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 5 and "mcrc db upgrade" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*run, "demo", "seed", str(ROOT / "examples"), "--db", db], env=ENV, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    n = len(list((ROOT / "examples").glob("*.json")))
+    assert f"seeded {n} new case(s)" in r.stdout
+    r = subprocess.run([*run, "case", "add", "-", "--user", "demo-clinician", "--db", db], input="{not json",
+                       env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -27,6 +27,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_assess.py
 	$(BIN)/python bench/bench_verify.py
+	$(BIN)/python bench/bench_store.py
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden_update

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 import mcrc
+from mcrc.knowledge import default_data_dir, load_knowledge_dir
 from mcrc.store import Store, StoreConflict, StoreForbidden, StoreInvalid, StoreNotFound
 from mcrc.store.cli import store_app
 from mcrc.store.models import AssessmentRow, AuditEntry, Base, Case, Decision, MdtMeeting, User
@@ -221,6 +223,137 @@ def test_invalid_requests_write_nothing(store):
     assert _counts(store) == before
 
 
+# ---- export, import, re-assessment ----------------------------------------------------------------
+def test_export_import_round_trip(store):
+    p = _patient()
+    case = store.add_case(p, user="cli")
+    store.assess(case.id, user="cli")
+    p["metastases"][0]["lymphangitic"] = True
+    store.update_case(case.id, p, expected_version=1, user="cli")
+    store.assess(case.id, user="cli")
+    store.decide(case.id, strategies=["systemic_therapy"], rationale="Lymphangitic spread", concordant=True,
+                 user="coo", participants={"coordinator": ["coo"]})
+    doc = json.loads(json.dumps(store.export_case(case.id, user="aud")))  # plain JSON all the way
+    assert doc["format"] == "mcrc.case-export/1" and doc["exported_by"] == "aud"
+    assert doc["case"]["id"] == case.id and doc["case"]["version"] == 2 and "patient" not in doc["case"]
+    assert doc["patient"] == store.get_case(case.id, user="cli").patient
+    assert [(a["case_version"], a["kb_version"], a["engine_version"]) for a in doc["assessments"]] == [
+        (1, store.knowledge.version, "0.1.0"), (2, store.knowledge.version, "0.1.0")]
+    mcrc.Assessment.model_validate(doc["assessments"][-1]["assessment"])
+    assert doc["decisions"][0]["strategy_codes"] == ["systemic_therapy"] and doc["decisions"][0]["decided_by"] == "coo"
+
+    before = _counts(store)
+    copy = store.import_case(doc, user="cli2")
+    assert copy.id != case.id and copy.version == 1 and copy.label == p["id"]
+    assert copy.patient == doc["patient"] and copy.content_hash == doc["case"]["content_hash"]
+    assert _counts(store)["cases"] == before["cases"] + 1 and _counts(store)["audit_log"] == before["audit_log"] + 1
+    again = store.export_case(copy.id, user="cli")
+    assert again["patient"] == doc["patient"] and again["assessments"] == [] and again["decisions"] == []
+    entry = store.audit_entries(user="aud")[-1]
+    assert (entry.action, entry.entity, entry.entity_id, entry.user_name) == ("case.import", "case", str(copy.id),
+                                                                            "cli2")
+    assert entry.before_hash is not None  # the hash of the note of the source
+    event = store.export_audit_fhir(user="aud")["entry"][-1]["resource"]
+    assert event["action"] == "C" and event["subtype"][0]["code"] == "create"
+    assert store.verify_chain().ok
+
+
+def test_import_validates_the_whole_document_and_writes_nothing(store):
+    case = store.add_case(_patient(), user="cli")
+    store.assess(case.id, user="cli")
+    good = store.export_case(case.id, user="cli")
+    before = _counts(store)
+
+    def edited(**changes):
+        doc = json.loads(json.dumps(good))
+        for key, value in changes.items():
+            if value is None:
+                doc.pop(key)
+            else:
+                doc[key] = value
+        return doc
+
+    tampered = edited()
+    tampered["patient"]["ecog"] = 2  # valid patient, but not the one exported
+    no_hash = edited(patient=tampered["patient"])
+    del no_hash["case"]["content_hash"]
+    bad = {
+        "not an object": ([good], {"(document)"}),
+        "wrong format": (edited(format="mcrc.case-export/99"), {"format"}),
+        "no format": (edited(format=None), {"format"}),
+        "no case metadata": (edited(case=None), {"case"}),
+        "invalid patient": (edited(patient={"age": 5, "primary": {"location": "elbow"}}),
+                            {"patient.age", "patient.primary.location", "patient"}),
+        "edited patient": (tampered, {"patient"}),
+        "assessments not a list": (edited(assessments={}), {"assessments"}),
+        "assessment incomplete": (edited(assessments=[{"kb_version": "x"}]), {"assessments[0]"}),
+        "not an assessment": (edited(assessments=[{**good["assessments"][0], "assessment": {"goal": 3}}]),
+                              {"assessments[0].assessment"}),
+        "decision incomplete": (edited(decisions=[{"rationale": "r"}]), {"decisions[0]"}),
+    }
+    for name, (doc, where) in bad.items():
+        with pytest.raises(StoreInvalid) as exc:
+            store.import_case(doc, user="cli")
+        assert isinstance(exc.value, mcrc.InputError), name
+        assert {p.where for p in exc.value.problems} <= where and exc.value.problems, (name, exc.value.problems)
+    with pytest.raises(StoreForbidden):
+        store.import_case(good, user="aud")
+    with pytest.raises(StoreNotFound):
+        store.import_case(good, user="nobody")
+    assert _counts(store) == before
+    assert store.import_case(no_hash, user="cli").patient["ecog"] == 2  # an edited patient without the hash is fine
+
+
+@pytest.fixture(scope="module")
+def old_kb(tmp_path_factory):
+    """The packaged knowledge base with an edit: another version, the same answers."""
+    root = tmp_path_factory.mktemp("kb") / "data"
+    shutil.copytree(default_data_dir(), root)
+    sources = root / "sources.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8") + "\n# an earlier edition\n", encoding="utf-8")
+    return load_knowledge_dir(root)
+
+
+def test_reassess_stale_after_knowledge_change(store, url, old_kb, monkeypatch):
+    assert old_kb.version != store.knowledge.version
+    old = Store(url, knowledge=old_kb)  # the store as it assessed before the knowledge base changed
+    ids = {}
+    for name in ("changed", "same", "current", "deleted", "never"):
+        p = _patient()
+        p["id"] = name
+        ids[name] = store.add_case(p, user="cli").id
+    for name in ("changed", "same", "deleted"):
+        assert old.assess(ids[name], user="cli").kb_version == old_kb.version
+    store.assess(ids["current"], user="cli")
+    store.delete_case(ids["deleted"], user="coo")
+    p = _patient()
+    p["id"], p["metastases"][0]["lymphangitic"] = "changed", True  # and the case changed since
+    store.update_case(ids["changed"], p, expected_version=1, user="cli")
+    old.close()
+
+    assert store.stale_cases(user="cli") == [ids["changed"], ids["same"]]
+    with pytest.raises(StoreForbidden):
+        store.reassess_stale(user="aud")
+    before = _counts(store)
+    results = dict(store.reassess_stale(user="cli"))
+    assert list(results) == [ids["changed"], ids["same"]]
+    assert _counts(store)["assessments"] == before["assessments"] + 2
+    assert _counts(store)["audit_log"] == before["audit_log"] + 2
+    changed, same = results[ids["changed"]], results[ids["same"]]
+    assert changed["from"]["kb_version"] == old_kb.version and changed["to"]["kb_version"] == store.knowledge.version
+    assert changed["changed"] and "no_local_lung_treatment" in changed["sections"]["warnings"]["added"]
+    assert "resect_lung_metastases" in changed["sections"]["strategies"]["removed"]
+    assert not same["changed"] and same["sections"] == {}
+    assert changed == store.diff(ids["changed"], user="cli")  # the same diff logic
+    assert len(store.assessments(ids["current"], user="cli")) == 1  # up to date: left alone
+    assert len(store.assessments(ids["deleted"], user="aud")) == 1 and store.assessments(ids["never"], user="cli") == []
+    assert store.reassess_stale(user="cli") == []  # nothing stale any more
+    assert store.verify_chain().ok
+
+    monkeypatch.setattr("mcrc.store.api.ENGINE_VERSION", "9.9.9")  # a new engine makes every assessment stale
+    assert store.stale_cases(user="cli") == [ids["changed"], ids["same"], ids["current"]]
+
+
 # ---- reliability --------------------------------------------------------------------------------
 _CRASH_CHILD = """
 import sys, time
@@ -336,6 +469,44 @@ def test_cli_round_trip_and_bad_input(store, url, tmp_path):
     r = _cli(url, "audit", "export", "--user", "aud")
     assert r.exit_code == 0 and json.loads(r.output)["entry"][-1]["resource"]["action"] == "C"
     assert _cli(url, "audit", "verify-chain").exit_code == 0
+
+
+def test_cli_export_import_reassess_stale(store, url, tmp_path, old_kb):
+    assert _cli(url, "case", "add", str(EXAMPLE), "--user", "cli").exit_code == 0
+    old = Store(url, knowledge=old_kb)
+    old.assess(1, user="cli")
+    old.close()
+    r = _cli(url, "case", "export", "1", "--user", "cli")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["format"] == "mcrc.case-export/1" and doc["assessments"][0]["kb_version"] == old_kb.version
+    exported = tmp_path / "case1.json"
+    exported.write_text(r.output, encoding="utf-8")
+
+    before = _counts(store)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**doc, "format": "other"}), encoding="utf-8")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    for args in (["case", "import", str(wrong), "--user", "cli"],
+                 ["case", "import", str(broken), "--user", "cli"],
+                 ["case", "import", str(tmp_path / "missing.json"), "--user", "cli"],
+                 ["case", "import", str(exported), "--user", "aud"],
+                 ["case", "export", "999", "--user", "cli"],
+                 ["case", "reassess-stale", "--user", "aud"]):
+        r = _cli(url, *args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "Traceback" not in r.output and "error:" in r.output
+    assert _counts(store) == before
+
+    r = _cli(url, "case", "import", str(exported), "--user", "cli2")
+    assert r.exit_code == 0 and "case 2 imported from case 1" in r.output, r.output
+    r = _cli(url, "case", "reassess-stale", "--user", "cli")
+    assert r.exit_code == 0, r.output
+    assert "1 stale case(s) re-assessed" in r.output
+    assert f"case 1: knowledge base {old_kb.version} -> {store.knowledge.version}: no change" in r.output
+    r = _cli(url, "case", "reassess-stale", "--user", "cli", "--json")
+    assert r.exit_code == 0 and json.loads(r.output) == []
 
 
 def test_cli_module_entry_point(tmp_path):

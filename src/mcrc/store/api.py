@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, TypeVar
 
-from sqlalchemy import func, inspect, select, text
+from pydantic import ValidationError
+from sqlalchemy import func, inspect, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 import mcrc
-from mcrc.errors import Problem
+from mcrc.engine import ENGINE_VERSION
+from mcrc.errors import InputError, Problem
+from mcrc.knowledge import KnowledgeBase
 from mcrc.patient import Patient
 from mcrc.store import audit
 from mcrc.store.db import WRITE, database_url, make_engine
@@ -55,6 +58,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 DIFF_SECTIONS = ("goal", "first_steps", "strategies", "local_treatment", "regimens", "warnings", "tests", "workup",
                  "prognosis", "followup", "considerations", "referrals", "evidence")
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+EXPORT_FORMAT = "mcrc.case-export/1"
 
 
 def _now() -> dt.datetime:
@@ -161,14 +165,20 @@ class _Chain:
 class Store:
     """Small public API over the case store. `url`: SQLAlchemy URL (default MCRC_DATABASE_URL or sqlite:///mcrc.db)."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False):
+    def __init__(self, url: str | None = None, *, echo: bool = False, knowledge: KnowledgeBase | None = None):
         self.url = database_url(url)
+        self._knowledge = knowledge  # None: the packaged knowledge base (mcrc.load_knowledge)
         self.engine = make_engine(self.url, echo=echo)
         self._write_engine = self.engine.execution_options(**{WRITE: True})
         self.backend = self.engine.dialect.name
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        """The knowledge base this store assesses with (and compares stored assessments against)."""
+        return self._knowledge or mcrc.load_knowledge()
 
     def __enter__(self) -> Store:
         return self
@@ -421,7 +431,7 @@ class Store:
             if case.deleted:
                 raise StoreNotFound(f"case {case_id} is deleted")
             patient, version = case.patient, case.version
-        a = mcrc.assess(patient)  # outside the transaction: the engine may take a moment on first use
+        a = mcrc.assess(patient, kb=self.knowledge)  # outside the transaction: may take a moment on first use
         data = a.model_dump(mode="json")
 
         def work(s: Session, chain: _Chain) -> AssessmentRecord:
@@ -458,7 +468,10 @@ class Store:
         if len(history) < 2:
             raise StoreInvalid([Problem(f"case {case_id}", f"has {len(history)} assessment(s); a diff needs two "
                                                            "(run `mcrc case assess` again after a change)")])
-        old, new = history[-2], history[-1]
+        return self._diff(case_id, history[-2], history[-1])
+
+    @staticmethod
+    def _diff(case_id: int, old: AssessmentRecord, new: AssessmentRecord) -> dict[str, Any]:
         a_old, a_new = (mcrc.Assessment.model_validate(x.assessment) for x in (old, new))
         sections = {}
         for name in DIFF_SECTIONS:
@@ -468,12 +481,134 @@ class Store:
         return {
             "case_id": case_id,
             "from": {"assessment_id": old.id, "case_version": old.case_version, "kb_version": old.kb_version,
-                     "created_at": old.created_at},
+                     "engine_version": old.engine_version, "created_at": old.created_at},
             "to": {"assessment_id": new.id, "case_version": new.case_version, "kb_version": new.kb_version,
-                   "created_at": new.created_at},
+                   "engine_version": new.engine_version, "created_at": new.created_at},
             "changed": bool(sections),
             "sections": sections,
         }
+
+    def stale_cases(self, user: str) -> list[int]:
+        """Non-deleted cases whose newest assessment came from another knowledge-base or engine version.
+
+        Cases never assessed are not stale (there is nothing to re-assess; `mcrc case assess` them)."""
+        kb_version = self.knowledge.version
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "assess_case", "stale cases")
+            latest = (select(AssessmentRow.case_id, func.max(AssessmentRow.id).label("id"))
+                      .group_by(AssessmentRow.case_id).subquery())
+            q = (select(AssessmentRow.case_id).join(latest, AssessmentRow.id == latest.c.id)
+                 .join(Case, Case.id == AssessmentRow.case_id).where(Case.deleted.is_(False))
+                 .where(or_(AssessmentRow.kb_version != kb_version, AssessmentRow.engine_version != ENGINE_VERSION))
+                 .order_by(AssessmentRow.case_id))
+            return list(s.execute(q).scalars())
+
+    def reassess_stale(self, user: str) -> list[tuple[int, dict[str, Any]]]:
+        """Assess every stale case again (one transaction per case, with its audit entry) and return, per
+        case, the diff from its stale assessment to the new one. Safe to run again after a failure: cases
+        already re-assessed are no longer stale; a case deleted meanwhile is skipped."""
+        results = []
+        for case_id in self.stale_cases(user):
+            try:
+                old = self.assessments(case_id, user)[-1]
+                new = self.assess(case_id, user)
+            except StoreNotFound:  # deleted since the list was read
+                continue
+            results.append((case_id, self._diff(case_id, old, new)))
+        return results
+
+    # ---- export and import --------------------------------------------------------------------
+    def export_case(self, case_id: int, user: str) -> dict[str, Any]:
+        """One case as a JSON document: the validated patient, case metadata, every assessment (with its
+        knowledge-base and engine versions) and every decision. `import_case` reads it back."""
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_case", f"case {case_id}")
+            case = self._case_record(self._case(s, case_id, u))
+            rows = s.execute(select(AssessmentRow).where(AssessmentRow.case_id == case_id)
+                             .order_by(AssessmentRow.id)).scalars()
+            assessments = [self._assessment_record(r).__dict__ for r in rows]
+            q = (select(Decision, MdtMeeting.held_on, User.name).join(MdtMeeting).join(User)
+                 .where(Decision.case_id == case_id).order_by(Decision.id))
+            decisions = [self._decision_record(d, held, by).__dict__ for d, held, by in s.execute(q)]
+            return {
+                "format": EXPORT_FORMAT,
+                "exported_at": audit.utc_text(_now()),
+                "exported_by": u.name,
+                "case": {k: v for k, v in case.__dict__.items() if k != "patient"},
+                "patient": case.patient,
+                "assessments": assessments,
+                "decisions": decisions,
+            }
+
+    @staticmethod
+    def _import_problems(data: Any) -> tuple[list[Problem], Patient | None]:
+        """Every problem of an export document (nothing is written unless there are none)."""
+        if not isinstance(data, dict):
+            return [Problem("(document)", f"expected a JSON object, got {type(data).__name__}")], None
+        problems: list[Problem] = []
+        if data.get("format") != EXPORT_FORMAT:
+            problems.append(Problem("format", f"{data.get('format')!r} is not a case export format", EXPORT_FORMAT))
+        meta = data.get("case")
+        if not isinstance(meta, dict) or not isinstance(meta.get("id"), int):
+            problems.append(Problem("case", "expected the exported case's metadata (an object with its id)"))
+            meta = {}
+        patient = None
+        try:
+            patient = mcrc.parse_patient(data.get("patient"))
+        except InputError as exc:
+            problems += [Problem(f"patient.{p.where}", p.message, p.allowed) for p in exc.problems]
+        if patient is not None and meta.get("content_hash") is not None:
+            digest = audit.sha256(patient.model_dump(mode="json", exclude_none=True))
+            if digest != meta["content_hash"]:
+                problems.append(Problem("patient", "does not match case.content_hash (changed after export?); "
+                                                   "remove case.content_hash to import an edited patient"))
+        for key, required in (("assessments", ("kb_version", "engine_version", "assessment")),
+                              ("decisions", ("strategy_codes", "rationale", "concordant"))):
+            items = data.get(key, [])
+            if not isinstance(items, list):
+                problems.append(Problem(key, "expected a list"))
+                continue
+            for i, item in enumerate(items):
+                missing = [f for f in required if not isinstance(item, dict) or f not in item]
+                if missing:
+                    problems.append(Problem(f"{key}[{i}]", f"missing {', '.join(missing)}"))
+                elif key == "assessments":
+                    try:
+                        mcrc.Assessment.model_validate(item["assessment"])
+                    except ValidationError as exc:
+                        problems.append(Problem(f"{key}[{i}].assessment",
+                                                f"not an Assessment ({exc.error_count()} error(s))"))
+        return problems, patient
+
+    def import_case(self, data: Any, user: str) -> CaseRecord:
+        """Validate a `mcrc.case-export/1` document as a whole (StoreInvalid listing every problem, nothing
+        written) and register its patient as a new case at version 1. The history in the document
+        (assessments, decisions) is validated but not copied: assess the new case here. Audited as
+        `case.import` (a FHIR create) whose before-hash is that of a note of the source."""
+        problems, patient = self._import_problems(data)
+        if problems or patient is None:
+            raise StoreInvalid(problems)
+        payload, digest, label = self._validate(patient)
+        meta = data["case"]
+        source = {"format": data["format"], "source_case_id": meta["id"], "source_version": meta.get("version"),
+                  "source_content_hash": meta.get("content_hash"), "exported_at": data.get("exported_at"),
+                  "document_hash": audit.sha256(data)}
+
+        def work(s: Session, chain: _Chain) -> CaseRecord:
+            u = self._user(s, user)
+            self._allow(u, "create_case", "a case")
+            now = _now()
+            case = Case(label=label, patient=payload, schema_version=payload["schema_version"], content_hash=digest,
+                        version=1, deleted=False, created_by=u.id, created_at=now, updated_at=now)
+            s.add(case)
+            s.flush()
+            self._checkpoint("entity_written")
+            chain.append(u, "case.import", "case", case.id, {"imported_from": source}, _case_state(case))
+            return self._case_record(case)
+
+        return self._write(work)
 
     # ---- decisions ----------------------------------------------------------------------------
     def decide(self, case_id: int, *, strategies: Iterable[str], rationale: str, concordant: bool, user: str,

@@ -42,7 +42,7 @@ def _typer(help_text: str) -> typer.Typer:
 
 
 db_app = _typer("Create or upgrade the case store's database.")
-case_app = _typer("Tumor-board cases: add, list, show, assess, diff, delete.")
+case_app = _typer("Tumor-board cases: add, list, show, assess, diff, delete, export, import, reassess-stale.")
 audit_app = _typer("The audit trail: verify its hash chain, export it as FHIR AuditEvents.")
 user_app = _typer("Users of the store and their roles.")
 demo_app = _typer("Sample data.")
@@ -82,7 +82,7 @@ def _run(db: str, fn: Callable[[Store], T], *, current: bool = True) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _read_patient(source: str):
+def _read_text(source: str) -> str:
     if source == "-":
         text = sys.stdin.read()
     else:
@@ -93,6 +93,11 @@ def _read_patient(source: str):
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"{source}: cannot read ({exc.__class__.__name__}: {exc})", EXIT_INPUT)
+    return text
+
+
+def _read_patient(source: str):
+    text = _read_text(source)
     try:
         return parse_patient_json(text)
     except InputError as exc:
@@ -194,6 +199,45 @@ def case_assess(case_id: int = typer.Argument(...), user: str = USER, db: str = 
 def case_diff(case_id: int = typer.Argument(...), user: str = USER, db: str = DB) -> None:
     """What the newest assessment adds or removes compared with the previous one (JSON)."""
     _json(_run(db, lambda s: s.diff(case_id, user)))
+
+
+@case_app.command("reassess-stale")
+def case_reassess_stale(user: str = USER, db: str = DB,
+                        as_json: bool = typer.Option(False, "--json", help="Print the diffs as JSON")) -> None:
+    """Assess again every case whose newest assessment came from another knowledge-base or engine version."""
+    results = _run(db, lambda s: s.reassess_stale(user))
+    if as_json:
+        _json([d for _, d in results])
+        return
+    out.print(f"{len(results)} stale case(s) re-assessed")
+    for case_id, d in results:
+        head = f"case {case_id}: knowledge base {d['from']['kb_version']} -> {d['to']['kb_version']}"
+        if d["from"]["engine_version"] != d["to"]["engine_version"]:
+            head += f", engine {d['from']['engine_version']} -> {d['to']['engine_version']}"
+        out.print(f"{head}: {'changed' if d['changed'] else 'no change'}")
+        for name, change in d["sections"].items():
+            for what in ("added", "removed"):
+                if change[what]:
+                    out.print(f"  {name} {what}: {', '.join(change[what])}")
+
+
+@case_app.command("export")
+def case_export(case_id: int = typer.Argument(...), user: str = USER, db: str = DB) -> None:
+    """Print a case as JSON (mcrc.case-export/1): patient, metadata, every assessment and decision."""
+    _json(_run(db, lambda s: s.export_case(case_id, user)))
+
+
+@case_app.command("import")
+def case_import(source: str = typer.Argument(..., help="A `mcrc case export` JSON file, or - for standard input"),
+                user: str = USER, db: str = DB) -> None:
+    """Validate an exported case as a whole and register its patient as a new case."""
+    text = _read_text(source)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", EXIT_INPUT)
+    c = _run(db, lambda s: s.import_case(data, user))
+    out.print(f"case {c.id} imported from case {data['case']['id']} (version {c.version}, {c.label or 'no label'})")
 
 
 def decide(case_id: int = typer.Argument(...),

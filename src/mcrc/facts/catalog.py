@@ -149,6 +149,7 @@ CATALOG: tuple[FactSpec, ...] = (
        definition="mmr_status"),
     _f("her2", "enum", "HER2 status", ("positive", "negative"), source="biomarkers.her2"),
     _f("her2_ihc_3plus", "bool", "HER2 immunohistochemistry 3+", source="biomarkers.her2_ihc_score"),
+    _f("her2_method", "enum", "How HER2 was assessed", ("ihc", "ish", "ngs"), source="biomarkers.her2_method"),
     _f("kras_g12c", "bool", "KRAS G12C mutation", source="biomarkers.kras, biomarkers.kras_variant"),
     _f("ntrk_fusion", "bool", "NTRK gene fusion documented", source="biomarkers.ntrk_fusion"),
     _f("ret_fusion", "bool", "RET gene fusion documented", source="biomarkers.ret_fusion"),

@@ -172,6 +172,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         if v["her2_ihc_3plus"] is None and b.her2 == "negative":
             v["her2_ihc_3plus"] = False
         v["ntrk_fusion"], v["ret_fusion"] = b.ntrk_fusion, b.ret_fusion
+        v["her2_method"] = b.her2_method
         if b.ctdna is not None:
             calls = [b.ctdna.ras, b.ctdna.braf, b.ctdna.egfr_ectodomain]
             v["ctdna_known"] = None not in calls

@@ -261,6 +261,40 @@ def demo_examples(
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    db: str = typer.Option(None, "--db", envvar="MCRC_DATABASE_URL", help="Store URL (default sqlite:///mcrc.db)"),
+    open_assess: bool = typer.Option(False, "--open-assess/--closed-assess", envvar="MCRC_OPEN_ASSESS",
+                                     help="Allow POST /api/v1/assess without a token (local use only)"),
+) -> None:
+    """Serve the REST API (/api/v1, OpenAPI at /openapi.json). Tokens: MCRC_API_TOKENS=sha256hex=user,..."""
+    import os
+
+    import uvicorn
+
+    from mcrc.api.app import Settings, create_app
+
+    tokens: dict[str, str] = {}
+    for pair in filter(None, (os.environ.get("MCRC_API_TOKENS") or "").split(",")):
+        digest, _, user = pair.partition("=")
+        if len(digest) != 64 or not user:
+            _fail(f"MCRC_API_TOKENS: expected sha256hex=user pairs, got {pair[:12]}...", EXIT_INPUT)
+        tokens[digest.strip().lower()] = user.strip()
+    out.print(f"mcrc API on http://{host}:{port}/api/v1 (OpenAPI: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(Settings(database_url=db, open_assess=open_assess, tokens=tokens)), host=host, port=port,
+                log_level="warning")
+
+
+@app.command("token-hash")
+def token_hash(token: str = typer.Argument(..., help="An API token to configure (prints only its sha256)")) -> None:
+    """Print the sha256 digest under which a token is configured in MCRC_API_TOKENS."""
+    from mcrc.api.app import hash_token
+
+    sys.stdout.write(hash_token(token) + "\n")
+
+
 def main() -> None:
     app()
 

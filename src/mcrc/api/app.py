@@ -1,0 +1,243 @@
+"""The REST API under /api/v1: `create_app(Settings(database_url=...))` returns a FastAPI app.
+
+API tokens: the Store has no token table yet, so `Settings.tokens` maps the **sha256 hex digest**
+of each token to a store user name (`hash_token(token)` computes it); the raw token is never kept.
+The user must exist in the store; its role decides (through the store's own StoreForbidden) what it
+may do. `open_assess=True` lets `POST /assess` (stateless, nothing stored) run without a token,
+for local use only.
+"""
+
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+import mcrc
+from mcrc.api import errors
+from mcrc.api.errors import ApiError, Problem, responses
+from mcrc.engine import Assessment
+from mcrc.patient import Patient
+from mcrc.store.api import Store
+from mcrc.store.errors import StoreError
+from mcrc.store.models import User
+
+PREFIX = "/api/v1"
+
+
+def hash_token(token: str) -> str:
+    """The sha256 hex digest under which a token is configured in `Settings.tokens`."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
+    open_assess: bool = False
+    tokens: dict[str, str] = field(default_factory=dict)  # sha256(token) hex -> store user name
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: str
+
+
+class CaseOut(BaseModel):
+    id: int
+    label: str | None
+    version: int
+    patient: dict[str, Any]
+    schema_version: str
+    content_hash: str
+    deleted: bool
+    created_at: str
+    updated_at: str
+
+
+class StoredAssessmentOut(BaseModel):
+    id: int
+    case_id: int
+    case_version: int
+    kb_version: str
+    engine_version: str
+    input_hash: str
+    created_at: str
+    assessment: dict[str, Any]
+
+
+class RowOut(BaseModel):
+    id: str
+    title: str
+    citations: list[dict[str, Any]]
+
+
+class TableOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    hit: str
+    evidence: bool
+    rows: list[RowOut]
+
+
+class KnowledgeOut(BaseModel):
+    version: str
+    sources: dict[str, dict[str, Any]]
+    tables: list[TableOut]
+
+
+class TermOut(BaseModel):
+    code: str
+    label: str
+    definition: str | None = None
+    klass: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+
+
+_PATIENT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Patient"}}}}}
+
+
+async def _patient_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed-json", "Malformed JSON", f"the request body is not valid JSON: {exc}") from None
+
+
+def create_app(settings: Settings) -> FastAPI:
+    store = Store(settings.database_url)
+    bearer = HTTPBearer(auto_error=False, description="API token (configured by its sha256 digest)")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(title="mcrc API", version=mcrc.__version__, lifespan=lifespan,
+                  description="Cited decision support for metastatic colorectal cancer. Errors are RFC 9457 "
+                              "problem+json.")
+    app.state.store, app.state.settings = store, settings
+    errors.install(app)
+
+    def _unauthorized(detail: str) -> ApiError:
+        return ApiError(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+    def _resolve(creds: HTTPAuthorizationCredentials | None) -> Caller:
+        if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+            raise _unauthorized("an API token is required (Authorization: Bearer TOKEN)")
+        digest = hash_token(creds.credentials)
+        name = next((n for d, n in settings.tokens.items() if hmac.compare_digest(d, digest)), None)
+        if name is None:
+            raise _unauthorized("the API token is not valid")
+        try:
+            with Session(store.engine) as s:
+                user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
+        except SQLAlchemyError:
+            raise StoreError("cannot read users") from None
+        if user is None:
+            raise _unauthorized("the API token's user does not exist in the store")
+        return Caller(user.name, user.role)
+
+    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        return _resolve(creds)
+
+    def assess_caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller | None:
+        return None if settings.open_assess and creds is None else _resolve(creds)
+
+    # ---- stateless ---------------------------------------------------------------------------
+    @app.post(f"{PREFIX}/assess", response_model=Assessment, tags=["assess"], openapi_extra=_PATIENT_BODY,
+              responses=responses(400, 401, 422, 500),
+              summary="Assess a patient without storing it")
+    def assess(patient: Annotated[Any, Depends(_patient_json)], _: Annotated[Caller | None, Depends(assess_caller)],
+               evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None) -> Any:
+        return mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence)
+
+    @app.get(f"{PREFIX}/kb", response_model=KnowledgeOut, tags=["reference"], responses=responses(500),
+             summary="Decision tables and rows with their citations")
+    def kb() -> KnowledgeOut:
+        k = store.knowledge
+        return KnowledgeOut(version=k.version, sources=k.sources, tables=[
+            TableOut(id=t.id, title=t.title, source=t.source, hit=str(t.hit), evidence=t.evidence,
+                     rows=[RowOut(id=r.id, title=r.title, citations=[c.as_dict() for c in r.citations])
+                           for r in t.rows])
+            for t in k.tables])
+
+    @app.get(f"{PREFIX}/vocab", response_model=dict[str, list[TermOut]], tags=["reference"],
+             responses=responses(500), summary="Codes by vocabulary section")
+    def vocab() -> dict[str, list[TermOut]]:
+        v = store.knowledge.vocabulary
+        return {section: [TermOut(code=t.code, label=t.label, definition=t.definition, klass=t.klass)
+                          for t in terms.values()] for section, terms in v.terms.items()}
+
+    @app.get(f"{PREFIX}/health", response_model=Health, tags=["ops"], summary="The process is alive")
+    def health() -> Health:
+        return Health(status="ok")
+
+    @app.get(f"{PREFIX}/ready", response_model=Health, tags=["ops"], responses=responses(503),
+             summary="The store is reachable and at the newest schema")
+    def ready() -> Health:
+        try:
+            store.ping()
+        except SQLAlchemyError:
+            raise StoreError("store unreachable") from None
+        store.require_current()
+        return Health(status="ready")
+
+    # ---- cases --------------------------------------------------------------------------------
+    Auth = Annotated[Caller, Depends(caller)]
+
+    @app.get(f"{PREFIX}/cases", response_model=list[CaseOut], tags=["cases"], responses=responses(401, 403, 503))
+    def list_cases(who: Auth) -> list[CaseOut]:
+        return [CaseOut(**vars(c)) for c in store.list_cases(who.name)]
+
+    @app.post(f"{PREFIX}/cases", response_model=CaseOut, status_code=201, tags=["cases"],
+              openapi_extra=_PATIENT_BODY, responses=responses(400, 401, 403, 422, 503))
+    def create_case(patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response) -> CaseOut:
+        rec = store.add_case(patient, who.name)
+        response.headers["Location"] = f"{PREFIX}/cases/{rec.id}"
+        return CaseOut(**vars(rec))
+
+    @app.get(f"{PREFIX}/cases/{{case_id}}", response_model=CaseOut, tags=["cases"],
+             responses=responses(401, 403, 404, 422, 503))
+    def get_case(case_id: int, who: Auth) -> CaseOut:
+        return CaseOut(**vars(store.get_case(case_id, who.name)))
+
+    @app.post(f"{PREFIX}/cases/{{case_id}}/assess", response_model=StoredAssessmentOut, status_code=201,
+              tags=["cases"], responses=responses(401, 403, 404, 409, 422, 500, 503),
+              summary="Assess the stored case and keep the assessment")
+    def assess_case(case_id: int, who: Auth) -> StoredAssessmentOut:
+        return StoredAssessmentOut(**vars(store.assess(case_id, who.name)))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            patient = Patient.model_json_schema(ref_template="#/components/schemas/{model}")
+            comps.update(patient.pop("$defs", {}))
+            comps["Patient"] = patient
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            comps.update(problem.pop("$defs", {}))
+            comps["Problem"] = problem
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,147 @@
+"""RFC 9457 problem+json responses, and the OpenAPI declarations of every error a route can give.
+
+Every error body is a `Problem`: `type`, `title`, `status`, `detail` and, for bad input, `errors`:
+one entry per problem with a JSON `pointer` into the request body (when the problem has a field
+path), the `field` path as mcrc writes it (e.g. `metastases[0].site`), the `message` and what is
+`allowed`. Never a stack trace, never a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mcrc.errors import InputError, McrcError
+from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
+
+log = logging.getLogger("mcrc.api")
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://mcrc.invalid/problems/"  # a stable identifier, not a page to fetch
+
+
+class ProblemItem(BaseModel):
+    pointer: str | None = None
+    field: str | None = None
+    message: str
+    allowed: str | None = None
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItem] | None = None
+
+
+class ApiError(Exception):
+    """An error the API raises itself (auth, not found) with its HTTP status and problem kind."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str, headers: dict[str, str] | None = None):
+        self.status, self.kind, self.title, self.detail, self.headers = status, kind, title, detail, headers
+        super().__init__(detail)
+
+
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*$")
+
+
+def pointer(where: str) -> str | None:
+    """`metastases[0].site` -> `/metastases/0/site` (RFC 6901); None for a non-path (e.g. `line 1 column 2`)."""
+    if not _PATH.match(where):
+        return None
+    return "/" + "/".join(p for p in re.split(r"[.\[\]]+", where) if p)
+
+
+def problem(status: int, kind: str, title: str, detail: str, errors: list[ProblemItem] | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body = Problem(type=TYPE_BASE + kind, title=title, status=status, detail=detail, errors=errors)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                        headers=headers)
+
+
+def input_problem(exc: InputError) -> JSONResponse:
+    items = [ProblemItem(pointer=pointer(p.where), field=p.where, message=p.message, allowed=p.allowed)
+             for p in exc.problems]
+    malformed = any(p.message.startswith("malformed JSON") for p in exc.problems)
+    if malformed:
+        return problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON", items)
+    return problem(422, "invalid-input", "Invalid input", exc.headline, items)
+
+
+def _loc_field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or ".".join(str(p) for p in loc)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.kind, exc.title, exc.detail, headers=exc.headers)
+
+    @app.exception_handler(InputError)
+    async def _input(_: Request, exc: InputError) -> JSONResponse:
+        return input_problem(exc)
+
+    @app.exception_handler(StoreNotFound)
+    async def _not_found(_: Request, exc: StoreNotFound) -> JSONResponse:
+        return problem(404, "not-found", "Not found", str(exc))
+
+    @app.exception_handler(StoreConflict)
+    async def _conflict(_: Request, exc: StoreConflict) -> JSONResponse:
+        return problem(409, "conflict", "Conflict", str(exc))
+
+    @app.exception_handler(StoreForbidden)
+    async def _forbidden(_: Request, exc: StoreForbidden) -> JSONResponse:
+        return problem(403, "forbidden", "Forbidden", str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store(_: Request, exc: StoreError) -> JSONResponse:
+        log.error("store error: %s", exc)
+        return problem(503, "store-unavailable", "Store unavailable", "the case store cannot answer now")
+
+    @app.exception_handler(McrcError)
+    async def _mcrc(_: Request, exc: McrcError) -> JSONResponse:
+        log.error("mcrc error: %s", exc)
+        return problem(500, "internal", "Internal error", "no assessment could be produced; nothing was stored")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errs):
+            return problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON")
+        items = [ProblemItem(pointer=pointer(f := _loc_field(tuple(e.get("loc", ())))), field=f,
+                             message=str(e.get("msg", "invalid"))) for e in errs]
+        return problem(422, "invalid-input", "Invalid input", "invalid request parameters", items)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail),
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _any(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "internal", "Internal error", "an unexpected error occurred; see the server log")
+
+
+_TEXT = {
+    400: "Malformed JSON or request", 401: "Missing or invalid API token", 403: "The user's role may not do this",
+    404: "No such case", 409: "The case changed since it was read", 422: "Invalid input, with field paths",
+    500: "Internal error (no stack trace)", 503: "The case store is unreachable or not upgraded",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` entry of each error status (problem+json; schema added by the app)."""
+    return {code: {"description": _TEXT[code],
+                   "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for code in codes}

@@ -1,0 +1,188 @@
+"""The REST API slice: stateless assess, reference data, health, cases with tokens and roles."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mcrc.api import Settings, create_app, hash_token
+from mcrc.store.api import Store
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "01-sync-low-rectal-resectable.json"
+PROBLEM = "application/problem+json"
+USERS = {"cli": "clinician", "coo": "coordinator", "aud": "auditor"}
+
+
+def _auth(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer token-of-{name}"}
+
+
+@pytest.fixture
+def patient() -> dict:
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    with Store(url) as s:
+        s.upgrade()
+        s.add_user("adm", "admin")
+        for name, role in USERS.items():
+            s.add_user(name, role, actor="adm")
+    return url
+
+
+def _client(db_url: str, open_assess: bool = False) -> TestClient:
+    tokens = {hash_token(f"token-of-{n}"): n for n in [*USERS, "ghost"]}  # "ghost" is not a store user
+    return TestClient(create_app(Settings(database_url=db_url, open_assess=open_assess, tokens=tokens)))
+
+
+@pytest.fixture
+def client(db_url):
+    with _client(db_url, open_assess=True) as c:
+        yield c
+
+
+def _is_problem(r, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["status"] == status and body["type"] and body["title"] and body["detail"]
+    assert "Traceback" not in r.text
+    return body
+
+
+# ---- stateless -----------------------------------------------------------------------------------
+def test_assess_valid_patient(client, patient):
+    r = client.post("/api/v1/assess", json=patient)
+    assert r.status_code == 200, r.text
+    a = r.json()
+    assert a["goal"]["code"] and a["goal"]["citations"]
+    assert a["strategies"]
+    assert all(c["source"] and c["where"] for s in a["strategies"] for c in s["citations"])
+    assert a["provenance"]["newer_evidence"] == "shown"
+
+
+def test_assess_evidence_false_hides_newer_evidence(client, patient):
+    r = client.post("/api/v1/assess?evidence=false", json=patient)
+    assert r.status_code == 200, r.text
+    assert r.json()["provenance"]["newer_evidence"] != "shown"
+
+
+def test_assess_invalid_patient_gives_field_path(client, patient):
+    patient["ecog"] = 9
+    body = _is_problem(client.post("/api/v1/assess", json=patient), 422)
+    (err,) = body["errors"]
+    assert err["field"] == "ecog" and err["pointer"] == "/ecog" and "4" in err["message"]
+
+
+def test_assess_malformed_json_is_400(client):
+    r = client.post("/api/v1/assess", content=b'{"ecog": ', headers={"Content-Type": "application/json"})
+    _is_problem(r, 400)
+
+
+def test_assess_needs_token_unless_open(db_url, patient):
+    with _client(db_url, open_assess=False) as c:
+        r = c.post("/api/v1/assess", json=patient)
+        _is_problem(r, 401)
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert c.post("/api/v1/assess", json=patient, headers=_auth("aud")).status_code == 200
+
+
+# ---- reference and operations --------------------------------------------------------------------
+def test_kb_and_vocab(client):
+    kb = client.get("/api/v1/kb").json()
+    assert kb["version"] and kb["tables"]
+    rows = [r for t in kb["tables"] for r in t["rows"]]
+    assert rows and all(r["id"] and r["title"] for r in rows)
+    assert any(r["citations"] for r in rows)
+    vocab = client.get("/api/v1/vocab").json()
+    assert {"regimens", "goals", "warnings"} <= set(vocab)
+    assert any(t["code"] == "ned" for t in vocab["goals"])
+
+
+def test_health_and_ready(client):
+    assert client.get("/api/v1/health").json() == {"status": "ok"}
+    assert client.get("/api/v1/ready").json() == {"status": "ready"}
+
+
+def test_ready_fails_on_a_store_not_upgraded(tmp_path):
+    with _client(f"sqlite:///{tmp_path / 'empty.db'}") as c:
+        _is_problem(c.get("/api/v1/ready"), 503)
+        assert c.get("/api/v1/health").status_code == 200
+
+
+# ---- cases -----------------------------------------------------------------------------------------
+def test_cases_need_a_valid_token(client, patient):
+    _is_problem(client.get("/api/v1/cases"), 401)
+    _is_problem(client.get("/api/v1/cases", headers={"Authorization": "Bearer wrong"}), 401)
+    _is_problem(client.get("/api/v1/cases", headers=_auth("ghost")), 401)
+    _is_problem(client.post("/api/v1/cases", json=patient), 401)
+
+
+def test_auditor_may_not_create_a_case(client, patient):
+    body = _is_problem(client.post("/api/v1/cases", json=patient, headers=_auth("aud")), 403)
+    assert "auditor" in body["detail"]
+    assert client.get("/api/v1/cases", headers=_auth("aud")).json() == []
+
+
+def test_unknown_case_is_404(client):
+    _is_problem(client.get("/api/v1/cases/999", headers=_auth("cli")), 404)
+    _is_problem(client.post("/api/v1/cases/999/assess", headers=_auth("cli")), 404)
+
+
+def test_create_read_assess_case(client, patient):
+    r = client.post("/api/v1/cases", json=patient, headers=_auth("cli"))
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["version"] == 1 and r.headers["location"] == f"/api/v1/cases/{case['id']}"
+    got = client.get(f"/api/v1/cases/{case['id']}", headers=_auth("aud"))
+    assert got.status_code == 200 and got.json()["patient"]["ecog"] == patient["ecog"]
+    assert [c["id"] for c in client.get("/api/v1/cases", headers=_auth("coo")).json()] == [case["id"]]
+    _is_problem(client.post(f"/api/v1/cases/{case['id']}/assess", headers=_auth("aud")), 403)
+    r = client.post(f"/api/v1/cases/{case['id']}/assess", headers=_auth("coo"))
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    assert stored["case_id"] == case["id"] and stored["case_version"] == 1
+    assert stored["assessment"]["goal"]["citations"]
+
+
+def test_create_case_with_invalid_patient(client, patient):
+    patient["ecog"] = "bad"
+    body = _is_problem(client.post("/api/v1/cases", json=patient, headers=_auth("cli")), 422)
+    assert [e["field"] for e in body["errors"]] == ["ecog"]
+    _is_problem(client.post("/api/v1/cases", content=b"[", headers={**_auth("cli"),
+                                                                     "Content-Type": "application/json"}), 400)
+
+
+def test_bad_path_parameter_is_problem(client):
+    body = _is_problem(client.get("/api/v1/cases/abc", headers=_auth("cli")), 422)
+    assert body["errors"][0]["field"] == "case_id"
+
+
+# ---- OpenAPI -------------------------------------------------------------------------------------
+def test_openapi_declares_problem_responses(client):
+    spec = client.get("/openapi.json").json()
+    assert "Problem" in spec["components"]["schemas"] and "Patient" in spec["components"]["schemas"]
+    expected = {
+        ("/api/v1/assess", "post"): {"400", "401", "422"},
+        ("/api/v1/cases", "get"): {"401", "403"},
+        ("/api/v1/cases", "post"): {"400", "401", "403", "422"},
+        ("/api/v1/cases/{case_id}", "get"): {"401", "403", "404"},
+        ("/api/v1/cases/{case_id}/assess", "post"): {"401", "403", "404", "409"},
+        ("/api/v1/ready", "get"): {"503"},
+    }
+    for (path, method), codes in expected.items():
+        declared = spec["paths"][path][method]["responses"]
+        assert codes <= set(declared), (path, method, set(declared))
+        for code in codes:
+            assert PROBLEM in declared[code]["content"]
+    body = spec["paths"]["/api/v1/assess"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Patient"}
+    refs = {m.group(1) for m in re.finditer(r'"#/components/schemas/([^"]+)"', json.dumps(spec))}
+    assert refs <= set(spec["components"]["schemas"])

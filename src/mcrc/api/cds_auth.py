@@ -1,0 +1,303 @@
+"""CDS Hooks 2.0 JWT verification (CDS Hooks 2.0.1 "Trusting CDS Clients" and its security best practices).
+
+A CDS Client (the EHR) sends `Authorization: Bearer <JWT>`. `verify_cds_jwt` accepts the token only if:
+
+* it is a compact JWS no larger than `MAX_TOKEN_BYTES`, `typ` (if present) is `JWT`;
+* `alg` is asymmetric (`ALLOWED_ALGS`); `none` and every HMAC alg are refused before any key is looked at;
+* its `iss` names an issuer configured in `CdsAuthSettings.issuers` (the unverified header and payload are
+  read only to pick that issuer and key);
+* the header's `kid` selects a key of that issuer's **locally configured** JWK Set whose `kty` (and `crv`)
+  fit the `alg`; a `jku` header, if present, must be on the issuer's `jku_allowlist` and is **never
+  fetched**: keys only ever come from the configured JWK Set;
+* the signature verifies (PyJWT, with exactly that key and alg);
+* `iss`, `sub`, `aud`, `exp`, `iat`, `jti` are present; `aud` equals the URL that was called (a string, or a
+  list containing it); `exp` is in the future, `iat` not in the future (both with `leeway_s`), `nbf` (if
+  present) has passed, `exp - iat <= max_lifetime_s` and `exp <= now + max_lifetime_s + leeway_s`;
+* `tenant` (if present) is on the issuer's tenant allowlist when one is configured;
+* the (`iss`, `jti`) pair has not been seen before; it is remembered until `exp` (+ leeway).
+
+Every failure raises one `CdsAuthError` whose `reason` is a fixed short string (for tests and logs);
+neither the exception nor anything logged ever carries the token. `cds_auth_dependency` turns this into
+a FastAPI dependency answering a bare 401.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from fastapi import HTTPException, Request
+from jwt.algorithms import get_default_algorithms
+
+log = logging.getLogger("mcrc.api.cds_auth")
+
+ALLOWED_ALGS: frozenset[str] = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384"})
+_KTY_FOR_ALG = {a: ("EC" if a.startswith("ES") else "RSA") for a in ALLOWED_ALGS}
+_CRV_FOR_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
+MAX_TOKEN_BYTES = 16 * 1024
+_MAX_JTI_LEN = 256
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+Claims = dict[str, Any]
+
+
+class CdsAuthError(Exception):
+    """The token is not acceptable. `reason` is a fixed short string; the token is never stored here."""
+
+    def __init__(self, reason: str, *, iss: str | None = None, jti: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.iss = iss  # unverified, for logging only
+        self.jti = jti  # unverified, for logging only
+
+
+@dataclass(frozen=True)
+class _Key:
+    kid: str
+    kty: str
+    crv: str | None
+    alg: str | None  # the JWK's own `alg`, if it names one
+    jwk: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    """One trusted CDS Client: its `iss`, its public JWK Set (configured locally, never fetched)."""
+
+    iss: str
+    jwks: dict[str, Any]
+    jku_allowlist: set[str] = field(default_factory=set)
+    tenants: set[str] | None = None  # None: any tenant (or none) is accepted
+    _keys: dict[str, _Key] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = self.jwks.get("keys") if isinstance(self.jwks, dict) else None
+        if not isinstance(keys, list) or not keys:
+            raise ValueError(f"issuer {self.iss!r}: jwks must be a JWK Set with a non-empty 'keys' list")
+        parsed: dict[str, _Key] = {}
+        for k in keys:
+            if not isinstance(k, dict):
+                raise ValueError(f"issuer {self.iss!r}: every JWK must be an object")
+            kid, kty = k.get("kid"), k.get("kty")
+            if not isinstance(kid, str) or not kid:
+                raise ValueError(f"issuer {self.iss!r}: every JWK needs a 'kid'")
+            if kid in parsed:
+                raise ValueError(f"issuer {self.iss!r}: duplicate kid {kid!r}")
+            if kty not in ("RSA", "EC"):
+                raise ValueError(f"issuer {self.iss!r}: kid {kid!r}: only RSA and EC public keys are accepted")
+            if _PRIVATE_JWK_MEMBERS & k.keys():
+                raise ValueError(f"issuer {self.iss!r}: kid {kid!r}: private key material in the JWK Set")
+            if k.get("use", "sig") != "sig" or ("key_ops" in k and "verify" not in k["key_ops"]):
+                raise ValueError(f"issuer {self.iss!r}: kid {kid!r}: key is not for signature verification")
+            alg = k.get("alg")
+            if alg is not None and alg not in ALLOWED_ALGS:
+                raise ValueError(f"issuer {self.iss!r}: kid {kid!r}: alg {alg!r} is not allowed")
+            parsed[kid] = _Key(kid=kid, kty=kty, crv=k.get("crv"), alg=alg, jwk=dict(k))
+        object.__setattr__(self, "_keys", parsed)
+
+    def key_for(self, kid: str, alg: str) -> Any:
+        """The verification key for this `kid` and `alg`, or CdsAuthError."""
+        k = self._keys.get(kid)
+        if k is None:
+            raise CdsAuthError("unknown kid")
+        if k.kty != _KTY_FOR_ALG[alg] or (k.alg is not None and k.alg != alg):
+            raise CdsAuthError("alg does not fit key")
+        if k.kty == "EC" and k.crv != _CRV_FOR_ALG[alg]:
+            raise CdsAuthError("alg does not fit key")
+        try:
+            return get_default_algorithms()[alg].from_jwk(dict(k.jwk))
+        except Exception as e:  # a malformed configured key
+            raise CdsAuthError("bad configured key") from e
+
+
+@dataclass(frozen=True)
+class CdsAuthSettings:
+    issuers: dict[str, IssuerConfig]
+    max_lifetime_s: int = 300
+    leeway_s: int = 30
+
+    def __post_init__(self) -> None:
+        for name, cfg in self.issuers.items():
+            if name != cfg.iss:
+                raise ValueError(f"issuer key {name!r} differs from its IssuerConfig.iss {cfg.iss!r}")
+
+
+class ReplayCache:
+    """Seen (iss, jti) pairs until their expiry; thread-safe, pruned on every insert.
+
+    `max_entries` bounds memory: when full (after pruning) new tokens are refused (fail closed).
+    Only tokens whose signature and claims verified are ever added.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], float] = {}
+        self._heap: list[tuple[float, tuple[str, str]]] = []
+        self.max_entries = max_entries
+
+    def _prune(self, now: float) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            expiry, key = heapq.heappop(self._heap)
+            if self._seen.get(key) == expiry:
+                del self._seen[key]
+
+    def check_and_add(self, iss: str, jti: str, expiry: float, now: float) -> bool:
+        """Remember (iss, jti) until `expiry`; False if it is already remembered (a replay) or the cache is full."""
+        key = (iss, jti)
+        with self._lock:
+            self._prune(now)
+            if key in self._seen:
+                return False
+            if len(self._seen) >= self.max_entries:
+                return False
+            self._seen[key] = expiry
+            heapq.heappush(self._heap, (expiry, key))
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _short(v: Any) -> str | None:
+    """A log-safe rendering of an unverified claim value."""
+    if not isinstance(v, str):
+        return None
+    return v[:80].encode("unicode_escape").decode("ascii")
+
+
+def verify_cds_jwt(
+    token: str, audience_url: str, settings: CdsAuthSettings, cache: ReplayCache, now: float | None = None
+) -> Claims:
+    """The verified claims of a CDS Hooks JWT sent to `audience_url`, or CdsAuthError (see the module doc)."""
+    now = time.time() if now is None else now
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+        raise CdsAuthError("malformed token")
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except Exception as e:
+        raise CdsAuthError("malformed token") from e
+    if not isinstance(unverified, dict):
+        raise CdsAuthError("malformed token")
+    iss, jti = unverified.get("iss"), unverified.get("jti")
+    u_iss, u_jti = _short(iss), _short(jti)
+
+    def fail(reason: str) -> CdsAuthError:
+        return CdsAuthError(reason, iss=u_iss, jti=u_jti)
+
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGS:
+        raise fail("alg not allowed")
+    if header.get("typ", "JWT") != "JWT":
+        raise fail("typ not allowed")
+    if "crit" in header:
+        raise fail("crit header not supported")
+    if not isinstance(iss, str) or iss not in settings.issuers:
+        raise fail("unknown issuer")
+    issuer = settings.issuers[iss]
+    jku = header.get("jku")
+    if jku is not None and jku not in issuer.jku_allowlist:
+        raise fail("jku not allowed")  # and never fetched either way
+    if "jwk" in header or "x5u" in header or "x5c" in header:
+        raise fail("embedded or remote key not allowed")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise fail("missing kid")
+    try:
+        key = issuer.key_for(kid, alg)
+    except CdsAuthError as e:
+        raise fail(e.reason) from None
+
+    try:
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=[alg],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,  # time, audience and issuer are checked below against `now`
+                "verify_iat": False,
+                "verify_nbf": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "require": [],
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise fail("bad signature") from None
+    except Exception:
+        raise fail("invalid token") from None
+
+    for name in REQUIRED_CLAIMS:
+        if claims.get(name) in (None, ""):
+            raise fail(f"missing {name}")
+    if claims["iss"] != iss:
+        raise fail("unknown issuer")
+    if not isinstance(claims["sub"], str):
+        raise fail("bad sub")
+    aud = claims["aud"]
+    if not (aud == audience_url or (isinstance(aud, list) and audience_url in aud)):
+        raise fail("wrong audience")
+    exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
+    if not _is_number(exp) or not _is_number(iat) or (nbf is not None and not _is_number(nbf)):
+        raise fail("bad time claim")
+    leeway = settings.leeway_s
+    if exp <= now - leeway:
+        raise fail("expired")
+    if iat > now + leeway:
+        raise fail("iat in the future")
+    if nbf is not None and nbf > now + leeway:
+        raise fail("not yet valid")
+    if exp - iat > settings.max_lifetime_s or exp > now + settings.max_lifetime_s + leeway:
+        raise fail("lifetime too long")
+    tenant = claims.get("tenant")
+    if tenant is not None and issuer.tenants is not None and tenant not in issuer.tenants:
+        raise fail("tenant not allowed")
+    if not isinstance(claims["jti"], str) or len(claims["jti"]) > _MAX_JTI_LEN:
+        raise fail("bad jti")
+    if not cache.check_and_add(iss, claims["jti"], float(exp) + leeway, now):
+        raise fail("replayed jti")
+    return claims
+
+
+def cds_auth_dependency(
+    settings: CdsAuthSettings,
+    cache: ReplayCache,
+    *,
+    base_url: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Callable[[Request], Claims]:
+    """A FastAPI dependency: the verified claims, or a bare 401 (`WWW-Authenticate: Bearer`).
+
+    The audience is the called URL without query or fragment. Behind a proxy, or to stop a client from
+    choosing the audience through the `Host` header, pass `base_url` (e.g. "https://mcrc.example.org"):
+    then the audience is `base_url` + the request path.
+    """
+
+    def dependency(request: Request) -> Claims:
+        if base_url is not None:
+            audience = base_url.rstrip("/") + request.url.path
+        else:
+            audience = str(request.url.replace(query="", fragment=""))
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise CdsAuthError("missing bearer token")
+            return verify_cds_jwt(token.strip(), audience, settings, cache, now=clock())
+        except CdsAuthError as e:
+            log.warning("CDS Hooks JWT rejected: %s (iss=%r jti=%r)", e.reason, e.iss, e.jti)
+            raise HTTPException(status_code=401, detail=None, headers={"WWW-Authenticate": "Bearer"}) from None
+
+    return dependency

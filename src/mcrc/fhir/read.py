@@ -1,0 +1,549 @@
+"""Read an mCODE-style FHIR R4B Bundle into an mcrc Patient.
+
+Only standard codes are mapped (SNOMED CT, LOINC, LOINC answer codes, HGNC, ICD-10, RxNorm and the
+mCODE profiles' canonical URLs). Whatever cannot be mapped with certainty is reported in
+`ReadResult.unmapped` as "<ResourceType>/<id>: <reason>"; nothing is guessed, and a fact with no
+resource stays absent (= unknown) in the Patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from mcrc.errors import InputError, Problem
+from mcrc.patient import Patient, parse_patient
+from mcrc.vocabulary import load_vocabulary
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+HGNC = "http://www.genenames.org"
+ICD10 = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+
+# SNOMED CT body structures of the primary tumour (PrimaryCancerCondition.bodySite).
+PRIMARY_SITES: dict[str, str] = {
+    "32713005": "caecum",            # Cecum structure
+    "9040008": "ascending_colon",    # Ascending colon structure
+    "48338005": "hepatic_flexure",   # Hepatic flexure of colon structure
+    "485005": "transverse_colon",    # Transverse colon structure
+    "72592005": "splenic_flexure",   # Splenic flexure of colon structure
+    "32622004": "descending_colon",  # Descending colon structure
+    "60184004": "sigmoid_colon",     # Sigmoid colon structure
+    "49832006": "rectosigmoid",      # Rectosigmoid junction structure
+    "34402009": "rectum",            # Rectum structure
+}
+# ICD-10 topography in Condition.code, used only when no bodySite is given.
+PRIMARY_ICD10: dict[str, str] = {
+    "C18.0": "caecum", "C18.2": "ascending_colon", "C18.3": "hepatic_flexure", "C18.4": "transverse_colon",
+    "C18.5": "splenic_flexure", "C18.6": "descending_colon", "C18.7": "sigmoid_colon", "C19": "rectosigmoid",
+    "C20": "rectum",
+}
+# SNOMED CT body structures of metastases (SecondaryCancerCondition.bodySite).
+METASTASIS_SITES: dict[str, str] = {
+    "39607008": "lung",                 # Lung structure
+    "10200004": "liver",                # Liver structure
+    "15425007": "peritoneum",           # Peritoneum (serous membrane) structure
+    "3138006": "bone",                  # Bone structure
+    "12738006": "brain",                # Brain structure
+    "23451007": "adrenal",              # Adrenal gland structure
+    "15497006": "ovary",                # Ovarian structure
+    "59441001": "distant_lymph_nodes",  # Structure of lymph node (a secondary cancer site: distant by definition)
+}
+METASTASIS_ICD10: dict[str, str] = {
+    "C78.0": "lung", "C78.00": "lung", "C78.01": "lung", "C78.02": "lung", "C78.6": "peritoneum",
+    "C78.7": "liver", "C79.5": "bone", "C79.51": "bone", "C79.3": "brain", "C79.31": "brain",
+    "C79.7": "adrenal", "C79.70": "adrenal", "C79.6": "ovary", "C79.60": "ovary", "C77.9": "distant_lymph_nodes",
+}
+
+LOINC_ECOG = "89247-1"
+ECOG_ANSWERS = {"LA9622-7": 0, "LA9623-5": 1, "LA9624-3": 2, "LA9625-0": 3, "LA9626-8": 4}
+LOINC_CEA = "2039-6"
+LOINC_CT, LOINC_CN = "21905-5", "21906-3"
+LOINC_OTHER_TNM = {"21907-1": "clinical M category (implied by the metastases)",
+                   "21899-0": "pathological T category (not in the model)",
+                   "21900-6": "pathological N category (not in the model)",
+                   "21901-4": "pathological M category (not in the model)",
+                   "21908-9": "clinical stage group (not in the model)",
+                   "21902-2": "pathological stage group (not in the model)"}
+LOINC_VARIANT = "69548-6"       # Genetic variant assessment
+LOINC_GENE_STUDIED = "48018-6"
+LOINC_AA_CHANGE = "48005-3"     # Amino acid change (pHGVS)
+LOINC_VARIANT_HGVS = "81252-9"  # Discrete genetic variant
+LOINC_DNA_CHANGE_TYPE = "48019-4"
+PRESENT, ABSENT = "LA9633-4", "LA9634-2"
+LOINC_MSI = "81695-9"
+MSI_ANSWERS = {"LA26203-2": "msi_high", "LA26202-4": "msi_low", "LA14122-8": "stable"}
+GENES = {"HGNC:6407": "KRAS", "HGNC:7989": "NRAS", "HGNC:1097": "BRAF", "HGNC:3430": "ERBB2"}
+GENE_SYMBOLS = {"KRAS": "KRAS", "NRAS": "NRAS", "BRAF": "BRAF", "ERBB2": "ERBB2", "HER2": "ERBB2"}
+
+# SNOMED CT intent qualifiers (mCODE treatment intent extension) -> Course.setting
+INTENT_EXT = MCODE + "mcode-treatment-intent"
+INTENTS = {"363676003": "palliative", "373846009": "adjuvant", "373847000": "neoadjuvant"}
+RXNORM_DRUGS = {"4492": "fluorouracil", "32592": "oxaliplatin", "51499": "irinotecan", "194000": "capecitabine",
+                "253337": "bevacizumab", "318341": "cetuximab", "263034": "panitumumab", "6313": "leucovorin"}
+DRUG_SYNONYMS = {"5-fu": "fluorouracil", "5-fluorouracil": "fluorouracil", "fluorouracil": "fluorouracil",
+                 "folinic acid": "leucovorin", "leucovorin": "leucovorin", "levoleucovorin": "leucovorin",
+                 "calcium folinate": "leucovorin"}
+MODULATORS = {"leucovorin"}  # part of FOLFOX/FOLFIRI/FU_LV but not listed as a regimen drug
+
+PROCEDURE_SNOMED = {"23968004": "primary_resection",   # Colectomy
+                    "173171007": "lung_lobectomy"}      # Lobectomy of lung
+PROCEDURE_TEXT = [  # (phrase in the code's display/text, kind); first match wins
+    ("abdominoperineal", "primary_resection"), ("anterior resection", "primary_resection"),
+    ("proctectomy", "primary_resection"), ("rectal resection", "primary_resection"),
+    ("hemicolectomy", "primary_resection"), ("colectomy", "primary_resection"),
+    ("sigmoidectomy", "primary_resection"), ("lobectomy", "lung_lobectomy"),
+    ("wedge resection of lung", "lung_sublobar_resection"), ("lung wedge", "lung_sublobar_resection"),
+    ("segmentectomy", "lung_sublobar_resection"), ("hepatectomy", "liver_resection"),
+    ("liver resection", "liver_resection"), ("metastasectomy of liver", "liver_resection"),
+]
+
+
+@dataclass
+class ReadResult:
+    patient: Patient
+    unmapped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _codings(cc: Any) -> list[Any]:
+    return list(cc.coding or []) if cc is not None else []
+
+
+def _code_in(cc: Any, system: str | tuple[str, ...]) -> list[str]:
+    systems = (system,) if isinstance(system, str) else system
+    return [c.code for c in _codings(cc) if c.system in systems and c.code]
+
+
+def _texts(cc: Any) -> list[str]:
+    if cc is None:
+        return []
+    out = [cc.text] if cc.text else []
+    return out + [c.display for c in _codings(cc) if c.display] + [c.code for c in _codings(cc) if c.code]
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value)
+    return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else None
+
+
+def _profiles(res: Any) -> list[str]:
+    return [str(p) for p in (res.meta.profile or [])] if res.meta else []
+
+
+class _Reader:
+    def __init__(self, today: dt.date):
+        self.today = today
+        self.unmapped: list[str] = []
+        self.warnings: list[str] = []
+        self.data: dict[str, Any] = {}
+        self.primary: dict[str, Any] = {}
+        self.lesions: dict[str, dict[str, Any]] = {}
+        self.bio: dict[str, Any] = {}
+        self.procedures: list[dict[str, Any]] = []
+        self.meds: list[tuple[str, Any, str | None]] = []  # (ref, resource, drug)
+        self.ecog: tuple[dt.date | None, int] | None = None
+        self.cea: tuple[dt.date | None, float] | None = None
+
+    def skip(self, res: Any, reason: str) -> None:
+        self.unmapped.append(f"{res.__resource_type__}/{res.id or '(no id)'}: {reason}")
+
+    # --- Patient -----------------------------------------------------------------------------
+    def patient(self, res: Any) -> None:
+        if res.id:
+            self.data["id"] = res.id[:64]
+        if res.birthDate:
+            born = _date(res.birthDate)
+            age = self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))
+            self.data["age"] = age
+        if res.gender in ("male", "female"):
+            self.data["sex"] = res.gender
+        elif res.gender:
+            self.skip(res, f"gender '{res.gender}' has no equivalent in the model")
+
+    # --- Conditions --------------------------------------------------------------------------
+    def condition(self, res: Any) -> None:
+        profiles = _profiles(res)
+        icd = _code_in(res.code, ICD10)
+        if any("primary-cancer-condition" in p for p in profiles) or any(c.startswith(("C18", "C19", "C20"))
+                                                                          for c in icd):
+            self._primary(res, icd)
+        elif any("secondary-cancer-condition" in p for p in profiles) or any(c.startswith(("C77", "C78", "C79"))
+                                                                            for c in icd):
+            self._secondary(res, icd)
+        else:
+            self.skip(res, "not a PrimaryCancerCondition or SecondaryCancerCondition")
+
+    def _site(self, res: Any, icd: list[str], sites: dict[str, str], icd_sites: dict[str, str]) -> str | None:
+        codes = [c for bs in (res.bodySite or []) for c in _code_in(bs, SNOMED)]
+        found = {sites[c] for c in codes if c in sites}
+        if not found and not res.bodySite:
+            found = {icd_sites[c] for c in icd if c in icd_sites}
+        if len(found) == 1:
+            return found.pop()
+        if len(found) > 1:
+            self.skip(res, f"several body sites ({', '.join(sorted(found))}); which one is meant is unclear")
+        else:
+            shown = ", ".join(codes) or ", ".join(t for bs in (res.bodySite or []) for t in _texts(bs)) or "none"
+            self.skip(res, f"body site not recognised (SNOMED codes: {shown})")
+        return None
+
+    def _primary(self, res: Any, icd: list[str]) -> None:
+        site = self._site(res, icd, PRIMARY_SITES, PRIMARY_ICD10)
+        if site is None:
+            return
+        if self.primary.get("location") not in (None, site):
+            self.skip(res, f"a second primary ({site}); only one primary is supported")
+            return
+        self.primary["location"] = site
+        onset = _date(res.onsetDateTime) or _date(res.recordedDate)
+        if onset:
+            self.primary["diagnosed"] = onset
+
+    def _secondary(self, res: Any, icd: list[str]) -> None:
+        organ = self._site(res, icd, METASTASIS_SITES, METASTASIS_ICD10)
+        if organ is None:
+            return
+        status = _code_in(res.clinicalStatus, "http://terminology.hl7.org/CodeSystem/condition-clinical")
+        if status and status[0] not in ("active", "recurrence", "relapse"):
+            self.skip(res, f"clinical status '{status[0]}' (not current disease)")
+            return
+        lesion = self.lesions.setdefault(organ, {"organ": organ})
+        found = _date(res.onsetDateTime) or _date(res.recordedDate)
+        if found and (lesion.get("found") is None or found < lesion["found"]):
+            lesion["found"] = found
+
+    # --- Observations ------------------------------------------------------------------------
+    def observation(self, res: Any) -> None:
+        if res.status in ("entered-in-error", "cancelled"):
+            self.skip(res, f"status '{res.status}'")
+            return
+        loinc = set(_code_in(res.code, LOINC))
+        when = _date(res.effectiveDateTime) or (_date(res.effectivePeriod.start) if res.effectivePeriod else None)
+        if LOINC_ECOG in loinc:
+            self._ecog(res, when)
+        elif LOINC_CEA in loinc:
+            self._cea(res, when)
+        elif loinc & {LOINC_CT, LOINC_CN}:
+            self._tnm(res, "ct" if LOINC_CT in loinc else "cn")
+        elif loinc & set(LOINC_OTHER_TNM):
+            self.skip(res, LOINC_OTHER_TNM[next(iter(loinc & set(LOINC_OTHER_TNM)))])
+        elif LOINC_VARIANT in loinc:
+            self._variant(res)
+        elif LOINC_MSI in loinc:
+            self._msi(res)
+        elif any("mismatch repair" in t.lower() for t in _texts(res.code)):
+            self._mmr(res)
+        else:
+            self.skip(res, "observation code not recognised (" + ", ".join(_texts(res.code)[:2] or ["no code"]) + ")")
+
+    def _ecog(self, res: Any, when: dt.date | None) -> None:
+        value = res.valueInteger
+        if value is None and res.valueCodeableConcept is not None:
+            answers = [ECOG_ANSWERS[c] for c in _code_in(res.valueCodeableConcept, LOINC) if c in ECOG_ANSWERS]
+            value = answers[0] if answers else None
+        if value is None or not 0 <= value <= 4:
+            self.skip(res, "ECOG value missing or not 0-4")
+            return
+        if self.ecog is None or (when and (self.ecog[0] is None or when >= self.ecog[0])):
+            self.ecog = (when, value)
+
+    def _cea(self, res: Any, when: dt.date | None) -> None:
+        q = res.valueQuantity
+        unit = (q.code or q.unit or "").replace("µ", "u").lower() if q else ""
+        if q is None or q.value is None or unit not in ("ng/ml", "ug/l"):
+            self.skip(res, "CEA without a value in ng/mL (or ug/L)")
+            return
+        if self.cea is None or (when and (self.cea[0] is None or when >= self.cea[0])):
+            self.cea = (when, float(q.value))
+
+    def _tnm(self, res: Any, key: str) -> None:
+        letter = "T" if key == "ct" else "N"
+        pattern = re.compile(rf"^[cC]?({letter}(?:[0-4][abc]?|is|X))$")
+        candidates = _texts(res.valueCodeableConcept) if res.valueCodeableConcept else []
+        if res.valueString:
+            candidates.append(res.valueString)
+        for cand in candidates:
+            m = pattern.match(cand.strip())
+            if m:
+                value = m.group(1)
+                allowed = (("T1", "T2", "T3", "T4", "T4a", "T4b") if key == "ct"
+                           else ("N0", "N1", "N1a", "N1b", "N1c", "N2", "N2a", "N2b"))
+                if value in allowed:
+                    self.primary[key] = value
+                else:
+                    self.skip(res, f"c{value} has no equivalent in the model")
+                return
+        self.skip(res, f"clinical {letter} category value not recognised")
+
+    def _gene(self, res: Any) -> str | None:
+        for comp in res.component or []:
+            if LOINC_GENE_STUDIED in _code_in(comp.code, LOINC) and comp.valueCodeableConcept:
+                for c in _codings(comp.valueCodeableConcept):
+                    if c.code in GENES:
+                        return GENES[c.code]
+                    if (c.display or "").upper() in GENE_SYMBOLS:
+                        return GENE_SYMBOLS[c.display.upper()]
+                if (comp.valueCodeableConcept.text or "").upper() in GENE_SYMBOLS:
+                    return GENE_SYMBOLS[comp.valueCodeableConcept.text.upper()]
+        return None
+
+    def _aa_change(self, res: Any) -> str | None:
+        for comp in res.component or []:
+            if set(_code_in(comp.code, LOINC)) & {LOINC_AA_CHANGE, LOINC_VARIANT_HGVS}:
+                texts = _texts(comp.valueCodeableConcept) if comp.valueCodeableConcept else []
+                if comp.valueString:
+                    texts.append(comp.valueString)
+                for t in texts:
+                    m = re.search(r"p\.\(?([A-Z][a-z]{2}|[A-Z])(\d+)([A-Z][a-z]{2}|[A-Z])\)?", t)
+                    if m:
+                        return _one_letter(m.group(1)) + m.group(2) + _one_letter(m.group(3))
+        return None
+
+    def _variant(self, res: Any) -> None:
+        gene = self._gene(res)
+        if gene is None:
+            self.skip(res, "gene studied is not KRAS, NRAS, BRAF or ERBB2 (or not coded)")
+            return
+        answer = _code_in(res.valueCodeableConcept, LOINC) if res.valueCodeableConcept else []
+        present = PRESENT in answer
+        absent = ABSENT in answer
+        if not (present or absent):
+            self.skip(res, f"{gene} result is neither present (LA9633-4) nor absent (LA9634-2)")
+            return
+        aa = self._aa_change(res)
+        if absent:
+            if aa is not None:
+                self.skip(res, f"{gene} {aa} absent does not establish a wild-type gene")
+                return
+            if gene == "ERBB2":
+                self.skip(res, "no ERBB2 variant does not establish HER2 status")
+                return
+            self._set(res, gene.lower(), "wild_type")
+            return
+        if gene in ("KRAS", "NRAS"):
+            self._set(res, gene.lower(), "mutant")
+            if gene == "KRAS" and aa:
+                self._set(res, "kras_variant", aa if aa in ("G12C", "G12D", "G12V", "G13D") else "other")
+        elif gene == "BRAF":
+            if aa is None:
+                self.skip(res, "BRAF variant present but the amino-acid change is not given (V600E or not?)")
+                return
+            self._set(res, "braf", "v600e" if aa == "V600E" else "non_v600e")
+        else:
+            kinds = [t.lower() for c in res.component or [] if LOINC_DNA_CHANGE_TYPE in _code_in(c.code, LOINC)
+                     for t in _texts(c.valueCodeableConcept)]
+            if any("amplification" in k for k in kinds):
+                self._set(res, "her2", "positive")
+                self._set(res, "her2_method", "ngs")
+            else:
+                self.skip(res, "ERBB2 variant present but not an amplification")
+
+    def _set(self, res: Any, key: str, value: Any) -> None:
+        if self.bio.get(key) not in (None, value):
+            self.warnings.append(f"{res.__resource_type__}/{res.id}: {key} {value} contradicts {self.bio[key]}; "
+                                 "left unknown")
+            self.bio[key] = "__conflict__"
+        elif self.bio.get(key) != "__conflict__":
+            self.bio[key] = value
+
+    def _msi(self, res: Any) -> None:
+        codes = _code_in(res.valueCodeableConcept, LOINC) if res.valueCodeableConcept else []
+        values = [MSI_ANSWERS[c] for c in codes if c in MSI_ANSWERS]
+        if not values:
+            self.skip(res, "MSI answer code not recognised (LA26203-2, LA26202-4 or LA14122-8)")
+            return
+        self._set(res, "msi", values[0])
+
+    def _mmr(self, res: Any) -> None:
+        texts = [t.lower() for t in _texts(res.valueCodeableConcept)] + ([res.valueString.lower()]
+                                                                         if res.valueString else [])
+        if any(t in ("deficient", "dmmr", "mmr deficient") for t in texts):
+            self._set(res, "mmr", "deficient")
+        elif any(t in ("proficient", "pmmr", "mmr proficient") for t in texts):
+            self._set(res, "mmr", "proficient")
+        else:
+            self.skip(res, "mismatch repair result is neither deficient nor proficient")
+
+    # --- Procedures and medications ----------------------------------------------------------
+    def procedure(self, res: Any) -> None:
+        if res.status != "completed":
+            self.skip(res, f"procedure status '{res.status}' (only completed procedures are history)")
+            return
+        kinds = {PROCEDURE_SNOMED[c] for c in _code_in(res.code, SNOMED) if c in PROCEDURE_SNOMED}
+        if not kinds:
+            for text in (t.lower() for t in _texts(res.code)):
+                kind = next((k for phrase, k in PROCEDURE_TEXT if phrase in text), None)
+                if kind:
+                    kinds.add(kind)
+                    break
+        if len(kinds) != 1:
+            self.skip(res, "procedure not recognised" if not kinds else "procedure code is ambiguous")
+            return
+        kind = kinds.pop()
+        when = _date(res.performedDateTime) or (_date(res.performedPeriod.start) if res.performedPeriod else None)
+        proc: dict[str, Any] = {"kind": kind}
+        if when:
+            proc["date"] = when
+        self.procedures.append(proc)
+        if kind == "primary_resection":
+            self.primary["status"] = "resected"
+            if when:
+                self.primary["resected_on"] = when
+
+    def medication(self, res: Any) -> None:
+        cc = res.medicationCodeableConcept
+        if cc is None:
+            self.skip(res, "medication given by reference; only medicationCodeableConcept is read")
+            return
+        drugs = {RXNORM_DRUGS[c] for c in _code_in(cc, RXNORM) if c in RXNORM_DRUGS}
+        if not drugs:
+            vocab = load_vocabulary()
+            for t in (t.lower().strip() for t in _texts(cc)):
+                if t in DRUG_SYNONYMS:
+                    drugs.add(DRUG_SYNONYMS[t])
+                elif vocab.has("drugs", t.replace(" ", "_").replace("-", "_")):
+                    drugs.add(t.replace(" ", "_").replace("-", "_"))
+        if len(drugs) != 1:
+            self.skip(res, "drug not recognised" if not drugs else "medication names several drugs")
+            return
+        self.meds.append((f"{res.__resource_type__}/{res.id}", res, drugs.pop()))
+
+    def courses(self) -> list[dict[str, Any]]:
+        """Group medications by (intent, start date) into courses; map a group only to a unique regimen."""
+        vocab = load_vocabulary()
+        by_drugs: dict[frozenset[str], list[str]] = {}
+        for code in vocab.codes("regimens"):
+            by_drugs.setdefault(frozenset(vocab.get("regimens", code).drugs), []).append(code)
+        groups: dict[tuple[str | None, dt.date | None], list[tuple[str, Any, str]]] = {}
+        for ref, res, drug in self.meds:
+            intent = _intent(res)
+            period = getattr(res, "effectivePeriod", None)
+            start = _date(period.start) if period else _date(getattr(res, "effectiveDateTime", None))
+            groups.setdefault((intent, start), []).append((ref, res, drug))
+        out = []
+        for (intent, start), members in sorted(groups.items(), key=lambda kv: (kv[0][1] or dt.date.min)):
+            refs = ", ".join(m[0] for m in members)
+            drugs = frozenset(m[2] for m in members) - MODULATORS
+            if not drugs and any(m[2] in MODULATORS for m in members):
+                drugs = frozenset()
+            regimens = by_drugs.get(drugs, [])
+            if intent is None:
+                self.unmapped.append(f"{refs}: no treatment intent (palliative/adjuvant/neoadjuvant); course not "
+                                     "recorded")
+                continue
+            if len(regimens) != 1:
+                why = "no regimen" if not regimens else f"ambiguous regimen ({', '.join(regimens)})"
+                self.unmapped.append(f"{refs}: {why} for drugs {', '.join(sorted(drugs)) or 'none'}")
+                continue
+            course: dict[str, Any] = {"setting": intent, "regimen": regimens[0]}
+            ends = [_date(m[1].effectivePeriod.end) for m in members
+                    if getattr(m[1], "effectivePeriod", None) and m[1].effectivePeriod.end]
+            if start:
+                course["started"] = start
+            if ends:
+                course["ended"] = max(ends)
+            out.append(course)
+        return out
+
+    def result(self) -> dict[str, Any]:
+        data = dict(self.data)
+        if self.ecog:
+            data["ecog"] = self.ecog[1]
+        if self.cea:
+            data["cea_ng_ml"] = self.cea[1]
+        if self.primary:
+            data["primary"] = self.primary
+        if self.lesions:
+            data["metastases"] = list(self.lesions.values())
+        bio = {k: v for k, v in self.bio.items() if v != "__conflict__"}
+        if bio.get("kras_variant") and bio.get("kras") != "mutant":
+            bio.pop("kras_variant")
+        if bio:
+            data["biomarkers"] = bio
+        history: dict[str, Any] = {}
+        courses = self.courses()
+        if courses:
+            history["courses"] = courses
+        if self.procedures:
+            history["procedures"] = self.procedures
+        if history:
+            data["treatment_history"] = history
+        return data
+
+
+def _intent(res: Any) -> str | None:
+    for ext in res.extension or []:
+        if ext.url == INTENT_EXT and ext.valueCodeableConcept is not None:
+            for c in _code_in(ext.valueCodeableConcept, SNOMED):
+                if c in INTENTS:
+                    return INTENTS[c]
+    return None
+
+
+_AA = {"Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E", "Gly": "G", "His": "H",
+       "Ile": "I", "Leu": "L", "Lys": "K", "Met": "M", "Phe": "F", "Pro": "P", "Ser": "S", "Thr": "T", "Trp": "W",
+       "Tyr": "Y", "Val": "V"}
+
+
+def _one_letter(aa: str) -> str:
+    return _AA.get(aa, aa)
+
+
+def _bundle_problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors()[:20]:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.get("loc", ())).lstrip(".")
+        problems.append(Problem(f"Bundle.{where}" if where else "Bundle", err.get("msg", "invalid")))
+    return problems
+
+
+def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
+    """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    today = today or dt.date.today()
+    if not isinstance(bundle_json, dict):
+        raise InputError([Problem("Bundle", f"expected a JSON object, got {type(bundle_json).__name__}")])
+    if bundle_json.get("resourceType") != "Bundle":
+        raise InputError([Problem("Bundle.resourceType",
+                                  f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
+    try:
+        bundle = Bundle.model_validate(bundle_json)
+    except ValidationError as exc:
+        raise InputError(_bundle_problems(exc)) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError([Problem("Bundle", f"not a valid FHIR R4B Bundle: {exc}")]) from None
+    reader = _Reader(today)
+    handlers = {"Patient": reader.patient, "Condition": reader.condition, "Observation": reader.observation,
+                "Procedure": reader.procedure, "MedicationStatement": reader.medication,
+                "MedicationAdministration": reader.medication}
+    patients = 0
+    for entry in bundle.entry or []:
+        res = entry.resource
+        if res is None:
+            continue
+        kind = res.__resource_type__
+        if kind == "Patient":
+            patients += 1
+            if patients > 1:
+                raise InputError([Problem("Bundle.entry", "more than one Patient resource")])
+        handler = handlers.get(kind)
+        if handler is None:
+            reader.skip(res, f"resource type {kind} is not read")
+        else:
+            handler(res)
+    patient = parse_patient(reader.result(), today=today)
+    return ReadResult(patient=patient, unmapped=reader.unmapped, warnings=reader.warnings)

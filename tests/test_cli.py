@@ -146,3 +146,13 @@ def test_demo_assesses_every_example():
     assert r.returncode == 0, r.stderr
     n = len(list((ROOT / "examples").glob("*.json")))
     assert f"assessed {n} of {n} sample cases" in r.stdout
+
+
+def test_recommend_reads_a_fhir_bundle():
+    bundle = ROOT / "examples" / "fhir" / "01-sync-rectal-lung-mets.json"
+    r = mcrc("recommend", str(bundle), "--fhir", "-f", "json", "--no-trace")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["facts"]["lung_mets"] is True and doc["facts"]["primary_site"] == "rectum"
+    bad = mcrc("recommend", "-", "--fhir", stdin='{"resourceType": "Bundle", "type": "collection", "entry": 5}')
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

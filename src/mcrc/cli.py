@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mcrc.engine import assess
-from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError
+from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError, Problem
 from mcrc.facts.catalog import FACTS
 from mcrc.knowledge import load_knowledge
 from mcrc.patient import Patient, parse_patient_json
@@ -90,6 +90,7 @@ def recommend(
     source: str = typer.Argument(..., help="Patient JSON file, or - for standard input"),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, json or md"),
     trace: bool = typer.Option(True, "--trace/--no-trace", help="Include the evaluation trace in JSON output"),
+    fhir: bool = typer.Option(False, "--fhir", help="The input is an mCODE-style FHIR R4 Bundle"),
     evidence: bool = typer.Option(None, "--evidence/--no-evidence",
                                   help="Show newer trial evidence beside the guidelines "
                                        "(default: MCRC_SHOW_EVIDENCE, on)"),
@@ -98,7 +99,22 @@ def recommend(
     text = _read_input(source)
 
     def run():
-        patient = parse_patient_json(text)
+        if fhir:
+            from mcrc.fhir import read_bundle
+
+            try:
+                bundle = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError([Problem(f"line {exc.lineno} column {exc.colno}",
+                                          f"malformed JSON: {exc.msg}")]) from None
+            result = read_bundle(bundle)
+            for line in result.unmapped:
+                err.print(f"[yellow]not mapped:[/] {line}")
+            for line in result.warnings:
+                err.print(f"[yellow]warning:[/] {line}")
+            patient = result.patient
+        else:
+            patient = parse_patient_json(text)
         return assess(patient, show_evidence=evidence)
 
     a = _guard(run)

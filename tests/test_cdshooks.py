@@ -185,3 +185,34 @@ def test_build_cards_critical_for_emergency_and_strategies_in_order():
     positions = [detail.index(f"{n}. ") for n in range(1, len(a.strategies) + 1)]
     assert positions == sorted(positions)
     assert f"{a.strategies[0].citations[0].source}, {a.strategies[0].citations[0].where}" in detail
+
+
+
+def test_cds_services_are_mounted_in_the_api_app(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mcrc.api.app import Settings, create_app
+    from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig
+    from mcrc.store import Store
+
+    Store(f"sqlite:///{tmp_path / 'api.db'}").upgrade()
+    key = _rsa_jwk_for_mount()
+    cds = CdsAuthSettings(issuers={"https://ehr.test": IssuerConfig("https://ehr.test", {"keys": [key]})})
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", cds=cds))
+    with TestClient(app) as client:
+        r = client.get("/cds-services")
+        assert r.status_code == 200
+        assert [s["id"] for s in r.json()["services"]] == ["mcrc-patient-view"]
+        assert client.post("/cds-services/mcrc-patient-view", json={}).status_code == 401
+
+
+def _rsa_jwk_for_mount() -> dict:
+    import json as _json
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = _json.loads(RSAAlgorithm.to_jwk(private.public_key()))
+    jwk.update(kid="mount-test", alg="RS256", use="sig")
+    return jwk

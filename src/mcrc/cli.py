@@ -298,9 +298,31 @@ def serve(
         if len(digest) != 64 or not user:
             _fail(f"MCRC_API_TOKENS: expected sha256hex=user pairs, got {pair[:12]}...", EXIT_INPUT)
         tokens[digest.strip().lower()] = user.strip()
-    out.print(f"mcrc API on http://{host}:{port}/api/v1 (OpenAPI: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(Settings(database_url=db, open_assess=open_assess, tokens=tokens)), host=host, port=port,
-                log_level="warning")
+    cds, public_url = None, os.environ.get("MCRC_PUBLIC_URL")
+    if os.environ.get("MCRC_CDS_ISSUERS"):
+        cds = _guard(lambda: _cds_settings(Path(os.environ["MCRC_CDS_ISSUERS"])))
+    out.print(f"mcrc API on http://{host}:{port}/api/v1 (OpenAPI: http://{host}:{port}/docs)"
+              + ("; CDS Hooks at /cds-services" if cds else ""))
+    uvicorn.run(create_app(Settings(database_url=db, open_assess=open_assess, tokens=tokens, cds=cds,
+                                    public_url=public_url)), host=host, port=port, log_level="warning")
+
+
+def _cds_settings(path: Path):
+    """CDS Hooks issuers from a local JSON file: {"issuers": [{"iss", "jwks" | "jwks_file", "jku_allowlist",
+    "tenants"}]}. Keys are only ever read from here, never fetched."""
+    from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        issuers = {}
+        for item in doc["issuers"]:
+            jwks = item.get("jwks") or json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
+            tenants = set(item["tenants"]) if item.get("tenants") else None
+            issuers[item["iss"]] = IssuerConfig(item["iss"], jwks, set(item.get("jku_allowlist") or ()), tenants)
+        return CdsAuthSettings(issuers=issuers)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError([Problem(f"MCRC_CDS_ISSUERS ({path})", f"cannot use the issuer configuration: {exc}")]) \
+            from None
 
 
 @app.command("token-hash")

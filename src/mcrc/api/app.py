@@ -46,6 +46,8 @@ class Settings:
     database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
     open_assess: bool = False
     tokens: dict[str, str] = field(default_factory=dict)  # sha256(token) hex -> store user name
+    cds: Any = None  # mcrc.api.cds_auth.CdsAuthSettings: mounts the CDS Hooks services when set
+    public_url: str | None = None  # the URL EHRs call (JWT audience); None: taken from the request
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,12 @@ def create_app(settings: Settings) -> FastAPI:
                               "problem+json.")
     app.state.store, app.state.settings = store, settings
     errors.install(app)
+    if settings.cds is not None:
+        from mcrc.api.cds_auth import ReplayCache
+        from mcrc.api.cdshooks import cds_router
+
+        app.include_router(cds_router(settings.cds, ReplayCache(), base_url=settings.public_url,
+                                      page_url=f"{settings.public_url or ''}/api/v1/cases"))
 
     def _unauthorized(detail: str) -> ApiError:
         return ApiError(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})

@@ -426,10 +426,6 @@ def test_vignette(vignette: V) -> None:
     check(vignette)
 
 
-def test_vignette_ids_are_unique() -> None:
-    ids = [v.id for v in VIGNETTES]
-    assert len(ids) == len(set(ids))
-
 
 # ------------------------------------------------------------------------------------------------
 # Details that the table-driven vignettes do not reach

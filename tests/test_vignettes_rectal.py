@@ -286,15 +286,6 @@ def test_vignette(vignette: V) -> None:
         assert _views(a).get(topic, {}).get(voice) == stance
 
 
-def test_vignette_ids_are_unique() -> None:
-    ids = [v.id for v in VIGNETTES]
-    assert len(ids) == len(set(ids))
-
-
-def test_every_rectal_row_has_a_vignette_here() -> None:
-    rows = {r for r in KB.rows if r.startswith("rectal.")}
-    assert rows <= {v.row for v in VIGNETTES}
-    assert set(EXPECTED_VIEWS) == {r for r in rows if KB.rows[r].position is not None}
 
 
 # ------------------------------------------------------------------------------------------------

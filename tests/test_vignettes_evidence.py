@@ -25,11 +25,10 @@ from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation
 from mcrc.facts import Facts
 from mcrc.knowledge import load_knowledge_dir
-from mcrc.knowledge.expr import Eq, In
 from tests.kbcopy import kb_copy
 from tests.patients import DROP, course, lung, merge, patient, site
 from tests.test_evidence_rules import _guideline_view
-from tests.vignettes import KB, V, check, param
+from tests.vignettes import KB, V, check, param, row_conjuncts
 
 EVIDENCE = "tables/50-evidence-2025.yaml"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -599,21 +598,13 @@ def test_no_safety_problem(v: V) -> None:
     assert check_safety(KB, a, Facts.of(**a.facts)) == []
 
 
-def _row_conjuncts(row) -> set:
-    out = set()
-    for c in row.conditions():
-        if isinstance(c, Eq):
-            out.add((c.fact, c.value))
-        elif isinstance(c, In) and len(c.values) == 1:
-            out.add((c.fact, c.values[0]))
-    return out
 
 
 @pytest.mark.parametrize("row_id", sorted(r.id for r in EVIDENCE_ROWS))
 def test_each_row_guards_its_own_trial_regimens(row_id: str) -> None:
     """Every row states in its own conditions the target each of its trial regimens needs."""
     row = KB.rows[row_id]
-    needs = _row_conjuncts(row)
+    needs = row_conjuncts(row)
     text = row.when.text() if hasattr(row.when, "text") else str(row.when)
     vocab = KB.vocabulary
     for item in row.outputs.get("evidence", ()):

@@ -25,10 +25,9 @@ from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation
 from mcrc.facts import Facts
 from mcrc.knowledge import load_knowledge_dir
-from mcrc.knowledge.expr import Eq, In
 from tests.kbcopy import kb_copy
 from tests.patients import DROP, course, lung, merge, patient, site
-from tests.vignettes import KB, V, check, param
+from tests.vignettes import KB, V, check, param, row_conjuncts
 
 ANY = "any"  # scope framed by another source's route table; not this table's to decide
 
@@ -358,14 +357,6 @@ def test_safety_invariants_hold_on_every_vignette(v: V) -> None:
             assert facts.get("adjuvant_oxaliplatin_failure_12m") is not True
 
 
-def _row_conjuncts(row) -> set:
-    out = set()
-    for c in row.conditions():
-        if isinstance(c, Eq):
-            out.add((c.fact, c.value))
-        elif isinstance(c, In) and len(c.values) == 1:
-            out.add((c.fact, c.values[0]))
-    return out
 
 
 @pytest.mark.parametrize("row_id", sorted(r for r in KB.rows if r.startswith("palliative.")))
@@ -373,7 +364,7 @@ def test_each_row_guards_its_own_regimens(row_id: str) -> None:
     """Every row states in its own conditions what the invariants require of what it outputs."""
     row = KB.rows[row_id]
     vocab = KB.vocabulary
-    needs = _row_conjuncts(row)
+    needs = row_conjuncts(row)
     for code in row.codes():
         if not vocab.has("regimens", code):
             continue

@@ -78,3 +78,16 @@ def param(v: V):
     return pytest.param(v, id=v.id, marks=marks)
 
 
+
+
+def row_conjuncts(row) -> set:
+    """(fact, value) pairs a row requires outright in its top-level conditions."""
+    from mcrc.knowledge.expr import Eq, In
+
+    out = set()
+    for c in row.conditions():
+        if isinstance(c, Eq):
+            out.add((c.fact, c.value))
+        elif isinstance(c, In) and len(c.values) == 1:
+            out.add((c.fact, c.values[0]))
+    return out

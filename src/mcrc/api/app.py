@@ -29,7 +29,7 @@ from mcrc.api import errors
 from mcrc.api.errors import ApiError, Problem, responses
 from mcrc.engine import Assessment
 from mcrc.patient import Patient
-from mcrc.store.api import Store
+from mcrc.store.api import CaseRecord, Store
 from mcrc.store.errors import StoreError
 from mcrc.store.models import User
 
@@ -54,18 +54,6 @@ class Settings:
 class Caller:
     name: str
     role: str
-
-
-class CaseOut(BaseModel):
-    id: int
-    label: str | None
-    version: int
-    patient: dict[str, Any]
-    schema_version: str
-    content_hash: str
-    deleted: bool
-    created_at: str
-    updated_at: str
 
 
 class StoredAssessmentOut(BaseModel):
@@ -211,21 +199,21 @@ def create_app(settings: Settings) -> FastAPI:
     # ---- cases --------------------------------------------------------------------------------
     Auth = Annotated[Caller, Depends(caller)]
 
-    @app.get(f"{PREFIX}/cases", response_model=list[CaseOut], tags=["cases"], responses=responses(401, 403, 503))
-    def list_cases(who: Auth) -> list[CaseOut]:
-        return [CaseOut(**vars(c)) for c in store.list_cases(who.name)]
+    @app.get(f"{PREFIX}/cases", response_model=list[CaseRecord], tags=["cases"], responses=responses(401, 403, 503))
+    def list_cases(who: Auth) -> list[CaseRecord]:
+        return [c for c in store.list_cases(who.name)]
 
-    @app.post(f"{PREFIX}/cases", response_model=CaseOut, status_code=201, tags=["cases"],
+    @app.post(f"{PREFIX}/cases", response_model=CaseRecord, status_code=201, tags=["cases"],
               openapi_extra=_PATIENT_BODY, responses=responses(400, 401, 403, 422, 503))
-    def create_case(patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response) -> CaseOut:
+    def create_case(patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response) -> CaseRecord:
         rec = store.add_case(patient, who.name)
         response.headers["Location"] = f"{PREFIX}/cases/{rec.id}"
-        return CaseOut(**vars(rec))
+        return rec
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}", response_model=CaseOut, tags=["cases"],
+    @app.get(f"{PREFIX}/cases/{{case_id}}", response_model=CaseRecord, tags=["cases"],
              responses=responses(401, 403, 404, 422, 503))
-    def get_case(case_id: int, who: Auth) -> CaseOut:
-        return CaseOut(**vars(store.get_case(case_id, who.name)))
+    def get_case(case_id: int, who: Auth) -> CaseRecord:
+        return store.get_case(case_id, who.name)
 
     @app.post(f"{PREFIX}/cases/{{case_id}}/assess", response_model=StoredAssessmentOut, status_code=201,
               tags=["cases"], responses=responses(401, 403, 404, 409, 422, 500, 503),

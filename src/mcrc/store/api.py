@@ -338,21 +338,26 @@ class Store:
             raise StoreNotFound(f"no case {case_id}")
         return case
 
+    def _create_case(self, s: Session, chain: _Chain, user: str, data: dict, digest: str, label: str | None,
+                     action: str, before: Any) -> CaseRecord:
+        """A new case at version 1 and its audit entry (`case.create` or `case.import`)."""
+        u = self._user(s, user)
+        self._allow(u, "create_case", "a case")
+        now = _now()
+        case = Case(label=label, patient=data, schema_version=data["schema_version"], content_hash=digest,
+                    version=1, deleted=False, created_by=u.id, created_at=now, updated_at=now)
+        s.add(case)
+        s.flush()
+        self._checkpoint("entity_written")
+        chain.append(u, action, "case", case.id, before, _case_state(case))
+        return self._case_record(case)
+
     def add_case(self, patient: Patient | dict[str, Any], user: str) -> CaseRecord:
         """Validate the patient (InputError if invalid) and register a new case at version 1."""
         data, digest, label = self._validate(patient)
 
         def work(s: Session, chain: _Chain) -> CaseRecord:
-            u = self._user(s, user)
-            self._allow(u, "create_case", "a case")
-            now = _now()
-            case = Case(label=label, patient=data, schema_version=data["schema_version"], content_hash=digest,
-                        version=1, deleted=False, created_by=u.id, created_at=now, updated_at=now)
-            s.add(case)
-            s.flush()
-            self._checkpoint("entity_written")
-            chain.append(u, "case.create", "case", case.id, None, _case_state(case))
-            return self._case_record(case)
+            return self._create_case(s, chain, user, data, digest, label, "case.create", None)
 
         return self._write(work)
 
@@ -597,16 +602,7 @@ class Store:
                   "document_hash": audit.sha256(data)}
 
         def work(s: Session, chain: _Chain) -> CaseRecord:
-            u = self._user(s, user)
-            self._allow(u, "create_case", "a case")
-            now = _now()
-            case = Case(label=label, patient=payload, schema_version=payload["schema_version"], content_hash=digest,
-                        version=1, deleted=False, created_by=u.id, created_at=now, updated_at=now)
-            s.add(case)
-            s.flush()
-            self._checkpoint("entity_written")
-            chain.append(u, "case.import", "case", case.id, {"imported_from": source}, _case_state(case))
-            return self._case_record(case)
+            return self._create_case(s, chain, user, payload, digest, label, "case.import", {"imported_from": source})
 
         return self._write(work)
 

@@ -1,28 +1,23 @@
 """The REST API under /api/v1: `create_app(Settings(database_url=...))` returns a FastAPI app.
 
-API tokens: the Store has no token table yet, so `Settings.tokens` maps the **sha256 hex digest**
-of each token to a store user name (`hash_token(token)` computes it); the raw token is never kept.
-The user must exist in the store; its role decides (through the store's own StoreForbidden) what it
-may do. `open_assess=True` lets `POST /assess` (stateless, nothing stored) run without a token,
+API tokens live in the store (`mcrc user token create NAME`), kept only as their sha256 digest and
+tied to a store user; its role decides (through the store's own StoreForbidden) what it may do.
+`app.state.authenticate(raw_token)` is the one place a token becomes a user (the web login uses it). `open_assess=True` lets `POST /assess` (stateless, nothing stored) run without a token,
 for local use only.
 """
 
 
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 import mcrc
 from mcrc.api import errors
@@ -31,23 +26,18 @@ from mcrc.engine import Assessment
 from mcrc.patient import Patient
 from mcrc.store.api import CaseRecord, Store
 from mcrc.store.errors import StoreError
-from mcrc.store.models import User
 
 PREFIX = "/api/v1"
-
-
-def hash_token(token: str) -> str:
-    """The sha256 hex digest under which a token is configured in `Settings.tokens`."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
     open_assess: bool = False
-    tokens: dict[str, str] = field(default_factory=dict)  # sha256(token) hex -> store user name
     cds: Any = None  # mcrc.api.cds_auth.CdsAuthSettings: mounts the CDS Hooks services when set
     public_url: str | None = None  # the URL EHRs call (JWT audience); None: taken from the request
+    secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
+    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,7 @@ async def _patient_json(request: Request) -> Any:
 
 def create_app(settings: Settings) -> FastAPI:
     store = Store(settings.database_url)
-    bearer = HTTPBearer(auto_error=False, description="API token (configured by its sha256 digest)")
+    bearer = HTTPBearer(auto_error=False, description="API token (`mcrc user token create NAME`)")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -135,21 +125,23 @@ def create_app(settings: Settings) -> FastAPI:
     def _unauthorized(detail: str) -> ApiError:
         return ApiError(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
+    def authenticate(token: str) -> Caller | None:
+        """The store user a raw API token stands for, or None. Shared by the API and the web pages."""
+        try:
+            who = store.resolve_token(token)
+        except SQLAlchemyError:
+            raise StoreError("cannot read API tokens") from None
+        return None if who is None else Caller(who.name, who.role)
+
+    app.state.authenticate = authenticate
+
     def _resolve(creds: HTTPAuthorizationCredentials | None) -> Caller:
         if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
             raise _unauthorized("an API token is required (Authorization: Bearer TOKEN)")
-        digest = hash_token(creds.credentials)
-        name = next((n for d, n in settings.tokens.items() if hmac.compare_digest(d, digest)), None)
-        if name is None:
+        who = authenticate(creds.credentials)
+        if who is None:
             raise _unauthorized("the API token is not valid")
-        try:
-            with Session(store.engine) as s:
-                user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
-        except SQLAlchemyError:
-            raise StoreError("cannot read users") from None
-        if user is None:
-            raise _unauthorized("the API token's user does not exist in the store")
-        return Caller(user.name, user.role)
+        return who
 
     def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
         return _resolve(creds)

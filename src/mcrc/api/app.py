@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         from mcrc.api.cdshooks import cds_router
 
         app.include_router(cds_router(settings.cds, ReplayCache(), base_url=settings.public_url,
-                                      page_url=f"{settings.public_url or ''}/api/v1/cases"))
+                                      public_url=settings.public_url, kb=store.knowledge))
 
     def _unauthorized(detail: str) -> ApiError:
         return ApiError(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
@@ -148,6 +148,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     def assess_caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller | None:
         return None if settings.open_assess and creds is None else _resolve(creds)
+
+    from mcrc.api.fhir_routes import fhir_router
+    app.include_router(fhir_router(assess_caller))  # POST /api/v1/fhir/assess, authenticated like /assess
 
     # ---- stateless ---------------------------------------------------------------------------
     @app.post(f"{PREFIX}/assess", response_model=Assessment, tags=["assess"], openapi_extra=_PATIENT_BODY,

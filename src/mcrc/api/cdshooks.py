@@ -1,52 +1,108 @@
-"""CDS Hooks 2.0 service: discovery, the `patient-view` service and its feedback endpoint.
+"""CDS Hooks 2.0 services: discovery, `patient-view`, `order-select` and their feedback endpoints.
 
-`cds_router(auth_settings, cache, base_url=None, page_url="/cases")` gives an APIRouter with
+`cds_router(auth_settings, cache, base_url=None, public_url=None, transport=None, kb=None)` gives an
+APIRouter with
 
-* `GET /cds-services`: discovery (no authentication), one service `mcrc-patient-view`;
-* `POST /cds-services/mcrc-patient-view`: the hook call, authenticated by `cds_auth_dependency`
-  (bare 401 otherwise). The FHIR data come from `prefetch.bundle` (an mCODE-style Bundle); without it
-  the service answers 412 (no FHIR-server fallback in this slice). A malformed Bundle gives 400 with a
-  short message, never a 5xx. The answer is `{"cards": [...]}`: a recommendation card (goal and first
-  strategy, with the strategies and citations in `detail`), one info card for missing tests and one
-  warning card for the assessment's warnings;
-* `POST /cds-services/mcrc-patient-view/feedback`: accepts the spec's feedback body, answers 200.
+* `GET /cds-services`: discovery (no authentication) of `mcrc-patient-view` and `mcrc-order-select`,
+  each with the same prefetch templates (the Patient and searches for its Conditions, Observations,
+  Procedures, MedicationStatements and MedicationRequests);
+* `POST /cds-services/{id}`: the hook call, authenticated by `cds_auth_dependency` (bare 401 otherwise);
+* `POST /cds-services/{id}/feedback`: the spec's feedback body, answered 200.
 
-Errors are raised as `HTTPException(status, detail=<short text>)`, so an app that installs the
-problem+json handlers of `mcrc.api.errors` renders them as problems. No token is ever logged.
+Where the data come from: the prefetch (each template's key; a legacy `bundle` key holding one Bundle of
+the whole record is accepted too). Keys that are absent, null or an OperationOutcome are fetched from
+`fhirServer` with the `fhirAuthorization` token (`mcrc.api.fhir_client`). The Patient, its Conditions and
+its Observations are required: without them (no prefetch and no usable server) the answer is 412, as it is
+when the server fails. Procedures and medications are optional: when neither prefetch nor a server gives
+them, the history stays unknown and a card says so. Malformed requests are 400 with a short reason.
+
+Cards cite the knowledge base: `source.url` points to the web page `/kb#row-<row id>` of the row (or of the
+row carrying the safety rule's citation), links go to the web pages (case list, new-case form), all built
+from `public_url` (the EHR-facing base URL) or the request's own base URL. No token is ever logged.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 import mcrc
 from mcrc.api.cds_auth import CdsAuthSettings, Claims, ReplayCache, cds_auth_dependency
+from mcrc.api.fhir_client import SEARCHES, FhirClient, FhirFetchError, access_from_request
 from mcrc.errors import InputError
-from mcrc.fhir.read import read_bundle
+from mcrc.fhir.orders import DraftOrder, Finding, OptionGap, check_orders, citation_rows, option_gaps, read_draft_orders
+from mcrc.fhir.read import ReadResult, read_bundle
+from mcrc.fhir.write import CODE_SYSTEM
+from mcrc.knowledge import KnowledgeBase, load_knowledge
 
 log = logging.getLogger("mcrc.api.cdshooks")
 
-SERVICE_ID = "mcrc-patient-view"
+PATIENT_VIEW_ID = "mcrc-patient-view"
+ORDER_SELECT_ID = "mcrc-order-select"
+SERVICE_ID = PATIENT_VIEW_ID  # the first service (kept for callers of the earlier slice)
 SUMMARY_MAX = 139  # the spec: summary "<140 characters"
 _MAX_ITEMS_IN_CARD = 8
 _FEEDBACK_OUTCOMES = {"accepted", "overridden"}
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
-SERVICE = {
-    "hook": "patient-view",
-    "id": SERVICE_ID,
-    "title": "mcrc: metastatic colorectal cancer treatment strategy",
-    "description": (
-        "Reads the patient's mCODE-style record (cancer conditions, stage, tumour markers, genomic variants,"
-        " ECOG, procedures, medications) and returns the guideline-cited treatment goal and strategies,"
-        " missing tests and warnings."
-    ),
-    "prefetch": {"bundle": "Patient/{{context.patientId}}/$everything"},
-    "usageRequirements": "Sign requests with a key of an issuer configured in mcrc (CDS Hooks 2.0 JWT).",
-}
+PREFETCH: dict[str, str] = {"patient": "Patient/{{context.patientId}}"} | {
+    key: query.replace("{pid}", "{{context.patientId}}") for key, query in SEARCHES.items()}
+REQUIRED_KEYS = ("patient", "conditions", "observations")
+_USAGE = "Sign requests with a key of an issuer configured in mcrc (CDS Hooks 2.0 JWT)."
+
+SERVICES: list[dict[str, Any]] = [
+    {
+        "hook": "patient-view",
+        "id": PATIENT_VIEW_ID,
+        "title": "mcrc: metastatic colorectal cancer treatment strategy",
+        "description": (
+            "Reads the patient's mCODE-style record (cancer conditions, stage, tumour markers, genomic variants,"
+            " ECOG, procedures, medications) and returns the guideline-cited treatment goal and strategies,"
+            " missing tests (with orders to place) and warnings."
+        ),
+        "prefetch": PREFETCH,
+        "usageRequirements": _USAGE,
+    },
+    {
+        "hook": "order-select",
+        "id": ORDER_SELECT_ID,
+        "title": "mcrc: safety check of systemic therapy orders for metastatic colorectal cancer",
+        "description": (
+            "Checks the selected draft MedicationRequests against mcrc's cited safety rules for this patient"
+            " (anti-EGFR only for RAS wild-type, checkpoint inhibitors only for dMMR/MSI-H, targeted drugs only"
+            " for their marker, no anti-EGFR with anti-VEGF...) and against the regimen options the guidelines"
+            " give; unsafe choices are critical, choices that need a missing test first are warnings."
+        ),
+        "prefetch": PREFETCH,
+        "usageRequirements": _USAGE,
+    },
+]
+SERVICE = SERVICES[0]
+
+
+@dataclass(frozen=True)
+class Links:
+    """Absolute URLs of the web pages cards point to (the page contract of issue 8)."""
+
+    base: str
+
+    def kb_row(self, row_id: str | None) -> str:
+        return f"{self.base}/kb#row-{row_id}" if row_id else f"{self.base}/kb"
+
+    def case_list(self) -> str:
+        return f"{self.base}/"
+
+    def new_case(self) -> str:
+        return f"{self.base}/cases/new"
+
+    def case(self, case_id: int) -> str:
+        return f"{self.base}/cases/{case_id}"
 
 
 def _shorten(text: str, limit: int = SUMMARY_MAX) -> str:
@@ -54,7 +110,7 @@ def _shorten(text: str, limit: int = SUMMARY_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _cite(citations: list[Any]) -> str:
+def _cite(citations: Any) -> str:
     parts = []
     for c in citations:
         s = f"{c.source}, {c.where}"
@@ -78,25 +134,52 @@ def _sources(*groups: list[Any]) -> list[str]:
     return seen
 
 
-def _source(sources: list[str], page_url: str) -> dict[str, Any]:
-    label = "mcrc: " + (", ".join(sources) if sources else "guidelines")
-    return {"label": _shorten(label, 200), "url": page_url}
-
-
 def _strategy_text(s: Any) -> str:
     steps = " → ".join(st.label for st in s.steps)
     return s.label or steps or s.id
 
 
-def _card(summary: str, indicator: str, detail: str, sources: list[str], page_url: str) -> dict[str, Any]:
-    return {
+def _links(links: Links, row: str | None) -> list[dict[str, str]]:
+    out = [{"label": "Open mcrc (case list)", "url": links.case_list(), "type": "absolute"},
+           {"label": "Enter this patient as an mcrc case", "url": links.new_case(), "type": "absolute"}]
+    if row:
+        out.append({"label": f"Knowledge base row {row}", "url": links.kb_row(row), "type": "absolute"})
+    return out
+
+
+def _card(summary: str, indicator: str, detail: str, source_label: str, links: Links, row: str | None,
+          suggestions: list[dict[str, Any]] | None = None, selection: str = "at-most-one") -> dict[str, Any]:
+    card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": _shorten(summary),
         "indicator": indicator,
         "detail": detail,
-        "source": _source(sources, page_url),
-        "links": [{"label": "Full mcrc assessment", "url": page_url, "type": "absolute"}],
+        "source": {"label": _shorten(source_label, 200), "url": links.kb_row(row)},
+        "links": _links(links, row),
     }
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = selection
+    return card
+
+
+def _service_request(test_code: str, label: str, patient_id: str | None, why: str) -> dict[str, Any]:
+    """A draft ServiceRequest for a missing test (validated as FHIR R4B)."""
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+
+    res: dict[str, Any] = {
+        "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+        "code": {"coding": [{"system": CODE_SYSTEM, "code": test_code, "display": label}], "text": label},
+        "subject": {"reference": f"Patient/{patient_id or 'unknown'}"},
+        "note": [{"text": why[:1000]}],
+    }
+    return ServiceRequest.model_validate(res).model_dump(mode="json", exclude_none=True)
+
+
+def _order_test(test_code: str, label: str, patient_id: str | None, why: str) -> dict[str, Any]:
+    return {"label": _shorten(f"Order {label}", 120), "uuid": str(uuid.uuid4()),
+            "actions": [{"type": "create", "description": f"Draft order: {label}",
+                         "resource": _service_request(test_code, label, patient_id, why)}]}
 
 
 def _is_emergency(a: Any) -> bool:
@@ -105,8 +188,9 @@ def _is_emergency(a: Any) -> bool:
     return bool(a.strategies and a.strategies[0].steps and a.strategies[0].steps[0].action_class == "emergency")
 
 
-def build_cards(a: Any, page_url: str, read_warnings: list[str] | None = None) -> list[dict[str, Any]]:
-    """The CDS Hooks cards for one Assessment."""
+def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
+                patient_id: str | None = None) -> list[dict[str, Any]]:
+    """The patient-view cards for one Assessment: recommendation, missing tests (orderable), warnings."""
     cards: list[dict[str, Any]] = []
     goal_cits = a.goal.citations if a.goal else []
     first = a.strategies[0] if a.strategies else None
@@ -148,37 +232,240 @@ def build_cards(a: Any, page_url: str, read_warnings: list[str] | None = None) -
     strat_cits = [c for s in a.strategies for c in s.citations]
     first_cits = [c for i in a.first_steps for c in i.citations]
     ref_cits = [c for i in a.referrals for c in i.citations]
-    cards.append(_card(summary, indicator, "\n".join(lines).strip(),
-                       _sources(goal_cits, first_cits, strat_cits, ref_cits), page_url))
+    row = first.row if first else (a.goal.rows[0] if a.goal and a.goal.rows else
+                                   (a.referrals[0].rows[0] if a.referrals and a.referrals[0].rows else None))
+    label = "mcrc: " + (", ".join(_sources(goal_cits, first_cits, strat_cits, ref_cits)) or "guidelines")
+    cards.append(_card(summary, indicator, "\n".join(lines).strip(), label, links, row))
 
     if a.tests:
         detail = "\n".join(_bullet(t.label, t.citations) for t in a.tests)
         n = len(a.tests)
+        suggestions = [_order_test(t.code, t.label, patient_id, f"mcrc: {_cite(t.citations)}") for t in a.tests]
+        t_row = next((t.rows[0] for t in a.tests if t.rows), None)
         cards.append(_card(f"{n} test{'s' if n > 1 else ''} missing: {', '.join(t.label for t in a.tests)}",
-                           "info", detail, _sources(*(t.citations for t in a.tests)), page_url))
+                           "info", detail, "mcrc: " + ", ".join(_sources(*(t.citations for t in a.tests))),
+                           links, t_row, suggestions, selection="any"))
     if a.warnings or read_warnings:
         detail_lines = [_bullet(w.label, w.citations) for w in a.warnings]
         detail_lines += [f"- FHIR record: {w}" for w in (read_warnings or [])]
         labels = [w.label for w in a.warnings] + list(read_warnings or [])
+        w_row = next((w.rows[0] for w in a.warnings if w.rows), None)
         cards.append(_card(f"Warning: {labels[0]}" if len(labels) == 1 else f"{len(labels)} warnings: {labels[0]}",
-                           "warning", "\n".join(detail_lines), _sources(*(w.citations for w in a.warnings)),
-                           page_url))
+                           "warning", "\n".join(detail_lines),
+                           "mcrc: " + (", ".join(_sources(*(w.citations for w in a.warnings))) or "FHIR record"),
+                           links, w_row))
     return cards
+
+
+# ---- order-select --------------------------------------------------------------------------------
+def _drug_names(kb: KnowledgeBase, drugs: frozenset[str]) -> str:
+    v = kb.vocabulary
+    return ", ".join(v.get("drugs", d).label if v.has("drugs", d) else d for d in sorted(drugs)) or "none"
+
+
+def _fact_text(name: str, value: Any) -> str:
+    return f"{name} = {'unknown' if value is None else value}"
+
+
+def _finding_card(kb: KnowledgeBase, f: Finding, links: Links, patient_id: str) -> dict[str, Any]:
+    inv = f.invariant
+    names = ", ".join(o.label for o in f.orders)
+    rows = citation_rows(kb, inv.citations)
+    row = rows[0].id if rows else None
+    unknown = [k for k, v in f.facts.items() if v is None]
+    if f.severity == "critical":
+        summary = f"Unsafe for this patient: {names}. {inv.text}"
+        why = "The rule applies to this patient: " + "; ".join(_fact_text(k, v) for k, v in f.facts.items())
+    else:
+        summary = f"Check before ordering {names}: {inv.text}"
+        why = ("The rule may apply; what would decide it is unknown: " + ", ".join(unknown)
+               + ". Known: " + ("; ".join(_fact_text(k, v) for k, v in f.facts.items() if v is not None) or "none"))
+    detail = "\n".join([
+        f"**Safety rule** `{inv.id}`: {inv.text}", "",
+        "**Selected orders**", "",
+        *[f"- {o.ref}: {o.label} (drugs: {_drug_names(kb, o.drugs)})" for o in f.orders], "",
+        f"**Why** {why}", "",
+        f"**Source** {_cite(inv.citations)}",
+    ])
+    suggestions: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for code, test_row in f.tests:
+        if code in seen or not kb.vocabulary.has("tests", code):
+            continue
+        seen.add(code)
+        label = kb.vocabulary.get("tests", code).label
+        s = _order_test(code, label, patient_id, f"mcrc safety rule {inv.id}; knowledge base row {test_row}")
+        s["label"] = _shorten(f"Order {label} before deciding", 120)
+        suggestions.append(s)
+    suggestions.append({
+        "label": _shorten(f"Remove the draft order{'s' if len(f.orders) > 1 else ''}: {names}", 120),
+        "uuid": str(uuid.uuid4()),
+        "isRecommended": f.severity == "critical",
+        "actions": [{"type": "delete", "description": f"Remove {o.label} from the draft orders",
+                     "resourceId": o.ref} for o in f.orders],
+    })
+    return _card(summary, f.severity, detail, f"mcrc safety rule: {_cite(inv.citations)}", links, row,
+                 suggestions, selection="at-most-one")
+
+
+def _gap_card(kb: KnowledgeBase, gap: OptionGap, a: Any, links: Links) -> dict[str, Any]:
+    v = kb.vocabulary
+    classes = ", ".join(v.get("drug_classes", c).label if v.has("drug_classes", c) else c for c in gap.classes)
+    names = ", ".join(o.label for o in gap.orders)
+    options = a.regimens[:_MAX_ITEMS_IN_CARD]
+    evidence = [e for e in a.evidence if any(set(gap.classes) <= v.regimen_drug_classes(r) for r in e.regimens)]
+    lines = [f"The selected orders ({names}) contain {classes}, which none of the regimen options the guideline"
+             " sources give this patient contains.", "", "**Cited options**", ""]
+    lines += [_bullet(r.label, r.citations) for r in options]
+    if evidence:
+        lines += ["", "**Newer evidence (beside the guidelines, not a recommendation)**", ""]
+        lines += [_bullet(f"{e.label}" + (f": {e.headline}" if e.headline else ""), e.citations) for e in evidence]
+    row = next((r.rows[0] for r in options if r.rows), None)
+    suggestion = {"label": _shorten(f"Remove the draft order{'s' if len(gap.orders) > 1 else ''}: {names}", 120),
+                  "uuid": str(uuid.uuid4()),
+                  "actions": [{"type": "delete", "description": f"Remove {o.label} from the draft orders",
+                               "resourceId": o.ref} for o in gap.orders]}
+    return _card(f"Not among the cited regimen options for this patient: {classes} ({names})", "warning",
+                 "\n".join(lines), "mcrc: " + ", ".join(_sources(*(r.citations for r in options))), links, row,
+                 [suggestion])
+
+
+def order_cards(kb: KnowledgeBase, orders: list[DraftOrder], result: ReadResult, a: Any,
+                links: Links, patient_id: str, notes: list[str]) -> list[dict[str, Any]]:
+    """order-select cards: safety findings (critical first), option gaps, unrecognised orders."""
+    facts = mcrc.derive_facts(result.patient, kb.definitions)
+    findings = sorted(check_orders(kb, facts, orders), key=lambda f: f.severity != "critical")
+    cards = [_finding_card(kb, f, links, patient_id) for f in findings]
+    cards += [_gap_card(kb, g, a, links) for g in option_gaps(kb, a, orders)]
+    unknown = [o for o in orders if o.selected and not o.drugs]
+    if unknown:
+        cards.append(_card(
+            f"mcrc could not check: {', '.join(o.label for o in unknown)} (medication not recognised)", "info",
+            "mcrc recognises medications by RxNorm ingredient code or by drug name; these orders were not "
+            "checked against its safety rules:\n\n" + "\n".join(f"- {o.ref}: {o.label}" for o in unknown),
+            "mcrc vocabulary", links, None))
+    if cards and (notes or result.warnings):
+        cards[0]["detail"] += "\n\n" + "\n".join(f"*Record: {n}*" for n in notes + result.warnings)
+    return cards
+
+
+# ---- data: prefetch, then the FHIR server ------------------------------------------------------------
+def _usable(key: str, value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    kind = value.get("resourceType")
+    return kind == "Patient" if key == "patient" else kind == "Bundle"
+
+
+def _merge(parts: dict[str, Any]) -> dict[str, Any]:
+    """One collection Bundle from the Patient and the searchset Bundles (duplicates dropped)."""
+    entries: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    resources: list[Any] = [parts["patient"]] if "patient" in parts else []
+    for key in SEARCHES:
+        bundle = parts.get(key)
+        if bundle is None:
+            continue
+        raw = bundle.get("entry") or []
+        if not isinstance(raw, list):
+            raise HTTPException(status_code=400, detail=f"prefetch.{key}.entry must be a list")
+        for e in raw:
+            if isinstance(e, dict) and (e.get("search") or {}).get("mode", "match") == "match":
+                resources.append(e.get("resource"))
+    for r in resources:
+        if isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("resourceType"), str):
+            k = (r["resourceType"], r["id"])
+            if k in seen:
+                continue
+            seen.add(k)
+        if isinstance(r, dict) and r.get("resourceType") == "OperationOutcome":
+            continue
+        entries.append({"resource": r})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+async def _record(body: dict[str, Any], patient_id: str,
+                  transport: httpx.AsyncBaseTransport | None) -> tuple[dict[str, Any], list[str]]:
+    """The patient's record as one Bundle, from prefetch and (for what is missing) the FHIR server."""
+    prefetch = body.get("prefetch")
+    if prefetch is not None and not isinstance(prefetch, dict):
+        raise HTTPException(status_code=400, detail="prefetch must be an object")
+    prefetch = prefetch or {}
+    if prefetch.get("bundle") is not None:  # one Bundle of the whole record ($everything)
+        return prefetch["bundle"], []
+    for key, value in prefetch.items():
+        if key in PREFETCH and value is not None and not isinstance(value, dict):
+            raise HTTPException(status_code=400, detail=f"prefetch.{key} must be a FHIR resource or null")
+    parts = {k: prefetch[k] for k in PREFETCH if _usable(k, prefetch.get(k))}
+    missing = [k for k in PREFETCH if k not in parts]
+    notes: list[str] = []
+    if missing:
+        try:
+            access = access_from_request(body.get("fhirServer"), body.get("fhirAuthorization"))
+        except ValueError as e:
+            raise HTTPException(status_code=400, detail=str(e)) from None
+        if access is not None:
+            client = FhirClient(access, transport=transport)
+            try:
+                parts |= await client.fetch(patient_id, [k for k in missing if k != "patient"],
+                                            want_patient="patient" in missing)
+            except FhirFetchError as e:
+                log.warning("FHIR server fallback failed: %s", e.reason)
+                raise HTTPException(status_code=412, detail=f"the data could not be read: {e.reason}") from None
+            notes += client.notes
+        else:
+            lacking = [k for k in missing if k in REQUIRED_KEYS]
+            if lacking:
+                raise HTTPException(status_code=412, detail=(
+                    f"prefetch {', '.join(lacking)} missing and no fhirServer with fhirAuthorization to read them"))
+            notes += [f"{k} not provided (prefetch or FHIR server); treated as unknown" for k in missing]
+    return _merge(parts), notes
 
 
 def _bad(msg: str) -> HTTPException:
     return HTTPException(status_code=400, detail=msg)
 
 
+def _read(bundle: Any, patient_id: str) -> ReadResult:
+    try:
+        result = read_bundle(bundle)
+    except InputError as e:
+        first = e.problems[0] if e.problems else None
+        raise _bad(f"the patient's FHIR record is not valid FHIR R4B: {first}"[:300]) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        log.warning("patient record rejected: %s", type(e).__name__)
+        raise _bad("the patient's FHIR record could not be read") from None
+    if result.patient.id and result.patient.id != patient_id:
+        raise _bad("the FHIR record is for another patient than context.patientId")
+    return result
+
+
 def cds_router(
     auth_settings: CdsAuthSettings,
     cache: ReplayCache,
     base_url: str | None = None,
-    page_url: str = "/cases",
+    public_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    kb: KnowledgeBase | None = None,
 ) -> APIRouter:
-    """The CDS Hooks routes (discovery, `mcrc-patient-view`, its feedback), authenticated as CDS Hooks 2.0 asks."""
+    """The CDS Hooks routes, authenticated as CDS Hooks 2.0 asks.
+
+    `base_url`: the JWT audience base (see cds_auth); `public_url`: the base of the web pages cards link
+    to (default: `base_url`, else the request's base URL); `transport`: the httpx transport for the FHIR
+    server fallback (default: the network; `app.state.fhir_transport`, when set, wins, for tests).
+    """
     router = APIRouter(tags=["cds-hooks"])
     auth = cds_auth_dependency(auth_settings, cache, base_url=base_url)
+    pages_base = public_url or base_url
+
+    def knowledge() -> KnowledgeBase:
+        return kb or load_knowledge()
+
+    def links_for(request: Request) -> Links:
+        return Links((pages_base or str(request.base_url)).rstrip("/"))
+
+    def transport_for(request: Request) -> httpx.AsyncBaseTransport | None:
+        return getattr(request.app.state, "fhir_transport", None) or transport
 
     async def _json_object(request: Request) -> dict[str, Any]:
         try:
@@ -189,58 +476,76 @@ def cds_router(
             raise _bad("request body must be a JSON object")
         return body
 
-    @router.get("/cds-services")
-    def discovery() -> dict[str, Any]:
-        return {"services": [SERVICE]}
-
-    @router.post(f"/cds-services/{SERVICE_ID}")
-    async def patient_view(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
-        body = await _json_object(request)
-        if body.get("hook") != "patient-view":
-            raise _bad("hook must be 'patient-view'")
+    def _common(body: dict[str, Any], hook: str) -> tuple[dict[str, Any], str]:
+        if body.get("hook") != hook:
+            raise _bad(f"hook must be '{hook}'")
         if not isinstance(body.get("hookInstance"), str) or not body["hookInstance"]:
             raise _bad("hookInstance is required")
         context = body.get("context")
         if not isinstance(context, dict) or not isinstance(context.get("patientId"), str) \
                 or not context["patientId"]:
             raise _bad("context.patientId is required")
-        patient_id = context["patientId"]
-        prefetch = body.get("prefetch")
-        if prefetch is not None and not isinstance(prefetch, dict):
-            raise _bad("prefetch must be an object")
-        bundle = (prefetch or {}).get("bundle")
-        if bundle is None:
-            # No FHIR-server fallback in this slice: the spec's answer when the data cannot be obtained.
-            raise HTTPException(status_code=412, detail="prefetch 'bundle' is required")
+        if not _FHIR_ID.match(context["patientId"]):
+            raise _bad("context.patientId is not a FHIR id")
+        return context, context["patientId"]
+
+    def _assess(result: ReadResult) -> Any:
         try:
-            result = read_bundle(bundle)
-        except InputError as e:
-            first = e.problems[0] if e.problems else None
-            raise _bad(f"prefetch.bundle is not a valid FHIR R4B Bundle: {first}"[:300]) from None
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            log.warning("prefetch bundle rejected: %s", type(e).__name__)
-            raise _bad("prefetch.bundle could not be read") from None
-        if result.patient.id and result.patient.id != patient_id:
-            raise _bad("prefetch.bundle is for another patient than context.patientId")
-        try:
-            assessment = mcrc.assess(result.patient)
+            return mcrc.assess(result.patient, kb=knowledge())
         except InputError as e:
             first = e.problems[0] if e.problems else None
             raise _bad(f"patient data not assessable: {first}"[:300]) from None
-        log.info("patient-view hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
-        return {"cards": build_cards(assessment, page_url, result.warnings)}
 
-    @router.post(f"/cds-services/{SERVICE_ID}/feedback")
-    async def feedback(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
+    @router.get("/cds-services")
+    def discovery() -> dict[str, Any]:
+        return {"services": SERVICES}
+
+    @router.post(f"/cds-services/{PATIENT_VIEW_ID}")
+    async def patient_view(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
         body = await _json_object(request)
-        items = body.get("feedback")
-        if not isinstance(items, list) or not items:
-            raise _bad("feedback must be a non-empty list")
-        for f in items:
-            if not isinstance(f, dict) or not isinstance(f.get("card"), str) \
-                    or f.get("outcome") not in _FEEDBACK_OUTCOMES or not isinstance(f.get("outcomeTimestamp"), str):
-                raise _bad("each feedback needs card, outcome (accepted|overridden) and outcomeTimestamp")
-            log.info("feedback card=%s outcome=%s", f["card"][:80], f["outcome"])
-        return {}
+        _, patient_id = _common(body, "patient-view")
+        bundle, notes = await _record(body, patient_id, transport_for(request))
+        result = _read(bundle, patient_id)
+        assessment = _assess(result)
+        log.info("patient-view hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
+        return {"cards": build_cards(assessment, links_for(request), notes + result.warnings, patient_id)}
 
+    @router.post(f"/cds-services/{ORDER_SELECT_ID}")
+    async def order_select(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
+        body = await _json_object(request)
+        context, patient_id = _common(body, "order-select")
+        selections = context.get("selections")
+        if not isinstance(selections, list) or not selections or not all(isinstance(s, str) for s in selections):
+            raise _bad("context.selections must be a non-empty list of references")
+        try:
+            orders = read_draft_orders(context.get("draftOrders"), selections)
+        except InputError as e:
+            first = e.problems[0] if e.problems else None
+            raise _bad(f"context.draftOrders is not valid: {first}"[:300]) from None
+        log.info("order-select hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
+        if not any(o.selected for o in orders):
+            return {"cards": []}  # nothing selected that mcrc judges (e.g. only non-medication orders)
+        bundle, notes = await _record(body, patient_id, transport_for(request))
+        result = _read(bundle, patient_id)
+        assessment = _assess(result)
+        return {"cards": order_cards(knowledge(), orders, result, assessment, links_for(request), patient_id,
+                                     notes)}
+
+    def _feedback_route(service_id: str) -> None:
+        @router.post(f"/cds-services/{service_id}/feedback", name=f"feedback-{service_id}")
+        async def feedback(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
+            body = await _json_object(request)
+            items = body.get("feedback")
+            if not isinstance(items, list) or not items:
+                raise _bad("feedback must be a non-empty list")
+            for f in items:
+                if not isinstance(f, dict) or not isinstance(f.get("card"), str) \
+                        or f.get("outcome") not in _FEEDBACK_OUTCOMES or not isinstance(f.get("outcomeTimestamp"),
+                                                                                          str):
+                    raise _bad("each feedback needs card, outcome (accepted|overridden) and outcomeTimestamp")
+                log.info("feedback service=%s card=%s outcome=%s", service_id, f["card"][:80], f["outcome"])
+            return {}
+
+    for sid in (PATIENT_VIEW_ID, ORDER_SELECT_ID):
+        _feedback_route(sid)
     return router

@@ -82,14 +82,24 @@ MSI_ANSWERS = {"LA26203-2": "msi_high", "LA26202-4": "msi_low", "LA14122-8": "st
 GENES = {"HGNC:6407": "KRAS", "HGNC:7989": "NRAS", "HGNC:1097": "BRAF", "HGNC:3430": "ERBB2"}
 GENE_SYMBOLS = {"KRAS": "KRAS", "NRAS": "NRAS", "BRAF": "BRAF", "ERBB2": "ERBB2", "HER2": "ERBB2"}
 
-# SNOMED CT intent qualifiers (mCODE treatment intent extension) -> Course.setting
-INTENT_EXT = MCODE + "mcode-treatment-intent"
+# SNOMED CT intent qualifiers -> Course.setting. mCODE STU4 names the extension `mcode-procedure-intent`
+# (its value set has palliative but leaves adjuvant/neoadjuvant out as timing, not intent); older mCODE
+# releases called it `mcode-treatment-intent`. Both URLs are read; see docs/fhir-codes.md.
+INTENT_EXTS = (MCODE + "mcode-procedure-intent", MCODE + "mcode-treatment-intent")
+INTENT_EXT = INTENT_EXTS[0]
 INTENTS = {"363676003": "palliative", "373846009": "adjuvant", "373847000": "neoadjuvant"}
+# RxNorm ingredient concepts (RXCUI); each checked against a published list (docs/fhir-codes.md). Drugs
+# without a checked code are still recognised by name (the vocabulary's drug codes and labels).
 RXNORM_DRUGS = {"4492": "fluorouracil", "32592": "oxaliplatin", "51499": "irinotecan", "194000": "capecitabine",
-                "253337": "bevacizumab", "318341": "cetuximab", "263034": "panitumumab", "6313": "leucovorin"}
+                "253337": "bevacizumab", "318341": "cetuximab", "263034": "panitumumab", "6313": "leucovorin",
+                "1547545": "pembrolizumab", "1597876": "nivolumab", "224905": "trastuzumab",
+                "2049106": "encorafenib"}
 DRUG_SYNONYMS = {"5-fu": "fluorouracil", "5-fluorouracil": "fluorouracil", "fluorouracil": "fluorouracil",
                  "folinic acid": "leucovorin", "leucovorin": "leucovorin", "levoleucovorin": "leucovorin",
-                 "calcium folinate": "leucovorin"}
+                 "calcium folinate": "leucovorin", "trifluridine/tipiracil": "trifluridine_tipiracil",
+                 "trifluridine and tipiracil": "trifluridine_tipiracil", "tas-102": "trifluridine_tipiracil",
+                 "fam-trastuzumab deruxtecan": "trastuzumab_deruxtecan", "ziv-aflibercept": "aflibercept",
+                 "s-1": "s1", "fudr": "floxuridine"}
 MODULATORS = {"leucovorin"}  # part of FOLFOX/FOLFIRI/FU_LV but not listed as a regimen drug
 
 PROCEDURE_SNOMED = {"23968004": "primary_resection",   # Colectomy
@@ -166,8 +176,11 @@ class _Reader:
             self.data["id"] = res.id[:64]
         if res.birthDate:
             born = _date(res.birthDate)
-            age = self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))
-            self.data["age"] = age
+            if born is None:  # a partial date (year or year-month): the age is not known to the year
+                self.skip(res, f"birthDate '{res.birthDate}' is not a full date; age left unknown")
+            else:
+                age = self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))
+                self.data["age"] = age
         if res.gender in ("male", "female"):
             self.data["sex"] = res.gender
         elif res.gender:
@@ -404,18 +417,14 @@ class _Reader:
                 self.primary["resected_on"] = when
 
     def medication(self, res: Any) -> None:
+        if res.__resource_type__ == "MedicationRequest" and res.status != "completed":
+            self.skip(res, f"medication request status '{res.status}' (only completed requests are history)")
+            return
         cc = res.medicationCodeableConcept
         if cc is None:
             self.skip(res, "medication given by reference; only medicationCodeableConcept is read")
             return
-        drugs = {RXNORM_DRUGS[c] for c in _code_in(cc, RXNORM) if c in RXNORM_DRUGS}
-        if not drugs:
-            vocab = load_vocabulary()
-            for t in (t.lower().strip() for t in _texts(cc)):
-                if t in DRUG_SYNONYMS:
-                    drugs.add(DRUG_SYNONYMS[t])
-                elif vocab.has("drugs", t.replace(" ", "_").replace("-", "_")):
-                    drugs.add(t.replace(" ", "_").replace("-", "_"))
+        drugs = medication_drugs(cc)
         if len(drugs) != 1:
             self.skip(res, "drug not recognised" if not drugs else "medication names several drugs")
             return
@@ -432,6 +441,8 @@ class _Reader:
             intent = _intent(res)
             period = getattr(res, "effectivePeriod", None)
             start = _date(period.start) if period else _date(getattr(res, "effectiveDateTime", None))
+            if start is None and res.__resource_type__ == "MedicationRequest":
+                start = _date(res.authoredOn)
             groups.setdefault((intent, start), []).append((ref, res, drug))
         out = []
         for (intent, start), members in sorted(groups.items(), key=lambda kv: (kv[0][1] or dt.date.min)):
@@ -486,11 +497,46 @@ class _Reader:
 
 def _intent(res: Any) -> str | None:
     for ext in res.extension or []:
-        if ext.url == INTENT_EXT and ext.valueCodeableConcept is not None:
+        if ext.url in INTENT_EXTS and ext.valueCodeableConcept is not None:
             for c in _code_in(ext.valueCodeableConcept, SNOMED):
                 if c in INTENTS:
                     return INTENTS[c]
     return None
+
+
+_NAME_INDEX: list[tuple[str, re.Pattern[str], str]] | None = None
+
+
+def _name_index() -> list[tuple[str, re.Pattern[str], str]]:
+    """Drug names (vocabulary codes and the synonyms above), longest first, as whole-word patterns."""
+    global _NAME_INDEX
+    if _NAME_INDEX is None:
+        vocab = load_vocabulary()
+        names = dict(DRUG_SYNONYMS)
+        for code in vocab.codes("drugs"):
+            for name in {code, code.replace("_", " "), code.replace("_", "-")}:
+                names.setdefault(name, code)
+        _NAME_INDEX = [(n, re.compile(rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])"), names[n])
+                       for n in sorted(names, key=len, reverse=True)]
+    return _NAME_INDEX
+
+
+def medication_drugs(cc: Any) -> set[str]:
+    """The vocabulary drugs a medication CodeableConcept names: by RxNorm code, else by name in its text.
+
+    A recognised RxNorm code wins over the text. Names are matched as whole words, longest first, so
+    "trastuzumab deruxtecan" is one drug, not two. An empty set means not recognised (never guessed).
+    """
+    by_code = {RXNORM_DRUGS[c] for c in _code_in(cc, RXNORM) if c in RXNORM_DRUGS}
+    if by_code:
+        return by_code
+    found: set[str] = set()
+    for text in (t.lower().strip() for t in _texts(cc)):
+        for _name, pattern, code in _name_index():
+            if pattern.search(text):
+                found.add(code)
+                text = pattern.sub(" ", text)
+    return found
 
 
 _AA = {"Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E", "Gly": "G", "His": "H",
@@ -510,6 +556,39 @@ def _bundle_problems(exc: ValidationError) -> list[Problem]:
     return problems
 
 
+def _check_entries(bundle_json: dict) -> None:
+    """Shape errors the FHIR models report obscurely, reported here with their JSON path instead."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    entries = bundle_json.get("entry")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise InputError([Problem("Bundle.entry", f"expected a list, got {type(entries).__name__}")])
+    problems = []
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(Problem(where, f"expected an object, got {type(entry).__name__}"))
+            continue
+        res = entry.get("resource")
+        if res is None:
+            continue
+        if not isinstance(res, dict):
+            problems.append(Problem(f"{where}.resource", f"expected a resource object, got {type(res).__name__}"))
+            continue
+        kind = res.get("resourceType")
+        if not isinstance(kind, str) or not kind:
+            problems.append(Problem(f"{where}.resource.resourceType", "missing"))
+            continue
+        try:
+            get_fhir_model_class(kind)
+        except (KeyError, ValueError, ImportError, AttributeError):
+            problems.append(Problem(f"{where}.resource.resourceType", f"'{kind[:40]}' is not a FHIR R4B resource type"))
+    if problems:
+        raise InputError(problems[:20])
+
+
 def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
     """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B."""
     from fhir.resources.R4B.bundle import Bundle
@@ -520,6 +599,7 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
     if bundle_json.get("resourceType") != "Bundle":
         raise InputError([Problem("Bundle.resourceType",
                                   f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
+    _check_entries(bundle_json)
     try:
         bundle = Bundle.model_validate(bundle_json)
     except ValidationError as exc:
@@ -529,7 +609,7 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
     reader = _Reader(today)
     handlers = {"Patient": reader.patient, "Condition": reader.condition, "Observation": reader.observation,
                 "Procedure": reader.procedure, "MedicationStatement": reader.medication,
-                "MedicationAdministration": reader.medication}
+                "MedicationAdministration": reader.medication, "MedicationRequest": reader.medication}
     patients = 0
     for entry in bundle.entry or []:
         res = entry.resource

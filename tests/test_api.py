@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mcrc.api import Settings, create_app, hash_token
+from mcrc.api import Settings, create_app
 from mcrc.store.api import Store
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "01-sync-low-rectal-resectable.json"
@@ -17,8 +17,11 @@ PROBLEM = "application/problem+json"
 USERS = {"cli": "clinician", "coo": "coordinator", "aud": "auditor"}
 
 
+TOKENS: dict[str, str] = {}  # user name -> raw token, filled by the db_url fixture
+
+
 def _auth(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer token-of-{name}"}
+    return {"Authorization": f"Bearer {TOKENS[name]}"}
 
 
 @pytest.fixture
@@ -32,14 +35,17 @@ def db_url(tmp_path) -> str:
     with Store(url) as s:
         s.upgrade()
         s.add_user("adm", "admin")
-        for name, role in USERS.items():
+        for name, role in [*USERS.items(), ("gone", "clinician")]:
             s.add_user(name, role, actor="adm")
+            TOKENS[name] = s.create_token(name, label="tests").token
+        s.deactivate_user("gone", actor="adm")  # "gone" keeps a token that must no longer work
+        TOKENS["revoked"] = (t := s.create_token("cli", label="revoked")).token
+        s.revoke_token(t.record.id, actor="cli")
     return url
 
 
 def _client(db_url: str, open_assess: bool = False) -> TestClient:
-    tokens = {hash_token(f"token-of-{n}"): n for n in [*USERS, "ghost"]}  # "ghost" is not a store user
-    return TestClient(create_app(Settings(database_url=db_url, open_assess=open_assess, tokens=tokens)))
+    return TestClient(create_app(Settings(database_url=db_url, open_assess=open_assess)))
 
 
 @pytest.fixture
@@ -121,7 +127,10 @@ def test_ready_fails_on_a_store_not_upgraded(tmp_path):
 def test_cases_need_a_valid_token(client, patient):
     _is_problem(client.get("/api/v1/cases"), 401)
     _is_problem(client.get("/api/v1/cases", headers={"Authorization": "Bearer wrong"}), 401)
-    _is_problem(client.get("/api/v1/cases", headers=_auth("ghost")), 401)
+    _is_problem(client.get("/api/v1/cases", headers=_auth("gone")), 401)
+    _is_problem(client.get("/api/v1/cases", headers=_auth("revoked")), 401)
+    _is_problem(client.get("/api/v1/cases", headers={"Authorization": "Basic " + TOKENS["cli"]}), 401)
+    assert client.get("/api/v1/cases", headers=_auth("cli")).status_code == 200
     _is_problem(client.post("/api/v1/cases", json=patient), 401)
 
 

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 import mcrc
 from mcrc.knowledge import default_data_dir, load_knowledge_dir
 from mcrc.store import Store, StoreConflict, StoreForbidden, StoreInvalid, StoreNotFound
+from mcrc.store.api import token_digest
 from mcrc.store.cli import store_app
-from mcrc.store.models import AssessmentRow, AuditEntry, Base, Case, Decision, MdtMeeting, User
+from mcrc.store.models import ApiToken, AssessmentRow, AuditEntry, Base, Case, Decision, MdtMeeting, User
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "01-sync-low-rectal-resectable.json"
@@ -425,8 +426,9 @@ def test_migrations_upgrade_from_empty_and_back(url):
     s = Store(url)
     assert s.tables() == [] and s.schema_revision() is None
     s.upgrade()
-    assert s.schema_revision() == s.head_revision() == "0001"
-    assert set(s.tables()) >= {"users", "cases", "assessments", "mdt_meetings", "decisions", "audit_log"}
+    assert s.schema_revision() == s.head_revision() == "0002"
+    assert set(s.tables()) >= {"users", "cases", "assessments", "mdt_meetings", "decisions", "audit_log",
+                               "api_tokens"}
     with s.engine.connect() as conn:  # the migration builds exactly what the models describe
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     s.upgrade()  # idempotent
@@ -436,6 +438,101 @@ def test_migrations_upgrade_from_empty_and_back(url):
     s.add_user("a", "admin")
     assert s.verify_chain().ok
     s.close()
+
+
+def test_migration_0002_keeps_data_of_0001(url):
+    s = Store(url)
+    s.upgrade("0001")
+    with s.engine.begin() as conn:  # a user written by the 0001 code (the models are newer)
+        conn.execute(text("INSERT INTO users (name, role, created_at) VALUES ('a', 'admin', CURRENT_TIMESTAMP)"))
+    s.upgrade()
+    assert s.resolve_token("nothing") is None
+    new = s.create_token("a")
+    assert s.resolve_token(new.token) == ("a", "admin") and s.verify_chain().ok
+    s.downgrade("0001")
+    assert "api_tokens" not in s.tables()
+    s.close()
+
+
+# ---- API tokens ---------------------------------------------------------------------------------
+def test_tokens_are_stored_hashed_resolved_and_revoked(store):
+    new = store.create_token("cli", label="laptop")
+    assert new.token.startswith("mcrc_") and len(new.token) > 40
+    assert new.token not in repr(new)
+    assert store.resolve_token(new.token) == ("cli", "clinician")
+    with store._read() as s:
+        row = s.execute(select(ApiToken)).scalar_one()
+    assert row.digest == token_digest(new.token) != new.token  # only the digest is kept
+    for bad in ("", "x" * 2000, new.token + "x", new.token[:-1], token_digest(new.token)):
+        assert store.resolve_token(bad) is None
+    other = store.create_token("cli")
+    assert other.token != new.token
+    listed = store.list_tokens("cli")
+    assert [(t.id, t.label, t.revoked_at) for t in listed] == [(new.record.id, "laptop", None),
+                                                                (other.record.id, None, None)]
+    assert new.token not in repr(listed) and row.digest not in repr(listed)
+
+    revoked = store.revoke_token(new.record.id, actor="cli")
+    assert revoked.revoked_at is not None and store.resolve_token(new.token) is None
+    assert store.resolve_token(other.token) == ("cli", "clinician")
+    with pytest.raises(StoreInvalid, match="already revoked"):
+        store.revoke_token(new.record.id, actor="cli")
+    actions = [e.action for e in store.audit_entries("aud")]
+    assert actions[-3:] == ["token.create", "token.create", "token.revoke"]
+    assert store.verify_chain().ok
+
+
+def test_token_permissions_and_deactivated_users(store, url):
+    mine = store.create_token("cli")
+    before = _counts(store)
+    with pytest.raises(StoreForbidden):
+        store.create_token("coo", actor="cli")  # only an admin makes tokens for someone else
+    with pytest.raises(StoreForbidden):
+        store.list_tokens("coo", actor="cli")
+    with pytest.raises(StoreNotFound):
+        store.revoke_token(mine.record.id, actor="cli2")  # another clinician's token is not disclosed
+    with pytest.raises(StoreNotFound):
+        store.create_token("nobody")
+    with pytest.raises(StoreInvalid):
+        store.create_token("cli", label="x" * 65)
+    with pytest.raises(StoreForbidden):
+        store.deactivate_user("cli", actor="coo")
+    assert _counts(store) == before and store.resolve_token(mine.token) is not None
+
+    by_admin = store.create_token("coo", actor="adm", label="for coo")
+    assert store.list_tokens("coo", actor="adm")[0].label == "for coo"
+    store.revoke_token(by_admin.record.id, actor="adm")
+    store.deactivate_user("cli", actor="adm")
+    assert store.resolve_token(mine.token) is None  # a deactivated user's tokens stop working
+    with pytest.raises(StoreNotFound, match="deactivated"):
+        store.add_case(_patient(), user="cli")
+    with pytest.raises(StoreInvalid):
+        store.deactivate_user("adm", actor="adm")
+    assert store.verify_chain().ok
+
+    eng = create_engine(url)  # un-revoking a token behind the store's back is caught
+    with eng.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i"), {"i": by_admin.record.id})
+    eng.dispose()
+    report = store.verify_chain()
+    assert not report.ok and f"token {by_admin.record.id} was changed" in report.reason
+
+
+def test_cli_tokens(store, url):
+    r = _cli(url, "user", "token", "create", "cli", "--label", "ci")
+    assert r.exit_code == 0, r.output
+    token = r.stdout.strip().splitlines()[-1]
+    assert store.resolve_token(token) == ("cli", "clinician")
+    r = _cli(url, "user", "token", "list", "cli", "--format", "json")
+    assert r.exit_code == 0 and token not in r.output
+    (listed,) = json.loads(r.output)
+    assert listed["label"] == "ci" and listed["revoked_at"] is None
+    assert _cli(url, "user", "token", "revoke", str(listed["id"]), "--user", "aud").exit_code == 2
+    r = _cli(url, "user", "token", "revoke", str(listed["id"]), "--user", "cli")
+    assert r.exit_code == 0 and store.resolve_token(token) is None
+    assert _cli(url, "user", "token", "create", "nobody").exit_code == 2
+    assert _cli(url, "user", "deactivate", "cli2", "--user", "adm").exit_code == 0
+    assert _cli(url, "user", "token", "create", "cli2").exit_code == 2
 
 
 # ---- CLI ----------------------------------------------------------------------------------------
@@ -519,6 +616,9 @@ def test_cli_module_entry_point(tmp_path):
     assert r.returncode == 0, r.stderr
     n = len(list((ROOT / "examples").glob("*.json")))
     assert f"seeded {n} new case(s)" in r.stdout
+    token = r.stdout.split("API token of demo-clinician")[1].split(": ")[-1].strip()
+    with Store(db) as s:
+        assert s.resolve_token(token) == ("demo-clinician", "clinician")
     r = subprocess.run([*run, "case", "add", "-", "--user", "demo-clinician", "--db", db], input="{not json",
                        env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr

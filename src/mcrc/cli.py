@@ -279,58 +279,29 @@ def demo_examples(
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
-    db: str = typer.Option(None, "--db", envvar="MCRC_DATABASE_URL", help="Store URL (default sqlite:///mcrc.db)"),
-    open_assess: bool = typer.Option(False, "--open-assess/--closed-assess", envvar="MCRC_OPEN_ASSESS",
+    config: Path = typer.Option(None, "--config", help="TOML configuration file (default: $MCRC_CONFIG; "
+                                                       "keys in docs/api.md)"),
+    host: str = typer.Option(None, "--host", help="Interface to listen on (default 127.0.0.1)"),
+    port: int = typer.Option(None, "--port", help="Port (default 8000)"),
+    db: str = typer.Option(None, "--db", help="Store URL (default sqlite:///mcrc.db)"),
+    open_assess: bool = typer.Option(None, "--open-assess/--closed-assess",
                                      help="Allow POST /api/v1/assess without a token (local use only)"),
 ) -> None:
-    """Serve the REST API (/api/v1, OpenAPI at /openapi.json). Tokens: MCRC_API_TOKENS=sha256hex=user,..."""
+    """Serve the web page, the REST API (/api/v1, OpenAPI at /openapi.json) and, when issuers are configured,
+    CDS Hooks. Settings: file < MCRC_* environment < these flags. Tokens: `mcrc user token create NAME`."""
     import os
 
     import uvicorn
 
-    from mcrc.api.app import Settings, create_app
+    from mcrc.api.app import create_app
+    from mcrc.config import load_config
 
-    tokens: dict[str, str] = {}
-    for pair in filter(None, (os.environ.get("MCRC_API_TOKENS") or "").split(",")):
-        digest, _, user = pair.partition("=")
-        if len(digest) != 64 or not user:
-            _fail(f"MCRC_API_TOKENS: expected sha256hex=user pairs, got {pair[:12]}...", EXIT_INPUT)
-        tokens[digest.strip().lower()] = user.strip()
-    cds, public_url = None, os.environ.get("MCRC_PUBLIC_URL")
-    if os.environ.get("MCRC_CDS_ISSUERS"):
-        cds = _guard(lambda: _cds_settings(Path(os.environ["MCRC_CDS_ISSUERS"])))
-    out.print(f"mcrc API on http://{host}:{port}/api/v1 (OpenAPI: http://{host}:{port}/docs)"
-              + ("; CDS Hooks at /cds-services" if cds else ""))
-    uvicorn.run(create_app(Settings(database_url=db, open_assess=open_assess, tokens=tokens, cds=cds,
-                                    public_url=public_url)), host=host, port=port, log_level="warning")
-
-
-def _cds_settings(path: Path):
-    """CDS Hooks issuers from a local JSON file: {"issuers": [{"iss", "jwks" | "jwks_file", "jku_allowlist",
-    "tenants"}]}. Keys are only ever read from here, never fetched."""
-    from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig
-
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        issuers = {}
-        for item in doc["issuers"]:
-            jwks = item.get("jwks") or json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
-            tenants = set(item["tenants"]) if item.get("tenants") else None
-            issuers[item["iss"]] = IssuerConfig(item["iss"], jwks, set(item.get("jku_allowlist") or ()), tenants)
-        return CdsAuthSettings(issuers=issuers)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError([Problem(f"MCRC_CDS_ISSUERS ({path})", f"cannot use the issuer configuration: {exc}")]) \
-            from None
-
-
-@app.command("token-hash")
-def token_hash(token: str = typer.Argument(..., help="An API token to configure (prints only its sha256)")) -> None:
-    """Print the sha256 digest under which a token is configured in MCRC_API_TOKENS."""
-    from mcrc.api.app import hash_token
-
-    sys.stdout.write(hash_token(token) + "\n")
+    cfg = _guard(lambda: load_config(config, os.environ, {"host": host, "port": port, "database_url": db,
+                                                          "open_assess": open_assess}))
+    settings = _guard(cfg.settings)
+    out.print(f"mcrc on http://{cfg.host}:{cfg.port}/ (API: /api/v1, OpenAPI: /openapi.json)"
+              + ("; CDS Hooks at /cds-services" if settings.cds else ""))
+    uvicorn.run(create_app(settings), host=cfg.host, port=cfg.port, log_level="warning")
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """The mcrc REST API (FastAPI): `create_app(Settings(...))`; serve it with any ASGI server (uvicorn)."""
 
-from mcrc.api.app import Settings, create_app, hash_token
+from mcrc.api.app import Settings, create_app
 
-__all__ = ["Settings", "create_app", "hash_token"]
+__all__ = ["Settings", "create_app"]

@@ -2,8 +2,8 @@
 
 API tokens live in the store (`mcrc user token create NAME`), kept only as their sha256 digest and
 tied to a store user; its role decides (through the store's own StoreForbidden) what it may do.
-`app.state.authenticate(raw_token)` is the one place a token becomes a user (the web login uses it). `open_assess=True` lets `POST /assess` (stateless, nothing stored) run without a token,
-for local use only.
+`app.state.authenticate(raw_token)` is the one place a token becomes a user (the web login uses it).
+`open_assess=True` lets `POST /assess` (stateless, nothing stored) run without a token, for local use only.
 """
 
 
@@ -38,6 +38,20 @@ class Settings:
     public_url: str | None = None  # the URL EHRs call (JWT audience); None: taken from the request
     secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
     max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
+
+    def __repr__(self) -> str:
+        """Secrets masked: a database password and the secret key never reach a log or a traceback."""
+        url = None
+        if self.database_url is not None:
+            from sqlalchemy.engine import make_url
+
+            try:
+                url = make_url(self.database_url).render_as_string(hide_password=True)
+            except Exception:  # an unparsable URL is shown not at all rather than maybe with its password
+                url = "***"
+        return (f"Settings(database_url={url!r}, open_assess={self.open_assess}, cds={'on' if self.cds else 'off'}, "
+                f"public_url={self.public_url!r}, secret_key={'***' if self.secret_key else None}, "
+                f"max_body_bytes={self.max_body_bytes})")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
     case = store.add_case(patient_dict, user="ana")
     store.assess(case.id, user="ana"); store.diff(case.id, user="ana")
     store.verify_chain(); store.export_audit_fhir(user="auditor")
+    new = store.create_token("ana", label="laptop"); new.token   # the raw API token, shown only here
+    store.resolve_token(new.token)            # TokenUser(name='ana', role='clinician'); None once revoked
 """
 
 from mcrc.store.api import (
@@ -15,12 +17,15 @@ from mcrc.store.api import (
     CaseRecord,
     ChainReport,
     DecisionRecord,
+    NewToken,
     Store,
+    TokenRecord,
 )
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreInvalid, StoreNotFound
 from mcrc.store.models import DEVIATION_REASONS, ROLES
 
 __all__ = [
     "DEVIATION_REASONS", "PERMISSIONS", "ROLES", "AssessmentRecord", "CaseRecord", "ChainReport", "DecisionRecord",
-    "Store", "StoreConflict", "StoreError", "StoreForbidden", "StoreInvalid", "StoreNotFound",
+    "NewToken", "Store", "StoreConflict", "StoreError", "StoreForbidden", "StoreInvalid", "StoreNotFound",
+    "TokenRecord",
 ]

@@ -8,11 +8,14 @@ the chain never forks; a busy database is waited for and retried, never half-wri
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import func, inspect, or_, select, text
@@ -31,6 +34,7 @@ from mcrc.store.models import (
     DEVIATION_REASONS,
     GENESIS_HASH,
     ROLES,
+    ApiToken,
     AssessmentRow,
     AuditEntry,
     AuditHead,
@@ -54,11 +58,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "decide": frozenset({"coordinator"}),
     "read_audit": frozenset({"auditor", "admin"}),
     "manage_users": frozenset({"admin"}),
+    "manage_tokens": frozenset({"admin"}),  # anyone's tokens; every user manages their own
 }
 DIFF_SECTIONS = ("goal", "first_steps", "strategies", "local_treatment", "regimens", "warnings", "tests", "workup",
                  "prognosis", "followup", "considerations", "referrals", "evidence")
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 EXPORT_FORMAT = "mcrc.case-export/1"
+TOKEN_PREFIX = "mcrc_"  # makes a leaked token easy to recognise (secret scanners, logs)
+MAX_TOKEN_CHARS = 512  # longer bearer values are refused before hashing
+
+
+def token_digest(raw: str) -> str:
+    """The sha256 hex digest under which a raw API token is stored (the raw token never is)."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def _now() -> dt.datetime:
@@ -107,6 +119,30 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class TokenRecord:
+    """What the store keeps about a token: never the token, not even its digest."""
+
+    id: int
+    user: str
+    label: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just created: `token` is the only copy of the raw value, shown once."""
+
+    record: TokenRecord
+    token: str = field(repr=False)
+
+
+class TokenUser(NamedTuple):
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
     ok: bool
     entries: int
@@ -137,9 +173,13 @@ def _decision_state(d: Decision) -> dict[str, Any]:
             "participants": d.participants, "decided_by": d.decided_by}
 
 
+def _token_state(t: ApiToken) -> dict[str, Any]:
+    return {"id": t.id, "user_id": t.user_id, "label": t.label, "digest": t.digest, "revoked": t.revoked_at is not None}
+
+
 _STATE: dict[str, tuple[type, Callable[[Any], dict[str, Any]]]] = {
     "case": (Case, _case_state), "assessment": (AssessmentRow, _assessment_state),
-    "decision": (Decision, _decision_state),
+    "decision": (Decision, _decision_state), "token": (ApiToken, _token_state),
 }
 
 
@@ -266,6 +306,8 @@ class Store:
         user = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
         if user is None:
             raise StoreNotFound(f"no user {name!r} (an admin adds users: `mcrc user add NAME --role ROLE`)")
+        if user.deactivated_at is not None:
+            raise StoreNotFound(f"user {name!r} is deactivated")
         return user
 
     @staticmethod
@@ -317,6 +359,95 @@ class Store:
             chain.append(user, "user.create", "user", user.id, None, {"id": user.id, "name": name, "role": role})
 
         self._write(work)
+
+    def deactivate_user(self, name: str, actor: str) -> dict[str, Any]:
+        """An admin deactivates a user: its tokens stop working and it can no longer act; its history stays."""
+
+        def work(s: Session, chain: _Chain) -> dict[str, Any]:
+            by = self._user(s, actor)
+            self._allow(by, "manage_users", f"user {name!r}")
+            user = self._user(s, name)
+            if user.id == by.id:
+                raise StoreInvalid([Problem("name", "an admin cannot deactivate itself")])
+            before = {"id": user.id, "name": user.name, "role": user.role}
+            user.deactivated_at = _now()
+            s.flush()
+            chain.append(by, "user.deactivate", "user", user.id, before, {**before, "deactivated": True})
+            return {"id": user.id, "name": user.name, "role": user.role}
+
+        return self._write(work)
+
+    # ---- API tokens ---------------------------------------------------------------------------
+    @staticmethod
+    def _token_record(t: ApiToken, owner: str) -> TokenRecord:
+        return TokenRecord(id=t.id, user=owner, label=t.label, created_at=audit.utc_text(t.created_at),
+                           revoked_at=audit.utc_text(t.revoked_at) if t.revoked_at else None)
+
+    def _owner_or_admin(self, s: Session, owner: str, actor: str | None, what: str) -> tuple[User, User]:
+        """The token owner and the acting user; acting for someone else takes the manage_tokens permission."""
+        user = self._user(s, owner)
+        by = user if actor is None or actor == owner else self._user(s, actor)
+        if by.id != user.id:
+            self._allow(by, "manage_tokens", what)
+        return user, by
+
+    def create_token(self, user: str, label: str | None = None, actor: str | None = None) -> NewToken:
+        """Make a random API token for `user` (by itself, or by an admin). Only its digest is stored; the raw
+        token in the result is the one copy there will ever be."""
+        if label is not None and (len(label) > 64 or not label.strip()):
+            raise StoreInvalid([Problem("label", "a token label is 1-64 characters")])
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+        def work(s: Session, chain: _Chain) -> NewToken:
+            owner, by = self._owner_or_admin(s, user, actor, f"tokens of {user!r}")
+            t = ApiToken(digest=token_digest(raw), user_id=owner.id, label=label, created_at=_now())
+            s.add(t)
+            s.flush()
+            chain.append(by, "token.create", "token", t.id, None, _token_state(t))
+            return NewToken(self._token_record(t, owner.name), raw)
+
+        return self._write(work)
+
+    def list_tokens(self, user: str, actor: str | None = None) -> list[TokenRecord]:
+        """The tokens of `user`, revoked ones included (never the token or its digest)."""
+        with self._read() as s:
+            owner, _ = self._owner_or_admin(s, user, actor, f"tokens of {user!r}")
+            rows = s.execute(select(ApiToken).where(ApiToken.user_id == owner.id).order_by(ApiToken.id)).scalars()
+            return [self._token_record(t, owner.name) for t in rows]
+
+    def revoke_token(self, token_id: int, actor: str) -> TokenRecord:
+        """Revoke a token at once (its owner or an admin); revoking twice is refused, not ignored."""
+
+        def work(s: Session, chain: _Chain) -> TokenRecord:
+            by = self._user(s, actor)
+            t = s.get(ApiToken, token_id)
+            owner = s.get(User, t.user_id) if t is not None else None
+            if t is None or owner is None or (owner.id != by.id and by.role not in PERMISSIONS["manage_tokens"]):
+                raise StoreNotFound(f"no token {token_id} of yours")  # others' token ids are not disclosed
+            if t.revoked_at is not None:
+                raise StoreInvalid([Problem("token", f"token {token_id} is already revoked")])
+            before = _token_state(t)
+            t.revoked_at = _now()
+            s.flush()
+            chain.append(by, "token.revoke", "token", t.id, before, _token_state(t))
+            return self._token_record(t, owner.name)
+
+        return self._write(work)
+
+    def resolve_token(self, raw: str) -> TokenUser | None:
+        """The active user a raw bearer token stands for, or None (unknown, revoked, or user deactivated)."""
+        if not raw or len(raw) > MAX_TOKEN_CHARS:
+            return None
+        digest = token_digest(raw)
+        q = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.role, User.deactivated_at)
+             .join(User, User.id == ApiToken.user_id).where(ApiToken.digest == digest))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).one_or_none()
+        if row is None or not hmac.compare_digest(row.digest, digest):
+            return None
+        if row.revoked_at is not None or row.deactivated_at is not None:
+            return None
+        return TokenUser(row.name, row.role)
 
     # ---- cases --------------------------------------------------------------------------------
     @staticmethod

@@ -11,7 +11,8 @@ import hashlib
 import json
 from typing import Any
 
-FHIR_ACTION = {"create": "C", "import": "C", "read": "R", "update": "U", "delete": "D", "execute": "E"}
+FHIR_ACTION = {"create": "C", "import": "C", "read": "R", "update": "U", "delete": "D", "execute": "E",
+               "revoke": "U", "deactivate": "U"}
 _REST = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "operation"}
 
 

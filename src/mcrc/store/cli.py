@@ -44,7 +44,9 @@ def _typer(help_text: str) -> typer.Typer:
 db_app = _typer("Create or upgrade the case store's database.")
 case_app = _typer("Tumor-board cases: add, list, show, assess, diff, delete, export, import, reassess-stale.")
 audit_app = _typer("The audit trail: verify its hash chain, export it as FHIR AuditEvents.")
-user_app = _typer("Users of the store and their roles.")
+user_app = _typer("Users of the store, their roles and API tokens.")
+token_app = _typer("API tokens of a user: create (printed once), list, revoke.")
+user_app.add_typer(token_app, name="token")
 demo_app = _typer("Sample data.")
 # Standalone app with every group (what `python -m mcrc.store.cli` runs).
 store_app = _typer("mcrc case store.")
@@ -125,6 +127,56 @@ def user_add(name: str = typer.Argument(...), role: str = typer.Option(..., "--r
     """Add a user with a role (clinician, coordinator, auditor, admin)."""
     u = _run(db, lambda s: s.add_user(name, role, actor=actor))
     out.print(f"user {u['name']} ({u['role']}) added")
+
+
+@user_app.command("deactivate")
+def user_deactivate(name: str = typer.Argument(...),
+                    actor: str = typer.Option(..., "--user", "-u", envvar="MCRC_USER", help="The admin"),
+                    db: str = DB) -> None:
+    """Deactivate a user: its API tokens stop working at once; its history stays in the audit trail."""
+    u = _run(db, lambda s: s.deactivate_user(name, actor))
+    out.print(f"user {u['name']} ({u['role']}) deactivated")
+
+
+ACTOR = typer.Option(None, "--user", "-u", envvar="MCRC_USER",
+                     help="Who is acting: the token's owner (default) or an admin")
+
+
+@token_app.command("create")
+def token_create(name: str = typer.Argument(..., help="The user the token signs in as"),
+                 label: str = typer.Option(None, "--label", help="What the token is for (e.g. a host name)"),
+                 actor: str = ACTOR, db: str = DB) -> None:
+    """Create an API token and print it once on standard output; only its sha256 digest is stored."""
+    new = _run(db, lambda s: s.create_token(name, label=label, actor=actor))
+    err.print(f"token {new.record.id} for {new.record.user}{f' ({label})' if label else ''}: store it now, "
+              "it cannot be shown again")
+    sys.stdout.write(new.token + "\n")
+
+
+@token_app.command("list")
+def token_list(name: str = typer.Argument(...), actor: str = ACTOR, db: str = DB,
+               fmt: str = typer.Option("text", "--format", "-f", help="text or json")) -> None:
+    """List a user's tokens (id, label, created, revoked); never the token itself."""
+    tokens = _run(db, lambda s: s.list_tokens(name, actor=actor))
+    if fmt == "json":
+        _json([t.__dict__ for t in tokens])
+        return
+    table = Table(title=f"{len(tokens)} token(s) of {name}")
+    for col in ("id", "label", "created", "revoked"):
+        table.add_column(col)
+    for t in tokens:
+        table.add_row(str(t.id), t.label or "", t.created_at, t.revoked_at or "")
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="The token id from `mcrc user token list`"),
+                 actor: str = typer.Option(..., "--user", "-u", envvar="MCRC_USER",
+                                           help="The token's owner or an admin"),
+                 db: str = DB) -> None:
+    """Revoke an API token; requests with it are refused from now on."""
+    t = _run(db, lambda s: s.revoke_token(token_id, actor))
+    out.print(f"token {t.id} of {t.user} revoked")
 
 
 # ---- cases ------------------------------------------------------------------------------------
@@ -288,10 +340,14 @@ DEMO_USERS = {"demo-admin": "admin", "demo-clinician": "clinician", "demo-coordi
               "demo-auditor": "auditor"}
 
 
+DEMO_SIGN_IN = "demo-clinician"
+
+
 @demo_app.command("seed")
 def demo_seed(directory: Path = typer.Argument(Path("examples"), help="Folder of patient JSON files"),
               db: str = DB) -> None:
-    """Upgrade the database, add demo users, and add and assess every sample case not yet stored."""
+    """Upgrade the database, add demo users, add and assess every sample case not yet stored, and print a
+    fresh API token of the demo clinician (to sign in to the web page or call the API)."""
     files = sorted(directory.glob("*.json")) if directory.is_dir() else []
     if not files:
         _fail(f"{directory}: no patient JSON files found", EXIT_INPUT)
@@ -309,11 +365,13 @@ def demo_seed(directory: Path = typer.Argument(Path("examples"), help="Folder of
             c = s.add_case(p, "demo-clinician")
             s.assess(c.id, "demo-clinician")
             added += 1
-        return added
+        return added, s.create_token(DEMO_SIGN_IN, label="demo seed").token
 
-    added = _run(db, run, current=False)
+    added, token = _run(db, run, current=False)
     out.print(f"seeded {added} new case(s) from {directory} ({len(files) - added} already present); "
               f"users: {', '.join(DEMO_USERS)}")
+    out.print(f"API token of {DEMO_SIGN_IN} (shown once; sign in with it, or send "
+              f"'Authorization: Bearer TOKEN'): {token}")
 
 
 store_app.add_typer(db_app, name="db")

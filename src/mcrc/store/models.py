@@ -48,6 +48,20 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+
+
+class ApiToken(Base):
+    """An API token, kept only as the sha256 digest of the raw token (shown once, when created)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
 
 
 class Case(Base):

@@ -1,0 +1,235 @@
+"""Server configuration: an optional TOML file, then MCRC_* environment variables, then command-line flags.
+
+`load_config(path, env, overrides)` validates everything with pydantic and answers a `ServeConfig`
+(`.settings()` is what `create_app` takes; `.host` and `.port` are for uvicorn). A wrong file or
+variable is a `ConfigError` that names the key and where it came from (`mcrc.toml: port`,
+`MCRC_PORT`), and never echoes a value: the database URL may carry a password and the secret key is
+secret, so neither appears in messages, in `repr()` or in logs.
+
+The file has flat keys (every key is optional; unknown keys are refused):
+
+    database_url = "sqlite:///mcrc.db"
+    secret_key = "..."                      # >= 32 characters; unset: a random key per process
+    public_url = "https://mcrc.example.org"
+    open_assess = false
+    max_body_bytes = 1000000
+    cds_issuers = "cds-issuers.json"        # the MCRC_CDS_ISSUERS JSON file, relative to this file
+    host = "127.0.0.1"
+    port = 8000
+
+`cds_issuers` may instead be an inline array of tables with the keys of that JSON file's issuers
+(`iss`, `jwks` or `jwks_file`, `jku_allowlist`, `tenants`).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from mcrc.errors import InputError, Problem
+
+ENV = {
+    "database_url": "MCRC_DATABASE_URL",
+    "secret_key": "MCRC_SECRET_KEY",
+    "public_url": "MCRC_PUBLIC_URL",
+    "open_assess": "MCRC_OPEN_ASSESS",
+    "max_body_bytes": "MCRC_MAX_BODY_BYTES",
+    "cds_issuers": "MCRC_CDS_ISSUERS",
+    "host": "MCRC_HOST",
+    "port": "MCRC_PORT",
+}
+CONFIG_ENV = "MCRC_CONFIG"
+MIN_SECRET_CHARS = 32
+
+
+class ConfigError(InputError):
+    headline = "invalid configuration"
+
+
+class IssuerEntry(BaseModel):
+    """One trusted CDS Client, as in the MCRC_CDS_ISSUERS JSON file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iss: str = Field(min_length=1)
+    jwks: dict[str, Any] | None = None
+    jwks_file: str | None = None
+    jku_allowlist: list[str] = Field(default_factory=list)
+    tenants: list[str] | None = None
+
+
+class ServeConfig(BaseModel):
+    """Validated server settings. Secrets are `SecretStr` or masked in `repr`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    public_url: str | None = None
+    open_assess: bool = False
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1_000_000_000)] = 1_000_000
+    cds_issuers: str | list[IssuerEntry] | None = None
+    host: str = Field("127.0.0.1", min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    base_dir: Path = Field(Path("."), exclude=True)  # where relative file names in the config are resolved
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        try:
+            make_url(v.get_secret_value())
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///mcrc.db or postgresql+psycopg://u@host/db)") \
+                from None
+        return v
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters (e.g. python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))')")
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not v.startswith(("http://", "https://")) or any(c in v for c in " ?#"):
+            raise ValueError("must be an http(s) URL without query or fragment, e.g. https://mcrc.example.org")
+        return v.rstrip("/")
+
+    def safe_database_url(self) -> str | None:
+        """The database URL with any password hidden (for messages)."""
+        if self.database_url is None:
+            return None
+        return make_url(self.database_url.get_secret_value()).render_as_string(hide_password=True)
+
+    def __repr_args__(self):
+        for key, value in super().__repr_args__():
+            yield key, (self.safe_database_url() if key == "database_url" else value)
+
+    def cds_settings(self):
+        """The CDS Hooks issuers (None: CDS Hooks not mounted). Keys are read from local files only."""
+        from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig
+
+        if self.cds_issuers is None:
+            return None
+        if isinstance(self.cds_issuers, str):
+            path = self.base_dir / self.cds_issuers
+            entries, where = _issuer_file(path), str(path)
+            base = path.parent
+        else:
+            entries, where, base = self.cds_issuers, "cds_issuers", self.base_dir
+        issuers = {}
+        for i, e in enumerate(entries):
+            if (e.jwks is None) == (e.jwks_file is None):
+                raise ConfigError([Problem(f"{where}: issuers[{i}]", "give exactly one of jwks and jwks_file")])
+            try:
+                jwks = e.jwks if e.jwks is not None else json.loads((base / e.jwks_file).read_text(encoding="utf-8"))
+                issuers[e.iss] = IssuerConfig(e.iss, jwks, set(e.jku_allowlist),
+                                              set(e.tenants) if e.tenants else None)
+            except (OSError, ValueError) as exc:
+                raise ConfigError([Problem(f"{where}: issuers[{i}]", f"cannot use this issuer: {exc}")]) from None
+        if not issuers:
+            raise ConfigError([Problem(where, "no issuers configured")])
+        return CdsAuthSettings(issuers=issuers)
+
+    def settings(self):
+        """The `mcrc.api.app.Settings` for `create_app`."""
+        from mcrc.api.app import Settings
+
+        return Settings(database_url=self.database_url.get_secret_value() if self.database_url else None,
+                        open_assess=self.open_assess, cds=self.cds_settings(), public_url=self.public_url,
+                        secret_key=self.secret_key.get_secret_value() if self.secret_key else None,
+                        max_body_bytes=self.max_body_bytes)
+
+
+def _issuer_file(path: Path) -> list[IssuerEntry]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read the CDS issuer file: {exc.strerror}")]) from None
+    except ValueError as exc:
+        raise ConfigError([Problem(str(path), f"not valid JSON: {exc}")]) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("issuers"), list):
+        raise ConfigError([Problem(str(path), 'expected {"issuers": [...]}')])
+    try:
+        return [IssuerEntry.model_validate(item) for item in doc["issuers"]]
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, lambda k: f"{path}: issuers.{k}")) from None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _problems(exc: ValidationError, origin) -> list[Problem]:
+    """One Problem per error, naming the key and its origin; the offending value is never repeated."""
+    out = []
+    for e in exc.errors(include_input=False, include_url=False):
+        loc = tuple(e.get("loc", ()))
+        # a union (str | list) reports each branch: keep only the key
+        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))))
+        msg = "unknown key" if e.get("type") == "extra_forbidden" else str(e.get("msg", "invalid"))
+        out.append(Problem(origin(_where(loc)), msg))
+    return out
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The keys of a TOML config file, or ConfigError (unreadable, not TOML)."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read the configuration file: {exc.strerror}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> ServeConfig:
+    """Defaults < file (`path`, else $MCRC_CONFIG) < environment < `overrides` (command-line flags; None
+    values are ignored). Raises ConfigError listing every bad key with its origin."""
+    env = {} if env is None else env
+    path = path or env.get(CONFIG_ENV) or None
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    base = Path(".")
+    if path is not None:
+        path = Path(path)
+        base = path.parent
+        data = read_file(path)
+        unknown = [k for k in data if k not in ENV]
+        if unknown:
+            raise ConfigError([Problem(f"{path}: {k}", "unknown key", ", ".join(ENV)) for k in unknown])
+        for key, value in data.items():
+            values[key], origin[key] = value, f"{path}: {key}"
+    for key, var in ENV.items():
+        if env.get(var) not in (None, ""):
+            values[key], origin[key] = env[var], var
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key], origin[key] = value, f"--{key.replace('_', '-')}"
+    try:
+        return ServeConfig.model_validate({**values, "base_dir": base})
+    except ValidationError as exc:
+        def named(where: str) -> str:
+            head, _, rest = where.partition(".")
+            head, bracket, tail = head.partition("[")
+            src = origin.get(head, f"{path}: {head}" if path else head)
+            return src + (f"[{tail}" if bracket else "") + (f".{rest}" if rest else "")
+        raise ConfigError(_problems(exc, named)) from None

@@ -13,9 +13,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DB ?= sqlite:///mcrc.db
+
+# Migrate the embedded SQLite store, load the sample cases (printing a sign-in token), then serve the web page,
+# the REST API and the CDS Hooks services until Ctrl-C.
 run: $(STAMP)
-	$(BIN)/mcrc demo seed examples --db sqlite:///mcrc.db
-	$(BIN)/mcrc demo examples
+	$(BIN)/mcrc demo seed examples --db $(DB)
+	$(BIN)/mcrc serve --db $(DB) --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -245,4 +245,7 @@ def create_app(settings: Settings) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    from mcrc.web import install as install_web  # the clinicians' pages (/, /cases..., /kb, /login, /static)
+
+    install_web(app, store, settings)
     return app

@@ -1,0 +1,414 @@
+"""The routes of the web pages. Each handler turns store and input errors into a friendly HTML page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+import mcrc
+from mcrc.api.errors import input_problem
+from mcrc.engine import Assessment
+from mcrc.errors import InputError, McrcError, Problem
+from mcrc.render.flowchart import flowchart_svg
+from mcrc.render.outline import SCOPE_TEXT, cite_text, footer, timeline_text
+from mcrc.render.timeline import timeline_svg
+from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
+from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
+from mcrc.store.models import DEVIATION_REASONS, User
+from mcrc.web import form as pform
+from mcrc.web.pdf import html_to_pdf
+from mcrc.web.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Signer, WebSession
+
+log = logging.getLogger("mcrc.web")
+_TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
+           409: "Changed by someone else", 422: "Cannot accept this input", 503: "Case store unavailable",
+           500: "Something went wrong"}
+
+
+class WebError(Exception):
+    """An error shown to the user as an HTML page with this status."""
+
+    def __init__(self, status: int, message: str, problems: list[str] | None = None):
+        self.status, self.message, self.problems = status, message, problems or []
+        super().__init__(message)
+
+
+@dataclass
+class Caller:
+    name: str
+    role: str
+
+
+@contextmanager
+def friendly() -> Iterator[None]:
+    """Store and engine errors become WebErrors (HTML pages), never tracebacks or problem+json."""
+    try:
+        yield
+    except StoreForbidden as exc:
+        raise WebError(403, str(exc)) from None
+    except StoreNotFound as exc:
+        raise WebError(404, str(exc)) from None
+    except StoreConflict as exc:
+        raise WebError(409, str(exc)) from None
+    except InputError as exc:
+        raise WebError(422, exc.headline, [str(p) for p in exc.problems]) from None
+    except StoreError as exc:
+        log.error("store error: %s", exc)
+        raise WebError(503, "The case store cannot answer now; try again in a moment.") from None
+    except McrcError as exc:
+        log.error("mcrc error: %s", exc)
+        raise WebError(500, "No assessment could be produced; nothing was stored.") from None
+
+
+def _case_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 12:
+        raise WebError(404, f"There is no case {raw!r}.")
+    return int(raw)
+
+
+def _local_next(value: str | None) -> str:
+    """Only same-site paths after sign-in (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+class Web:
+    def __init__(self, app: FastAPI, store: Store, settings: Any):
+        self.app, self.store = app, store
+        self.signer = Signer(getattr(settings, "secret_key", None))
+        self.env = Environment(loader=PackageLoader("mcrc.web", "templates"),
+                               autoescape=select_autoescape(default=True, default_for_string=True),
+                               trim_blocks=True, lstrip_blocks=True)
+        self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
+                                DEVIATION_REASONS=DEVIATION_REASONS, INDEX=pform.INDEX, LIST_STATE=pform.LIST_STATE,
+                                concrete=pform.concrete, with_index=lambda index, path, i: {**index, path: str(i)})
+
+    # ---- sessions ------------------------------------------------------------------------------
+    def session(self, request: Request) -> tuple[WebSession, bool]:
+        """The request's session, or a fresh anonymous one (True: the cookie must be set)."""
+        s = self.signer.load(request.cookies.get(COOKIE))
+        return (s, False) if s is not None else (self.signer.new(), True)
+
+    def caller(self, s: WebSession) -> Caller | None:
+        """The signed-in user, re-read from the store on every request (a removed user is signed out)."""
+        if s.user is None:
+            return None
+        try:
+            with Session(self.store.engine) as db:
+                user = db.execute(select(User).where(User.name == s.user)).scalar_one_or_none()
+        except SQLAlchemyError:
+            raise WebError(503, "The case store cannot answer now; try again in a moment.") from None
+        if user is None or getattr(user, "deactivated_at", None) is not None:
+            return None
+        return Caller(user.name, user.role)
+
+    def set_cookie(self, response: Response, request: Request, s: WebSession) -> None:
+        response.set_cookie(COOKIE, self.signer.dump(s), httponly=True, samesite="strict", path="/",
+                            secure=request.url.scheme == "https", max_age=12 * 3600)
+
+    def check_csrf(self, request: Request, s: WebSession, form: FormData | None) -> None:
+        token = request.headers.get(CSRF_HEADER) or (form.get(CSRF_FIELD) if form is not None else None)
+        if not self.signer.csrf_ok(s, token if isinstance(token, str) else None):
+            raise WebError(403, "This form has expired or did not come from this site (missing or wrong CSRF "
+                                "token). Reload the page and submit it again.")
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def page(self, request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        s, fresh = ctx.pop("_session", None) or self.session(request)
+        who = ctx.pop("_caller", None)
+        if who is None and s.user is not None:
+            who = self.caller(s)
+        html = self.env.get_template(template).render(csrf=self.signer.csrf(s), user=who, **ctx)
+        resp = HTMLResponse(html, status_code=status)
+        if fresh:
+            self.set_cookie(resp, request, s)
+        return resp
+
+    def error_page(self, request: Request, exc: WebError) -> HTMLResponse:
+        s, fresh = self.session(request)
+        try:
+            who = self.caller(s)
+        except WebError:
+            who = None
+        return self.page(request, "error.html", status=exc.status, title=_TITLES.get(exc.status, "Error"),
+                         message=exc.message, problems=exc.problems, status_code=exc.status,
+                         _session=(s, fresh), _caller=who)
+
+    def require(self, request: Request) -> tuple[WebSession, Caller] | RedirectResponse:
+        s, _ = self.session(request)
+        who = self.caller(s)
+        if who is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+        return s, who
+
+    # ---- assessments ---------------------------------------------------------------------------
+    def current_assessment(self, case_id: int, who: Caller) -> tuple[Any, AssessmentRecord | None, bool]:
+        """The case, its assessment of the current version (made now if the role may assess), and
+        whether the record shown is stale (an older version's, when this user may not assess)."""
+        case = self.store.get_case(case_id, who.name)
+        history = self.store.assessments(case_id, who.name)
+        latest = history[-1] if history else None
+        if latest is None or latest.case_version != case.version:
+            if who.role in PERMISSIONS["assess_case"]:
+                latest = self.store.assess(case_id, who.name)
+            else:
+                return case, latest, latest is not None
+        return case, latest, False
+
+    def assessment_context(self, a: Assessment, pdf: bool = False) -> dict[str, Any]:
+        kb = self.store.knowledge
+        return {
+            "a": a,
+            "sources": kb.sources,
+            "flowchart": flowchart_svg(a, kb, id_prefix="flow" + ("-pdf" if pdf else "")),
+            "timelines": [timeline_svg(s, n) for n, s in enumerate(a.strategies, start=1)],
+            "footer": footer(a),
+            "pdf": pdf,
+        }
+
+
+def _strategy_codes(a: Assessment, chosen: list[str], extra: str) -> list[str]:
+    """The action and regimen codes of the strategies ticked, then any extra codes typed, in order, once each."""
+    codes: list[str] = []
+    by_id = {s.id: s for s in a.strategies}
+    for sid in chosen:
+        s = by_id.get(sid)
+        if s is None:
+            codes.append(sid)  # the store reports it as not an action or regimen code
+            continue
+        for st in s.steps:
+            codes += [st.code, *st.regimens]
+    codes += [c for c in extra.replace(",", " ").split() if c]
+    return list(dict.fromkeys(codes))
+
+
+def install(app: FastAPI, store: Store, settings: Any) -> None:
+    """Mount the web pages and /static/ on `app` (the API's app: same store, same tokens)."""
+    web = Web(app, store, settings)
+    app.state.web = web
+    app.mount("/static", StaticFiles(directory=str(files("mcrc.web").joinpath("static"))), name="static")
+
+    @app.exception_handler(WebError)
+    async def _web_error(request: Request, exc: WebError) -> HTMLResponse:
+        return web.error_page(request, exc)
+
+    def authenticate(token: str):
+        auth = getattr(app.state, "authenticate", None)
+        return None if auth is None else auth(token)
+
+    # ---- sign in / out -------------------------------------------------------------------------
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> HTMLResponse:
+        return web.page(request, "login.html", next=_local_next(next), failed=False)
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        s, _ = web.session(request)
+        form = await request.form()
+        web.check_csrf(request, s, form)
+        token = str(form.get("token") or "").strip()
+        target = _local_next(str(form.get("next") or "/"))
+        who = authenticate(token) if token else None
+        if who is None:
+            log.info("web sign-in refused (token not recognised)")
+            return web.page(request, "login.html", status=401, next=target, failed=True, _session=(s, False))
+        fresh = web.signer.new(user=who.name)  # a new nonce: tokens of the anonymous session stop working
+        resp = RedirectResponse(target, status_code=303)
+        web.set_cookie(resp, request, fresh)
+        log.info("web sign-in: %s", who.name)
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        s, _ = web.session(request)
+        web.check_csrf(request, s, await request.form())
+        resp = RedirectResponse("/login", status_code=303)
+        web.set_cookie(resp, request, web.signer.new())
+        return resp
+
+    # ---- cases ---------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def case_list(request: Request) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        s, who = auth
+        with friendly():
+            cases = store.list_cases(who.name)
+        return web.page(request, "cases.html", cases=cases, _session=(s, False), _caller=who,
+                        may_create=who.role in PERMISSIONS["create_case"])
+
+    def form_page(request: Request, s: WebSession, who: Caller, values: dict[str, str], status: int = 200,
+                  problems: list[dict[str, Any]] | None = None, json_text: str = "", json_mode: bool = False):
+        placed, rest = pform.place_problems(problems or [], pform.form_paths(values))
+        return web.page(request, "case_form.html", status=status, spec=pform.SPEC, values=values,
+                        counts=pform.row_counts(values), placed=placed, rest=rest, json_text=json_text,
+                        json_mode=json_mode, _session=(s, False), _caller=who)
+
+    @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
+    def new_case(request: Request) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        s, who = auth
+        return form_page(request, s, who, {})
+
+    def draft_of(form: FormData) -> Any:
+        """The patient the submitted form describes: the JSON text in JSON mode, else the fields."""
+        if form.get("mode") == "json":
+            text = str(form.get("patient_json") or "")
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError([Problem(f"line {exc.lineno} column {exc.colno}",
+                                               f"malformed JSON: {exc.msg}")]) from None
+        return pform.form_to_draft({k: v for k, v in form.items() if isinstance(v, str)})
+
+    def problems_of(exc: InputError) -> list[dict[str, Any]]:
+        return json.loads(input_problem(exc).body)["errors"]
+
+    @app.post("/cases/validate", include_in_schema=False)
+    async def validate(request: Request) -> Response:
+        """Validate a draft exactly as the API would; answers the API's problem body (or null) and the draft."""
+        s, _ = web.session(request)
+        form = await request.form()
+        web.check_csrf(request, s, form)
+        if web.caller(s) is None:
+            return JSONResponse({"detail": "sign in first"}, status_code=401)
+        draft: Any = None
+        try:
+            draft = draft_of(form)
+            mcrc.parse_patient(draft)
+        except InputError as exc:
+            return JSONResponse({"problem": json.loads(input_problem(exc).body), "draft": draft})
+        return JSONResponse({"problem": None, "draft": draft})
+
+    @app.post("/cases", include_in_schema=False)
+    async def create_case(request: Request) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        s, who = auth
+        form = await request.form()
+        web.check_csrf(request, s, form)
+        values = {k: v for k, v in form.items() if isinstance(v, str) and k not in (CSRF_FIELD, "patient_json", "mode")}
+        json_mode = form.get("mode") == "json"
+        json_text = str(form.get("patient_json") or "")
+        try:
+            draft = draft_of(form)
+            with friendly():
+                try:
+                    rec = store.add_case(draft, who.name)
+                except InputError as exc:
+                    if json_mode and isinstance(draft, dict):
+                        values = pform.draft_to_form(draft)
+                    return form_page(request, s, who, values, 422, problems_of(exc), json_text, json_mode)
+        except InputError as exc:  # malformed JSON text
+            return form_page(request, s, who, values, 422, problems_of(exc), json_text, json_mode)
+        return RedirectResponse(f"/cases/{rec.id}", status_code=303)
+
+    def case_page(request: Request, s: WebSession, who: Caller, case_id: int, status: int = 200,
+                  decision_problems: list[str] | None = None, decision_values: dict[str, Any] | None = None):
+        with friendly():
+            case, record, stale = web.current_assessment(case_id, who)
+            decisions = store.decisions(case_id, who.name)
+        ctx: dict[str, Any] = {}
+        if record is not None:
+            ctx = web.assessment_context(Assessment.model_validate(record.assessment))
+        return web.page(request, "assessment.html", status=status, case=case, record=record, stale=stale,
+                        decisions=decisions, may_decide=who.role in PERMISSIONS["decide"],
+                        decision_problems=decision_problems or [], dv=decision_values or {},
+                        _session=(s, False), _caller=who, **ctx)
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+    def show_case(request: Request, case_id: str) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        s, who = auth
+        return case_page(request, s, who, _case_id(case_id))
+
+    @app.post("/cases/{case_id}/decisions", include_in_schema=False)
+    async def decide(request: Request, case_id: str) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        s, who = auth
+        form = await request.form()
+        web.check_csrf(request, s, form)
+        cid = _case_id(case_id)
+        chosen = [str(v) for v in form.getlist("strategy")]
+        values = {"strategy": chosen, "extra": str(form.get("extra") or ""),
+                  "concordant": str(form.get("concordant") or ""), "deviation": str(form.get("deviation") or ""),
+                  "deviation_text": str(form.get("deviation_text") or ""),
+                  "rationale": str(form.get("rationale") or ""), "meeting_date": str(form.get("meeting_date") or "")}
+        problems: list[str] = []
+        if values["concordant"] not in ("yes", "no"):
+            problems.append("concordant: say whether the decision follows the assessment (yes or no)")
+        meeting = None
+        if values["meeting_date"]:
+            try:
+                meeting = dt.date.fromisoformat(values["meeting_date"])
+            except ValueError:
+                problems.append(f"meeting_date: '{values['meeting_date']}' is not a date (YYYY-MM-DD)")
+        with friendly():
+            _, record, _ = web.current_assessment(cid, who)
+        if problems:
+            return case_page(request, s, who, cid, 422, problems, values)
+        a = Assessment.model_validate(record.assessment) if record else None
+        codes = _strategy_codes(a, chosen, values["extra"]) if a else []
+        try:
+            with friendly():
+                store.decide(cid, strategies=codes, rationale=values["rationale"],
+                             concordant=values["concordant"] == "yes", user=who.name,
+                             deviation=values["deviation"] or None,
+                             deviation_text=values["deviation_text"].strip() or None, meeting_date=meeting)
+        except WebError as exc:
+            if exc.status != 422:
+                raise
+            return case_page(request, s, who, cid, 422, exc.problems, values)
+        return RedirectResponse(f"/cases/{cid}#decisions", status_code=303)
+
+    @app.get("/cases/{case_id}/pdf", include_in_schema=False)
+    def case_pdf(request: Request, case_id: str) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        _, who = auth
+        cid = _case_id(case_id)
+        with friendly():
+            case, record, stale = web.current_assessment(cid, who)
+            decisions = store.decisions(cid, who.name)
+        if record is None:
+            raise WebError(409, "This case has not been assessed yet; a clinician or coordinator opens it first.")
+        a = Assessment.model_validate(record.assessment)
+        html = web.env.get_template("pdf.html").render(case=case, record=record, stale=stale, decisions=decisions,
+                                                       user=who, generated=dt.datetime.now(dt.UTC),
+                                                       **web.assessment_context(a, pdf=True))
+        pdf = html_to_pdf(html)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="case-{cid}-assessment.pdf"'})
+
+    # ---- knowledge base ------------------------------------------------------------------------
+    @app.get("/kb", response_class=HTMLResponse, include_in_schema=False)
+    def kb_page(request: Request) -> HTMLResponse:
+        kb = store.knowledge
+        return web.page(request, "kb.html", kb=kb)

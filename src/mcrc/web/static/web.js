@@ -1,0 +1,150 @@
+/* mcrc web pages: validate-as-you-type for the patient form, repeated rows, the decision form.
+   Plain JavaScript, no framework, no inline handlers (the Content-Security-Policy forbids them). */
+(function () {
+  "use strict";
+
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+    };
+  }
+
+  function csrfOf(form) {
+    var el = form.querySelector('input[name="csrf_token"]');
+    return el ? el.value : "";
+  }
+
+  /* The nearest message slot for a field path: the field itself, else its row or group. */
+  function slotFor(form, path) {
+    var p = path;
+    while (p) {
+      var el = form.querySelector('[data-err-for="' + CSS.escape(p) + '"]');
+      if (el) return el;
+      var m = p.match(/^(.*)(\.[^.[\]]+|\[\d+\])$/);
+      p = m ? m[1] : "";
+    }
+    return null;
+  }
+
+  function setupRepeat(form, fs) {
+    var rows = fs.querySelector(":scope > .rows");
+    var tpl = fs.querySelector(":scope > template.row-template");
+    var state = fs.querySelector(":scope > .list-state select");
+    function sync() {
+      var none = state.value === "none";
+      rows.querySelectorAll("input, select, button").forEach(function (el) { el.disabled = none; });
+      rows.hidden = none;
+    }
+    fs.querySelector(":scope > .add-row").addEventListener("click", function () {
+      var next = 0;
+      rows.querySelectorAll(":scope > .row-item").forEach(function (r) {
+        var m = r.getAttribute("data-path").match(/\[(\d+)\]$/);
+        if (m) next = Math.max(next, Number(m[1]) + 1);
+      });
+      rows.insertAdjacentHTML("beforeend", tpl.innerHTML.split("__i__").join(String(next)));
+      state.value = "";
+      sync();
+      form.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    rows.addEventListener("click", function (ev) {
+      if (ev.target.classList.contains("remove-row")) {
+        ev.target.closest(".row-item").remove();
+        form.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+    });
+    state.addEventListener("change", sync);
+    sync();
+  }
+
+  function setupPatientForm(form) {
+    var url = form.getAttribute("data-validate");
+    var summary = document.getElementById("problems");
+    var validity = document.getElementById("validity");
+    var jsonBox = document.getElementById("patient-json");
+    var jsonMode = document.getElementById("json-mode");
+    var seq = 0;
+
+    function clear() {
+      form.querySelectorAll(".err").forEach(function (e) { e.textContent = ""; });
+      form.querySelectorAll(".invalid").forEach(function (e) { e.classList.remove("invalid"); });
+      summary.textContent = "";
+    }
+
+    function show(problem) {
+      clear();
+      if (!problem) {
+        validity.textContent = "No problems found so far.";
+        validity.className = "validity ok";
+        return;
+      }
+      var list = document.createElement("ul");
+      (problem.errors || []).forEach(function (e) {
+        var text = e.message + (e.allowed ? " (allowed: " + e.allowed + ")" : "");
+        var slot = jsonMode.checked ? null : slotFor(form, e.field || "");
+        if (slot) {
+          var span = document.createElement("span");
+          span.textContent = text;
+          slot.appendChild(span);
+          var wrap = slot.closest(".field, fieldset");
+          if (wrap) wrap.classList.add("invalid");
+        } else {
+          var li = document.createElement("li");
+          li.textContent = (e.field ? e.field + ": " : "") + text;
+          list.appendChild(li);
+        }
+      });
+      if (list.children.length) summary.appendChild(list);
+      var n = (problem.errors || []).length;
+      validity.textContent = n + (n === 1 ? " problem" : " problems") + ": " + problem.detail;
+      validity.className = "validity bad";
+    }
+
+    function validate() {
+      var mine = ++seq;
+      var body = new URLSearchParams(new FormData(form));
+      body.delete("csrf_token");
+      fetch(url, {
+        method: "POST",
+        headers: { "X-CSRF-Token": csrfOf(form) },
+        body: body,
+        credentials: "same-origin"
+      }).then(function (resp) {
+        if (!resp.ok) throw new Error("status " + resp.status);
+        return resp.json();
+      }).then(function (data) {
+        if (mine !== seq) return;
+        if (!jsonMode.checked && data.draft !== null && document.activeElement !== jsonBox) {
+          jsonBox.value = JSON.stringify(data.draft, null, 2);
+        }
+        show(data.problem);
+      }).catch(function (err) {
+        if (mine === seq) validity.textContent = "Could not check the form just now (" + err.message + ").";
+      });
+    }
+
+    form.querySelectorAll("fieldset.repeat").forEach(function (fs) { setupRepeat(form, fs); });
+    var later = debounce(validate, 250);
+    form.addEventListener("input", later);
+    form.addEventListener("change", later);
+    validate();
+  }
+
+  function setupDecisionForm(form) {
+    var dev = document.getElementById("deviation-fields");
+    function update() {
+      var v = form.querySelector('input[name="concordant"]:checked');
+      dev.hidden = !(v && v.value === "no");
+    }
+    form.addEventListener("change", update);
+    update();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var pf = document.getElementById("patient-form");
+    if (pf) setupPatientForm(pf);
+    var df = document.getElementById("decision-form");
+    if (df) setupDecisionForm(df);
+  });
+})();

@@ -1,0 +1,173 @@
+"""The web pages in a real browser (Debian's chromium driven by Playwright) against a real uvicorn server.
+
+Signs in, fills the patient form, sees the as-you-type validation message, creates the case, sees the
+assessment with the flowchart and timeline, expands a citation, records a decision and downloads the
+PDF; saves build/assessment.png. Fails on any console error, Content-Security-Policy violation
+included. Skips only outside CI when /usr/bin/chromium is missing (CI installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+       "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+                                reason="Debian chromium is not installed (CI installs it and never skips)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    from mcrc.api import Settings, create_app
+    from mcrc.store.api import Store
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'mcrc.db'}"
+    with Store(url) as s:
+        s.upgrade()
+        s.add_user("adm", "admin")
+        s.add_user("coo", "coordinator", actor="adm")
+        token = s.create_token("coo", label="browser test").token
+        for name in ("01-sync-low-rectal-resectable.json", "44-rectal-resectable-liver.json",
+                     "16-referral-many-unknowns.json"):
+            s.add_case(json.loads((ROOT / "examples" / name).read_text(encoding="utf-8")), "coo")
+    app = create_app(Settings(database_url=url, secret_key="browser-test"))
+
+    @app.middleware("http")
+    async def csp(request, call_next):  # the app's own security middleware may already set it; never weaker
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        return response
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", token
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _pdf_pages(data: bytes) -> int:
+    chunks = [data]
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            chunks.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            continue
+    return sum(len(re.findall(rb"/Type\s*/Page(?![a-z])", c)) for c in chunks)
+
+
+def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = server
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type == "error" or "Content Security Policy" in m.text else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+            page.goto(f"{base}/cases/new")
+            expect(page).to_have_url(re.compile(r"/login\?next=/cases/new$"))
+            page.fill("#token", token)
+            page.click("form[action='/login'] button[type=submit]")
+            expect(page).to_have_url(f"{base}/cases/new")
+
+            # a bad value gets the API's message next to the field, as it is typed
+            page.fill("[name='age']", "150")
+            expect(page.locator("[data-err-for='age']")).to_contain_text("less than or equal to 110")
+            page.fill("[name='age']", "64")
+            page.select_option("[name='sex']", "female")
+            page.fill("[name='ecog']", "0")
+            page.select_option("[name='primary.location']", "sigmoid_colon")
+            page.select_option("[name='primary.status']", "in_place")
+            page.select_option("[name='primary.resectability']", "resectable")
+            page.select_option("[name='primary.emergency']", "none")
+            page.fill("[name='primary.diagnosed']", "2026-09-01")
+            page.select_option("[name='metastases[0].organ']", "liver")
+            page.fill("[name='metastases[0].count']", "2")
+            page.fill("[name='metastases[0].largest_size.value']", "25")
+            page.select_option("[name='metastases[0].largest_size.unit']", "mm")
+            page.fill("[name='metastases[0].found']", "2026-09-05")
+            page.select_option("[name='metastases[0].resectability']", "resectable")
+            page.select_option("[name='metastases[0].major_resection_needed']", "false")
+            page.select_option("[name='metastases[0].small_and_accessible']", "false")
+            # a second lesion row: a lung zone on a liver lesion is refused next to that row, then removed
+            page.click("fieldset[data-repeat='metastases'] > .add-row")
+            page.select_option("[name='metastases[1].organ']", "liver")
+            page.select_option("[name='metastases[1].zone']", "outer")
+            expect(page.locator("[data-err-for='metastases[1]']")).to_contain_text("apply only to lung lesions")
+            page.click("fieldset[data-path='metastases[1]'] .remove-row")
+            page.select_option("[name='biomarkers.kras']", "wild_type")
+            page.select_option("[name='biomarkers.mmr']", "proficient")
+            page.select_option("[name='fitness.fit_for_surgery']", "true")
+            page.select_option("[name='_list.treatment_history.courses']", "none")
+            page.select_option("[name='_list.treatment_history.procedures']", "none")
+            expect(page.locator("[data-err-for='age']")).to_be_empty()
+            expect(page.locator("#validity")).to_have_text("No problems found so far.")
+            page.click(".json-view summary")
+            expect(page.locator("#patient-json")).to_have_value(re.compile(r'"courses": \[\]'))
+            draft = json.loads(page.locator("#patient-json").input_value())
+            assert "region" not in draft and "nras" not in draft["biomarkers"]  # blank stays unknown
+
+            page.click("#create-case")
+            expect(page).to_have_url(re.compile(r"/cases/\d+$"))
+            expect(page.locator("#goal")).to_be_visible()
+            flow = page.locator("svg.flowchart")
+            expect(flow).to_have_count(1)
+            assert page.locator("svg.flowchart g.row.fired").count() >= 3
+            expect(page.locator("svg.timeline").first).to_be_visible()
+            first_cite = page.locator("#strategies details.cite").first
+            first_cite.locator("summary").click()
+            expect(first_cite.locator("a[href^='/kb#row-']").first).to_be_visible()
+
+            Path(ROOT / "build").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "build" / "assessment.png"), full_page=False)
+
+            page.locator("input[name='strategy']").first.check()
+            page.check("input[name='concordant'][value='yes']")
+            page.fill("#rationale", "Board agrees with the first strategy.")
+            page.click("#record-decision")
+            expect(page.locator("tr.decision")).to_contain_text("Board agrees with the first strategy.")
+
+            with page.expect_download() as info:
+                page.click("#pdf-link")
+            data = Path(info.value.path()).read_bytes()
+            assert data.startswith(b"%PDF-") and _pdf_pages(data) >= 2
+
+            page.goto(f"{base}/kb")
+            expect(page.locator("[id^='row-']").first).to_be_attached()
+        finally:
+            browser.close()
+    assert not problems, problems

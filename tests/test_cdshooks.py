@@ -640,3 +640,20 @@ def test_unsafe_fhir_server_fields_are_400(key, fhir_server, token_type):
     r = _post(_app(key), key, PATIENT_VIEW_ID, body)
     assert r.status_code == 400, r.text
     assert TOKEN not in r.text
+
+
+def test_documented_example_requests_work(key):
+    """The request files under examples/fhir/cds (used in docs/cds-hooks.md) give the documented answers."""
+    cds = EXAMPLES_ROOT / "fhir" / "cds"
+    order = json.loads((cds / "order-select-cetuximab-kras-mutant.json").read_text())
+    r = _post(_app(key), key, ORDER_SELECT_ID, order)
+    assert r.status_code == 200, r.text
+    (card,) = [c for c in r.json()["cards"] if c["indicator"] == "critical"]
+    assert "MedicationRequest/draft-cetuximab" in json.dumps(card["suggestions"])
+    assert "draft-folfox" not in json.dumps(card["suggestions"])
+    view = json.loads((cds / "patient-view-server-fallback.json").read_text())
+    record = _fhir_example("05-rectal-peritoneal")
+    view["fhirServer"] = FHIR_BASE
+    view["fhirAuthorization"]["access_token"] = TOKEN
+    r = _post(_app(key, transport=FhirServer(record).transport()), key, PATIENT_VIEW_ID, view)
+    assert r.status_code == 200 and r.json()["cards"]

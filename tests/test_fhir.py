@@ -6,9 +6,12 @@ import copy
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.careplan import CarePlan
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mcrc
 from mcrc.fhir import careplan, read_bundle
@@ -167,3 +170,224 @@ def test_ambiguous_drug_set_is_not_mapped_to_a_regimen():
     result = read_bundle(bundle, today=TODAY)
     assert any("ambiguous regimen (FOLFOXIRI, FOLFIRINOX)" in u for u in result.unmapped)
     assert result.patient.treatment_history.courses is None
+
+
+# ---- broken Bundles: a clear error with its path, or unknown; never a crash ------------------------
+def _with_entry(resource: dict) -> dict:
+    bundle = _load("02-left-colon-ras-wt-liver")
+    bundle["entry"].append(resource if "resource" in resource or resource == {} else {"resource": resource})
+    return bundle
+
+
+LOINC_SYS = "http://loinc.org"
+
+
+@pytest.mark.parametrize("entry, where", [
+    ({"resource": "not an object"}, "Bundle.entry[{n}].resource"),
+    ({"resource": {"resourceType": "Banana"}}, "Bundle.entry[{n}].resource.resourceType"),
+    ({"resource": {"status": "final"}}, "Bundle.entry[{n}].resource.resourceType"),
+    ({"resource": {"resourceType": "Observation", "status": "final"}}, "Bundle.entry[{n}].resource.code"),
+    ({"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "effectiveDateTime": "2024-13-45"}}, "Bundle.entry[{n}].resource.effectiveDateTime"),
+    ({"resource": {"resourceType": "Procedure", "subject": {"reference": "Patient/x"}}},
+     "Bundle.entry[{n}].resource.status"),
+])
+def test_malformed_entries_name_their_path(entry, where):
+    bundle = _load("02-left-colon-ras-wt-liver")
+    n = len(bundle["entry"])
+    bundle["entry"].append(entry)
+    with pytest.raises(mcrc.InputError) as err:
+        read_bundle(bundle, today=TODAY)
+    assert any(p.where == where.format(n=n) for p in err.value.problems), [str(p) for p in err.value.problems]
+
+
+def test_an_entry_that_is_not_an_object_is_an_input_error():
+    bundle = _load("02-left-colon-ras-wt-liver")
+    bundle["entry"].append(None)
+    with pytest.raises(mcrc.InputError):
+        read_bundle(bundle, today=TODAY)
+    bundle["entry"][-1] = 5
+    with pytest.raises(mcrc.InputError) as err:
+        read_bundle(bundle, today=TODAY)
+    assert err.value.problems[0].where == f"Bundle.entry[{len(bundle['entry']) - 1}]"
+
+
+@pytest.mark.parametrize("resource, reason", [
+    ({"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "something"}},
+     "observation code not recognised"),
+    ({"resourceType": "Observation", "id": "o2", "status": "final",
+      "code": {"coding": [{"system": LOINC_SYS, "code": "89247-1"}]}, "valueInteger": 7}, "ECOG value missing"),
+    ({"resourceType": "Observation", "id": "o3", "status": "final",
+      "code": {"coding": [{"system": LOINC_SYS, "code": "2039-6"}]}}, "CEA without a value"),
+    ({"resourceType": "Observation", "id": "o4", "status": "final",
+      "code": {"coding": [{"system": LOINC_SYS, "code": "69548-6"}]}}, "gene studied is not"),
+    ({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/x"}},
+     "not a PrimaryCancerCondition"),
+    ({"resourceType": "MedicationStatement", "id": "m1", "status": "completed", "subject": {"reference": "Patient/x"},
+      "medicationReference": {"reference": "Medication/9"}}, "medication given by reference"),
+    ({"resourceType": "MedicationRequest", "id": "m2", "status": "active", "intent": "order",
+      "subject": {"reference": "Patient/x"}, "medicationCodeableConcept": {"text": "oxaliplatin"}},
+     "only completed requests are history"),
+])
+def test_incomplete_resources_are_unmapped_and_the_rest_still_reads(resource, reason):
+    result = read_bundle(_with_entry(resource), today=TODAY)
+    assert any(u.startswith(f"{resource['resourceType']}/{resource['id']}:") and reason in u
+               for u in result.unmapped), result.unmapped
+    assert result.patient.primary.location == "sigmoid_colon"
+    mcrc.assess(result.patient, today=TODAY)
+
+
+def test_partial_birth_date_leaves_age_unknown():
+    bundle = _load("02-left-colon-ras-wt-liver")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["birthDate"] = "1960"
+    result = read_bundle(bundle, today=TODAY)
+    assert result.patient.age is None
+    assert any("not a full date; age left unknown" in u for u in result.unmapped)
+
+
+def test_completed_medication_requests_are_history():
+    bundle = _load("03-right-colon-kras-g12c-after-two-lines")
+    for e in bundle["entry"]:
+        r = e["resource"]
+        if r["resourceType"] == "MedicationStatement":
+            period = r.pop("effectivePeriod", None)
+            r.pop("effectiveDateTime", None)
+            r["resourceType"], r["intent"], r["status"] = "MedicationRequest", "order", "completed"
+            r["authoredOn"] = period["start"]
+    p = read_bundle(bundle, today=TODAY).patient
+    assert [(c.setting, c.regimen) for c in p.treatment_history.courses] == [
+        ("palliative", "FOLFOX_BEV"), ("palliative", "FOLFIRI_BEV")]
+
+
+def test_stu4_and_older_intent_extension_urls_both_read():
+    from mcrc.fhir.read import INTENT_EXTS
+
+    assert INTENT_EXTS[0].endswith("/mcode-procedure-intent")
+    text = json.dumps(_load("03-right-colon-kras-g12c-after-two-lines"))
+    older = json.loads(text.replace("mcode-procedure-intent", "mcode-treatment-intent"))
+    assert len(read_bundle(older, today=TODAY).patient.treatment_history.courses) == 2
+
+
+@pytest.mark.parametrize("concept, drugs", [
+    ({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "318341"}], "text": "FOLFOX"},
+     {"cetuximab"}),
+    ({"text": "Cetuximab 400 mg/m2 IV loading dose"}, {"cetuximab"}),
+    ({"text": "Trastuzumab deruxtecan 6.4 mg/kg"}, {"trastuzumab_deruxtecan"}),
+    ({"text": "5-FU bolus and leucovorin"}, {"fluorouracil", "leucovorin"}),
+    ({"coding": [{"display": "Trifluridine/tipiracil 35 mg/m2"}]}, {"trifluridine_tipiracil"}),
+    ({"text": "Cetuximabine (invented)"}, set()),
+    ({"text": "drug X"}, set()),
+])
+def test_medication_names_and_codes(concept, drugs):
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+    from mcrc.fhir.read import medication_drugs
+
+    assert medication_drugs(CodeableConcept.model_validate(concept)) == drugs
+
+
+# ---- POST /api/v1/fhir/assess -----------------------------------------------------------------------
+@pytest.fixture
+def api(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mcrc.api.app import Settings, create_app
+    from mcrc.store import Store
+
+    url = f"sqlite:///{tmp_path / 'fhir.db'}"
+    Store(url).upgrade()
+    with TestClient(create_app(Settings(database_url=url, open_assess=True))) as c:
+        yield c
+
+
+def test_fhir_assess_answers_a_careplan_and_the_unmapped_report(api):
+    bundle = _load("03-right-colon-kras-g12c-after-two-lines")
+    bundle["entry"].append({"resource": {"resourceType": "Observation", "id": "odd", "status": "final",
+                                         "code": {"text": "something else"}}})
+    r = api.post("/api/v1/fhir/assess", json=bundle)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    cp = CarePlan.model_validate(body["careplan"])
+    assert cp.subject.reference == "Patient/fhir-03" and cp.status == "draft"
+    assert any(u.startswith("Observation/odd:") for u in body["unmapped"])
+    assert body["patient"]["biomarkers"]["kras_variant"] == "G12C"
+    same = mcrc.assess(read_bundle(_load("03-right-colon-kras-g12c-after-two-lines")).patient)
+    assert (same.goal.label if same.goal else "Goal: not determined") in cp.description
+
+
+@pytest.mark.parametrize("content, status, kind", [
+    (b"{not json", 400, "malformed-json"),
+    (b'{"resourceType": "Patient"}', 400, "not-a-bundle"),
+    (b"[1, 2]", 400, "not-a-bundle"),
+])
+def test_fhir_assess_rejects_what_is_not_a_bundle(api, content, status, kind):
+    r = api.post("/api/v1/fhir/assess", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == status and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith(kind)
+
+
+def test_fhir_assess_invalid_bundle_is_422_with_json_pointers(api):
+    bundle = _load("01-sync-rectal-lung-mets")
+    i = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["id"] == "fhir-01-ecog")
+    bundle["entry"][i]["resource"]["valueInteger"] = "zero"
+    bundle["entry"].append({"resource": {"resourceType": "Banana"}})
+    r = api.post("/api/v1/fhir/assess", json=bundle)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    pointers = [e.get("pointer") for e in r.json()["errors"]]
+    assert f"/entry/{len(bundle['entry']) - 1}/resource/resourceType" in pointers
+    bundle["entry"].pop()
+    r = api.post("/api/v1/fhir/assess", json=bundle)
+    assert r.status_code == 422
+    assert any(p and p.startswith(f"/entry/{i}/resource/valueInteger") for p in
+               (e.get("pointer") for e in r.json()["errors"]))
+    assert "Traceback" not in r.text
+
+
+def test_fhir_assess_needs_a_token_unless_opened(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mcrc.api.app import Settings, create_app
+    from mcrc.store import Store
+
+    url = f"sqlite:///{tmp_path / 'closed.db'}"
+    Store(url).upgrade()
+    with TestClient(create_app(Settings(database_url=url))) as c:
+        r = c.post("/api/v1/fhir/assess", json=_load("02-left-colon-ras-wt-liver"))
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        spec = c.get("/openapi.json").json()["paths"]["/api/v1/fhir/assess"]["post"]
+        assert {"200", "400", "401", "422", "500"} <= set(spec["responses"])
+        assert spec["requestBody"]["content"]["application/json"]["schema"]["properties"]["resourceType"]
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False)
+                     | st.text(max_size=12), lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_mutation_of_a_bundle_is_read_or_refused_cleanly(data):
+    """Replace one value anywhere in an example Bundle by arbitrary JSON: a ReadResult or an InputError."""
+    bundle = _load(data.draw(st.sampled_from(sorted(EXPECTED))))
+    paths: list[tuple[Any, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                paths.append((node, k))
+                walk(v)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                paths.append((node, i))
+                walk(v)
+
+    walk(bundle)
+    parent, key = data.draw(st.sampled_from(paths))
+    parent[key] = data.draw(_JSON)
+    try:
+        result = read_bundle(bundle, today=TODAY)
+    except mcrc.InputError as e:
+        assert e.problems and all(p.where and p.message for p in e.problems)
+    else:
+        mcrc.assess(result.patient, today=TODAY)

@@ -264,14 +264,18 @@ def _drug_names(kb: KnowledgeBase, drugs: frozenset[str]) -> str:
 
 
 def _fact_text(name: str, value: Any) -> str:
-    return f"{name} = {'unknown' if value is None else value}"
+    shown = "unknown" if value is None else (str(value).lower() if isinstance(value, bool) else value)
+    return f"{name} = {shown}"
 
 
 def _finding_card(kb: KnowledgeBase, f: Finding, links: Links, patient_id: str) -> dict[str, Any]:
     inv = f.invariant
     names = ", ".join(o.label for o in f.orders)
     rows = citation_rows(kb, inv.citations)
-    row = rows[0].id if rows else None
+    classes = set(inv.classes) | set(inv.selector.drug_class if inv.selector else ())
+    v = kb.vocabulary
+    about = [r for r in rows if any(v.has("regimens", c) and v.regimen_drug_classes(c) & classes for c in r.codes())]
+    row = (about or rows)[0].id if rows else None  # prefer a row whose regimens the rule is about
     unknown = [k for k, v in f.facts.items() if v is None]
     if f.severity == "critical":
         summary = f"Unsafe for this patient: {names}. {inv.text}"

@@ -7,8 +7,8 @@ with its JSON pointer into the posted Bundle) or whose mapped patient is not val
 same dependency as `POST /api/v1/assess` (passed in by the app factory).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must see the `auth` dependency (a closure variable)
+# in the endpoint's annotations as an object, not as a string it cannot resolve.
 import json
 from collections.abc import Callable
 from typing import Annotated, Any

@@ -194,14 +194,18 @@ def option_gaps(kb: KnowledgeBase, assessment: Any, orders: list[DraftOrder]) ->
 
 
 def citation_rows(kb: KnowledgeBase, citations: tuple[Any, ...] | list[Any]) -> list[Row]:
-    """Rows of the knowledge base that carry one of these (source, where) citations, in table order."""
-    wanted = {(c.source, c.where) for c in citations}
-    rows = []
-    for table in kb.tables:
-        for row in table.rows:
-            if any((c.source, c.where) in wanted for c in row.citations):
-                rows.append(row)
-    return rows
+    """Rows that carry these citations, best first: for each citation in turn, rows citing the same place
+    (or a part of it, e.g. "Table 3, Oxaliplatin-based chemotherapy" for "Table 3"), guideline tables first."""
+    tables = sorted(kb.tables, key=lambda t: t.evidence)
+    out: list[Row] = []
+    for c in citations:
+        for table in tables:
+            for row in table.rows:
+                if row not in out and any(rc.source == c.source and (rc.where == c.where or
+                                                                       rc.where.startswith(c.where + ","))
+                                          for rc in row.citations):
+                    out.append(row)
+    return out
 
 
 __all__ = ["DraftOrder", "Finding", "OptionGap", "check_orders", "citation_rows", "option_gaps",

@@ -193,18 +193,31 @@ def option_gaps(kb: KnowledgeBase, assessment: Any, orders: list[DraftOrder]) ->
     return [OptionGap(culprits, missing)]
 
 
+_ROWS_CACHE: dict[tuple[int, tuple[tuple[str, str], ...]], list[Row]] = {}
+
+
 def citation_rows(kb: KnowledgeBase, citations: tuple[Any, ...] | list[Any]) -> list[Row]:
     """Rows that carry these citations, best first: for each citation in turn, rows citing the same place
-    (or a part of it, e.g. "Table 3, Oxaliplatin-based chemotherapy" for "Table 3"), guideline tables first."""
+    (or a part of it, e.g. "Table 3, Oxaliplatin-based chemotherapy" for "Table 3"), guideline tables first.
+    Memoised per knowledge base (it only depends on the knowledge base and the citations)."""
+    key = (id(kb), tuple((c.source, c.where) for c in citations))
+    hit = _ROWS_CACHE.get(key)
+    if hit is not None:
+        return hit
     tables = sorted(kb.tables, key=lambda t: t.evidence)
     out: list[Row] = []
-    for c in citations:
+    seen: set[str] = set()
+    for source, where in key[1]:
         for table in tables:
             for row in table.rows:
-                if row not in out and any(rc.source == c.source and (rc.where == c.where or
-                                                                       rc.where.startswith(c.where + ","))
-                                          for rc in row.citations):
+                if row.id not in seen and any(rc.source == source and (rc.where == where or
+                                                                       rc.where.startswith(where + ","))
+                                              for rc in row.citations):
+                    seen.add(row.id)
                     out.append(row)
+    if len(_ROWS_CACHE) > 1000:
+        _ROWS_CACHE.clear()
+    _ROWS_CACHE[key] = out
     return out
 
 

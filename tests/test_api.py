@@ -184,7 +184,11 @@ def test_openapi_declares_problem_responses(client):
         ("/api/v1/cases", "post"): {"400", "401", "403", "422"},
         ("/api/v1/cases/{case_id}", "get"): {"401", "403", "404"},
         ("/api/v1/cases/{case_id}/assess", "post"): {"401", "403", "404", "409"},
-        ("/api/v1/ready", "get"): {"503"},
+        ("/api/v1/cases/{case_id}", "put"): {"400", "401", "403", "404", "412", "413", "422", "428", "500"},
+        ("/api/v1/cases/{case_id}", "delete"): {"401", "403", "404", "412", "500"},
+        ("/api/v1/cases/{case_id}/decisions", "post"): {"400", "401", "403", "404", "413", "422", "500"},
+        ("/api/v1/cases/{case_id}/assessments/diff", "get"): {"401", "403", "404", "422"},
+        ("/api/v1/ready", "get"): {"503", "500"},
     }
     for (path, method), codes in expected.items():
         declared = spec["paths"][path][method]["responses"]
@@ -195,3 +199,98 @@ def test_openapi_declares_problem_responses(client):
     assert body == {"$ref": "#/components/schemas/Patient"}
     refs = {m.group(1) for m in re.finditer(r'"#/components/schemas/([^"]+)"', json.dumps(spec))}
     assert refs <= set(spec["components"]["schemas"])
+
+
+# ---- update, delete, assessments, diff, decisions -------------------------------------------------
+def _new_case(client, patient) -> dict:
+    r = client.post("/api/v1/cases", json=patient, headers=_auth("cli"))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_update_needs_the_current_etag(client, patient):
+    case = _new_case(client, patient)
+    url = f"/api/v1/cases/{case['id']}"
+    got = client.get(url, headers=_auth("cli"))
+    assert got.headers["etag"] == '"1"'
+    patient["ecog"] = 2
+    _is_problem(client.put(url, json=patient, headers=_auth("cli")), 428)
+    _is_problem(client.put(url, json=patient, headers={**_auth("cli"), "If-Match": "yesterday"}), 400)
+    r = client.put(url, json=patient, headers={**_auth("cli"), "If-Match": got.headers["etag"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2 and r.headers["etag"] == '"2"' and r.json()["patient"]["ecog"] == 2
+    patient["ecog"] = 3  # a second editor still holding version 1 overwrites nothing
+    body = _is_problem(client.put(url, json=patient, headers={**_auth("coo"), "If-Match": '"1"'}), 412)
+    assert "version 1" in body["detail"] and "version 2" in body["detail"]
+    assert client.get(url, headers=_auth("cli")).json()["patient"]["ecog"] == 2
+    _is_problem(client.put(url, json=patient, headers={**_auth("aud"), "If-Match": '"2"'}), 403)
+    patient["ecog"] = 9
+    body = _is_problem(client.put(url, json=patient, headers={**_auth("cli"), "If-Match": '"2"'}), 422)
+    assert body["errors"][0]["pointer"] == "/ecog"
+    _is_problem(client.put("/api/v1/cases/999", json=patient | {"ecog": 1},
+                           headers={**_auth("cli"), "If-Match": '"1"'}), 404)
+
+
+def test_soft_delete(client, patient):
+    case = _new_case(client, patient)
+    url = f"/api/v1/cases/{case['id']}"
+    _is_problem(client.delete(url, headers=_auth("cli")), 403)  # clinicians do not delete
+    _is_problem(client.delete(url, headers={**_auth("coo"), "If-Match": '"7"'}), 412)
+    r = client.delete(url, headers={**_auth("coo"), "If-Match": '"1"'})
+    assert r.status_code == 204 and r.content == b""
+    _is_problem(client.get(url, headers=_auth("cli")), 404)
+    assert client.get("/api/v1/cases", headers=_auth("cli")).json() == []
+    assert client.get(url, headers=_auth("aud")).json()["deleted"] is True  # auditors still see it
+    _is_problem(client.delete(url, headers=_auth("coo")), 404)
+
+
+def test_assessments_diff_and_decisions(client, patient):
+    case = _new_case(client, patient)
+    base = f"/api/v1/cases/{case['id']}"
+    decision = {"strategies": ["systemic_therapy"], "rationale": "as assessed", "concordant": True,
+                "participants": {"clinician": ["cli"]}, "meeting_date": "2026-11-30"}
+    body = _is_problem(client.post(f"{base}/decisions", json=decision, headers=_auth("coo")), 422)
+    assert "assess it" in body["errors"][0]["message"]  # no assessment of the current version yet
+    assert client.post(f"{base}/assess", headers=_auth("cli")).status_code == 201
+    _is_problem(client.get(f"{base}/assessments/diff", headers=_auth("cli")), 422)  # only one so far
+
+    patient["ecog"] = 3
+    assert client.put(base, json=patient, headers={**_auth("cli"), "If-Match": '"1"'}).status_code == 200
+    assert client.post(f"{base}/assess", headers=_auth("cli")).status_code == 201
+    history = client.get(f"{base}/assessments", headers=_auth("aud")).json()
+    assert [a["case_version"] for a in history] == [1, 2] and history[1]["assessment"]["goal"]["code"]
+    diff = client.get(f"{base}/assessments/diff", headers=_auth("aud")).json()
+    assert diff["from"]["case_version"] == 1 and diff["to"]["case_version"] == 2
+    assert diff["from"]["assessment_id"] == history[0]["id"] and diff["to"]["assessment_id"] == history[1]["id"]
+    assert diff["changed"] == bool(diff["sections"])
+    old, new = (h["assessment"] for h in history)
+    assert (old["goal"]["code"] != new["goal"]["code"]) == ("goal" in diff["sections"])
+
+    _is_problem(client.post(f"{base}/decisions", json=decision, headers=_auth("cli")), 403)  # coordinators only
+    r = client.post(f"{base}/decisions", json=decision, headers=_auth("coo"))
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert d["assessment_id"] == history[1]["id"] and d["decided_by"] == "coo" and d["meeting_date"] == "2026-11-30"
+    bad = {**decision, "strategies": ["no_such_code"], "concordant": False}
+    body = _is_problem(client.post(f"{base}/decisions", json=bad, headers=_auth("coo")), 422)
+    assert {e["field"] for e in body["errors"]} == {"strategies", "deviation"}
+    assert {e["pointer"] for e in body["errors"]} == {"/strategies", "/deviation"}
+    body = _is_problem(client.post(f"{base}/decisions", json={**decision, "extra": 1}, headers=_auth("coo")), 422)
+    assert body["errors"][0]["field"] == "extra"
+    assert [x["id"] for x in client.get(f"{base}/decisions", headers=_auth("aud")).json()] == [d["id"]]
+    _is_problem(client.get("/api/v1/cases/999/decisions", headers=_auth("aud")), 404)
+
+
+def test_reassess_stale_over_http(client, patient):
+    case = _new_case(client, patient)
+    assert client.post(f"/api/v1/cases/{case['id']}/assess", headers=_auth("cli")).status_code == 201
+    r = client.post("/api/v1/cases/reassess-stale", headers=_auth("cli"))
+    assert r.status_code == 200 and r.json() == []  # assessed with the knowledge base in use: nothing stale
+    _is_problem(client.post("/api/v1/cases/reassess-stale", headers=_auth("aud")), 403)
+
+
+def test_authenticate_is_the_one_token_check(client):
+    auth = client.app.state.authenticate
+    who = auth(TOKENS["coo"])
+    assert (who.name, who.role) == ("coo", "coordinator")
+    assert auth(TOKENS["gone"]) is None and auth(TOKENS["revoked"]) is None and auth("mcrc_nope") is None

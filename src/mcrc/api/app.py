@@ -7,25 +7,30 @@ tied to a store user; its role decides (through the store's own StoreForbidden) 
 """
 
 
+import datetime as dt
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 import mcrc
 from mcrc.api import errors
 from mcrc.api.errors import ApiError, Problem, responses
+from mcrc.api.security import SecurityMiddleware
 from mcrc.engine import Assessment
+from mcrc.errors import Problem as InputProblem
 from mcrc.patient import Patient
 from mcrc.store.api import CaseRecord, Store
-from mcrc.store.errors import StoreError
+from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid
+from mcrc.store.models import DEVIATION_REASONS, ROLES
 
 PREFIX = "/api/v1"
 
@@ -103,6 +108,88 @@ class Health(BaseModel):
     status: str
 
 
+class DecisionIn(BaseModel):
+    """The MDT's decision on a case; it is recorded against the case's newest assessment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategies: list[str] = Field(min_length=1, max_length=50,
+                                  description="Chosen action or regimen codes, in order (GET /api/v1/vocab)")
+    rationale: str = Field(min_length=1, max_length=10_000)
+    concordant: bool = Field(description="Whether the decision follows the assessment")
+    deviation: str | None = Field(None, description="Required when not concordant: " + ", ".join(DEVIATION_REASONS))
+    deviation_text: str | None = Field(None, max_length=10_000)
+    participants: dict[str, list[str]] = Field(default_factory=dict,
+                                               description="Names by role: " + ", ".join(ROLES))
+    meeting_date: dt.date | None = Field(None, description="Day of the MDT meeting (default: today, UTC)")
+
+
+class DecisionOut(BaseModel):
+    id: int
+    case_id: int
+    assessment_id: int
+    meeting_date: str
+    strategy_codes: list[str]
+    rationale: str
+    concordant: bool
+    deviation_code: str | None
+    deviation_text: str | None
+    participants: dict[str, list[str]]
+    decided_by: str
+    created_at: str
+
+
+class DiffEnd(BaseModel):
+    assessment_id: int
+    case_version: int
+    kb_version: str
+    engine_version: str
+    created_at: str
+
+
+class SectionChange(BaseModel):
+    added: list[str]
+    removed: list[str]
+
+
+class DiffOut(BaseModel):
+    """What the newer assessment adds or removes, per section, compared with the older one."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    case_id: int
+    from_: DiffEnd = Field(alias="from")
+    to: DiffEnd
+    changed: bool
+    sections: dict[str, SectionChange]
+
+
+CaseId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The case's id")]  # fits every backend's INTEGER
+_ETAG = re.compile(r'^\s*"?(\d{1,9})"?\s*$')
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(value: str | None, required: bool) -> int | None:
+    """The case version an If-Match header names (`"3"`, as GET sent in ETag); 428 when required and absent."""
+    if value is None:
+        if required:
+            raise ApiError(428, "precondition-required", "Precondition required",
+                           'send If-Match with the ETag of the case you edited (e.g. If-Match: "3")')
+        return None
+    m = _ETAG.match(value)
+    if m is None:
+        raise ApiError(400, "bad-if-match", "Bad If-Match header",
+                       'If-Match must be the ETag of the case as GET returned it, e.g. "3"')
+    return int(m.group(1))
+
+
+def _stale(exc: StoreConflict) -> ApiError:
+    return ApiError(412, "precondition-failed", "Precondition failed", str(exc))
+
+
 _PATIENT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/Patient"}}}}}
 
@@ -124,11 +211,13 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         store.close()
 
-    app = FastAPI(title="mcrc API", version=mcrc.__version__, lifespan=lifespan,
+    # No /docs or /redoc: Swagger UI and ReDoc load from a CDN, which the CSP (and the no-internet rule) refuses.
+    app = FastAPI(title="mcrc API", version=mcrc.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Cited decision support for metastatic colorectal cancer. Errors are RFC 9457 "
                               "problem+json.")
     app.state.store, app.state.settings = store, settings
     errors.install(app)
+    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cds is not None:
         from mcrc.api.cds_auth import ReplayCache
         from mcrc.api.cdshooks import cds_router
@@ -219,15 +308,81 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["Location"] = f"{PREFIX}/cases/{rec.id}"
         return rec
 
+    @app.post(f"{PREFIX}/cases/reassess-stale", response_model=list[DiffOut], tags=["cases"],
+              responses=responses(401, 403, 503),
+              summary="Assess again every case last assessed with another knowledge base or engine version")
+    def reassess_stale(who: Auth) -> list[DiffOut]:
+        return [DiffOut.model_validate(d) for _, d in store.reassess_stale(who.name)]
+
     @app.get(f"{PREFIX}/cases/{{case_id}}", response_model=CaseRecord, tags=["cases"],
-             responses=responses(401, 403, 404, 422, 503))
-    def get_case(case_id: int, who: Auth) -> CaseRecord:
-        return store.get_case(case_id, who.name)
+             responses=responses(401, 403, 404, 422, 503), summary="A case (its ETag is its version)")
+    def get_case(case_id: CaseId, who: Auth, response: Response) -> CaseRecord:
+        rec = store.get_case(case_id, who.name)
+        response.headers["ETag"] = _etag(rec.version)
+        return rec
+
+    @app.put(f"{PREFIX}/cases/{{case_id}}", response_model=CaseRecord, tags=["cases"], openapi_extra=_PATIENT_BODY,
+             responses=responses(400, 401, 403, 404, 412, 422, 428, 503),
+             summary="Replace the patient of a case (If-Match: the ETag you read; 412 if it changed since)")
+    def update_case(case_id: CaseId, patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response,
+                    if_match: Annotated[str | None, Header(description='The case\'s ETag, e.g. "3"')] = None,
+                    ) -> CaseRecord:
+        expected = _if_match(if_match, required=True)
+        try:
+            rec = store.update_case(case_id, patient, expected, who.name)
+        except StoreConflict as exc:
+            raise _stale(exc) from None
+        response.headers["ETag"] = _etag(rec.version)
+        return rec
+
+    @app.delete(f"{PREFIX}/cases/{{case_id}}", status_code=204, response_class=Response, tags=["cases"],
+                responses=responses(400, 401, 403, 404, 412, 422, 503),
+                summary="Soft-delete a case (kept for audit; If-Match optional)")
+    def delete_case(case_id: CaseId, who: Auth,
+                    if_match: Annotated[str | None, Header(description='The case\'s ETag, e.g. "3"')] = None,
+                    ) -> Response:
+        try:
+            store.delete_case(case_id, who.name, expected_version=_if_match(if_match, required=False))
+        except StoreConflict as exc:
+            raise _stale(exc) from None
+        return Response(status_code=204)
+
+    @app.get(f"{PREFIX}/cases/{{case_id}}/assessments", response_model=list[StoredAssessmentOut], tags=["cases"],
+             responses=responses(401, 403, 404, 422, 503), summary="Every stored assessment of a case, oldest first")
+    def list_assessments(case_id: CaseId, who: Auth) -> list[StoredAssessmentOut]:
+        return [StoredAssessmentOut(**vars(a)) for a in store.assessments(case_id, who.name)]
+
+    @app.get(f"{PREFIX}/cases/{{case_id}}/assessments/diff", response_model=DiffOut, tags=["cases"],
+             responses=responses(401, 403, 404, 422, 503),
+             summary="What the newest assessment changed from the one before (422 with fewer than two)")
+    def diff_assessments(case_id: CaseId, who: Auth) -> DiffOut:
+        return DiffOut.model_validate(store.diff(case_id, who.name))
+
+    @app.post(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=DecisionOut, status_code=201, tags=["cases"],
+              responses=responses(400, 401, 403, 404, 409, 422, 503),
+              summary="Record the MDT decision on the case's newest assessment (coordinators)")
+    def decide(case_id: CaseId, body: DecisionIn, who: Auth, response: Response) -> DecisionOut:
+        try:
+            d = store.decide(case_id, strategies=body.strategies, rationale=body.rationale,
+                             concordant=body.concordant, user=who.name, deviation=body.deviation,
+                             deviation_text=body.deviation_text, participants=body.participants,
+                             meeting_date=body.meeting_date)
+        except StoreInvalid as exc:  # the store names its arguments; the API names the body fields
+            fields = {"strategy": "strategies"}
+            raise StoreInvalid([InputProblem(fields.get(p.where, p.where), p.message, p.allowed)
+                                for p in exc.problems]) from None
+        response.headers["Location"] = f"{PREFIX}/cases/{case_id}/decisions"
+        return DecisionOut(**vars(d))
+
+    @app.get(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=list[DecisionOut], tags=["cases"],
+             responses=responses(401, 403, 404, 422, 503), summary="The MDT decisions recorded on a case")
+    def list_decisions(case_id: CaseId, who: Auth) -> list[DecisionOut]:
+        return [DecisionOut(**vars(d)) for d in store.decisions(case_id, who.name)]
 
     @app.post(f"{PREFIX}/cases/{{case_id}}/assess", response_model=StoredAssessmentOut, status_code=201,
               tags=["cases"], responses=responses(401, 403, 404, 409, 422, 500, 503),
               summary="Assess the stored case and keep the assessment")
-    def assess_case(case_id: int, who: Auth) -> StoredAssessmentOut:
+    def assess_case(case_id: CaseId, who: Auth) -> StoredAssessmentOut:
         return StoredAssessmentOut(**vars(store.assess(case_id, who.name)))
 
     def openapi() -> dict[str, Any]:
@@ -241,6 +396,12 @@ def create_app(settings: Settings) -> FastAPI:
             problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             comps.update(problem.pop("$defs", {}))
             comps["Problem"] = problem
+            # What the security middleware may answer on any route: 500, and 400/413 where a body is sent.
+            for ops in schema.get("paths", {}).values():
+                for op in ops.values():
+                    extra = (400, 413, 500) if "requestBody" in op else (500,)
+                    for code, spec in responses(*extra).items():
+                        op.setdefault("responses", {}).setdefault(str(code), spec)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -135,7 +135,8 @@ def install(app: FastAPI) -> None:
 
 _TEXT = {
     400: "Malformed JSON or request", 401: "Missing or invalid API token", 403: "The user's role may not do this",
-    404: "No such case", 409: "The case changed since it was read", 422: "Invalid input, with field paths",
+    404: "No such case", 409: "The case changed since it was read", 412: "If-Match names an older version",
+    413: "Request body too large", 422: "Invalid input, with field paths", 428: "If-Match is required",
     500: "Internal error (no stack trace)", 503: "The case store is unreachable or not upgraded",
 }
 

@@ -391,3 +391,12 @@ def test_any_mutation_of_a_bundle_is_read_or_refused_cleanly(data):
         assert e.problems and all(p.where and p.message for p in e.problems)
     else:
         mcrc.assess(result.patient, today=TODAY)
+
+
+def test_ecog_answer_code_in_interpretation_is_read():
+    bundle = _load("02-left-colon-ras-wt-liver")
+    ecog = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "fhir-02-ecog")
+    ecog.pop("valueInteger", None)
+    ecog.pop("valueCodeableConcept", None)
+    ecog["interpretation"] = [{"coding": [{"system": LOINC_SYS, "code": "LA9624-3"}]}]
+    assert read_bundle(bundle, today=TODAY).patient.ecog == 2

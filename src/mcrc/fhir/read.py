@@ -264,8 +264,11 @@ class _Reader:
 
     def _ecog(self, res: Any, when: dt.date | None) -> None:
         value = res.valueInteger
-        if value is None and res.valueCodeableConcept is not None:
-            answers = [ECOG_ANSWERS[c] for c in _code_in(res.valueCodeableConcept, LOINC) if c in ECOG_ANSWERS]
+        # the LOINC answer code: in the value, or (as mCODE's examples put it) in `interpretation`
+        for cc in ([res.valueCodeableConcept] if res.valueCodeableConcept else []) + list(res.interpretation or []):
+            if value is not None:
+                break
+            answers = [ECOG_ANSWERS[c] for c in _code_in(cc, LOINC) if c in ECOG_ANSWERS]
             value = answers[0] if answers else None
         if value is None or not 0 <= value <= 4:
             self.skip(res, "ECOG value missing or not 0-4")

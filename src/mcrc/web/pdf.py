@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import re
 from importlib.resources import files
 from urllib.parse import urlsplit
 
@@ -21,6 +22,23 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 log = logging.getLogger("mcrc.web.pdf")
 BASE_URL = "https://mcrc-app.invalid/"  # .invalid never resolves (RFC 6761); only a key for the fetcher
 _ORIGIN = urlsplit(BASE_URL)
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:|^/|^\.\.?/")
+
+
+class _WithholdURLs(logging.Filter):
+    """WeasyPrint logs the URL of a resource it failed to load; keep it out of the log (it could carry a
+    host, a path or a query string), keeping the rest of the message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple("<url withheld>" if isinstance(a, str) and _URL.match(a) else a for a in record.args)
+        return True
+
+
+for _name in ("weasyprint", "weasyprint.progress"):  # filters do not reach child loggers, so both
+    logging.getLogger(_name).addFilter(_WithholdURLs())
 
 
 class RefusedURL(Exception):

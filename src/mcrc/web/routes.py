@@ -12,14 +12,17 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
 import mcrc
 from mcrc.api.errors import input_problem
@@ -200,10 +203,30 @@ def _strategy_codes(a: Assessment, chosen: list[str], extra: str) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
+class _PageRoute(APIRoute):
+    """A page route: an unexpected exception becomes the friendly 500 page (logged here), not problem+json."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (WebError, HTTPException, RequestValidationError):
+                raise
+            except Exception:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                raise WebError(500, "Something went wrong on our side; nothing was changed by this request "
+                                    "unless the page says so. The error is in the server log.") from None
+
+        return page_handler
+
+
 def install(app: FastAPI, store: Store, settings: Any) -> None:
     """Mount the web pages and /static/ on `app` (the API's app: same store, same tokens)."""
     web = Web(app, store, settings)
     app.state.web = web
+    router = APIRouter(route_class=_PageRoute, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(files("mcrc.web").joinpath("static"))), name="static")
 
     @app.exception_handler(WebError)
@@ -215,11 +238,11 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         return None if auth is None else auth(token)
 
     # ---- sign in / out -------------------------------------------------------------------------
-    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:
         return web.page(request, "login.html", next=_local_next(next), failed=False)
 
-    @app.post("/login", include_in_schema=False)
+    @router.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         s, _ = web.session(request)
         form = await request.form()
@@ -236,7 +259,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         log.info("web sign-in: %s", who.name)
         return resp
 
-    @app.post("/logout", include_in_schema=False)
+    @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         s, _ = web.session(request)
         web.check_csrf(request, s, await request.form())
@@ -245,7 +268,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         return resp
 
     # ---- cases ---------------------------------------------------------------------------------
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def case_list(request: Request) -> Response:
         auth = web.require(request)
         if isinstance(auth, Response):
@@ -263,7 +286,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
                         counts=pform.row_counts(values), placed=placed, rest=rest, json_text=json_text,
                         json_mode=json_mode, _session=(s, False), _caller=who)
 
-    @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def new_case(request: Request) -> Response:
         auth = web.require(request)
         if isinstance(auth, Response):
@@ -285,7 +308,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     def problems_of(exc: InputError) -> list[dict[str, Any]]:
         return json.loads(input_problem(exc).body)["errors"]
 
-    @app.post("/cases/validate", include_in_schema=False)
+    @router.post("/cases/validate", include_in_schema=False)
     async def validate(request: Request) -> Response:
         """Validate a draft exactly as the API would; answers the API's problem body (or null) and the draft."""
         s, _ = web.session(request)
@@ -301,7 +324,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             return JSONResponse({"problem": json.loads(input_problem(exc).body), "draft": draft})
         return JSONResponse({"problem": None, "draft": draft})
 
-    @app.post("/cases", include_in_schema=False)
+    @router.post("/cases", include_in_schema=False)
     async def create_case(request: Request) -> Response:
         auth = web.require(request)
         if isinstance(auth, Response):
@@ -338,7 +361,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
                         decision_problems=decision_problems or [], dv=decision_values or {},
                         _session=(s, False), _caller=who, **ctx)
 
-    @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     def show_case(request: Request, case_id: str) -> Response:
         auth = web.require(request)
         if isinstance(auth, Response):
@@ -346,7 +369,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         s, who = auth
         return case_page(request, s, who, _case_id(case_id))
 
-    @app.post("/cases/{case_id}/decisions", include_in_schema=False)
+    @router.post("/cases/{case_id}/decisions", include_in_schema=False)
     async def decide(request: Request, case_id: str) -> Response:
         auth = web.require(request)
         if isinstance(auth, Response):
@@ -387,7 +410,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             return case_page(request, s, who, cid, 422, exc.problems, values)
         return RedirectResponse(f"/cases/{cid}#decisions", status_code=303)
 
-    @app.get("/cases/{case_id}/pdf", include_in_schema=False)
+    @router.get("/cases/{case_id}/pdf", include_in_schema=False)
     def case_pdf(request: Request, case_id: str) -> Response:
         auth = web.require(request)
         if isinstance(auth, Response):
@@ -408,7 +431,9 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
                         headers={"Content-Disposition": f'attachment; filename="case-{cid}-assessment.pdf"'})
 
     # ---- knowledge base ------------------------------------------------------------------------
-    @app.get("/kb", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/kb", response_class=HTMLResponse, include_in_schema=False)
     def kb_page(request: Request) -> HTMLResponse:
         kb = store.knowledge
         return web.page(request, "kb.html", kb=kb)
+
+    app.include_router(router)

@@ -249,7 +249,8 @@ def create_app(settings: Settings) -> FastAPI:
     def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
         return _resolve(creds)
 
-    def assess_caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller | None:
+    # async: the token lookup is a sub-millisecond indexed read; a thread hop per dependency would cost more.
+    async def assess_caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller | None:
         return None if settings.open_assess and creds is None else _resolve(creds)
 
     from mcrc.api.fhir_routes import fhir_router
@@ -259,9 +260,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(f"{PREFIX}/assess", response_model=Assessment, tags=["assess"], openapi_extra=_PATIENT_BODY,
               responses=responses(400, 401, 422, 500),
               summary="Assess a patient without storing it")
-    def assess(patient: Annotated[Any, Depends(_patient_json)], _: Annotated[Caller | None, Depends(assess_caller)],
-               evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None) -> Any:
-        return mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence)
+    async def assess(patient: Annotated[Any, Depends(_patient_json)],
+                     _: Annotated[Caller | None, Depends(assess_caller)],
+               evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None) -> Response:
+        # Run on the event loop: about a millisecond of CPU that a worker thread could not run any faster
+        # (one process, one GIL), while the hop to and from the thread pool costs several under load.
+        a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence)
+        # Serialised once by pydantic-core: FastAPI's response_model path would validate the ~60 kB Assessment
+        # again and encode it field by field, several times the cost of the assessment itself.
+        return Response(a.model_dump_json(), media_type="application/json")
 
     @app.get(f"{PREFIX}/kb", response_model=KnowledgeOut, tags=["reference"], responses=responses(500),
              summary="Decision tables and rows with their citations")

@@ -18,7 +18,7 @@ from importlib.resources import files
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import func, inspect, or_, select, text
+from sqlalchemy import bindparam, func, inspect, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -176,6 +176,10 @@ def _decision_state(d: Decision) -> dict[str, Any]:
 def _token_state(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "user_id": t.user_id, "label": t.label, "digest": t.digest, "revoked": t.revoked_at is not None}
 
+
+# Built once: every authenticated request runs it, and building a statement costs more than executing it.
+_RESOLVE_TOKEN = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.role, User.deactivated_at)
+                  .join(User, User.id == ApiToken.user_id).where(ApiToken.digest == bindparam("digest")))
 
 _STATE: dict[str, tuple[type, Callable[[Any], dict[str, Any]]]] = {
     "case": (Case, _case_state), "assessment": (AssessmentRow, _assessment_state),
@@ -439,10 +443,8 @@ class Store:
         if not raw or len(raw) > MAX_TOKEN_CHARS:
             return None
         digest = token_digest(raw)
-        q = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.role, User.deactivated_at)
-             .join(User, User.id == ApiToken.user_id).where(ApiToken.digest == digest))
         with self.engine.connect() as conn:
-            row = conn.execute(q).one_or_none()
+            row = conn.execute(_RESOLVE_TOKEN, {"digest": digest}).one_or_none()
         if row is None or not hmac.compare_digest(row.digest, digest):
             return None
         if row.revoked_at is not None or row.deactivated_at is not None:

@@ -1,0 +1,277 @@
+"""Benchmark over HTTP: `mcrc serve` (uvicorn) in a subprocess on 127.0.0.1, open-loop load from this process.
+
+Set-up (all local, in a temporary directory): a SQLite store migrated, one clinician with a store API
+token, an RSA test key whose public JWK Set is the one trusted CDS Hooks issuer (MCRC_CDS_ISSUERS), and
+MCRC_PUBLIC_URL so the JWT audience is the URL called. Then, for each target, requests are sent at a
+fixed rate (default 200/s) for a fixed time (default 15 s) whatever the server's pace (open loop: each
+request leaves at its scheduled instant, and its latency is counted from that instant, so a stalled
+server cannot hide its queue):
+
+* `echo`: GET /api/v1/health (the floor: FastAPI + uvicorn + the middleware, no work);
+* `assess`: POST /api/v1/assess with a store token, cycling through the sample patients in examples/;
+* `cds-patient-view`: POST /cds-services/mcrc-patient-view with a prefetch Bundle from examples/fhir/ and
+  a fresh signed JWT per request (signed before the run, so the client's RSA signing is not measured).
+
+Reports p50/p99/max latency, errors and the achieved rate per target; the target (DESIGN.md) is p99 under
+15 ms with no errors, the aim p99 within 1.5x of the echo endpoint. Exit 1 when the target is missed.
+Not part of the test suite:  .venv/bin/python bench/bench_http.py [--rate 200] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from mcrc.api.cdshooks import PATIENT_VIEW_ID
+from mcrc.store.api import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT_MS = 15.0
+ISS = "https://ehr.bench.invalid"
+
+
+@dataclass
+class Result:
+    name: str
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    seconds: float = 0.0
+
+    def pct(self, q: float) -> float:
+        xs = sorted(self.latencies_ms)
+        return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))] if xs else float("nan")
+
+    def line(self) -> str:
+        errs = sum(self.errors.values())
+        detail = f" {self.errors}" if errs else ""
+        return (f"{self.name:<18} {self.sent:>6} req  {self.sent / self.seconds:7.1f} req/s  "
+                f"p50 {self.pct(50):6.2f} ms  p99 {self.pct(99):6.2f} ms  max {max(self.latencies_ms, default=0):7.2f}"
+                f" ms  errors {errs}{detail}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(tmp: Path) -> tuple[str, object, dict[str, str]]:
+    """Store with a clinician token, the CDS issuer's key files, and the server's environment."""
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    with Store(url) as s:
+        s.upgrade()
+        s.add_user("bench-admin", "admin")
+        s.add_user("bench-clinician", "clinician", actor="bench-admin")
+        token = s.create_token("bench-clinician", label="bench").token
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key())) | {"kid": "bench-1", "use": "sig", "alg": "RS256"}
+    (tmp / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    (tmp / "issuers.json").write_text(json.dumps({"issuers": [{"iss": ISS, "jwks_file": "jwks.json"}]}),
+                                      encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCRC_")}
+    env |= {"MCRC_DATABASE_URL": url, "MCRC_CDS_ISSUERS": str(tmp / "issuers.json")}
+    return token, key, env
+
+
+def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    env = env | {"MCRC_PUBLIC_URL": f"http://127.0.0.1:{port}", "MCRC_PORT": str(port), "MCRC_HOST": "127.0.0.1"}
+    cmd = [str(Path(sys.executable).parent / "mcrc"), "serve"] + (["--workers", str(workers)] if workers > 1 else [])
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"mcrc serve exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("mcrc serve did not become ready within 60 s")
+
+
+def cds_tokens(key, aud: str, n: int) -> list[str]:
+    now = int(time.time())
+    out = []
+    for _ in range(n):
+        claims = {"iss": ISS, "sub": "bench-ehr", "aud": aud, "iat": now, "exp": now + 240, "jti": str(uuid.uuid4())}
+        out.append(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench-1", "typ": "JWT"}))
+    return out
+
+
+class Pool:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: the load generator must cost far less than
+    the server it measures (a full-featured client spends milliseconds per request at this rate on 2 cores)."""
+
+    def __init__(self, host: str, port: int, size: int = 64) -> None:
+        self.host, self.port = host, port
+        self.idle: asyncio.Queue = asyncio.Queue()
+        for _ in range(size):
+            self.idle.put_nowait(None)  # a slot; the connection is opened on first use
+
+    async def send(self, raw: bytes) -> int:
+        """Send one prepared request and read the whole response; its status code."""
+        conn = await self.idle.get()
+        try:
+            if conn is None:
+                conn = await asyncio.open_connection(self.host, self.port)
+            reader, writer = conn
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+            if "content-length" in headers:
+                await reader.readexactly(int(headers["content-length"]))
+            elif headers.get("transfer-encoding") == "chunked":
+                while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                    await reader.readexactly(size + 2)
+                await reader.readuntil(b"\r\n")
+            if headers.get("connection") == "close":
+                writer.close()
+                conn = None
+            return status
+        except BaseException:
+            if conn is not None:
+                conn[1].close()
+            conn = None
+            raise
+        finally:
+            self.idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        while not self.idle.empty():
+            conn = self.idle.get_nowait()
+            if conn is not None:
+                conn[1].close()
+
+
+def raw_request(method: str, path: str, port: int, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def run_load(pool: Pool, name: str, make_request, rate: float, seconds: float) -> Result:
+    """Open loop: request i leaves at start + i/rate; latency is measured from that scheduled instant."""
+    res = Result(name)
+    n = int(rate * seconds)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+
+    async def one(i: int, at: float) -> None:
+        try:
+            status = await asyncio.wait_for(pool.send(make_request(i)), timeout=10)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            res.errors[type(exc).__name__] = res.errors.get(type(exc).__name__, 0) + 1
+            return
+        if status != 200:
+            res.errors[str(status)] = res.errors.get(str(status), 0) + 1
+            return
+        res.latencies_ms.append((loop.time() - at) * 1000)
+
+    tasks = []
+    for i in range(n):
+        at = start + i / rate
+        delay = at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, at)))
+    await asyncio.gather(*tasks)
+    res.sent, res.seconds = n, loop.time() - start
+    return res
+
+
+async def bench(port: int, token: str, key, rate: float, seconds: float) -> list[Result]:
+    patients = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples").glob("*.json"))]
+    bundles = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples" / "fhir").glob("*.json"))]
+    cds_path = f"/cds-services/{PATIENT_VIEW_ID}"
+    cds_url = f"http://127.0.0.1:{port}{cds_path}"  # the JWT audience: the URL called
+
+    def cds_body(b: dict) -> bytes:
+        pid = next(e["resource"]["id"] for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
+        return json.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                           "context": {"userId": "Practitioner/bench", "patientId": pid},
+                           "prefetch": {"bundle": b}}).encode()
+
+    json_type = {"Content-Type": "application/json"}
+    assess_reqs = [raw_request("POST", "/api/v1/assess", port, json.dumps(p).encode(),
+                               {"Authorization": f"Bearer {token}"} | json_type) for p in patients]
+    cds_bodies = [cds_body(b) for b in bundles]
+    echo_req = raw_request("GET", "/api/v1/health", port)
+
+    def cds_reqs(n: int) -> list[bytes]:
+        return [raw_request("POST", cds_path, port, cds_bodies[i % len(cds_bodies)],
+                            {"Authorization": f"Bearer {tok}"} | json_type)
+                for i, tok in enumerate(cds_tokens(key, cds_url, n))]
+
+    pool = Pool("127.0.0.1", port)
+    try:
+        # warm-up (first-call imports, knowledge base, connections) and a check that every request works
+        for raw in [*assess_reqs, *cds_reqs(len(cds_bodies))]:
+            status = await pool.send(raw)
+            if status != 200:
+                raise SystemExit(f"warm-up request failed with {status}: {raw[:80]!r}")
+        await asyncio.gather(*(pool.send(echo_req) for _ in range(200)))
+
+        results = [await run_load(pool, "echo (health)", lambda i: echo_req, rate, seconds)]
+        results.append(await run_load(pool, "assess", lambda i: assess_reqs[i % len(assess_reqs)], rate, seconds))
+        signed = cds_reqs(int(rate * seconds))
+        results.append(await run_load(pool, "cds-patient-view", lambda i: signed[i], rate, seconds))
+    finally:
+        await pool.close()
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
+    ap.add_argument("--seconds", type=float, default=15.0, help="duration of each target (default 15)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mcrc-bench-http-") as d:
+        token, key, env = prepare(Path(d))
+        port = free_port()
+        server = start_server(env, port, args.workers)
+        try:
+            results = asyncio.run(bench(port, token, key, args.rate, args.seconds))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    print(f"open-loop load, {args.rate:.0f} req/s for {args.seconds:.0f} s per target, mcrc serve on 127.0.0.1 "
+          f"({args.workers} worker(s)), client in a second process")
+    for r in results:
+        print("  " + r.line())
+    echo = results[0].pct(99)
+    ok = True
+    for r in results[1:]:
+        p99, errs = r.pct(99), sum(r.errors.values())
+        verdict = "meets" if p99 < LIMIT_MS and errs == 0 else "MISSES"
+        ok &= verdict == "meets"
+        print(f"  {r.name}: p99 {p99:.2f} ms {verdict} the target (< {LIMIT_MS:.0f} ms, no errors); "
+              f"p99 / echo p99 = {p99 / echo:.2f} (aim <= 1.5)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

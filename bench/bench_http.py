@@ -89,9 +89,9 @@ def prepare(tmp: Path) -> tuple[str, object, dict[str, str]]:
     return token, key, env
 
 
-def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
     env = env | {"MCRC_PUBLIC_URL": f"http://127.0.0.1:{port}", "MCRC_PORT": str(port), "MCRC_HOST": "127.0.0.1"}
-    cmd = [str(Path(sys.executable).parent / "mcrc"), "serve"] + (["--workers", str(workers)] if workers > 1 else [])
+    cmd = [str(Path(sys.executable).parent / "mcrc"), "serve"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -244,12 +244,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     ap.add_argument("--seconds", type=float, default=15.0, help="duration of each target (default 15)")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mcrc-bench-http-") as d:
         token, key, env = prepare(Path(d))
         port = free_port()
-        server = start_server(env, port, args.workers)
+        server = start_server(env, port)
         try:
             results = asyncio.run(bench(port, token, key, args.rate, args.seconds))
         finally:
@@ -259,7 +258,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
     print(f"open-loop load, {args.rate:.0f} req/s for {args.seconds:.0f} s per target, mcrc serve on 127.0.0.1 "
-          f"({args.workers} worker(s)), client in a second process")
+          "(one process), client in a second process")
     for r in results:
         print("  " + r.line())
     echo = results[0].pct(99)

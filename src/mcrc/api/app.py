@@ -304,12 +304,14 @@ def create_app(settings: Settings) -> FastAPI:
     # ---- cases --------------------------------------------------------------------------------
     Auth = Annotated[Caller, Depends(caller)]
 
-    @app.get(f"{PREFIX}/cases", response_model=list[CaseRecord], tags=["cases"], responses=responses(401, 403, 503))
+    @app.get(f"{PREFIX}/cases", response_model=list[CaseRecord], tags=["cases"], responses=responses(401, 403, 503),
+             summary="Cases not deleted, oldest first")
     def list_cases(who: Auth) -> list[CaseRecord]:
         return [c for c in store.list_cases(who.name)]
 
     @app.post(f"{PREFIX}/cases", response_model=CaseRecord, status_code=201, tags=["cases"],
-              openapi_extra=_PATIENT_BODY, responses=responses(400, 401, 403, 422, 503))
+              openapi_extra=_PATIENT_BODY, responses=responses(400, 401, 403, 422, 503),
+              summary="Validate a patient and register it as a new case (version 1)")
     def create_case(patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response) -> CaseRecord:
         rec = store.add_case(patient, who.name)
         response.headers["Location"] = f"{PREFIX}/cases/{rec.id}"

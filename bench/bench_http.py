@@ -52,6 +52,7 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     seconds: float = 0.0
+    server_cpu_ms: float | None = None  # server process CPU time per request (less sensitive to other load)
 
     def pct(self, q: float) -> float:
         xs = sorted(self.latencies_ms)
@@ -62,7 +63,17 @@ class Result:
         detail = f" {self.errors}" if errs else ""
         return (f"{self.name:<18} {self.sent:>6} req  {self.sent / self.seconds:7.1f} req/s  "
                 f"p50 {self.pct(50):6.2f} ms  p99 {self.pct(99):6.2f} ms  max {max(self.latencies_ms, default=0):7.2f}"
-                f" ms  errors {errs}{detail}")
+                f" ms  errors {errs}{detail}"
+                + (f"  server CPU {self.server_cpu_ms:.2f} ms/req" if self.server_cpu_ms is not None else ""))
+
+
+def cpu_ms(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -199,7 +210,7 @@ async def run_load(pool: Pool, name: str, make_request, rate: float, seconds: fl
     return res
 
 
-async def bench(port: int, token: str, key, rate: float, seconds: float) -> list[Result]:
+async def bench(port: int, server_pid: int, token: str, key, rate: float, seconds: float) -> list[Result]:
     patients = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples").glob("*.json"))]
     bundles = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples" / "fhir").glob("*.json"))]
     cds_path = f"/cds-services/{PATIENT_VIEW_ID}"
@@ -231,10 +242,16 @@ async def bench(port: int, token: str, key, rate: float, seconds: float) -> list
                 raise SystemExit(f"warm-up request failed with {status}: {raw[:80]!r}")
         await asyncio.gather(*(pool.send(echo_req) for _ in range(200)))
 
-        results = [await run_load(pool, "echo (health)", lambda i: echo_req, rate, seconds)]
-        results.append(await run_load(pool, "assess", lambda i: assess_reqs[i % len(assess_reqs)], rate, seconds))
         signed = cds_reqs(int(rate * seconds))
-        results.append(await run_load(pool, "cds-patient-view", lambda i: signed[i], rate, seconds))
+        results = []
+        for name, make in (("echo (health)", lambda i: echo_req),
+                           ("assess", lambda i: assess_reqs[i % len(assess_reqs)]),
+                           ("cds-patient-view", lambda i: signed[i])):
+            before = cpu_ms(server_pid)
+            results.append(r := await run_load(pool, name, make, rate, seconds))
+            after = cpu_ms(server_pid)
+            if before is not None and after is not None:
+                r.server_cpu_ms = (after - before) / r.sent
     finally:
         await pool.close()
     return results
@@ -250,7 +267,7 @@ def main() -> int:
         port = free_port()
         server = start_server(env, port)
         try:
-            results = asyncio.run(bench(port, token, key, args.rate, args.seconds))
+            results = asyncio.run(bench(port, server.pid, token, key, args.rate, args.seconds))
         finally:
             server.terminate()
             try:

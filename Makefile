@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_assess.py
 	$(BIN)/python bench/bench_verify.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_http.py
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden_update

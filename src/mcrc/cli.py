@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mcrc.cohort.cli import cohort_app
 from mcrc.engine import assess
 from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError, Problem
 from mcrc.facts.catalog import FACTS
@@ -29,6 +30,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
+app.add_typer(cohort_app, name="cohort")
 app.command("decide")(decide)
 
 out = Console(highlight=False, soft_wrap=True)

@@ -43,7 +43,7 @@ def cohort_file(rows: int, pool: int, seed: int) -> Path:
 
 def embedded(path: Path, kb, plan, vocab) -> tuple[float, pl.DataFrame]:
     t = time.perf_counter()
-    frame = read_cohort(path, vocab)
+    frame = read_cohort(path, vocab, columns=fast.summary_columns(plan))
     groups, totals = fast.summary(frame, plan)
     table = concordance_table(plan, groups, totals)
     return time.perf_counter() - t, table
@@ -107,7 +107,7 @@ def main() -> None:
     if not args.no_duckdb:
         con = duck.connect()
         t = time.perf_counter()
-        frame = read_cohort(path, vocab)
+        frame = read_cohort(path, vocab, columns=fast.summary_columns(plan))
         _, groups, totals = duck.run(frame, plan, decisions=False, con=con)
         duck_table = concordance_table(plan, groups, totals)
         result["duckdb_s"] = round(time.perf_counter() - t, 2)

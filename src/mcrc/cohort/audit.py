@@ -89,7 +89,11 @@ def run_audit(source: str | Path | pl.DataFrame, engine: str = "polars", kb: Kno
 
         df = validate(source, "<frame>", vocabulary_codes(kb))
     else:
-        df = read_cohort(source, vocabulary_codes(kb))
+        from mcrc.cohort.fast import summary_columns
+
+        # without per-decision output only the columns the concordance needs are read (schema still checked)
+        needed = None if decisions or engine == "spark" else summary_columns(plan)
+        df = read_cohort(source, vocabulary_codes(kb), columns=needed)
     timings["read"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     if engine == "polars":

@@ -13,7 +13,16 @@ from typing import Any
 
 import polars as pl
 
-from mcrc.cohort.logic import DONE_COLUMNS, GROUP_KEYS, Layers, build_layers, output_columns, status_label, totals
+from mcrc.cohort.logic import (
+    DONE_COLUMNS,
+    GROUP_KEYS,
+    SITE_FACTS,
+    Layers,
+    build_layers,
+    output_columns,
+    status_label,
+    totals,
+)
 from mcrc.cohort.plan import Plan
 from mcrc.cohort.schema import DECISION_ID
 
@@ -83,6 +92,11 @@ def _with_layers(lf: pl.LazyFrame, layers: Layers) -> pl.LazyFrame:
     return lf
 
 
+def summary_columns(plan: Plan) -> list[str]:
+    """The columns the concordance table reads."""
+    return list(dict.fromkeys([*plan.facts, *SITE_FACTS, *DONE_COLUMNS, "centre", "decision_date"]))
+
+
 def _source(df: pl.DataFrame) -> pl.LazyFrame:
     return df.lazy().with_columns(pl.col("decision_date").dt.year().cast(pl.Int64).alias("year"))
 
@@ -113,6 +127,7 @@ def summary(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
     lf = _with_layers(_source(df), layers)
     keys = list(GROUP_KEYS)
     wide = lf.select([e.sum().cast(pl.Int64).alias(n) for n, e in totals(plan, o, layers)])
-    groups = lf.group_by(keys).agg(pl.len().cast(pl.Int64).alias("decisions"))
+    # narrow first: grouping the wide frame would carry every column through the hash table
+    groups = lf.select(keys).group_by(keys).agg(pl.len().cast(pl.Int64).alias("decisions"))
     groups_df, wide_df = pl.collect_all([groups, wide], optimizations=_OPT)
     return groups_df, wide_df

@@ -26,15 +26,18 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
 def by_row(concordance: pl.DataFrame, out_dir: Path, top: int = 25) -> list[Path]:
     """Stacked bars: for the treatment rows that fired most, how often what was done followed them."""
     rows = (concordance.filter((pl.col("dimension") == "row") & pl.col("decisions").is_not_null()
-                               & (pl.col("decisions") > 0))
-            .sort("decisions", descending=True).head(top).reverse())
+                               & (pl.col("fired") > 0))
+            .sort("fired", descending=True).head(top).reverse())
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.32 * rows.height + 1.2)))
+    followed = rows.get_column("concordant").fill_null(0).to_list()
+    departed = rows.get_column("discordant").fill_null(0).to_list()
+    other = [f - a - b for f, a, b in zip(rows.get_column("fired").to_list(), followed, departed, strict=True)]
     left = [0] * rows.height
-    labels = {"concordant": "followed", "discordant": "departed (nothing in its table followed)",
-              "not_decidable": "not decidable"}
-    for status, label in labels.items():
-        values = rows.get_column(status).fill_null(0).to_list()
-        ax.barh(rows.get_column("key").to_list(), values, left=left, color=COLOURS[status], label=label)
+    segments = [("followed (what was done is among its codes)", followed, COLOURS["concordant"]),
+                ("another row of its table followed, or undecided", other, COLOURS["not_covered"]),
+                ("departed (nothing of its table followed)", departed, COLOURS["discordant"])]
+    for label, values, colour in segments:
+        ax.barh(rows.get_column("key").to_list(), values, left=left, color=colour, label=label)
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel("decision points where the row fired")
     ax.set_title("Concordance by knowledge-base row")

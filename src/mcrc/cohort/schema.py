@@ -110,11 +110,22 @@ def _type_ok(dtype: pl.DataType, want: str) -> bool:
     return dtype == pl.Date or dtype == pl.Datetime
 
 
-def validate(df: pl.DataFrame, path: str, vocabulary: dict[str, set[str]] | None = None) -> pl.DataFrame:
-    """Check columns, types, domains and codes; return the frame with the canonical column types."""
+def _missing(present: set[str]) -> list[Problem]:
+    missing = [c.name for c in COLUMNS if c.required and c.name not in present]
+    if not missing:
+        return []
+    return [Problem("columns", f"missing required column(s): {', '.join(missing)}",
+                    "every fact is a column; leave its cells empty (NULL) when unknown")]
+
+
+def validate(df: pl.DataFrame, path: str, vocabulary: dict[str, set[str]] | None = None,
+             partial: bool = False) -> pl.DataFrame:
+    """Check columns, types, domains and codes; return the frame with the canonical column types.
+    `partial`: the frame holds only the columns an audit reads (the file's other columns were checked
+    from its schema), so absent columns are neither reported nor added."""
     problems: list[Problem] = []
     present = set(df.columns)
-    missing = [c.name for c in COLUMNS if c.required and c.name not in present]
+    missing = [] if partial else [c.name for c in COLUMNS if c.required and c.name not in present]
     if missing:
         problems.append(Problem("columns", f"missing required column(s): {', '.join(missing)}",
                                 "every fact is a column; leave its cells empty (NULL) when unknown"))
@@ -128,8 +139,9 @@ def validate(df: pl.DataFrame, path: str, vocabulary: dict[str, set[str]] | None
                                     + (f" ({_rows(bad)} hold values)" if bad.any() else "")))
             continue
         bad = None
-        if isinstance(s.dtype, pl.Enum) and set(s.dtype.categories.to_list()) <= set(c.values or ()):
-            continue  # an Enum column within the domain cannot hold another value
+        domain = set(c.values) if c.values else (vocabulary or {}).get(c.vocabulary or "", set())
+        if isinstance(s.dtype, pl.Enum) and set(s.dtype.categories.to_list()) <= domain:
+            continue  # an Enum column whose categories are all allowed cannot hold another value
         if c.values:
             bad = s.is_not_null() & ~s.cast(pl.String).is_in(list(c.values))
             allowed = ", ".join(c.values)
@@ -155,7 +167,7 @@ def validate(df: pl.DataFrame, path: str, vocabulary: dict[str, set[str]] | None
     # what makes hundreds of predicates per row cheap)
     types = {c.name: _dtype(c, vocabulary) for c in COLUMNS}
     casts = [pl.col(n).cast(t) for n, t in types.items() if n in present and df.schema[n] != t]
-    absent = [pl.lit(None, dtype=t).alias(n) for n, t in types.items() if n not in present]
+    absent = [] if partial else [pl.lit(None, dtype=t).alias(n) for n, t in types.items() if n not in present]
     if casts or absent:
         df = df.with_columns(casts + absent)
     return df
@@ -169,13 +181,27 @@ def _dtype(c: Column, vocabulary: dict[str, set[str]] | None) -> pl.DataType:
     return _POLARS[c.type]
 
 
-def read_cohort(path: str | Path, vocabulary: dict[str, set[str]] | None = None) -> pl.DataFrame:
-    """Read a Parquet or CSV cohort file and validate it (CSV cells are parsed with the schema's types)."""
+def read_cohort(path: str | Path, vocabulary: dict[str, set[str]] | None = None,
+                columns: list[str] | None = None) -> pl.DataFrame:
+    """Read a Parquet or CSV cohort file and validate it (CSV cells are parsed with the schema's types).
+
+    With `columns` (Parquet only) every column's presence and type is checked from the file's schema,
+    but only the listed columns are read and checked value by value: the concordance table needs
+    neither the identifiers nor the facts no rule reads."""
     p = Path(path)
     if not p.is_file():
         raise CohortError(str(path), [Problem("file", "no such file")])
     suffix = p.suffix.lower()
     try:
+        if suffix in (".parquet", ".pq") and columns is not None:
+            schema = pl.read_parquet_schema(p)
+            problems = _missing(set(schema))
+            problems += [Problem(f"column {c.name}", f"has type {schema[c.name]}, expected {c.type}")
+                         for c in COLUMNS if c.name in schema and not _type_ok(schema[c.name], c.type)]
+            if problems:
+                raise CohortError(str(path), problems)
+            return validate(pl.read_parquet(p, columns=[c for c in columns if c in schema]), str(path), vocabulary,
+                            partial=True)
         if suffix in (".parquet", ".pq"):
             df = pl.read_parquet(p)
         elif suffix in (".csv", ".txt"):

@@ -193,6 +193,7 @@ def synth(n: int, seed: int = 0, pool: int | None = None, kb: KnowledgeBase | No
                                           if s.kind == "enum"])
     idx = pl.Series("i", pick, dtype=pl.UInt32)
     frame = pl.DataFrame(cols, schema={c.name: polars_schema()[c.name] for c in COLUMNS if c.name in cols})
+    frame = frame.with_columns(pl.col(DONE_ACTION).cast(pl.Enum(actions)), pl.col(DONE_REGIMEN).cast(pl.Enum(regimens)))
     return pl.concat([frame, fact_frame[idx]], how="horizontal")
 
 

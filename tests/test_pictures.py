@@ -132,3 +132,15 @@ def test_timeline_never_invents_a_duration():
     assert "start-unknown" in third.get("class").split() and third.get("data-end") == "?"
     text = "".join(root.itertext())
     assert "give no durations" in text and "months from the start" not in text  # no month axis to mislead
+
+
+def test_compact_flowchart_keeps_fired_and_possible_rows_and_counts_the_rest():
+    a = _assess("44-rectal-resectable-liver.json")
+    root = _parse(flowchart_svg(a, compact=True))
+    _accessible(root)
+    assert [g.get("data-row") for g in _rows(root, "fired")] == a.fired_rows()
+    assert {g.get("data-row") for g in _rows(root, "possible")} == {p.row for p in a.possible}
+    assert _rows(root, "not_fired") == []
+    hidden = sum(int(g.get("data-hidden")) for g in root.iter(f"{S}g") if g.get("data-hidden"))
+    applied = [t for t in a.trace if t.applies != "false"]
+    assert hidden == sum(1 for t in applied for r in t.rows if r.result == "not_fired") > 0

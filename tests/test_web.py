@@ -297,6 +297,39 @@ def test_clinician_may_create_but_auditor_may_not(env):
         assert "not allowed to create case" in text
 
 
+def test_edit_a_case_makes_a_new_version_and_a_stale_form_gets_409(env, coo):
+    case_id = env["cases"][1]
+    page = coo.get(f"/cases/{case_id}/edit").text
+    with Store(env["url"]) as s:
+        before = s.get_case(case_id, "coo")
+    values = pform.draft_to_form({k: v for k, v in before.patient.items() if k != "schema_version"})
+    assert f'name="age" aria-describedby="err-age" type="text" inputmode="numeric" value="{values["age"]}"' in page
+    assert f'name="_version" value="{before.version}"' in page
+    changed = {**values, "age": "", "sex": "female", "csrf_token": _csrf(page), "_version": str(before.version)}
+    r = coo.post(f"/cases/{case_id}/edit", data=changed, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}"
+    with Store(env["url"]) as s:
+        after = s.get_case(case_id, "coo")
+    assert after.version == before.version + 1
+    assert "age" not in after.patient and after.patient["sex"] == "female"  # cleared means unknown
+    text = _friendly(coo.post(f"/cases/{case_id}/edit", data={**changed, "sex": "male"}), 409)
+    assert "changed by someone else" in text
+    with Store(env["url"]) as s:
+        assert s.get_case(case_id, "coo").patient["sex"] == "female"  # nothing overwritten
+    assert coo.get(f"/cases/{case_id}").status_code == 200
+    with Store(env["url"]) as s:
+        assert s.assessments(case_id, "coo")[-1].case_version == after.version
+
+
+def test_edit_shows_problems_in_the_form(env, coo):
+    case_id = env["cases"][0]
+    page = coo.get(f"/cases/{case_id}/edit").text
+    r = coo.post(f"/cases/{case_id}/edit", data={"csrf_token": _csrf(page), "_version": "1", "ecog": "9"})
+    text = _friendly_form(r)
+    assert "Edit case" in text and "less than or equal to 4" in text
+    _friendly(coo.post(f"/cases/{case_id}/edit", data={"csrf_token": _csrf(page), "ecog": "1"}), 422)
+
+
 # ---- assessment page ---------------------------------------------------------------------------------
 def test_assessment_page_shows_every_part_with_expandable_citations(env, coo):
     case_id = env["cases"][0]

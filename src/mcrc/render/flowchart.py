@@ -63,8 +63,9 @@ def _legend(y: int) -> tuple[list[str], int]:
 
 
 def flowchart_svg(a: Assessment, kb: KnowledgeBase | None = None, *, id_prefix: str = "flow",
-                  row_link: str | None = "/kb#row-{}") -> str:
-    """The SVG (a string) of the tables the engine walked for this assessment."""
+                  row_link: str | None = "/kb#row-{}", compact: bool = False) -> str:
+    """The SVG (a string) of the tables the engine walked for this assessment. `compact` (for print)
+    draws only the fired and possible rows of each table and counts the others in one line."""
     if kb is None:
         import mcrc
 
@@ -90,7 +91,9 @@ def flowchart_svg(a: Assessment, kb: KnowledgeBase | None = None, *, id_prefix: 
                         f'fill="{STYLE["skipped"][2]}">{_a(_clip(text, 130))}</text></g>')
             y += SKIP_H + GAP
             continue
-        height = HEAD_H + len(t.rows) * ROW_H + PAD
+        shown = [r for r in t.rows if r.result != "not_fired"] if compact else list(t.rows)
+        hidden = len(t.rows) - len(shown)
+        height = HEAD_H + (len(shown) + (1 if hidden else 0)) * ROW_H + PAD
         applies = "" if t.applies == "true" else " \u2014 applies: unknown"
         head = f"{t.title}{applies}"
         body.append(f'<g class="table applied" data-table="{_a(t.table)}" data-applies="{_a(t.applies)}">'
@@ -102,7 +105,7 @@ def flowchart_svg(a: Assessment, kb: KnowledgeBase | None = None, *, id_prefix: 
                     f'<text x="{WIDTH - PAD - 10}" y="{y + 16}" font-size="10" text-anchor="end" fill="#55606b">'
                     f'{_a(t.table)} \u00b7 {_a(t.hit)} hit</text>')
         ry = y + HEAD_H
-        for r in t.rows:
+        for r in shown:
             cls = _RESULT_CLASS[r.result]
             row = kb.rows.get(r.row)
             label = f"{r.row}" + (f" \u2014 {row.title}" if row else "") + (" (default)" if r.default else "")
@@ -119,6 +122,11 @@ def flowchart_svg(a: Assessment, kb: KnowledgeBase | None = None, *, id_prefix: 
                 cell = f'<a href="{_a(row_link.format(r.row))}">{cell}</a>'
             body.append(cell)
             ry += ROW_H
+        if hidden:
+            body.append(f'<g class="row-summary not-fired" data-hidden="{hidden}">'
+                        f'<text x="{PAD + 30}" y="{ry + 13}" font-size="10.5" font-style="italic" '
+                        f'fill="{STYLE["not-fired"][2]}">{STYLE["not-fired"][3]} {hidden} other '
+                        f'row{"s" if hidden > 1 else ""} did not fire</text></g>')
         body.append("</g>")
         y += height + GAP
     total = y - GAP + PAD

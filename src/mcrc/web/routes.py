@@ -181,7 +181,7 @@ class Web:
         return {
             "a": a,
             "sources": kb.sources,
-            "flowchart": flowchart_svg(a, kb, id_prefix="flow" + ("-pdf" if pdf else "")),
+            "flowchart": flowchart_svg(a, kb, id_prefix="flow" + ("-pdf" if pdf else ""), compact=pdf),
             "timelines": [timeline_svg(s, n) for n, s in enumerate(a.strategies, start=1)],
             "footer": footer(a),
             "pdf": pdf,
@@ -280,11 +280,13 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
                         may_create=who.role in PERMISSIONS["create_case"])
 
     def form_page(request: Request, s: WebSession, who: Caller, values: dict[str, str], status: int = 200,
-                  problems: list[dict[str, Any]] | None = None, json_text: str = "", json_mode: bool = False):
+                  problems: list[dict[str, Any]] | None = None, json_text: str = "", json_mode: bool = False,
+                  case: Any = None, version: int | None = None):
         placed, rest = pform.place_problems(problems or [], pform.form_paths(values))
         return web.page(request, "case_form.html", status=status, spec=pform.SPEC, values=values,
                         counts=pform.row_counts(values), placed=placed, rest=rest, json_text=json_text,
-                        json_mode=json_mode, _session=(s, False), _caller=who)
+                        json_mode=json_mode, case=case, version=version if version is not None else (
+                            case.version if case is not None else None), _session=(s, False), _caller=who)
 
     @router.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def new_case(request: Request) -> Response:
@@ -302,7 +304,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InputError([Problem(f"line {exc.lineno} column {exc.colno}",
-                                               f"malformed JSON: {exc.msg}")]) from None
+                                          f"malformed JSON: {exc.msg}")]) from None
         return pform.form_to_draft({k: v for k, v in form.items() if isinstance(v, str)})
 
     def problems_of(exc: InputError) -> list[dict[str, Any]]:
@@ -324,29 +326,63 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             return JSONResponse({"problem": json.loads(input_problem(exc).body), "draft": draft})
         return JSONResponse({"problem": None, "draft": draft})
 
-    @router.post("/cases", include_in_schema=False)
-    async def create_case(request: Request) -> Response:
+    async def save(request: Request, case_id: int | None) -> Response:
+        """Create a case (case_id None) or replace the patient of one at the version the form was opened at."""
         auth = web.require(request)
         if isinstance(auth, Response):
             return auth
         s, who = auth
         form = await request.form()
         web.check_csrf(request, s, form)
-        values = {k: v for k, v in form.items() if isinstance(v, str) and k not in (CSRF_FIELD, "patient_json", "mode")}
+        values = {k: v for k, v in form.items()
+                  if isinstance(v, str) and k not in (CSRF_FIELD, "patient_json", "mode", "_version")}
         json_mode = form.get("mode") == "json"
         json_text = str(form.get("patient_json") or "")
+        case = None
+        version: int | None = None
+        if case_id is not None:
+            raw = str(form.get("_version") or "")
+            if not raw.isdigit():
+                raise WebError(422, "The form does not say which version of the case it edits; open it again.")
+            version = int(raw)
+            with friendly():
+                case = store.get_case(case_id, who.name)
+        again = dict(json_text=json_text, json_mode=json_mode, case=case, version=version)
         try:
             draft = draft_of(form)
             with friendly():
                 try:
-                    rec = store.add_case(draft, who.name)
+                    if case_id is None:
+                        rec = store.add_case(draft, who.name)
+                    else:
+                        rec = store.update_case(case_id, draft, expected_version=version, user=who.name)
                 except InputError as exc:
                     if json_mode and isinstance(draft, dict):
                         values = pform.draft_to_form(draft)
-                    return form_page(request, s, who, values, 422, problems_of(exc), json_text, json_mode)
+                    return form_page(request, s, who, values, 422, problems_of(exc), **again)
         except InputError as exc:  # malformed JSON text
-            return form_page(request, s, who, values, 422, problems_of(exc), json_text, json_mode)
+            return form_page(request, s, who, values, 422, problems_of(exc), **again)
         return RedirectResponse(f"/cases/{rec.id}", status_code=303)
+
+    @router.post("/cases", include_in_schema=False)
+    async def create_case(request: Request) -> Response:
+        return await save(request, None)
+
+    @router.get("/cases/{case_id}/edit", response_class=HTMLResponse, include_in_schema=False)
+    def edit_case(request: Request, case_id: str) -> Response:
+        auth = web.require(request)
+        if isinstance(auth, Response):
+            return auth
+        s, who = auth
+        with friendly():
+            case = store.get_case(_case_id(case_id), who.name)
+        patient = {k: v for k, v in case.patient.items() if k != "schema_version"}
+        return form_page(request, s, who, pform.draft_to_form(patient), json_text=json.dumps(patient, indent=2),
+                         case=case)
+
+    @router.post("/cases/{case_id}/edit", include_in_schema=False)
+    async def update_case(request: Request, case_id: str) -> Response:
+        return await save(request, _case_id(case_id))
 
     def case_page(request: Request, s: WebSession, who: Caller, case_id: int, status: int = 200,
                   decision_problems: list[str] | None = None, decision_values: dict[str, Any] | None = None):
@@ -358,6 +394,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             ctx = web.assessment_context(Assessment.model_validate(record.assessment))
         return web.page(request, "assessment.html", status=status, case=case, record=record, stale=stale,
                         decisions=decisions, may_decide=who.role in PERMISSIONS["decide"],
+                        may_edit=who.role in PERMISSIONS["update_case"],
                         decision_problems=decision_problems or [], dv=decision_values or {},
                         _session=(s, False), _caller=who, **ctx)
 

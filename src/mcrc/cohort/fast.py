@@ -58,12 +58,17 @@ class PolarsOps:
     def is_true(self, x):
         return x.fill_null(False)
 
+    # all_/any_horizontal follow the same Kleene tables as & and | (checked in the tests) in one kernel
     def and_(self, xs):
         xs = list(xs)
+        if len(xs) > 2:
+            return pl.all_horizontal(xs)
         return reduce(lambda a, b: a & b, xs) if xs else pl.lit(True)
 
     def or_(self, xs):
         xs = list(xs)
+        if len(xs) > 2:
+            return pl.any_horizontal(xs)
         return reduce(lambda a, b: a | b, xs) if xs else pl.lit(False)
 
     def not_(self, x):

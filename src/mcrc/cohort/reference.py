@@ -28,35 +28,49 @@ class Reference:
 
 def reference(kb: KnowledgeBase, plan: Plan, values: dict[str, Any], action: str | None, regimen: str | None,
               show_evidence: bool = True) -> Reference:
+    """One engine evaluation (`assess_facts`) read back from the Assessment: its trace, `possible` rows
+    with their `needs`, and `codes()`. Where the engine refuses an unsafe answer, the row results are
+    taken from `evaluate_rows` instead (and no codes are given)."""
     facts = Facts(values=values)
     try:
-        evaluated = evaluate_rows(kb, facts, show_evidence)
+        a = assess_facts(facts, kb, show_evidence=show_evidence)
     except HitPolicyViolation as exc:
         return Reference(hit=exc.table_id)
-    try:
-        codes: frozenset[str] | None = frozenset(assess_facts(facts, kb, show_evidence=show_evidence).codes())
     except SafetyViolation:
-        codes = None
+        return _from_rows(kb, plan, values, action, regimen, show_evidence)
+    needs = {p.row: set(p.needs) for p in a.possible}
+    fired_ids = {rt.row for tt in a.trace for rt in tt.rows if rt.result == "fired"}
+    fired = [plan.row(r) for r in fired_ids]
+    opened = [(plan.row(r), n) for r, n in needs.items()]
+    for tt in a.trace:
+        if tt.applies == "unknown":  # a default row could fire once the scope is known
+            table = kb.table(tt.table)
+            unknown = {f for f in table.applies_facts if values.get(f) is None}
+            opened += [(plan.row(rt.row), unknown) for rt in tt.rows if rt.default]
+    status, missing = _status([r for r in fired if r.treats], [(r, n) for r, n in opened if r.treats],
+                              action, regimen)
+    return Reference(hit=None, fired=frozenset(fired_ids), possible=frozenset(needs), codes=frozenset(a.codes()),
+                     status=status, missing=frozenset(missing))
+
+
+def _from_rows(kb: KnowledgeBase, plan: Plan, values: dict[str, Any], action: str | None, regimen: str | None,
+               show_evidence: bool) -> Reference:
     fired_ids, possible_ids = set(), set()
     fired: list[Any] = []
     opened: list[tuple[Any, set[str]]] = []
-    for table, applies, results in evaluated:
+    for table, applies, results in evaluate_rows(kb, Facts(values=values), show_evidence):
         for rr in results or ():
+            r = plan.row(rr.row.id)
             if rr.result is Tri.TRUE:
                 fired_ids.add(rr.row.id)
+                fired += [r] if r.treats else []
             elif rr.result is Tri.UNKNOWN:
                 possible_ids.add(rr.row.id)
-            r = plan.row(rr.row.id)
-            if not r.treats:
-                continue
-            if rr.result is Tri.TRUE:
-                fired.append(r)
-            elif rr.result is Tri.UNKNOWN:
-                opened.append((r, set(rr.unknown_facts)))
-            elif r.default and applies is Tri.UNKNOWN:  # the default could fire once the scope is known
+                opened += [(r, set(rr.unknown_facts))] if r.treats else []
+            elif r.default and r.treats and applies is Tri.UNKNOWN:
                 opened.append((r, {f for f in table.applies_facts if values.get(f) is None}))
     status, missing = _status(fired, opened, action, regimen)
-    return Reference(hit=None, fired=frozenset(fired_ids), possible=frozenset(possible_ids), codes=codes,
+    return Reference(hit=None, fired=frozenset(fired_ids), possible=frozenset(possible_ids), codes=None,
                      status=status, missing=frozenset(missing))
 
 

@@ -99,8 +99,10 @@ def run_audit(source: str | Path | pl.DataFrame, engine: str = "polars", kb: Kno
     if engine == "polars":
         from mcrc.cohort import fast
 
-        out = fast.decisions(df, plan) if decisions else None
-        groups, totals = fast.summary(df, plan)
+        if decisions:
+            out, groups, totals = fast.audit(df, plan)
+        else:
+            out, (groups, totals) = None, fast.summary(df, plan)
     elif engine == "duckdb":
         from mcrc.cohort import duck
 

@@ -125,6 +125,22 @@ def decisions(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     return _with_layers(_source(df), layers).select(final).collect(optimizations=_OPT)
 
 
+def audit(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(per-decision results, groups, totals) from one evaluation of the layers (a shared subplan)."""
+    o = PolarsOps()
+    layers = _layers(plan)
+    lf = _with_layers(_source(df), layers)
+    final = [pl.col(c) for c in (DECISION_ID, "patient_id", "centre", "year", "site", *DONE_COLUMNS)]
+    final += [e.alias(n) for n, e in output_columns(plan, o, layers)] + [status_label(o).alias("status")]
+    keys = list(GROUP_KEYS)
+    out, groups, wide = pl.collect_all([
+        lf.select(final),
+        lf.select(keys).group_by(keys).agg(pl.len().cast(pl.Int64).alias("decisions")),
+        lf.select([e.sum().cast(pl.Int64).alias(n) for n, e in totals(plan, o, layers)]),
+    ], optimizations=_OPT)
+    return out, groups, wide
+
+
 def summary(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(counts by site, year, centre and status; one row of table/row/missing-fact totals)."""
     o = PolarsOps()

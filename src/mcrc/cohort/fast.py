@@ -19,7 +19,6 @@ from mcrc.cohort.logic import (
     SITE_FACTS,
     Layers,
     build_layers,
-    output_columns,
     status_label,
     totals,
 )
@@ -117,12 +116,77 @@ def _layers(plan: Plan) -> Layers:
     return _LAYERS[key]
 
 
-def decisions(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+_WORD = 64
+
+
+def _flag_lists(plan: Plan, layers: Layers) -> list[tuple[str, list[tuple[pl.Expr, str]]]]:
+    """The per-decision lists as (flag, label) pairs, in the order the SQL backends join them."""
+    c = pl.col
+    return [("fired_rows", [(c(r.col).fill_null(False), r.id) for r in plan.rows]),
+            ("possible_rows", [(c(r.col).is_null(), r.id) for r in plan.rows if not r.default]),
+            ("missing", [(c(flag).fill_null(False), name) for name, flag in layers.missing]),
+            ("hit_violations", [(c(f"h{t.col}").fill_null(False), t.id) for t in plan.tables
+                                if t.hit == "unique" and len(t.rows) > 1])]
+
+
+def _packed(name: str, parts: list[tuple[pl.Expr, str]]) -> list[pl.Expr]:
+    """Flags packed 64 to a word: a decision point's list becomes a few integers."""
+    words = []
+    for j in range(0, len(parts), _WORD):
+        chunk = parts[j:j + _WORD]
+        words.append(pl.sum_horizontal([flag.cast(pl.UInt64) * pl.lit(1 << i, dtype=pl.UInt64)
+                                        for i, (flag, _) in enumerate(chunk)]).alias(f"{name}#{j // _WORD}"))
+    return words
+
+
+def _unpack(words: tuple[int, ...], labels: list[str]) -> list[str]:
+    out = []
+    for j, word in enumerate(words):
+        i = 0
+        while word:
+            if word & 1:
+                out.append(labels[j * _WORD + i])
+            word >>= 1
+            i += 1
+    return out
+
+
+def _spell(frame: pl.DataFrame, plan: Plan, layers: Layers) -> pl.DataFrame:
+    """Build each distinct list once and join it back: text for a million decision points costs
+    far less than concatenating hundreds of conditional strings per decision point."""
+    codes_of = {r.id: r.codes for r in plan.rows}
+    for name, parts in _flag_lists(plan, layers):
+        cols = [c for c in frame.columns if c.startswith(f"{name}#")]
+        labels = [label for _, label in parts]
+        uniq = frame.select(cols).unique()
+        texts, recommended = [], []
+        for words in uniq.iter_rows():
+            items = _unpack(words, labels)
+            texts.append(",".join(items))
+            if name == "fired_rows":
+                recommended.append(",".join(sorted({code for row in items for code in codes_of[row]})))
+        lookup = uniq.with_columns(pl.Series(name, texts, dtype=pl.String))
+        if name == "fired_rows":
+            lookup = lookup.with_columns(pl.Series("recommended", recommended, dtype=pl.String))
+        frame = frame.join(lookup, on=cols, how="left", nulls_equal=True).drop(cols)
+    return frame
+
+
+def _decision_frame(lf: pl.LazyFrame, plan: Plan, layers: Layers) -> pl.LazyFrame:
     o = PolarsOps()
+    keep = [pl.col(c) for c in (DECISION_ID, "patient_id", "centre", "year", "site", *DONE_COLUMNS)]
+    words = [w for name, parts in _flag_lists(plan, layers) for w in _packed(name, parts)]
+    return lf.select([*keep, *words, status_label(o).alias("status")])
+
+
+OUTPUT_ORDER = (DECISION_ID, "patient_id", "centre", "year", "site", *DONE_COLUMNS, "fired_rows", "possible_rows",
+                "recommended", "missing", "hit_violations", "status")
+
+
+def decisions(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     layers = _layers(plan)
-    final = [pl.col(c) for c in (DECISION_ID, "patient_id", "centre", "year", "site", *DONE_COLUMNS)]
-    final += [e.alias(n) for n, e in output_columns(plan, o, layers)] + [status_label(o).alias("status")]
-    return _with_layers(_source(df), layers).select(final).collect(optimizations=_OPT)
+    frame = _decision_frame(_with_layers(_source(df), layers), plan, layers).collect(optimizations=_OPT)
+    return _spell(frame, plan, layers).select(OUTPUT_ORDER)
 
 
 def audit(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -130,15 +194,13 @@ def audit(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame, pl.
     o = PolarsOps()
     layers = _layers(plan)
     lf = _with_layers(_source(df), layers)
-    final = [pl.col(c) for c in (DECISION_ID, "patient_id", "centre", "year", "site", *DONE_COLUMNS)]
-    final += [e.alias(n) for n, e in output_columns(plan, o, layers)] + [status_label(o).alias("status")]
     keys = list(GROUP_KEYS)
     out, groups, wide = pl.collect_all([
-        lf.select(final),
+        _decision_frame(lf, plan, layers),
         lf.select(keys).group_by(keys).agg(pl.len().cast(pl.Int64).alias("decisions")),
         lf.select([e.sum().cast(pl.Int64).alias(n) for n, e in totals(plan, o, layers)]),
     ], optimizations=_OPT)
-    return out, groups, wide
+    return _spell(out, plan, layers).select(OUTPUT_ORDER), groups, wide
 
 
 def summary(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame]:

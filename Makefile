@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_verify.py
 	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_cohort.py
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden_update

@@ -10,7 +10,10 @@ server cannot hide its queue):
 * `echo`: GET /api/v1/health (the floor: FastAPI + uvicorn + the middleware, no work);
 * `assess`: POST /api/v1/assess with a store token, cycling through the sample patients in examples/;
 * `cds-patient-view`: POST /cds-services/mcrc-patient-view with a prefetch Bundle from examples/fhir/ and
-  a fresh signed JWT per request (signed before the run, so the client's RSA signing is not measured).
+  a fresh signed JWT per request (signed before the run, so the client's RSA signing is not measured); the
+  five example records repeat, as when an EHR opens the same charts again (validated Bundles are reused);
+* `cds-patient-view, every Bundle new`: the same with a Bundle never seen before in every call (the full
+  FHIR validation each time), at --distinct-rate; reported, not judged against the target.
 
 Reports p50/p99/max latency, errors and the achieved rate per target; the target (DESIGN.md) is p99 under
 15 ms with no errors, the aim p99 within 1.5x of the echo endpoint. Exit 1 when the target is missed.
@@ -210,7 +213,8 @@ async def run_load(pool: Pool, name: str, make_request, rate: float, seconds: fl
     return res
 
 
-async def bench(port: int, server_pid: int, token: str, key, rate: float, seconds: float) -> list[Result]:
+async def bench(port: int, server_pid: int, token: str, key, rate: float, seconds: float,
+                distinct_rate: float) -> list[Result]:
     patients = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples").glob("*.json"))]
     bundles = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples" / "fhir").glob("*.json"))]
     cds_path = f"/cds-services/{PATIENT_VIEW_ID}"
@@ -228,10 +232,19 @@ async def bench(port: int, server_pid: int, token: str, key, rate: float, second
     cds_bodies = [cds_body(b) for b in bundles]
     echo_req = raw_request("GET", "/api/v1/health", port)
 
-    def cds_reqs(n: int) -> list[bytes]:
-        return [raw_request("POST", cds_path, port, cds_bodies[i % len(cds_bodies)],
-                            {"Authorization": f"Bearer {tok}"} | json_type)
-                for i, tok in enumerate(cds_tokens(key, cds_url, n))]
+    def cds_reqs(n: int, distinct: bool = False) -> list[bytes]:
+        """Signed patient-view calls; `distinct` gives every call a Bundle of its own (an identifier added to the
+        Patient), so no call can reuse an earlier validation: the cost of a record never seen before."""
+        out = []
+        for i, tok in enumerate(cds_tokens(key, cds_url, n)):
+            body = cds_bodies[i % len(cds_bodies)]
+            if distinct:
+                b = json.loads(json.dumps(bundles[i % len(bundles)]))
+                pat = next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
+                pat.setdefault("identifier", []).append({"system": "urn:bench", "value": str(i)})
+                body = cds_body(b)
+            out.append(raw_request("POST", cds_path, port, body, {"Authorization": f"Bearer {tok}"} | json_type))
+        return out
 
     pool = Pool("127.0.0.1", port)
     try:
@@ -243,15 +256,17 @@ async def bench(port: int, server_pid: int, token: str, key, rate: float, second
         await asyncio.gather(*(pool.send(echo_req) for _ in range(200)))
 
         signed = cds_reqs(int(rate * seconds))
+        distinct = cds_reqs(int(distinct_rate * seconds), distinct=True)
         results = []
-        for name, make in (("echo (health)", lambda i: echo_req),
-                           ("assess", lambda i: assess_reqs[i % len(assess_reqs)]),
-                           ("cds-patient-view", lambda i: signed[i])):
+        for name, make, r in (("echo (health)", lambda i: echo_req, rate),
+                              ("assess", lambda i: assess_reqs[i % len(assess_reqs)], rate),
+                              ("cds-patient-view", lambda i: signed[i], rate),
+                              ("cds-patient-view, every Bundle new", lambda i: distinct[i], distinct_rate)):
             before = cpu_ms(server_pid)
-            results.append(r := await run_load(pool, name, make, rate, seconds))
+            results.append(res := await run_load(pool, name, make, r, seconds))
             after = cpu_ms(server_pid)
             if before is not None and after is not None:
-                r.server_cpu_ms = (after - before) / r.sent
+                res.server_cpu_ms = (after - before) / res.sent
     finally:
         await pool.close()
     return results
@@ -261,13 +276,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     ap.add_argument("--seconds", type=float, default=15.0, help="duration of each target (default 15)")
+    ap.add_argument("--distinct-rate", type=float, default=100.0,
+                    help="rate of the patient-view calls whose Bundles are all new (default 100; reported, not judged)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mcrc-bench-http-") as d:
         token, key, env = prepare(Path(d))
         port = free_port()
         server = start_server(env, port)
         try:
-            results = asyncio.run(bench(port, server.pid, token, key, args.rate, args.seconds))
+            results = asyncio.run(bench(port, server.pid, token, key, args.rate, args.seconds,
+                                          args.distinct_rate))
         finally:
             server.terminate()
             try:
@@ -282,6 +300,10 @@ def main() -> int:
     ok = True
     for r in results[1:]:
         p99, errs = r.pct(99), sum(r.errors.values())
+        if "new" in r.name:
+            print(f"  {r.name}: p99 {p99:.2f} ms at {args.distinct_rate:.0f} req/s (reported, not judged: the first "
+                  "reading of a record pays the full FHIR validation)")
+            continue
         verdict = "meets" if p99 < LIMIT_MS and errs == 0 else "MISSES"
         ok &= verdict == "meets"
         print(f"  {r.name}: p99 {p99:.2f} ms {verdict} the target (< {LIMIT_MS:.0f} ms, no errors); "

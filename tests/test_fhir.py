@@ -109,6 +109,22 @@ def test_malformed_resource_is_a_clear_input_error():
     assert "Traceback" not in text
 
 
+def test_validated_bundle_cache_never_serves_a_changed_or_invalid_bundle():
+    bundle = _load("01-sync-rectal-lung-mets")
+    first = read_bundle(bundle, today=TODAY).patient
+    assert read_bundle(copy.deepcopy(bundle), today=TODAY).patient == first  # a repeat reads the same
+    i = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["id"] == "fhir-01-ecog")
+    changed = copy.deepcopy(bundle)
+    changed["entry"][i]["resource"]["valueInteger"] = first.ecog + 1
+    assert read_bundle(changed, today=TODAY).patient.ecog == first.ecog + 1  # any change is a fresh validation
+    broken = copy.deepcopy(bundle)
+    broken["entry"][i]["resource"]["valueInteger"] = "zero"
+    for _ in range(2):  # failures are never remembered as valid
+        with pytest.raises(mcrc.InputError):
+            read_bundle(broken, today=TODAY)
+    assert read_bundle(bundle, today=TODAY).patient == first
+
+
 @pytest.mark.parametrize("bad", [[], {"resourceType": "Patient"}, {"resourceType": "Bundle", "entry": "not a list"}])
 def test_not_a_bundle_is_an_input_error(bad):
     with pytest.raises(mcrc.InputError):

@@ -288,7 +288,7 @@ def create_app(settings: Settings) -> FastAPI:
                           for t in terms.values()] for section, terms in v.terms.items()}
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["ops"], summary="The process is alive")
-    def health() -> Health:
+    async def health() -> Health:
         return Health(status="ok")
 
     @app.get(f"{PREFIX}/ready", response_model=Health, tags=["ops"], responses=responses(503),

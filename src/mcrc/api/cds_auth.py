@@ -286,7 +286,9 @@ def cds_auth_dependency(
     then the audience is `base_url` + the request path.
     """
 
-    def dependency(request: Request) -> Claims:
+    async def dependency(request: Request) -> Claims:
+        # async: verification is CPU-only (local keys, in-memory replay cache), so it runs on the event loop
+        # instead of paying a worker-thread round trip per call
         if base_url is not None:
             audience = base_url.rstrip("/") + request.url.path
         else:

@@ -23,6 +23,7 @@ from `public_url` (the EHR-facing base URL) or the request's own base URL. No to
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 import mcrc
 from mcrc.api.cds_auth import CdsAuthSettings, Claims, ReplayCache, cds_auth_dependency
@@ -426,6 +427,12 @@ async def _record(body: dict[str, Any], patient_id: str,
     return _merge(parts), notes
 
 
+def _cards(cards: list[dict[str, Any]]) -> Response:
+    """The CDS Hooks answer, already plain JSON: serialised once, without FastAPI's generic re-encoding pass."""
+    return Response(json.dumps({"cards": cards}, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+                    media_type="application/json")
+
+
 def _bad(msg: str) -> HTTPException:
     return HTTPException(status_code=400, detail=msg)
 
@@ -501,21 +508,21 @@ def cds_router(
             raise _bad(f"patient data not assessable: {first}"[:300]) from None
 
     @router.get("/cds-services")
-    def discovery() -> dict[str, Any]:
+    async def discovery() -> dict[str, Any]:
         return {"services": SERVICES}
 
     @router.post(f"/cds-services/{PATIENT_VIEW_ID}")
-    async def patient_view(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
+    async def patient_view(request: Request, claims: Claims = Depends(auth)) -> Response:
         body = await _json_object(request)
         _, patient_id = _common(body, "patient-view")
         bundle, notes = await _record(body, patient_id, transport_for(request))
         result = _read(bundle, patient_id)
         assessment = _assess(result)
         log.info("patient-view hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
-        return {"cards": build_cards(assessment, links_for(request), notes + result.warnings, patient_id)}
+        return _cards(build_cards(assessment, links_for(request), notes + result.warnings, patient_id))
 
     @router.post(f"/cds-services/{ORDER_SELECT_ID}")
-    async def order_select(request: Request, claims: Claims = Depends(auth)) -> dict[str, Any]:
+    async def order_select(request: Request, claims: Claims = Depends(auth)) -> Response:
         body = await _json_object(request)
         context, patient_id = _common(body, "order-select")
         selections = context.get("selections")
@@ -528,12 +535,11 @@ def cds_router(
             raise _bad(f"context.draftOrders is not valid: {first}"[:300]) from None
         log.info("order-select hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
         if not any(o.selected for o in orders):
-            return {"cards": []}  # nothing selected that mcrc judges (e.g. only non-medication orders)
+            return _cards([])  # nothing selected that mcrc judges (e.g. only non-medication orders)
         bundle, notes = await _record(body, patient_id, transport_for(request))
         result = _read(bundle, patient_id)
         assessment = _assess(result)
-        return {"cards": order_cards(knowledge(), orders, result, assessment, links_for(request), patient_id,
-                                     notes)}
+        return _cards(order_cards(knowledge(), orders, result, assessment, links_for(request), patient_id, notes))
 
     def _feedback_route(service_id: str) -> None:
         @router.post(f"/cds-services/{service_id}/feedback", name=f"feedback-{service_id}")

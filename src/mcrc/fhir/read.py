@@ -9,7 +9,11 @@ resource stays absent (= unknown) in the Patient.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -592,6 +596,47 @@ def _check_entries(bundle_json: dict) -> None:
         raise InputError(problems[:20])
 
 
+class _ValidatedBundles:
+    """A small LRU of validated Bundles keyed by a digest of their canonical JSON.
+
+    Validating a Bundle with the fhir.resources models is most of the cost of reading one (about 4 ms for a
+    dozen resources), and an EHR sends the same record again each time the chart is opened. Only successful
+    validations are kept, the key covers the whole content (so any change is a miss), and the reader never
+    modifies the models, so a hit reads exactly what a fresh validation would give.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_VALIDATED = _ValidatedBundles()
+
+
+def _content_key(bundle_json: dict) -> str:
+    canonical = json.dumps(bundle_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
     """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B."""
     from fhir.resources.R4B.bundle import Bundle
@@ -603,12 +648,16 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
         raise InputError([Problem("Bundle.resourceType",
                                   f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
     _check_entries(bundle_json)
-    try:
-        bundle = Bundle.model_validate(bundle_json)
-    except ValidationError as exc:
-        raise InputError(_bundle_problems(exc)) from None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InputError([Problem("Bundle", f"not a valid FHIR R4B Bundle: {exc}")]) from None
+    key = _content_key(bundle_json)
+    bundle = _VALIDATED.get(key)
+    if bundle is None:
+        try:
+            bundle = Bundle.model_validate(bundle_json)
+        except ValidationError as exc:
+            raise InputError(_bundle_problems(exc)) from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError([Problem("Bundle", f"not a valid FHIR R4B Bundle: {exc}")]) from None
+        _VALIDATED.put(key, bundle)
     reader = _Reader(today)
     handlers = {"Patient": reader.patient, "Condition": reader.condition, "Observation": reader.observation,
                 "Procedure": reader.procedure, "MedicationStatement": reader.medication,

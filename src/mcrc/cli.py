@@ -8,10 +8,11 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mcrc.cohort.cli import cohort_app
+from mcrc.console import EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out
+from mcrc.console import fail as _fail
 from mcrc.engine import assess
 from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError, Problem
 from mcrc.facts.catalog import FACTS
@@ -33,23 +34,13 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(cohort_app, name="cohort")
 app.command("decide")(decide)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-EXIT_INPUT = 2
-EXIT_KNOWLEDGE = 3
-EXIT_ENGINE = 4
 
 
 class Format(StrEnum):
     text = "text"
     json = "json"
     md = "md"
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
-    raise typer.Exit(code)
 
 
 def _read_input(source: str) -> str:

@@ -29,7 +29,7 @@ from mcrc.api.security import SecurityMiddleware
 from mcrc.engine import Assessment
 from mcrc.errors import Problem as InputProblem
 from mcrc.patient import Patient
-from mcrc.store.api import CaseRecord, Store
+from mcrc.store.api import AssessmentRecord, CaseRecord, DecisionRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid
 from mcrc.store.models import DEVIATION_REASONS, ROLES
 
@@ -64,17 +64,6 @@ class Settings:
 class Caller:
     name: str
     role: str
-
-
-class StoredAssessmentOut(BaseModel):
-    id: int
-    case_id: int
-    case_version: int
-    kb_version: str
-    engine_version: str
-    input_hash: str
-    created_at: str
-    assessment: dict[str, Any]
 
 
 class RowOut(BaseModel):
@@ -123,21 +112,6 @@ class DecisionIn(BaseModel):
     participants: dict[str, list[str]] = Field(default_factory=dict,
                                                description="Names by role: " + ", ".join(ROLES))
     meeting_date: dt.date | None = Field(None, description="Day of the MDT meeting (default: today, UTC)")
-
-
-class DecisionOut(BaseModel):
-    id: int
-    case_id: int
-    assessment_id: int
-    meeting_date: str
-    strategy_codes: list[str]
-    rationale: str
-    concordant: bool
-    deviation_code: str | None
-    deviation_text: str | None
-    participants: dict[str, list[str]]
-    decided_by: str
-    created_at: str
 
 
 class DiffEnd(BaseModel):
@@ -363,10 +337,10 @@ def create_app(settings: Settings) -> FastAPI:
             raise _stale(exc) from None
         return Response(status_code=204)
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}/assessments", response_model=list[StoredAssessmentOut], tags=["cases"],
+    @app.get(f"{PREFIX}/cases/{{case_id}}/assessments", response_model=list[AssessmentRecord], tags=["cases"],
              responses=responses(401, 403, 404, 422, 503), summary="Every stored assessment of a case, oldest first")
-    def list_assessments(case_id: CaseId, who: Auth) -> list[StoredAssessmentOut]:
-        return [StoredAssessmentOut(**vars(a)) for a in store.assessments(case_id, who.name)]
+    def list_assessments(case_id: CaseId, who: Auth) -> list[AssessmentRecord]:
+        return [a for a in store.assessments(case_id, who.name)]
 
     @app.get(f"{PREFIX}/cases/{{case_id}}/assessments/diff", response_model=DiffOut, tags=["cases"],
              responses=responses(401, 403, 404, 422, 503),
@@ -374,10 +348,10 @@ def create_app(settings: Settings) -> FastAPI:
     def diff_assessments(case_id: CaseId, who: Auth) -> DiffOut:
         return DiffOut.model_validate(store.diff(case_id, who.name))
 
-    @app.post(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=DecisionOut, status_code=201, tags=["cases"],
+    @app.post(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=DecisionRecord, status_code=201, tags=["cases"],
               responses=responses(400, 401, 403, 404, 409, 422, 503),
               summary="Record the MDT decision on the case's newest assessment (coordinators)")
-    def decide(case_id: CaseId, body: DecisionIn, who: Auth, response: Response) -> DecisionOut:
+    def decide(case_id: CaseId, body: DecisionIn, who: Auth, response: Response) -> DecisionRecord:
         try:
             d = store.decide(case_id, strategies=body.strategies, rationale=body.rationale,
                              concordant=body.concordant, user=who.name, deviation=body.deviation,
@@ -388,18 +362,18 @@ def create_app(settings: Settings) -> FastAPI:
             raise StoreInvalid([InputProblem(fields.get(p.where, p.where), p.message, p.allowed)
                                 for p in exc.problems]) from None
         response.headers["Location"] = f"{PREFIX}/cases/{case_id}/decisions"
-        return DecisionOut(**vars(d))
+        return d
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=list[DecisionOut], tags=["cases"],
+    @app.get(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=list[DecisionRecord], tags=["cases"],
              responses=responses(401, 403, 404, 422, 503), summary="The MDT decisions recorded on a case")
-    def list_decisions(case_id: CaseId, who: Auth) -> list[DecisionOut]:
-        return [DecisionOut(**vars(d)) for d in store.decisions(case_id, who.name)]
+    def list_decisions(case_id: CaseId, who: Auth) -> list[DecisionRecord]:
+        return [d for d in store.decisions(case_id, who.name)]
 
-    @app.post(f"{PREFIX}/cases/{{case_id}}/assess", response_model=StoredAssessmentOut, status_code=201,
+    @app.post(f"{PREFIX}/cases/{{case_id}}/assess", response_model=AssessmentRecord, status_code=201,
               tags=["cases"], responses=responses(401, 403, 404, 409, 422, 500, 503),
               summary="Assess the stored case and keep the assessment")
-    def assess_case(case_id: CaseId, who: Auth) -> StoredAssessmentOut:
-        return StoredAssessmentOut(**vars(store.assess(case_id, who.name)))
+    def assess_case(case_id: CaseId, who: Auth) -> AssessmentRecord:
+        return store.assess(case_id, who.name)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

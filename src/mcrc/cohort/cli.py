@@ -12,18 +12,16 @@ from pathlib import Path
 
 import polars as pl
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mcrc.cohort.logic import STATUSES
+from mcrc.console import EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out
+from mcrc.console import fail as _fail
 from mcrc.errors import EngineError, KnowledgeError, McrcError
 
 cohort_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Cohort audits: the rules over a table of decision points (DuckDB, Polars, Spark).")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-EXIT_INPUT, EXIT_KNOWLEDGE, EXIT_ENGINE = 2, 3, 4
 
 
 class Engine(StrEnum):
@@ -47,11 +45,6 @@ class Query(StrEnum):
     decisions = "decisions"
     groups = "groups"
     totals = "totals"
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
-    raise typer.Exit(code)
 
 
 def _exit_code(exc: McrcError) -> int:

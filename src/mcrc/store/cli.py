@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from mcrc.console import EXIT_DATABASE, EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out
+from mcrc.console import fail as _fail
 from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError
 from mcrc.patient import parse_patient_json
 from mcrc.store.api import Store
@@ -27,10 +28,7 @@ from mcrc.store.models import DEVIATION_REASONS, ROLES
 
 T = TypeVar("T")
 
-EXIT_INPUT, EXIT_KNOWLEDGE, EXIT_ENGINE, EXIT_DATABASE = 2, 3, 4, 5
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DB = typer.Option(DEFAULT_URL, "--db", envvar="MCRC_DATABASE_URL",
                   help="Database URL: sqlite:///path or postgresql+psycopg://user:pw@host/db")
@@ -50,11 +48,6 @@ user_app.add_typer(token_app, name="token")
 demo_app = _typer("Sample data.")
 # Standalone app with every group (what `python -m mcrc.store.cli` runs).
 store_app = _typer("mcrc case store.")
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
-    raise typer.Exit(code)
 
 
 def _run(db: str, fn: Callable[[Store], T], *, current: bool = True) -> T:

@@ -14,10 +14,11 @@ import re
 import socket
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import pytest
+
+from tests.pdf_pages import pdf_pages
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,14 +74,6 @@ def server(tmp_path_factory):
     thread.join(timeout=10)
 
 
-def _pdf_pages(data: bytes) -> int:
-    chunks = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            chunks.append(zlib.decompress(m.group(1)))
-        except zlib.error:
-            continue
-    return sum(len(re.findall(rb"/Type\s*/Page(?![a-z])", c)) for c in chunks)
 
 
 def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
@@ -164,7 +157,7 @@ def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
             with page.expect_download() as info:
                 page.click("#pdf-link")
             data = Path(info.value.path()).read_bytes()
-            assert data.startswith(b"%PDF-") and _pdf_pages(data) >= 2
+            assert data.startswith(b"%PDF-") and pdf_pages(data) >= 2
 
             page.goto(f"{base}/kb")
             expect(page.locator("[id^='row-']").first).to_be_attached()

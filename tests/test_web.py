@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import threading
-import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +21,7 @@ from mcrc.store.api import Store
 from mcrc.store.errors import StoreConflict
 from mcrc.web import form as pform
 from mcrc.web.pdf import BASE_URL, AppAssetFetcher, html_to_pdf
+from tests.pdf_pages import pdf_pages
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 USERS = {"cli": "clinician", "coo": "coordinator", "aud": "auditor"}
@@ -452,15 +452,6 @@ def test_friendly_error_pages(env, coo, monkeypatch):
     assert coo.get("/api/v1/nope").headers["content-type"].startswith("application/problem+json")
 
 
-def _pdf_pages(data: bytes) -> int:
-    """Page objects in a PDF, looking inside compressed object streams too."""
-    chunks = [data]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            chunks.append(zlib.decompress(m.group(1)))
-        except zlib.error:
-            continue
-    return sum(len(re.findall(rb"/Type\s*/Page(?![a-z])", c)) for c in chunks)
 
 
 # ---- PDF -----------------------------------------------------------------------------------------------
@@ -469,7 +460,7 @@ def test_pdf_of_a_case_has_pages_and_pictures(env, coo):
     r = coo.get(f"/cases/{case_id}/pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-")
-    assert _pdf_pages(r.content) >= 2
+    assert pdf_pages(r.content) >= 2
     assert "attachment" in r.headers["content-disposition"]
 
 

@@ -36,7 +36,7 @@ def test_defaults_without_file_or_env():
     s = cfg.settings()
     assert (cfg.host, cfg.port) == ("127.0.0.1", 8000)
     assert s.database_url is None and s.secret_key is None and s.cds is None and not s.open_assess
-    assert s.max_body_bytes == 1_000_000
+    assert s.max_body_bytes == 1_000_000 and s.token_cache_seconds == 5.0
 
 
 def test_file_then_env_then_flags(tmp_path):
@@ -46,6 +46,7 @@ secret_key = "{SECRET}"
 public_url = "https://mcrc.example.org/"
 open_assess = true
 max_body_bytes = 2048
+token_cache_seconds = 0
 host = "0.0.0.0"
 port = 9000
 ''')
@@ -53,10 +54,13 @@ port = 9000
     s = cfg.settings()
     assert s.database_url == f"sqlite:///{tmp_path}/file.db" and s.secret_key == SECRET
     assert s.public_url == "https://mcrc.example.org" and s.open_assess and s.max_body_bytes == 2048
+    assert s.token_cache_seconds == 0
     assert (cfg.host, cfg.port) == ("0.0.0.0", 9000)
 
-    env = {"MCRC_PORT": "9100", "MCRC_OPEN_ASSESS": "0", "MCRC_DATABASE_URL": "sqlite:///env.db"}
+    env = {"MCRC_PORT": "9100", "MCRC_OPEN_ASSESS": "0", "MCRC_DATABASE_URL": "sqlite:///env.db",
+           "MCRC_TOKEN_CACHE_SECONDS": "2.5"}
     cfg = load_config(f, env)
+    assert cfg.settings().token_cache_seconds == 2.5
     assert cfg.port == 9100 and not cfg.open_assess and cfg.settings().database_url == "sqlite:///env.db"
     assert cfg.host == "0.0.0.0"  # not overridden
 
@@ -80,6 +84,8 @@ def test_unknown_keys_are_refused_by_name(tmp_path):
     ("port = 70000", {}, "{f}: port", "less than or equal to 65535"),
     ("port = 80", {"MCRC_PORT": "eighty"}, "MCRC_PORT", "integer"),
     ("max_body_bytes = 10", {}, "{f}: max_body_bytes", "greater than or equal to 1024"),
+    ("token_cache_seconds = -1", {}, "{f}: token_cache_seconds", "greater than or equal to 0"),
+    ("", {"MCRC_TOKEN_CACHE_SECONDS": "soon"}, "MCRC_TOKEN_CACHE_SECONDS", "number"),
     ('public_url = "ftp://x"', {}, "{f}: public_url", "http(s) URL"),
     ('database_url = "not a url"', {}, "{f}: database_url", "not a database URL"),
     ("open_assess = 3", {}, "{f}: open_assess", "boolean"),

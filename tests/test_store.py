@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -480,6 +481,40 @@ def test_tokens_are_stored_hashed_resolved_and_revoked(store):
     actions = [e.action for e in store.audit_entries("aud")]
     assert actions[-3:] == ["token.create", "token.create", "token.revoke"]
     assert store.verify_chain().ok
+
+
+def test_token_resolutions_are_cached_briefly_and_dropped_on_revocation(store, url):
+    """A resolved token is trusted for `token_cache_seconds` (no store read per request); a revocation or a
+    deactivation through the same Store ends it at once, one by another process only when the entry expires."""
+    tok = store.create_token("cli")
+    assert store.resolve_token(tok.token) == ("cli", "clinician")
+    store.revoke_token(tok.record.id, actor="cli")
+    assert store.resolve_token(tok.token) is None  # same Store: at once, cache or not
+
+    other = Store(url, token_cache_seconds=0.3)  # e.g. the server, while the CLI revokes
+    try:
+        tok2 = store.create_token("cli")
+        assert other.resolve_token(tok2.token) == ("cli", "clinician")
+        store.revoke_token(tok2.record.id, actor="cli")
+        assert other.resolve_token(tok2.token) == ("cli", "clinician")  # within the window: still trusted
+        time.sleep(0.35)
+        assert other.resolve_token(tok2.token) is None  # the window is over: read again, refused
+
+        tok3 = store.create_token("coo", actor="adm")
+        assert other.resolve_token(tok3.token) == ("coo", "coordinator")
+        other.deactivate_user("coo", actor="adm")  # through `other` itself: at once
+        assert other.resolve_token(tok3.token) is None
+    finally:
+        other.close()
+    uncached = Store(url, token_cache_seconds=0)
+    try:
+        tok4 = store.create_token("cli2", actor="adm")
+        assert uncached.resolve_token(tok4.token) == ("cli2", "clinician")
+        store.revoke_token(tok4.record.id, actor="adm")
+        assert uncached.resolve_token(tok4.token) is None  # no cache: every call reads the store
+        assert uncached.resolve_token("not-a-token") is None and not uncached._token_cache
+    finally:
+        uncached.close()
 
 
 def test_token_permissions_and_deactivated_users(store, url):

@@ -13,6 +13,7 @@ The file has flat keys (every key is optional; unknown keys are refused):
     public_url = "https://mcrc.example.org"
     open_assess = false
     max_body_bytes = 1000000
+    token_cache_seconds = 5                 # how long a resolved API token is trusted (0: never cached)
     cds_issuers = "cds-issuers.json"        # the MCRC_CDS_ISSUERS JSON file, relative to this file
     host = "127.0.0.1"
     port = 8000
@@ -41,6 +42,7 @@ ENV = {
     "public_url": "MCRC_PUBLIC_URL",
     "open_assess": "MCRC_OPEN_ASSESS",
     "max_body_bytes": "MCRC_MAX_BODY_BYTES",
+    "token_cache_seconds": "MCRC_TOKEN_CACHE_SECONDS",
     "cds_issuers": "MCRC_CDS_ISSUERS",
     "host": "MCRC_HOST",
     "port": "MCRC_PORT",
@@ -75,6 +77,7 @@ class ServeConfig(BaseModel):
     public_url: str | None = None
     open_assess: bool = False
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_000_000_000)] = 1_000_000
+    token_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
     cds_issuers: str | list[IssuerEntry] | None = None
     host: str = Field("127.0.0.1", min_length=1)
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
@@ -152,7 +155,7 @@ class ServeConfig(BaseModel):
         return Settings(database_url=self.database_url.get_secret_value() if self.database_url else None,
                         open_assess=self.open_assess, cds=self.cds_settings(), public_url=self.public_url,
                         secret_key=self.secret_key.get_secret_value() if self.secret_key else None,
-                        max_body_bytes=self.max_body_bytes)
+                        max_body_bytes=self.max_body_bytes, token_cache_seconds=self.token_cache_seconds)
 
 
 def _issuer_file(path: Path) -> list[IssuerEntry]:

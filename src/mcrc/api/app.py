@@ -44,6 +44,7 @@ class Settings:
     public_url: str | None = None  # the URL EHRs call (JWT audience); None: taken from the request
     secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
     max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
+    token_cache_seconds: float = 5.0  # a resolved API token is trusted this long (0: read the store every time)
 
     def __repr__(self) -> str:
         """Secrets masked: a database password and the secret key never reach a log or a traceback."""
@@ -57,7 +58,7 @@ class Settings:
                 url = "***"
         return (f"Settings(database_url={url!r}, open_assess={self.open_assess}, cds={'on' if self.cds else 'off'}, "
                 f"public_url={self.public_url!r}, secret_key={'***' if self.secret_key else None}, "
-                f"max_body_bytes={self.max_body_bytes})")
+                f"max_body_bytes={self.max_body_bytes}, token_cache_seconds={self.token_cache_seconds})")
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ async def _patient_json(request: Request) -> Any:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, token_cache_seconds=settings.token_cache_seconds)
     bearer = HTTPBearer(auto_error=False, description="API token (`mcrc user token create NAME`)")
 
     @asynccontextmanager
@@ -186,7 +187,10 @@ def create_app(settings: Settings) -> FastAPI:
         # Load the knowledge base before the first request, then move everything alive at start-up (knowledge
         # base, compiled rules, FHIR models, app) out of the collector's reach: otherwise each full collection
         # walks those long-lived objects again and stalls requests for tens of milliseconds.
-        _ = store.knowledge
+        # The warm-up runs the request paths once first, so what they build lazily is frozen too (decision 0020).
+        from mcrc.api.warmup import warm_up
+
+        warm_up(store.knowledge, with_cds=settings.cds is not None)
         gc.collect()
         gc.freeze()
         yield

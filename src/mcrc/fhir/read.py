@@ -637,8 +637,9 @@ def _content_key(bundle_json: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
-    """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B."""
+def read_bundle(bundle_json: dict, today: dt.date | None = None, cache: bool = True) -> ReadResult:
+    """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B.
+    `cache=False` neither reuses nor keeps a validated Bundle (the start-up warm-up's synthetic record)."""
     from fhir.resources.R4B.bundle import Bundle
 
     today = today or dt.date.today()
@@ -649,7 +650,7 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
                                   f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
     _check_entries(bundle_json)
     key = _content_key(bundle_json)
-    bundle = _VALIDATED.get(key)
+    bundle = _VALIDATED.get(key) if cache else None
     if bundle is None:
         try:
             bundle = Bundle.model_validate(bundle_json)
@@ -657,7 +658,8 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
             raise InputError(_bundle_problems(exc)) from None
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError([Problem("Bundle", f"not a valid FHIR R4B Bundle: {exc}")]) from None
-        _VALIDATED.put(key, bundle)
+        if cache:
+            _VALIDATED.put(key, bundle)
     reader = _Reader(today)
     handlers = {"Patient": reader.patient, "Condition": reader.condition, "Observation": reader.observation,
                 "Procedure": reader.procedure, "MedicationStatement": reader.medication,

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,10 @@ _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 EXPORT_FORMAT = "mcrc.case-export/1"
 TOKEN_PREFIX = "mcrc_"  # makes a leaked token easy to recognise (secret scanners, logs)
 MAX_TOKEN_CHARS = 512  # longer bearer values are refused before hashing
+# Store(token_cache_seconds=N): how long a resolved token is trusted without reading the store again (the
+# server sets it; decision 0020). Revocations and deactivations made through the same Store object take effect
+# at once; those made by another process (the CLI, another server worker) once the entry is N seconds old.
+_TOKEN_CACHE_MAX = 4096
 
 
 def token_digest(raw: str) -> str:
@@ -209,8 +214,12 @@ class _Chain:
 class Store:
     """Small public API over the case store. `url`: SQLAlchemy URL (default MCRC_DATABASE_URL or sqlite:///mcrc.db)."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False, knowledge: KnowledgeBase | None = None):
+    def __init__(self, url: str | None = None, *, echo: bool = False, knowledge: KnowledgeBase | None = None,
+                 token_cache_seconds: float = 0.0):
         self.url = database_url(url)
+        self.token_cache_seconds = token_cache_seconds  # 0: every token is read from the store each time
+        self._token_cache: dict[str, tuple[TokenUser, float]] = {}  # digest -> (user, monotonic expiry)
+        self._token_lock = threading.Lock()
         self._knowledge = knowledge  # None: the packaged knowledge base (mcrc.load_knowledge)
         self.engine = make_engine(self.url, echo=echo)
         self._write_engine = self.engine.execution_options(**{WRITE: True})
@@ -379,7 +388,10 @@ class Store:
             chain.append(by, "user.deactivate", "user", user.id, before, {**before, "deactivated": True})
             return {"id": user.id, "name": user.name, "role": user.role}
 
-        return self._write(work)
+        try:
+            return self._write(work)
+        finally:
+            self._forget_tokens()
 
     # ---- API tokens ---------------------------------------------------------------------------
     @staticmethod
@@ -436,20 +448,39 @@ class Store:
             chain.append(by, "token.revoke", "token", t.id, before, _token_state(t))
             return self._token_record(t, owner.name)
 
-        return self._write(work)
+        try:
+            return self._write(work)
+        finally:
+            self._forget_tokens()
 
     def resolve_token(self, raw: str) -> TokenUser | None:
         """The active user a raw bearer token stands for, or None (unknown, revoked, or user deactivated)."""
         if not raw or len(raw) > MAX_TOKEN_CHARS:
             return None
         digest = token_digest(raw)
+        now = time.monotonic()
+        with self._token_lock:
+            hit = self._token_cache.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
         with self.engine.connect() as conn:
             row = conn.execute(_RESOLVE_TOKEN, {"digest": digest}).one_or_none()
         if row is None or not hmac.compare_digest(row.digest, digest):
             return None
         if row.revoked_at is not None or row.deactivated_at is not None:
             return None
-        return TokenUser(row.name, row.role)
+        who = TokenUser(row.name, row.role)
+        if self.token_cache_seconds > 0:  # only valid tokens are kept: unknown ones cannot fill the cache
+            with self._token_lock:
+                if len(self._token_cache) >= _TOKEN_CACHE_MAX:
+                    self._token_cache.clear()
+                self._token_cache[digest] = (who, now + self.token_cache_seconds)
+        return who
+
+    def _forget_tokens(self) -> None:
+        """Drop every cached token resolution (after a revocation or a deactivation)."""
+        with self._token_lock:
+            self._token_cache.clear()
 
     # ---- cases --------------------------------------------------------------------------------
     @staticmethod

@@ -71,12 +71,18 @@ class Result:
 
 
 def cpu_ms(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc), or None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its children (the workers), from Linux /proc; None
+    elsewhere."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+            found = True
+    return total if found else None
 
 
 def free_port() -> int:
@@ -103,9 +109,9 @@ def prepare(tmp: Path) -> tuple[str, object, dict[str, str]]:
     return token, key, env
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen:
     env = env | {"MCRC_PUBLIC_URL": f"http://127.0.0.1:{port}", "MCRC_PORT": str(port), "MCRC_HOST": "127.0.0.1"}
-    cmd = [str(Path(sys.executable).parent / "mcrc"), "serve"]
+    cmd = [str(Path(sys.executable).parent / "mcrc"), "serve", "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -113,12 +119,24 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
             raise SystemExit(f"mcrc serve exited with {proc.returncode}: {proc.stderr.read()}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/v1/ready", timeout=1).status_code == 200:
+                _settle(proc.pid)
                 return proc
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     proc.kill()
     raise SystemExit("mcrc serve did not become ready within 60 s")
+
+
+def _settle(pid: int) -> None:
+    """Wait until every worker has finished starting (one answering is not all of them): CPU use quiet for 1 s."""
+    last = cpu_ms(pid)
+    for _ in range(60):
+        time.sleep(1.0)
+        now = cpu_ms(pid)
+        if last is None or now is None or now - last < 50:
+            return
+        last = now
 
 
 def cds_tokens(key, aud: str, n: int) -> list[str]:
@@ -276,13 +294,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     ap.add_argument("--seconds", type=float, default=15.0, help="duration of each target (default 15)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="server processes (mcrc serve --workers; default: the number of cores)")
     ap.add_argument("--distinct-rate", type=float, default=100.0,
                     help="rate of the patient-view calls whose Bundles are all new (default 100; reported, not judged)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mcrc-bench-http-") as d:
         token, key, env = prepare(Path(d))
         port = free_port()
-        server = start_server(env, port)
+        server = start_server(env, port, args.workers)
         try:
             results = asyncio.run(bench(port, server.pid, token, key, args.rate, args.seconds,
                                           args.distinct_rate))
@@ -293,7 +313,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
     print(f"open-loop load, {args.rate:.0f} req/s for {args.seconds:.0f} s per target, mcrc serve on 127.0.0.1 "
-          "(one process), client in a second process")
+          f"({args.workers} worker{'s' if args.workers > 1 else ''}), client in another process, "
+          f"{os.cpu_count()} cores")
     for r in results:
         print("  " + r.line())
     echo = results[0].pct(99)

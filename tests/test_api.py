@@ -80,6 +80,19 @@ def test_assess_evidence_false_hides_newer_evidence(client, patient):
     assert r.json()["provenance"]["newer_evidence"] != "shown"
 
 
+def test_assess_leaves_the_trace_out_unless_asked(client, patient):
+    plain = client.post("/api/v1/assess", json=patient).json()
+    r = client.post("/api/v1/assess?trace=true", json=patient)
+    assert r.status_code == 200, r.text
+    full = r.json()
+    assert "trace" not in plain and full["trace"]
+    assert {k: v for k, v in full.items() if k != "trace"} == plain  # the same answer, the trace added
+    fired = {row["row"] for t in full["trace"] for row in t["rows"] if row["result"] == "fired"}
+    assert fired == {x["row"] for x in plain["rationale"]}  # the trace's fired rows are the rationale's
+    assert len(r.content) > 2 * len(json.dumps(plain))
+    _is_problem(client.post("/api/v1/assess?trace=maybe", json=patient), 422)
+
+
 def test_assess_invalid_patient_gives_field_path(client, patient):
     patient["ecog"] = 9
     body = _is_problem(client.post("/api/v1/assess", json=patient), 422)

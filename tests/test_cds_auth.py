@@ -6,6 +6,9 @@ import hmac
 import json
 import logging
 import socket
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
 from typing import Annotated, Any
@@ -23,6 +26,7 @@ from mcrc.api.cds_auth import (
     CdsAuthSettings,
     IssuerConfig,
     ReplayCache,
+    SqliteReplayCache,
     cds_auth_dependency,
     verify_cds_jwt,
 )
@@ -66,9 +70,14 @@ def settings(keys) -> CdsAuthSettings:
     )
 
 
-@pytest.fixture
-def cache() -> ReplayCache:
-    return ReplayCache()
+@pytest.fixture(params=["memory", "sqlite"])
+def cache(request, tmp_path) -> ReplayCache | SqliteReplayCache:
+    """Every verification test runs with both replay caches: one process's, and the file the workers share."""
+    if request.param == "memory":
+        return ReplayCache()
+    c = SqliteReplayCache(str(tmp_path / "replays.sqlite"), prune_every=1)
+    request.addfinalizer(c.close)
+    return c
 
 
 @pytest.fixture(autouse=True)
@@ -260,18 +269,54 @@ def test_replayed_jti(keys, settings, cache):
     assert _reason(_token(keys, jti=jti), settings, cache, now=NOW + 2) == "replayed jti"
 
 
-def test_replay_cache_prunes_after_expiry():
-    c = ReplayCache()
-    assert c.check_and_add(ISS, "j1", expiry=NOW + 10, now=NOW)
-    assert not c.check_and_add(ISS, "j1", expiry=NOW + 10, now=NOW + 5)
-    assert c.check_and_add(ISS, "j2", expiry=NOW + 100, now=NOW + 11)  # prunes j1
-    assert len(c) == 1
+def test_replay_cache_prunes_after_expiry(cache):
+    assert cache.check_and_add(ISS, "j1", expiry=NOW + 10, now=NOW)
+    assert not cache.check_and_add(ISS, "j1", expiry=NOW + 10, now=NOW + 5)
+    assert cache.check_and_add(ISS, "j2", expiry=NOW + 100, now=NOW + 11)  # prunes j1
+    assert len(cache) == 1
+    assert cache.check_and_add(ISS, "j1", expiry=NOW + 30, now=NOW + 12)  # an expired pair no longer blocks
+    assert cache.check_and_add(OTHER_ISS, "j2", expiry=NOW + 30, now=NOW + 12)  # jti is per issuer
 
 
-def test_replay_cache_full_fails_closed():
-    c = ReplayCache(max_entries=1)
-    assert c.check_and_add(ISS, "a", expiry=NOW + 10, now=NOW)
-    assert not c.check_and_add(ISS, "b", expiry=NOW + 10, now=NOW)
+def test_replay_cache_full_fails_closed(tmp_path):
+    for c in (ReplayCache(max_entries=1), SqliteReplayCache(str(tmp_path / "r.sqlite"), max_entries=1,
+                                                             prune_every=1)):
+        assert c.check_and_add(ISS, "a", expiry=NOW + 10, now=NOW)
+        assert not c.check_and_add(ISS, "b", expiry=NOW + 10, now=NOW)
+        assert c.check_and_add(ISS, "b", expiry=NOW + 30, now=NOW + 11)  # "a" expired: room again
+
+
+def test_sqlite_replay_cache_is_shared_by_instances_on_one_file(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    one, two = SqliteReplayCache(path), SqliteReplayCache(path)
+    assert one.check_and_add(ISS, "j", expiry=NOW + 60, now=NOW)
+    assert not two.check_and_add(ISS, "j", expiry=NOW + 60, now=NOW + 1)  # another worker: still a replay
+    assert two.check_and_add(ISS, "k", expiry=NOW + 60, now=NOW + 1)
+    assert not one.check_and_add(ISS, "k", expiry=NOW + 60, now=NOW + 2)
+    one.close()
+    two.close()
+
+
+_RACE = r"""
+import sys, time
+from mcrc.api.cds_auth import SqliteReplayCache
+c = SqliteReplayCache(sys.argv[1], prune_every=50)
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+won = [j for j in range(400) if c.check_and_add("iss", f"jti-{j}", expiry=time.time() + 60, now=time.time())]
+print(" ".join(map(str, won)))
+"""
+
+
+def test_sqlite_replay_cache_accepts_each_token_once_across_processes(tmp_path):
+    """Two processes race over the same 400 token ids on one file: every id is accepted exactly once."""
+    path, start = str(tmp_path / "race.sqlite"), time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, path, str(start)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    won = [[int(x) for x in p.communicate(timeout=60)[0].split()] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(won[0] + won[1]) == list(range(400))  # none twice, none lost
 
 
 # --- configuration ------------------------------------------------------------------------------------

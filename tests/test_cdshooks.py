@@ -8,6 +8,7 @@ httpx.ASGITransport.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ import mcrc
 from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig, ReplayCache
 from mcrc.api.cdshooks import ORDER_SELECT_ID, PATIENT_VIEW_ID, SERVICE_ID, cds_router
 from mcrc.fhir.orders import DraftOrder, check_orders, option_gaps
+from mcrc.fhir.read import content_digest
 from tests.kbcopy import kb_copy
 
 ISS = "https://ehr.example.org"
@@ -657,3 +659,60 @@ def test_documented_example_requests_work(key):
     view["fhirAuthorization"]["access_token"] = TOKEN
     r = _post(_app(key, transport=FhirServer(record).transport()), key, PATIENT_VIEW_ID, view)
     assert r.status_code == 200 and r.json()["cards"]
+
+
+# ---- answers reused for a record sent again ------------------------------------------------------
+def _strip_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = copy.deepcopy(cards)
+    for c in out:
+        c.pop("uuid", None)
+        for s in c.get("suggestions", []):
+            s.pop("uuid", None)
+    return out
+
+
+def test_a_record_sent_again_gets_the_same_cards_with_fresh_uuids_and_a_changed_one_a_new_answer(client, key):
+    from mcrc.api import cdshooks
+
+    cdshooks._ANSWERS.clear()
+    bundle = _bundle(EXAMPLES_ROOT / "fhir" / "02-left-colon-ras-wt-liver.json")
+    pid = _patient_id(bundle)
+
+    def call(b: dict[str, Any], patient_id: str = pid) -> httpx.Response:
+        return client.post(f"/cds-services/{SERVICE_ID}", json=_request(b, patient_id), headers=_auth(key))
+
+    first = call(bundle).json()["cards"]
+    assert len(cdshooks._ANSWERS) == 1
+    again = call(copy.deepcopy(bundle)).json()["cards"]
+    assert len(cdshooks._ANSWERS) == 1  # the same content: the kept answer
+    assert _strip_uuids(again) == _strip_uuids(first)
+    assert not {c["uuid"] for c in first} & {c["uuid"] for c in again}  # suggestions and cards are new each call
+
+    # the same record for another patient id is refused, kept answer or not
+    assert call(bundle, "someone-else").status_code == 400
+
+    # KRAS now mutant: a different digest, a different answer (no anti-EGFR option any more)
+    changed = copy.deepcopy(bundle)
+    kras = next(e["resource"] for e in changed["entry"] if e["resource"]["id"].endswith("kras"))
+    kras["valueCodeableConcept"] = {"coding": [{"system": "http://loinc.org", "code": "LA9633-4",
+                                                "display": "Present"}]}
+    third = call(changed).json()["cards"]
+    assert len(cdshooks._ANSWERS) == 2
+    today, version = dt.date.today().isoformat(), mcrc.load_knowledge().version
+    kept = [cdshooks._ANSWERS.get((content_digest(b), today, version)) for b in (bundle, changed)]
+    assert [r.patient.biomarkers.kras for r, _ in kept] == ["wild_type", "mutant"]
+    assert kept[0][1].facts != kept[1][1].facts
+    cdshooks._ANSWERS.clear()
+    assert _strip_uuids(call(changed).json()["cards"]) == _strip_uuids(third)  # as a fresh reading gives
+
+
+def test_a_record_that_fails_is_never_kept(client, key):
+    from mcrc.api import cdshooks
+
+    cdshooks._ANSWERS.clear()
+    bad = _bundle(EXAMPLES_ROOT / "fhir" / "02-left-colon-ras-wt-liver.json")
+    bad["entry"][0]["resource"]["birthDate"] = "not a date"
+    for _ in range(2):
+        r = client.post(f"/cds-services/{SERVICE_ID}", json=_request(bad, _patient_id(bad)), headers=_auth(key))
+        assert r.status_code == 400
+    assert len(cdshooks._ANSWERS) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from enum import StrEnum
@@ -279,6 +280,7 @@ def serve(
     db: str = typer.Option(None, "--db", help="Store URL (default sqlite:///mcrc.db)"),
     open_assess: bool = typer.Option(None, "--open-assess/--closed-assess",
                                      help="Allow POST /api/v1/assess without a token (local use only)"),
+    workers: int = typer.Option(None, "--workers", help="Server processes (default 1; set to the number of cores)"),
 ) -> None:
     """Serve the web page, the REST API (/api/v1, OpenAPI at /openapi.json) and, when issuers are configured,
     CDS Hooks. Settings: file < MCRC_* environment < these flags. Tokens: `mcrc user token create NAME`."""
@@ -289,12 +291,43 @@ def serve(
     from mcrc.api.app import create_app
     from mcrc.config import load_config
 
-    cfg = _guard(lambda: load_config(config, os.environ, {"host": host, "port": port, "database_url": db,
-                                                          "open_assess": open_assess}))
+    flags = {"host": host, "port": port, "database_url": db, "open_assess": open_assess, "workers": workers}
+    cfg = _guard(lambda: load_config(config, os.environ, flags))
     settings = _guard(cfg.settings)
     out.print(f"mcrc on http://{cfg.host}:{cfg.port}/ (API: /api/v1, OpenAPI: /openapi.json)"
-              + ("; CDS Hooks at /cds-services" if settings.cds else ""))
-    uvicorn.run(create_app(settings), host=cfg.host, port=cfg.port, log_level="warning")
+              + ("; CDS Hooks at /cds-services" if settings.cds else "")
+              + (f"; {cfg.workers} workers" if cfg.workers > 1 else ""))
+    if cfg.workers == 1:
+        uvicorn.run(create_app(settings), host=cfg.host, port=cfg.port, log_level="warning")
+        return
+    with _worker_environment(config, flags, cfg, settings) as env:
+        os.environ.update(env)
+        uvicorn.run("mcrc.api.app:app_from_environment", factory=True, workers=cfg.workers, host=cfg.host,
+                    port=cfg.port, log_level="warning")
+
+
+@contextlib.contextmanager
+def _worker_environment(config: Path | None, flags: dict, cfg, settings):
+    """What the workers of one `mcrc serve` must share, as MCRC_* variables (they read their settings from the
+    environment): the configuration file, the flags, one secret key (a session signed by one worker is
+    honoured by the others) and one CDS replay cache (a JWT replayed to another worker is still refused)."""
+    import secrets
+    import tempfile
+
+    from mcrc.config import CONFIG_ENV, ENV
+
+    env: dict[str, str] = {}
+    if config is not None:
+        env[CONFIG_ENV] = str(config.resolve())
+    for key, value in flags.items():
+        if value is not None and key not in ("host", "port", "workers"):
+            env[ENV[key]] = str(value).lower() if isinstance(value, bool) else str(value)
+    if settings.secret_key is None:
+        env[ENV["secret_key"]] = secrets.token_urlsafe(32)  # this run's key, as with one process
+    with tempfile.TemporaryDirectory(prefix="mcrc-serve-") as tmp:
+        if settings.cds is not None and settings.replay_cache is None:
+            env[ENV["replay_cache"]] = str(Path(tmp) / "cds-replays.sqlite")
+        yield env
 
 
 def main() -> None:

@@ -14,6 +14,9 @@ The file has flat keys (every key is optional; unknown keys are refused):
     open_assess = false
     max_body_bytes = 1000000
     token_cache_seconds = 5                 # how long a resolved API token is trusted (0: never cached)
+    workers = 1                             # server processes (mcrc serve); set to the number of cores
+    replay_cache = "replays.db"             # SQLite file of seen CDS JWT ids; unset: in memory (1 worker) or
+                                            # a private temporary file shared by the workers
     cds_issuers = "cds-issuers.json"        # the MCRC_CDS_ISSUERS JSON file, relative to this file
     host = "127.0.0.1"
     port = 8000
@@ -43,6 +46,8 @@ ENV = {
     "open_assess": "MCRC_OPEN_ASSESS",
     "max_body_bytes": "MCRC_MAX_BODY_BYTES",
     "token_cache_seconds": "MCRC_TOKEN_CACHE_SECONDS",
+    "workers": "MCRC_WORKERS",
+    "replay_cache": "MCRC_REPLAY_CACHE",
     "cds_issuers": "MCRC_CDS_ISSUERS",
     "host": "MCRC_HOST",
     "port": "MCRC_PORT",
@@ -78,6 +83,8 @@ class ServeConfig(BaseModel):
     open_assess: bool = False
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_000_000_000)] = 1_000_000
     token_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    replay_cache: str | None = Field(None, min_length=1)
     cds_issuers: str | list[IssuerEntry] | None = None
     host: str = Field("127.0.0.1", min_length=1)
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
@@ -155,7 +162,8 @@ class ServeConfig(BaseModel):
         return Settings(database_url=self.database_url.get_secret_value() if self.database_url else None,
                         open_assess=self.open_assess, cds=self.cds_settings(), public_url=self.public_url,
                         secret_key=self.secret_key.get_secret_value() if self.secret_key else None,
-                        max_body_bytes=self.max_body_bytes, token_cache_seconds=self.token_cache_seconds)
+                        max_body_bytes=self.max_body_bytes, token_cache_seconds=self.token_cache_seconds,
+                        replay_cache=str(self.base_dir / self.replay_cache) if self.replay_cache else None)
 
 
 def _issuer_file(path: Path) -> list[IssuerEntry]:

@@ -45,6 +45,7 @@ class Settings:
     secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
     max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
     token_cache_seconds: float = 5.0  # a resolved API token is trusted this long (0: read the store every time)
+    replay_cache: str | None = None  # SQLite file of seen CDS JWT ids, shared by workers; None: in memory
 
     def __repr__(self) -> str:
         """Secrets masked: a database password and the secret key never reach a log or a traceback."""
@@ -58,7 +59,8 @@ class Settings:
                 url = "***"
         return (f"Settings(database_url={url!r}, open_assess={self.open_assess}, cds={'on' if self.cds else 'off'}, "
                 f"public_url={self.public_url!r}, secret_key={'***' if self.secret_key else None}, "
-                f"max_body_bytes={self.max_body_bytes}, token_cache_seconds={self.token_cache_seconds})")
+                f"max_body_bytes={self.max_body_bytes}, token_cache_seconds={self.token_cache_seconds}, "
+                f"replay_cache={self.replay_cache!r})")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ def _stale(exc: StoreConflict) -> ApiError:
     return ApiError(412, "precondition-failed", "Precondition failed", str(exc))
 
 
+_NO_TRACE = {"trace"}
 _PATIENT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/Patient"}}}}}
 
@@ -176,6 +179,16 @@ async def _patient_json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed-json", "Malformed JSON", f"the request body is not valid JSON: {exc}") from None
+
+
+def app_from_environment() -> FastAPI:
+    """The app a `mcrc serve --workers N` worker runs: settings from MCRC_CONFIG and MCRC_* variables, which the
+    parent process has validated and completed (shared secret key and replay cache) before starting it."""
+    import os
+
+    from mcrc.config import load_config
+
+    return create_app(load_config(None, os.environ).settings())
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -195,6 +208,8 @@ def create_app(settings: Settings) -> FastAPI:
         gc.freeze()
         yield
         store.close()
+        if replays is not None and hasattr(replays, "close"):
+            replays.close()
 
     # No /docs or /redoc: Swagger UI and ReDoc load from a CDN, which the CSP (and the no-internet rule) refuses.
     app = FastAPI(title="mcrc API", version=mcrc.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -203,11 +218,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store, app.state.settings = store, settings
     errors.install(app)
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
+    replays = None
     if settings.cds is not None:
-        from mcrc.api.cds_auth import ReplayCache
+        from mcrc.api.cds_auth import ReplayCache, SqliteReplayCache
         from mcrc.api.cdshooks import cds_router
 
-        app.include_router(cds_router(settings.cds, ReplayCache(), base_url=settings.public_url,
+        replays = SqliteReplayCache(settings.replay_cache) if settings.replay_cache else ReplayCache()
+        app.include_router(cds_router(settings.cds, replays, base_url=settings.public_url,
                                       public_url=settings.public_url, kb=store.knowledge))
 
     def _unauthorized(detail: str) -> ApiError:
@@ -247,13 +264,18 @@ def create_app(settings: Settings) -> FastAPI:
               summary="Assess a patient without storing it")
     async def assess(patient: Annotated[Any, Depends(_patient_json)],
                      _: Annotated[Caller | None, Depends(assess_caller)],
-               evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None) -> Response:
+               evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None,
+               trace: Annotated[bool, Query(description="true adds `trace`: every table and row with its result "
+                                                        "(for viewers of the path taken; two thirds of the size)")]
+               = False) -> Response:
         # Run on the event loop: about a millisecond of CPU that a worker thread could not run any faster
         # (one process, one GIL), while the hop to and from the thread pool costs several under load.
         a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence)
-        # Serialised once by pydantic-core: FastAPI's response_model path would validate the ~60 kB Assessment
-        # again and encode it field by field, several times the cost of the assessment itself.
-        return Response(a.model_dump_json(), media_type="application/json")
+        # Serialised once by pydantic-core: FastAPI's response_model path would validate the Assessment again
+        # and encode it field by field, several times the cost of the assessment itself. Without `?trace=true`
+        # the answer leaves the trace out (decision 0020): the rationale, possible rows and unknown facts
+        # explain it, and the trace would triple its size.
+        return Response(a.model_dump_json(exclude=None if trace else _NO_TRACE), media_type="application/json")
 
     @app.get(f"{PREFIX}/kb", response_model=KnowledgeOut, tags=["reference"], responses=responses(500),
              summary="Decision tables and rows with their citations")

@@ -166,6 +166,60 @@ class ReplayCache:
             return len(self._seen)
 
 
+class SqliteReplayCache:
+    """The replay cache shared by the processes of one server (`mcrc serve --workers N`): a SQLite file.
+
+    Same contract as `ReplayCache`: `check_and_add` is atomic across processes (one INSERT ... ON CONFLICT in
+    its own transaction), so a token sent to two workers at once is accepted by exactly one. Expired entries
+    are deleted every `prune_every` insertions; when the file holds `max_entries` unexpired entries, new
+    tokens are refused (fail closed). Writes are not synced to disk: like the in-memory cache, the content
+    matters only while the server runs (tokens live minutes), and a sync per CDS call would cost milliseconds.
+    """
+
+    def __init__(self, path: str, max_entries: int = 100_000, prune_every: int = 512) -> None:
+        import sqlite3
+
+        self.path, self.max_entries, self.prune_every = path, max_entries, prune_every
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 5000")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = OFF")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS seen (iss TEXT NOT NULL, jti TEXT NOT NULL, "
+                           "expiry REAL NOT NULL, PRIMARY KEY (iss, jti)) WITHOUT ROWID")
+        self._since_prune = prune_every  # prune (and count) on the first insertion
+        self._full = False
+
+    def check_and_add(self, iss: str, jti: str, expiry: float, now: float) -> bool:
+        """Remember (iss, jti) until `expiry`; False if another call (in any process) already did, or if full."""
+        with self._lock:
+            if self._since_prune >= self.prune_every:
+                self._conn.execute("DELETE FROM seen WHERE expiry <= ?", (now,))
+                self._full = self._conn.execute("SELECT count(*) FROM seen").fetchone()[0] >= self.max_entries
+                self._since_prune = 0
+            if self._full:
+                self._since_prune = self.prune_every  # look again next time: entries expire
+                return False
+            # A row left by an expired token does not block the pair (as the in-memory cache, which prunes it).
+            cur = self._conn.execute(
+                "INSERT INTO seen (iss, jti, expiry) VALUES (?, ?, ?) "
+                "ON CONFLICT (iss, jti) DO UPDATE SET expiry = excluded.expiry WHERE seen.expiry <= ?",
+                (iss, jti, expiry, now))
+            self._since_prune += 1
+            return cur.rowcount == 1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM seen").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+Replays = ReplayCache | SqliteReplayCache  # either keeps a verified token's (iss, jti) until it expires
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -178,7 +232,7 @@ def _short(v: Any) -> str | None:
 
 
 def verify_cds_jwt(
-    token: str, audience_url: str, settings: CdsAuthSettings, cache: ReplayCache, now: float | None = None
+    token: str, audience_url: str, settings: CdsAuthSettings, cache: Replays, now: float | None = None
 ) -> Claims:
     """The verified claims of a CDS Hooks JWT sent to `audience_url`, or CdsAuthError (see the module doc)."""
     now = time.time() if now is None else now
@@ -274,7 +328,7 @@ def verify_cds_jwt(
 
 def cds_auth_dependency(
     settings: CdsAuthSettings,
-    cache: ReplayCache,
+    cache: Replays,
     *,
     base_url: str | None = None,
     clock: Callable[[], float] = time.time,

@@ -24,6 +24,7 @@ from `public_url` (the EHR-facing base URL) or the request's own base URL. No to
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import json
 import logging
@@ -36,13 +37,14 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 import mcrc
-from mcrc.api.cds_auth import CdsAuthSettings, Claims, ReplayCache, cds_auth_dependency
+from mcrc.api.cds_auth import CdsAuthSettings, Claims, Replays, cds_auth_dependency
 from mcrc.api.fhir_client import SEARCHES, FhirClient, FhirFetchError, access_from_request
 from mcrc.errors import InputError
 from mcrc.fhir.orders import DraftOrder, Finding, OptionGap, check_orders, citation_rows, option_gaps, read_draft_orders
-from mcrc.fhir.read import ReadResult, read_bundle
+from mcrc.fhir.read import ReadResult, content_digest, read_bundle
 from mcrc.fhir.write import CODE_SYSTEM
 from mcrc.knowledge import KnowledgeBase, load_knowledge
+from mcrc.lru import LRU
 
 log = logging.getLogger("mcrc.api.cdshooks")
 
@@ -446,23 +448,52 @@ def _bad(msg: str) -> HTTPException:
     return HTTPException(status_code=400, detail=msg)
 
 
-def _read(bundle: Any, patient_id: str) -> ReadResult:
+# Read-and-assessed records by (Bundle digest, date, knowledge-base version): an EHR sends the same record each
+# time the chart is opened (decision 0020). The date is in the key because reading uses it (ages, intervals);
+# failures are never kept, and cards (with their fresh suggestion uuids) are built for every call.
+_ANSWERS = LRU(256)
+
+
+def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase) -> tuple[ReadResult, Any]:
+    key = None
+    if isinstance(bundle, dict):
+        key = (content_digest(bundle), dt.date.today().isoformat(), kb.version)
+        hit = _ANSWERS.get(key)
+        if hit is not None:
+            _same_patient(hit[0], patient_id)
+            return hit
+    result = _read(bundle, patient_id, digest=key[0] if key else None)
     try:
-        result = read_bundle(bundle)
+        answer = result, mcrc.assess(result.patient, kb=kb)
+    except InputError as e:
+        first = e.problems[0] if e.problems else None
+        raise _bad(f"patient data not assessable: {first}"[:300]) from None
+    if key is not None:
+        _ANSWERS.put(key, answer)
+    return answer
+
+
+def _same_patient(result: ReadResult, patient_id: str) -> None:
+    if result.patient.id and result.patient.id != patient_id:
+        raise _bad("the FHIR record is for another patient than context.patientId")
+
+
+def _read(bundle: Any, patient_id: str, digest: str | None = None) -> ReadResult:
+    try:
+        result = read_bundle(bundle, digest=digest)
     except InputError as e:
         first = e.problems[0] if e.problems else None
         raise _bad(f"the patient's FHIR record is not valid FHIR R4B: {first}"[:300]) from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         log.warning("patient record rejected: %s", type(e).__name__)
         raise _bad("the patient's FHIR record could not be read") from None
-    if result.patient.id and result.patient.id != patient_id:
-        raise _bad("the FHIR record is for another patient than context.patientId")
+    _same_patient(result, patient_id)
     return result
 
 
 def cds_router(
     auth_settings: CdsAuthSettings,
-    cache: ReplayCache,
+    cache: Replays,
     base_url: str | None = None,
     public_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -509,13 +540,6 @@ def cds_router(
             raise _bad("context.patientId is not a FHIR id")
         return context, context["patientId"]
 
-    def _assess(result: ReadResult) -> Any:
-        try:
-            return mcrc.assess(result.patient, kb=knowledge())
-        except InputError as e:
-            first = e.problems[0] if e.problems else None
-            raise _bad(f"patient data not assessable: {first}"[:300]) from None
-
     @router.get("/cds-services")
     async def discovery() -> dict[str, Any]:
         return {"services": SERVICES}
@@ -525,8 +549,7 @@ def cds_router(
         body = await _json_object(request)
         _, patient_id = _common(body, "patient-view")
         bundle, notes = await _record(body, patient_id, transport_for(request))
-        result = _read(bundle, patient_id)
-        assessment = _assess(result)
+        result, assessment = _read_and_assess(bundle, patient_id, knowledge())
         log.info("patient-view hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
         return _cards(build_cards(assessment, links_for(request), notes + result.warnings, patient_id))
 
@@ -546,8 +569,7 @@ def cds_router(
         if not any(o.selected for o in orders):
             return _cards([])  # nothing selected that mcrc judges (e.g. only non-medication orders)
         bundle, notes = await _record(body, patient_id, transport_for(request))
-        result = _read(bundle, patient_id)
-        assessment = _assess(result)
+        result, assessment = _read_and_assess(bundle, patient_id, knowledge())
         return _cards(order_cards(knowledge(), orders, result, assessment, links_for(request), patient_id, notes))
 
     def _feedback_route(service_id: str) -> None:

@@ -12,14 +12,13 @@ import datetime as dt
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from mcrc.errors import InputError, Problem
+from mcrc.lru import LRU
 from mcrc.patient import Patient, parse_patient
 from mcrc.vocabulary import load_vocabulary
 
@@ -596,50 +595,24 @@ def _check_entries(bundle_json: dict) -> None:
         raise InputError(problems[:20])
 
 
-class _ValidatedBundles:
-    """A small LRU of validated Bundles keyed by a digest of their canonical JSON.
-
-    Validating a Bundle with the fhir.resources models is most of the cost of reading one (about 4 ms for a
-    dozen resources), and an EHR sends the same record again each time the chart is opened. Only successful
-    validations are kept, the key covers the whole content (so any change is a miss), and the reader never
-    modifies the models, so a hit reads exactly what a fresh validation would give.
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+# Validated Bundles by content digest. Validating with the fhir.resources models is most of the cost of reading
+# a Bundle (about 4 ms for a dozen resources), and an EHR sends the same record each time the chart is opened.
+# Only successful validations are kept and the reader never modifies the models, so a hit reads exactly what a
+# fresh validation would give.
+_VALIDATED = LRU(256)
 
 
-_VALIDATED = _ValidatedBundles()
-
-
-def _content_key(bundle_json: dict) -> str:
+def content_digest(bundle_json: dict) -> str:
+    """SHA-256 of the Bundle's canonical JSON (sorted keys, no spaces): equal for equal content."""
     canonical = json.dumps(bundle_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def read_bundle(bundle_json: dict, today: dt.date | None = None, cache: bool = True) -> ReadResult:
+def read_bundle(bundle_json: dict, today: dt.date | None = None, cache: bool = True,
+                digest: str | None = None) -> ReadResult:
     """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B.
-    `cache=False` neither reuses nor keeps a validated Bundle (the start-up warm-up's synthetic record)."""
+    `cache=False` neither reuses nor keeps a validated Bundle (the start-up warm-up's synthetic record);
+    `digest`: the Bundle's `content_digest`, when the caller has computed it already."""
     from fhir.resources.R4B.bundle import Bundle
 
     today = today or dt.date.today()
@@ -649,7 +622,7 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None, cache: bool = T
         raise InputError([Problem("Bundle.resourceType",
                                   f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
     _check_entries(bundle_json)
-    key = _content_key(bundle_json)
+    key = digest or content_digest(bundle_json)
     bundle = _VALIDATED.get(key) if cache else None
     if bundle is None:
         try:

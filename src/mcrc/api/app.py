@@ -270,7 +270,7 @@ def create_app(settings: Settings) -> FastAPI:
                = False) -> Response:
         # Run on the event loop: about a millisecond of CPU that a worker thread could not run any faster
         # (one process, one GIL), while the hop to and from the thread pool costs several under load.
-        a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence)
+        a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence, trace=trace)
         # Serialised once by pydantic-core: FastAPI's response_model path would validate the Assessment again
         # and encode it field by field, several times the cost of the assessment itself. Without `?trace=true`
         # the answer leaves the trace out (decision 0020): the rationale, possible rows and unknown facts

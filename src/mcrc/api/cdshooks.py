@@ -464,7 +464,7 @@ def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase) -> tuple[R
             return hit
     result = _read(bundle, patient_id, digest=key[0] if key else None)
     try:
-        answer = result, mcrc.assess(result.patient, kb=kb)
+        answer = result, mcrc.assess(result.patient, kb=kb, trace=False)  # cards never show the trace
     except InputError as e:
         first = e.problems[0] if e.problems else None
         raise _bad(f"patient data not assessable: {first}"[:300]) from None

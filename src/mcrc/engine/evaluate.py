@@ -51,7 +51,7 @@ _VOCAB_SECTION = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class RowResult:
     row: Row
     result: Tri
@@ -270,20 +270,23 @@ class _Builder:
 
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
-                     input_hash: str | None = None, show_evidence: bool = True) -> Assessment:
+                     input_hash: str | None = None, show_evidence: bool = True, trace: bool = True) -> Assessment:
+    """`trace=False` leaves `trace` empty (answers that will not carry it need not build it)."""
     evaluated = evaluate_rows(kb, facts, show_evidence)
     b = _Builder(kb, facts)
     possible: list[PossibleRow] = []
     unknown_rows: dict[str, list[str]] = {}
-    trace: list[TableTrace] = []
+    trace_out: list[TableTrace] = []
     used_sources: list[str] = []
     for table, applies, results in evaluated:
         if results is None:
-            trace.append(_skipped_table_trace(table))
+            if trace:
+                trace_out.append(_skipped_table_trace(table))
             continue
         rows_trace = []
         for rr in results:
-            rows_trace.append(_row_trace(rr))
+            if trace:
+                rows_trace.append(_row_trace(rr))
             if rr.result is _T:
                 b.add_row(rr.row)
                 for c in rr.row.citations:
@@ -295,8 +298,9 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
                                             would_add=list(rr.row.all_codes), citations=_cites(rr.row.citations)))
                 for f in needs:
                     unknown_rows.setdefault(f, []).append(rr.row.id)
-        trace.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
-                                rows=tuple(rows_trace)))
+        if trace:
+            trace_out.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
+                                        rows=tuple(rows_trace)))
     referrals = list(b.items["referrals"].values())
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
@@ -331,5 +335,5 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         rationale=b.rationale,
         facts=facts.known(),
         derivation_notes=list(facts.notes),
-        trace=trace,
+        trace=trace_out,
     )

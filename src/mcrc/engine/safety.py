@@ -79,15 +79,19 @@ def _exempt(kb: KnowledgeBase, inv: Invariant, regimens: tuple[str, ...], facts:
     return all(kb.vocabulary.regimen_drug_classes(r) & set(inv.exempt_classes) for r in regimens) and bool(regimens)
 
 
-def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Facts) -> list[str]:
-    """Return human-readable violations of one invariant (empty when it holds)."""
+def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Facts,
+                    entries: list[Entry] | None = None) -> list[str]:
+    """Return human-readable violations of one invariant (empty when it holds). `entries`: `_entries(a)`,
+    when the caller checks several invariants against the same Assessment."""
     if not _active(inv, facts):
         return []
+    if entries is None:
+        entries = list(_entries(a))
     if inv.kind == "forbid":
-        return [f"{code} in {section}" for section, code, cls, regs in _entries(a)
+        return [f"{code} in {section}" for section, code, cls, regs in entries
                 if _matches(kb, inv.selector, (section, code, cls, regs)) and not _exempt(kb, inv, regs, facts)]
     if inv.kind == "require":
-        if any(_matches(kb, inv.selector, e) for e in _entries(a)):
+        if any(_matches(kb, inv.selector, e) for e in entries):
             return []
         return ["required item missing"]
     if inv.kind == "max_months":
@@ -99,7 +103,7 @@ def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Fac
         return bad
     if inv.kind == "forbid_together":
         bad = []
-        for section, code, _cls, regs in _entries(a):
+        for section, code, _cls, regs in entries:
             classes: set[str] = set()
             for reg in regs:
                 classes |= kb.vocabulary.regimen_drug_classes(reg)
@@ -111,7 +115,8 @@ def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Fac
 
 def check_safety(kb: KnowledgeBase, a: Assessment, facts: Facts) -> list[Problem]:
     problems = []
+    entries = list(_entries(a))
     for inv in kb.invariants:
-        for v in check_invariant(kb, inv, a, facts):
+        for v in check_invariant(kb, inv, a, facts, entries):
             problems.append(Problem(inv.id, f"{inv.text}: {v}"))
     return problems

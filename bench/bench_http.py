@@ -167,6 +167,9 @@ class Pool:
         """Send one prepared request and read the whole response; its status code."""
         conn = await self.idle.get()
         try:
+            if conn is not None and conn[0].at_eof():  # the server closed it while idle (keep-alive timeout)
+                conn[1].close()
+                conn = None
             if conn is None:
                 conn = await asyncio.open_connection(self.host, self.port)
             reader, writer = conn
@@ -272,6 +275,7 @@ async def bench(port: int, server_pid: int, token: str, key, rate: float, second
         return out
 
     pool = Pool("127.0.0.1", port)
+    n, n_new = int(rate * seconds), int(distinct_rate * seconds)
     try:
         # warm-up (first-call imports, knowledge base, connections) and a check that every request works
         for raw in [*assess_reqs, *cds_reqs(len(cds_bodies))]:
@@ -280,15 +284,14 @@ async def bench(port: int, server_pid: int, token: str, key, rate: float, second
                 raise SystemExit(f"warm-up request failed with {status}: {raw[:80]!r}")
         await asyncio.gather(*(pool.send(echo_req) for _ in range(200)))
 
-        n, n_new = int(rate * seconds), int(distinct_rate * seconds)
-        signed, distinct = cds_reqs(n * rounds), cds_reqs(n_new * rounds, distinct=True)
         for k in range(rounds):
+            # signed per round (JWTs live 4 minutes); connections the server closed meanwhile are reopened
+            signed, distinct = cds_reqs(n), cds_reqs(n_new, distinct=True)
             results = []
             for name, make, r in (("echo (health)", lambda i: echo_req, rate),
                                   ("assess", lambda i: assess_reqs[i % len(assess_reqs)], rate),
-                                  ("cds-patient-view", lambda i, k=k: signed[k * n + i], rate),
-                                  ("cds-patient-view, every Bundle new", lambda i, k=k: distinct[k * n_new + i],
-                                   distinct_rate)):
+                                  ("cds-patient-view", signed.__getitem__, rate),
+                                  ("cds-patient-view, every Bundle new", distinct.__getitem__, distinct_rate)):
                 before = cpu_ms(server_pid)
                 results.append(res := await run_load(pool, name, make, r, seconds))
                 after = cpu_ms(server_pid)

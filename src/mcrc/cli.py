@@ -298,12 +298,12 @@ def serve(
               + ("; CDS Hooks at /cds-services" if settings.cds else "")
               + (f"; {cfg.workers} workers" if cfg.workers > 1 else ""))
     if cfg.workers == 1:
-        uvicorn.run(create_app(settings), host=cfg.host, port=cfg.port, log_level="warning")
+        uvicorn.run(create_app(settings), host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
         return
     with _worker_environment(config, flags, cfg, settings) as env:
         os.environ.update(env)
         uvicorn.run("mcrc.api.app:app_from_environment", factory=True, workers=cfg.workers, host=cfg.host,
-                    port=cfg.port, log_level="warning")
+                    port=cfg.port, log_level="warning", access_log=False)
 
 
 @contextlib.contextmanager

@@ -238,12 +238,12 @@ def verify_cds_jwt(
     now = time.time() if now is None else now
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
         raise CdsAuthError("malformed token")
-    try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+    try:  # one unverified parse gives the header and the payload (only to pick the issuer and its key)
+        parts = jwt.decode_complete(token, options={"verify_signature": False})
+        header, unverified = parts["header"], parts["payload"]
     except Exception as e:
         raise CdsAuthError("malformed token") from e
-    if not isinstance(unverified, dict):
+    if not isinstance(unverified, dict) or not isinstance(header, dict):
         raise CdsAuthError("malformed token")
     iss, jti = unverified.get("iss"), unverified.get("jti")
     u_iss, u_jti = _short(iss), _short(jti)

@@ -51,12 +51,15 @@ _VOCAB_SECTION = {
 }
 
 
+_NONE: frozenset[str] = frozenset()  # the unknown facts of a row that is not possible (shared, never modified)
+
+
 @dataclass(slots=True)
 class RowResult:
     row: Row
     result: Tri
     conditions: tuple[Tri, ...]  # one result per top-level condition, in row.checks order
-    unknown_facts: set[str]
+    unknown_facts: set[str] | frozenset[str]
 
 
 def evaluate_rows(kb: KnowledgeBase, facts: Facts,
@@ -75,10 +78,11 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts,
             out.append((table, applies, None))
             continue
         results: list[RowResult] = []
+        append = results.append
         any_fired = False
         for row in table.rows:
             if row.default:
-                results.append(RowResult(row, _F, (), set()))
+                append(RowResult(row, _F, (), _NONE))
                 continue
             # conditions are evaluated in order until one is FALSE (the trace shows those evaluated)
             evaluated: list[Tri] = []
@@ -89,19 +93,21 @@ def evaluate_rows(kb: KnowledgeBase, facts: Facts,
                 if r is _F:
                     res = _F
                     break
-                if r.rank < res.rank:
-                    res = r
+                if r is _U:  # r and res are TRUE or UNKNOWN here: their conjunction is UNKNOWN if either is
+                    res = _U
             conds = tuple(evaluated)
-            unknown: set[str] = set()
             if res is _U:
+                unknown: set[str] = set()
                 if applies is _U:
                     unknown |= {f for f in table.applies_facts if values.get(f) is None}
                 for names, r in zip(row.check_facts, conds, strict=False):
                     if r is _U:
                         unknown |= {f for f in names if values.get(f) is None}
-            elif res is _T:
+                append(RowResult(row, res, conds, unknown))
+                continue
+            if res is _T:
                 any_fired = True
-            results.append(RowResult(row, res, conds, unknown))
+            append(RowResult(row, res, conds, _NONE))
         for rr in results:
             if rr.row.default:
                 rr.result = _T if applies is _T and not any_fired else _F

@@ -68,7 +68,7 @@ def test_a_first_cds_call_leaves_little_outside_the_frozen_generation(tmp_path):
 
 
 def test_the_synthetic_record_walks_the_reader_and_engine_paths():
-    result = read.read_bundle(synthetic_bundle(), cache=False)
+    result = read.read_bundle(synthetic_bundle())
     p = result.patient
     assert p.primary.location == "sigmoid_colon" and p.primary.status == "resected"
     assert [m.organ for m in p.metastases] == ["lung"]
@@ -80,10 +80,12 @@ def test_the_synthetic_record_walks_the_reader_and_engine_paths():
     assert a.trace and a.tests  # rows evaluated, cards with orderable tests to build
 
 
-def test_warm_up_keeps_nothing_in_the_bundle_cache_and_never_raises(caplog):
-    read._VALIDATED.clear()
+def test_warm_up_keeps_nothing_in_the_answer_cache_and_never_raises(caplog):
+    from mcrc.api import cdshooks
+
+    cdshooks._ANSWERS.clear()
     warm_up(mcrc.load_knowledge(), with_cds=True)
-    assert not read._VALIDATED._items
+    assert len(cdshooks._ANSWERS) == 0
     with caplog.at_level(logging.WARNING, logger="mcrc.api.warmup"):
         warm_up(object(), with_cds=True)  # not a knowledge base: logged, not raised
     assert "warm-up skipped" in caplog.text

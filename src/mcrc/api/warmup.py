@@ -76,7 +76,7 @@ def warm_up(kb: Any, with_cds: bool) -> None:
     from mcrc.fhir import read
 
     try:
-        result = read.read_bundle(synthetic_bundle(), cache=False)
+        result = read.read_bundle(synthetic_bundle())
         assessment = mcrc.assess(result.patient, kb=kb)
         assessment.model_dump_json()
         mcrc.assess(result.patient, kb=kb, show_evidence=False).model_dump_json()

@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from mcrc.errors import InputError, Problem
-from mcrc.lru import LRU
 from mcrc.patient import Patient, parse_patient
 from mcrc.vocabulary import load_vocabulary
 
@@ -595,24 +594,14 @@ def _check_entries(bundle_json: dict) -> None:
         raise InputError(problems[:20])
 
 
-# Validated Bundles by content digest. Validating with the fhir.resources models is most of the cost of reading
-# a Bundle (about 4 ms for a dozen resources), and an EHR sends the same record each time the chart is opened.
-# Only successful validations are kept and the reader never modifies the models, so a hit reads exactly what a
-# fresh validation would give.
-_VALIDATED = LRU(256)
-
-
 def content_digest(bundle_json: dict) -> str:
     """SHA-256 of the Bundle's canonical JSON (sorted keys, no spaces): equal for equal content."""
     canonical = json.dumps(bundle_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def read_bundle(bundle_json: dict, today: dt.date | None = None, cache: bool = True,
-                digest: str | None = None) -> ReadResult:
-    """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B.
-    `cache=False` neither reuses nor keeps a validated Bundle (the start-up warm-up's synthetic record);
-    `digest`: the Bundle's `content_digest`, when the caller has computed it already."""
+def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
+    """Map an mCODE-style Bundle to a Patient; raise InputError if the Bundle is not valid FHIR R4B."""
     from fhir.resources.R4B.bundle import Bundle
 
     today = today or dt.date.today()
@@ -622,17 +611,12 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None, cache: bool = T
         raise InputError([Problem("Bundle.resourceType",
                                   f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
     _check_entries(bundle_json)
-    key = digest or content_digest(bundle_json)
-    bundle = _VALIDATED.get(key) if cache else None
-    if bundle is None:
-        try:
-            bundle = Bundle.model_validate(bundle_json)
-        except ValidationError as exc:
-            raise InputError(_bundle_problems(exc)) from None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InputError([Problem("Bundle", f"not a valid FHIR R4B Bundle: {exc}")]) from None
-        if cache:
-            _VALIDATED.put(key, bundle)
+    try:
+        bundle = Bundle.model_validate(bundle_json)
+    except ValidationError as exc:
+        raise InputError(_bundle_problems(exc)) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError([Problem("Bundle", f"not a valid FHIR R4B Bundle: {exc}")]) from None
     reader = _Reader(today)
     handlers = {"Patient": reader.patient, "Condition": reader.condition, "Observation": reader.observation,
                 "Procedure": reader.procedure, "MedicationStatement": reader.medication,

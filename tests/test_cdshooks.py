@@ -677,6 +677,7 @@ def test_a_record_sent_again_gets_the_same_cards_with_fresh_uuids_and_a_changed_
     from mcrc.api import cdshooks
 
     cdshooks._ANSWERS.clear()
+    cdshooks._PATIENT_VIEW_CARDS.clear()
     bundle = _bundle(EXAMPLES_ROOT / "fhir" / "02-left-colon-ras-wt-liver.json")
     pid = _patient_id(bundle)
 
@@ -686,7 +687,7 @@ def test_a_record_sent_again_gets_the_same_cards_with_fresh_uuids_and_a_changed_
     first = call(bundle).json()["cards"]
     assert len(cdshooks._ANSWERS) == 1
     again = call(copy.deepcopy(bundle)).json()["cards"]
-    assert len(cdshooks._ANSWERS) == 1  # the same content: the kept answer
+    assert len(cdshooks._ANSWERS) == 1 and len(cdshooks._PATIENT_VIEW_CARDS) == 1  # the same content: kept
     assert _strip_uuids(again) == _strip_uuids(first)
     assert not {c["uuid"] for c in first} & {c["uuid"] for c in again}  # suggestions and cards are new each call
 
@@ -705,6 +706,7 @@ def test_a_record_sent_again_gets_the_same_cards_with_fresh_uuids_and_a_changed_
     assert [r.patient.biomarkers.kras for r, _ in kept] == ["wild_type", "mutant"]
     assert kept[0][1].facts != kept[1][1].facts
     cdshooks._ANSWERS.clear()
+    cdshooks._PATIENT_VIEW_CARDS.clear()
     assert _strip_uuids(call(changed).json()["cards"]) == _strip_uuids(third)  # as a fresh reading gives
 
 
@@ -712,12 +714,13 @@ def test_a_record_that_fails_is_never_kept(client, key):
     from mcrc.api import cdshooks
 
     cdshooks._ANSWERS.clear()
+    cdshooks._PATIENT_VIEW_CARDS.clear()
     bad = _bundle(EXAMPLES_ROOT / "fhir" / "02-left-colon-ras-wt-liver.json")
     bad["entry"][0]["resource"]["birthDate"] = "not a date"
     for _ in range(2):
         r = client.post(f"/cds-services/{SERVICE_ID}", json=_request(bad, _patient_id(bad)), headers=_auth(key))
         assert r.status_code == 400
-    assert len(cdshooks._ANSWERS) == 0
+    assert len(cdshooks._ANSWERS) == 0 and len(cdshooks._PATIENT_VIEW_CARDS) == 0
 
 
 def test_kept_answers_stay_out_of_the_garbage_collectors_reach(client, key):
@@ -726,6 +729,7 @@ def test_kept_answers_stay_out_of_the_garbage_collectors_reach(client, key):
     from mcrc.api import cdshooks
 
     cdshooks._ANSWERS.clear()
+    cdshooks._PATIENT_VIEW_CARDS.clear()
     base = _bundle(EXAMPLES_ROOT / "fhir" / "02-left-colon-ras-wt-liver.json")
     pid = _patient_id(base)
 
@@ -741,5 +745,5 @@ def test_kept_answers_stay_out_of_the_garbage_collectors_reach(client, key):
     for i in range(40):
         call(i)
     gc.collect()
-    assert len(cdshooks._ANSWERS) == 41
+    assert len(cdshooks._ANSWERS) == 41 and len(cdshooks._PATIENT_VIEW_CARDS) == 41
     assert len(gc.get_objects()) - before < 40 * 25, len(gc.get_objects()) - before

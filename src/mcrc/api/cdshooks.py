@@ -451,17 +451,34 @@ def _bad(msg: str) -> HTTPException:
 
 # Read-and-assessed records by (Bundle digest, date, knowledge-base version): an EHR sends the same record each
 # time the chart is opened (decision 0020). The date is in the key because reading uses it (ages, intervals);
-# failures are never kept, and cards (with their fresh suggestion uuids) are built for every call. Entries are
-# kept pickled: bytes are invisible to the cyclic garbage collector, whereas 256 kept object graphs (~200,000
-# objects) made every full collection pause the server for about 120 ms; unpickling (~0.5 ms) also hands each
-# call objects of its own.
+# failures are never kept. Entries are kept pickled: bytes are invisible to the cyclic garbage collector, whereas
+# 256 kept object graphs (~200,000 objects) made every full collection pause the server for about 120 ms;
+# unpickling also hands each call objects of its own. patient-view keeps its finished cards as well (the same key
+# plus what else shapes them: patient id, link base, reading notes), so a chart opened again costs the JWT check,
+# the digest and fresh uuids for the cards and suggestions.
 _ANSWERS = LRU(256)
+_PATIENT_VIEW_CARDS = LRU(256)
 
 
-def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase) -> tuple[ReadResult, Any]:
-    key = None
-    if isinstance(bundle, dict):
-        key = (content_digest(bundle), dt.date.today().isoformat(), kb.version)
+def _record_key(bundle: Any, kb: KnowledgeBase) -> tuple[str, str, str] | None:
+    if not isinstance(bundle, dict):
+        return None
+    return content_digest(bundle), dt.date.today().isoformat(), kb.version
+
+
+def _fresh_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kept cards with new uuids (each answer's cards and suggestions are identified afresh, for feedback)."""
+    for card in cards:
+        card["uuid"] = str(uuid.uuid4())
+        for suggestion in card.get("suggestions", ()):
+            suggestion["uuid"] = str(uuid.uuid4())
+    return cards
+
+
+def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase,
+                     key: tuple[str, str, str] | None = None) -> tuple[ReadResult, Any]:
+    key = key or _record_key(bundle, kb)
+    if key is not None:
         kept = _ANSWERS.get(key)
         if kept is not None:
             result, assessment = pickle.loads(kept)  # bytes this process pickled itself
@@ -554,9 +571,18 @@ def cds_router(
         body = await _json_object(request)
         _, patient_id = _common(body, "patient-view")
         bundle, notes = await _record(body, patient_id, transport_for(request))
-        result, assessment = _read_and_assess(bundle, patient_id, knowledge())
         log.info("patient-view hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
-        return _cards(build_cards(assessment, links_for(request), notes + result.warnings, patient_id))
+        kb, links = knowledge(), links_for(request)
+        record = _record_key(bundle, kb)
+        key = None if record is None else (*record, patient_id, links.base, tuple(notes))
+        kept = None if key is None else _PATIENT_VIEW_CARDS.get(key)
+        if kept is not None:  # made for this very record, patient, day and link base: only the uuids change
+            return _cards(_fresh_uuids(pickle.loads(kept)))
+        result, assessment = _read_and_assess(bundle, patient_id, kb, record)
+        cards = build_cards(assessment, links, notes + result.warnings, patient_id)
+        if key is not None:
+            _PATIENT_VIEW_CARDS.put(key, pickle.dumps(cards, protocol=pickle.HIGHEST_PROTOCOL))
+        return _cards(cards)
 
     @router.post(f"/cds-services/{ORDER_SELECT_ID}")
     async def order_select(request: Request, claims: Claims = Depends(auth)) -> Response:

@@ -297,6 +297,23 @@ def test_sqlite_replay_cache_is_shared_by_instances_on_one_file(tmp_path):
     two.close()
 
 
+def test_sqlite_replay_cache_waits_briefly_for_a_locked_file_then_fails_closed(tmp_path, caplog):
+    import sqlite3
+
+    path = str(tmp_path / "locked.sqlite")
+    cache = SqliteReplayCache(path, busy_seconds=0.3)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another worker in the middle of a write, for too long
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="mcrc.api.cds_auth"):
+        assert not cache.check_and_add(ISS, "j", expiry=NOW + 60, now=NOW)  # refused, not raised
+    assert 0.3 <= time.monotonic() - started < 2 and "unusable" in caplog.text
+    other.execute("COMMIT")
+    assert cache.check_and_add(ISS, "j", expiry=NOW + 60, now=NOW)  # the same token, once the file is free
+    other.close()
+    cache.close()
+
+
 _RACE = r"""
 import sys, time
 from mcrc.api.cds_auth import SqliteReplayCache

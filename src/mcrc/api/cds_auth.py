@@ -171,46 +171,71 @@ class SqliteReplayCache:
 
     Same contract as `ReplayCache`: `check_and_add` is atomic across processes (one INSERT ... ON CONFLICT in
     its own transaction), so a token sent to two workers at once is accepted by exactly one. Expired entries
-    are deleted every `prune_every` insertions; when the file holds `max_entries` unexpired entries, new
-    tokens are refused (fail closed). Writes are not synced to disk: like the in-memory cache, the content
-    matters only while the server runs (tokens live minutes), and a sync per CDS call would cost milliseconds.
+    are deleted every `prune_every` insertions (by an index on expiry); when the file holds `max_entries`
+    unexpired entries at that moment, new tokens are refused until some expire (fail closed). Writes are not
+    synced to disk: like the in-memory cache, the content matters only while the server runs (tokens live
+    minutes), and a sync per CDS call would cost milliseconds.
+
+    Workers write to the file at the same moments now and then. SQLite's own busy handler would then sleep
+    for a whole millisecond or more (stalling that worker's event loop), so a locked write is retried here
+    after 0.1 ms, doubling up to 2 ms, for at most `busy_seconds`; after that the token is refused.
     """
 
-    def __init__(self, path: str, max_entries: int = 100_000, prune_every: int = 512) -> None:
+    def __init__(self, path: str, max_entries: int = 100_000, prune_every: int = 2048,
+                 busy_seconds: float = 5.0) -> None:
         import sqlite3
 
-        self.path, self.max_entries, self.prune_every = path, max_entries, prune_every
+        self.path, self.max_entries, self.prune_every, self.busy_seconds = path, max_entries, prune_every, busy_seconds
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout = 5000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = OFF")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS seen (iss TEXT NOT NULL, jti TEXT NOT NULL, "
-                           "expiry REAL NOT NULL, PRIMARY KEY (iss, jti)) WITHOUT ROWID")
+        self._conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+        self._run("PRAGMA journal_mode = WAL")
+        self._run("PRAGMA synchronous = OFF")
+        self._run("CREATE TABLE IF NOT EXISTS seen (iss TEXT NOT NULL, jti TEXT NOT NULL, expiry REAL NOT NULL, "
+                  "PRIMARY KEY (iss, jti)) WITHOUT ROWID")
+        self._run("CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expiry)")
         self._since_prune = prune_every  # prune (and count) on the first insertion
         self._full = False
 
+    def _run(self, sql: str, params: tuple = ()) -> Any:
+        import sqlite3
+
+        deadline, pause = time.monotonic() + self.busy_seconds, 0.0001
+        while True:
+            try:
+                return self._conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+
     def check_and_add(self, iss: str, jti: str, expiry: float, now: float) -> bool:
-        """Remember (iss, jti) until `expiry`; False if another call (in any process) already did, or if full."""
+        """Remember (iss, jti) until `expiry`; False if another call (in any process) already did, if full, or
+        if the file stayed locked for `busy_seconds` (fail closed)."""
+        import sqlite3
+
         with self._lock:
-            if self._since_prune >= self.prune_every:
-                self._conn.execute("DELETE FROM seen WHERE expiry <= ?", (now,))
-                self._full = self._conn.execute("SELECT count(*) FROM seen").fetchone()[0] >= self.max_entries
-                self._since_prune = 0
-            if self._full:
-                self._since_prune = self.prune_every  # look again next time: entries expire
+            try:
+                if self._since_prune >= self.prune_every:
+                    self._run("DELETE FROM seen WHERE expiry <= ?", (now,))
+                    self._full = self._run("SELECT count(*) FROM seen").fetchone()[0] >= self.max_entries
+                    self._since_prune = 0
+                if self._full:
+                    self._since_prune = self.prune_every  # look again next time: entries expire
+                    return False
+                # A row left by an expired token does not block the pair (as in the in-memory cache, which prunes).
+                cur = self._run("INSERT INTO seen (iss, jti, expiry) VALUES (?, ?, ?) ON CONFLICT (iss, jti) "
+                                "DO UPDATE SET expiry = excluded.expiry WHERE seen.expiry <= ?",
+                                (iss, jti, expiry, now))
+            except sqlite3.OperationalError as exc:
+                log.error("CDS replay cache %s unusable (%s): token refused", self.path, exc)
                 return False
-            # A row left by an expired token does not block the pair (as the in-memory cache, which prunes it).
-            cur = self._conn.execute(
-                "INSERT INTO seen (iss, jti, expiry) VALUES (?, ?, ?) "
-                "ON CONFLICT (iss, jti) DO UPDATE SET expiry = excluded.expiry WHERE seen.expiry <= ?",
-                (iss, jti, expiry, now))
             self._since_prune += 1
             return cur.rowcount == 1
 
     def __len__(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT count(*) FROM seen").fetchone()[0]
+            return self._run("SELECT count(*) FROM seen").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:

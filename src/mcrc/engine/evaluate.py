@@ -210,7 +210,7 @@ class _Builder:
                                  views=views))
         return out
 
-    def _item(self, section: str, out: OutItem, row: Row) -> Item:
+    def _item(self, section: str, out: OutItem, row: Row, dated: bool = True) -> Item:
         term = self.vocab.get(_VOCAB_SECTION[section], out.code)
         cites = _cites(out.citations or row.citations)
         common = dict(code=out.code, label=term.label, citations=cites, rows=[row.id], note=out.note)
@@ -223,7 +223,7 @@ class _Builder:
                                 regimens=list(term.meta.get("regimens", [])), differs=out.differs)
         if section == "followup":
             return FollowupItem(**common, every_months=out.every_months, from_month=out.from_month,
-                                until_month=out.until_month, dates=self._dates(out))
+                                until_month=out.until_month, dates=self._dates(out) if dated else [])
         return Item(**common)
 
     def _dates(self, out: OutItem) -> list:
@@ -233,46 +233,79 @@ class _Builder:
         first = (out.from_month or 0) + out.every_months
         return [add_months(start, m) for m in range(first, out.until_month + 1, out.every_months)]
 
-    def add_row(self, row: Row) -> None:
-        self.rationale.append(Rationale(row=row.id, table=row.table_id, title=row.title, note=row.note,
-                                        citations=_cites(row.citations)))
+    def _row_parts(self, row: Row) -> _RowParts:
+        """What a fired row contributes, built once per row: it depends on the row and the vocabulary only
+        (follow-up dates aside, added per patient). The parts are shared between assessments, as trace entries
+        and citations are; nothing modifies them (merging builds new items with `replace`)."""
+        hit = _ROW_PARTS_CACHE.get(id(row))
+        if hit is not None and hit[0] is row:
+            return hit[1]
+        rationale = Rationale(row=row.id, table=row.table_id, title=row.title, note=row.note,
+                              citations=_cites(row.citations))
+        strategies = []
         for i, st in enumerate(row.strategies, start=1):
             steps = [StepOut(code=s.code, label=self.vocab.get("actions", s.code).label,
                              action_class=self.vocab.get("actions", s.code).klass or "", months=s.months,
                              max_months=s.max_months, regimens=list(s.regimens), note=s.note,
                              every_months=s.every_months)
                      for s in st.steps]
-            self.strategies.append(StrategyOut(
+            strategies.append(StrategyOut(
                 id=f"{row.id}#{i}", label=st.label, note=st.note, row=row.id,
                 citations=_cites(st.citations or row.citations), steps=steps, timeline=timeline(steps),
             ))
+        view = None
         if row.position is not None:
             pos = row.position
-            self.views.setdefault(pos.topic, []).append(View(
+            view = (pos.topic, View(
                 voice=pos.voice, source=row.citations[0].source if row.citations else "", stance=pos.stance,
                 stance_label=self.vocab.get("stances", pos.stance).label, summary=pos.summary, row=row.id,
                 citations=_cites(row.citations)))
-        for section, items in row.outputs.items():
-            for out in items:
-                item = self._item(section, out, row)
-                if section == "goal":
-                    if self.goal is not None:  # framing tables are exclusive; two goals is a knowledge bug
-                        raise HitPolicyViolation("goal (across tables)", [*self.goal.rows, row.id])
-                    self.goal = item
-                    continue
-                bucket = self.items[_SECTION_FIELD[section]]
-                key = out.code if section != "followup" else f"{out.code}@{out.from_month}"
-                if key in bucket:
-                    prev = bucket[key]
-                    merged = prev.citations + [c for c in item.citations if c not in prev.citations]
-                    note = prev.note if not item.note or item.note == prev.note else (
-                        f"{prev.note} {item.note}" if prev.note else item.note)
-                    update = {"citations": merged, "rows": [*prev.rows, row.id], "note": note}
-                    if isinstance(prev, EvidenceItem) and item.differs and item.differs != prev.differs:
-                        update["differs"] = f"{prev.differs} {item.differs}" if prev.differs else item.differs
-                    bucket[key] = replace(prev, **update)
-                else:
-                    bucket[key] = item
+        items = tuple((section, out, self._item(section, out, row, dated=False))
+                      for section, outs in row.outputs.items() for out in outs)
+        parts = _RowParts(rationale, tuple(strategies), view, items)
+        if len(_ROW_PARTS_CACHE) > 10_000:
+            _ROW_PARTS_CACHE.clear()
+        _ROW_PARTS_CACHE[id(row)] = (row, parts)
+        return parts
+
+    def add_row(self, row: Row) -> None:
+        parts = self._row_parts(row)
+        self.rationale.append(parts.rationale)
+        self.strategies.extend(parts.strategies)
+        if parts.view is not None:
+            self.views.setdefault(parts.view[0], []).append(parts.view[1])
+        for section, out, item in parts.items:
+            if section == "followup" and self.facts.ned_date is not None:
+                item = replace(item, dates=self._dates(out))
+            if section == "goal":
+                if self.goal is not None:  # framing tables are exclusive; two goals is a knowledge bug
+                    raise HitPolicyViolation("goal (across tables)", [*self.goal.rows, row.id])
+                self.goal = item
+                continue
+            bucket = self.items[_SECTION_FIELD[section]]
+            key = out.code if section != "followup" else f"{out.code}@{out.from_month}"
+            if key in bucket:
+                prev = bucket[key]
+                merged = prev.citations + [c for c in item.citations if c not in prev.citations]
+                note = prev.note if not item.note or item.note == prev.note else (
+                    f"{prev.note} {item.note}" if prev.note else item.note)
+                update = {"citations": merged, "rows": [*prev.rows, row.id], "note": note}
+                if isinstance(prev, EvidenceItem) and item.differs and item.differs != prev.differs:
+                    update["differs"] = f"{prev.differs} {item.differs}" if prev.differs else item.differs
+                bucket[key] = replace(prev, **update)
+            else:
+                bucket[key] = item
+
+
+@dataclass(frozen=True, slots=True)
+class _RowParts:
+    rationale: Rationale
+    strategies: tuple[StrategyOut, ...]
+    view: tuple[str, View] | None
+    items: tuple[tuple[str, OutItem, Item], ...]  # (section, the row's output, the item without follow-up dates)
+
+
+_ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts]] = {}
 
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,

@@ -61,8 +61,8 @@ def _first_call_growth(mode: str, tmp_path: Path) -> int:
 
 def test_a_first_cds_call_leaves_little_outside_the_frozen_generation(tmp_path):
     warmed, cold = _first_call_growth("on", tmp_path), _first_call_growth("off", tmp_path)
-    # With the warm-up, what remains is the call's own cache entry (the validated Bundle, ~2,000 objects);
-    # without it, the lazily built FHIR models, serialisers and caches as well (~18,000 here).
+    # With the warm-up, little remains (~600 objects: the kept answer is bytes); without it, the lazily built
+    # FHIR models, serialisers and caches as well (~16,000 here).
     assert warmed < 5_000, warmed
     assert cold > 3 * warmed, (cold, warmed)
 

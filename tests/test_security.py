@@ -14,6 +14,7 @@ from mcrc.api import Settings, create_app
 from mcrc.api.security import CSP, SecurityMiddleware
 from mcrc.config import load_config
 from mcrc.store.api import Store
+from tests.stores import store_with_clinician
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "01-sync-low-rectal-resectable.json"
 PROBLEM = "application/problem+json"
@@ -24,12 +25,7 @@ SECRET_KEY = "web-secret-" + "q" * 40
 @pytest.fixture
 def env(tmp_path):
     url = f"sqlite:///{tmp_path / 'sec.db'}"
-    with Store(url) as s:
-        s.upgrade()
-        s.add_user("adm", "admin")
-        s.add_user("cli", "clinician", actor="adm")
-        token = s.create_token("cli").token
-    return url, token
+    return url, store_with_clinician(url)
 
 
 @pytest.fixture

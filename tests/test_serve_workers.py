@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from mcrc.store.api import Store
+from tests.stores import store_with_clinician
 
 ROOT = Path(__file__).resolve().parent.parent
 ISS = "https://ehr.workers.test"
@@ -45,11 +45,7 @@ def _workers(pid: int) -> list[int]:
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workers")
     url = f"sqlite:///{tmp / 'store.db'}"
-    with Store(url) as s:
-        s.upgrade()
-        s.add_user("adm", "admin")
-        s.add_user("cli", "clinician", actor="adm")
-        token = s.create_token("cli").token
+    token = store_with_clinician(url)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key())) | {"kid": "w-1"}
     (tmp / "issuers.json").write_text(json.dumps({"issuers": [{"iss": ISS, "jwks": {"keys": [jwk]}}]}))

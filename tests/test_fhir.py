@@ -109,7 +109,7 @@ def test_malformed_resource_is_a_clear_input_error():
     assert "Traceback" not in text
 
 
-def test_validated_bundle_cache_never_serves_a_changed_or_invalid_bundle():
+def test_reading_is_repeatable_and_follows_every_change_and_failure():
     bundle = _load("01-sync-rectal-lung-mets")
     first = read_bundle(bundle, today=TODAY).patient
     assert read_bundle(copy.deepcopy(bundle), today=TODAY).patient == first  # a repeat reads the same

@@ -1,9 +1,8 @@
 """A small thread-safe LRU map for results that are pure functions of a content digest.
 
-Used where the same content comes back often and costs milliseconds to process: validated FHIR Bundles
-(`mcrc.fhir.read`) and the read-and-assessed records of CDS Hooks calls (`mcrc.api.cdshooks`). Callers key
-entries by a digest of the whole content (any change is a miss), never store failures, and never modify
-what they get back.
+Used where the same content comes back often and costs milliseconds to process: the read-and-assessed
+records and the patient-view cards of CDS Hooks calls (`mcrc.api.cdshooks`). Callers key entries by a digest
+of the whole content (any change is a miss) and never store failures.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -183,8 +184,6 @@ class SqliteReplayCache:
 
     def __init__(self, path: str, max_entries: int = 100_000, prune_every: int = 2048,
                  busy_seconds: float = 5.0) -> None:
-        import sqlite3
-
         self.path, self.max_entries, self.prune_every, self.busy_seconds = path, max_entries, prune_every, busy_seconds
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
@@ -197,8 +196,6 @@ class SqliteReplayCache:
         self._full = False
 
     def _run(self, sql: str, params: tuple = ()) -> Any:
-        import sqlite3
-
         deadline, pause = time.monotonic() + self.busy_seconds, 0.0001
         while True:
             try:
@@ -212,8 +209,6 @@ class SqliteReplayCache:
     def check_and_add(self, iss: str, jti: str, expiry: float, now: float) -> bool:
         """Remember (iss, jti) until `expiry`; False if another call (in any process) already did, if full, or
         if the file stayed locked for `busy_seconds` (fail closed)."""
-        import sqlite3
-
         with self._lock:
             try:
                 if self._since_prune >= self.prune_every:

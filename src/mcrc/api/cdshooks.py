@@ -23,9 +23,7 @@ from `public_url` (the EHR-facing base URL) or the request's own base URL. No to
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import functools
 import json
 import logging
 import pickle
@@ -170,21 +168,14 @@ def _card(summary: str, indicator: str, detail: str, source_label: str, links: L
 
 
 def _service_request(test_code: str, label: str, patient_id: str | None, why: str) -> dict[str, Any]:
-    """A draft ServiceRequest for a missing test (validated as FHIR R4B); a fresh copy each call."""
-    return copy.deepcopy(_validated_service_request(test_code, label, patient_id, why[:1000]))
-
-
-@functools.lru_cache(maxsize=256)
-def _validated_service_request(test_code: str, label: str, patient_id: str | None, why: str) -> dict[str, Any]:
-    # Validating with the fhir.resources model costs about a millisecond; the same patient's chart opened again
-    # asks for the same orders, so each distinct request is validated once (callers get copies).
+    """A draft ServiceRequest for a missing test (validated as FHIR R4B)."""
     from fhir.resources.R4B.servicerequest import ServiceRequest
 
     res: dict[str, Any] = {
         "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
         "code": {"coding": [{"system": CODE_SYSTEM, "code": test_code, "display": label}], "text": label},
         "subject": {"reference": f"Patient/{patient_id or 'unknown'}"},
-        "note": [{"text": why}],
+        "note": [{"text": why[:1000]}],
     }
     return ServiceRequest.model_validate(res).model_dump(mode="json", exclude_none=True)
 

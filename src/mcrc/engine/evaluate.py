@@ -210,7 +210,9 @@ class _Builder:
                                  views=views))
         return out
 
-    def _item(self, section: str, out: OutItem, row: Row, dated: bool = True) -> Item:
+    def _item(self, section: str, out: OutItem, row: Row) -> Item:
+        """The item a row's output stands for; follow-up items without dates (they are the patient's, added in
+        `add_row`)."""
         term = self.vocab.get(_VOCAB_SECTION[section], out.code)
         cites = _cites(out.citations or row.citations)
         common = dict(code=out.code, label=term.label, citations=cites, rows=[row.id], note=out.note)
@@ -223,7 +225,7 @@ class _Builder:
                                 regimens=list(term.meta.get("regimens", [])), differs=out.differs)
         if section == "followup":
             return FollowupItem(**common, every_months=out.every_months, from_month=out.from_month,
-                                until_month=out.until_month, dates=self._dates(out) if dated else [])
+                                until_month=out.until_month)
         return Item(**common)
 
     def _dates(self, out: OutItem) -> list:
@@ -260,7 +262,7 @@ class _Builder:
                 voice=pos.voice, source=row.citations[0].source if row.citations else "", stance=pos.stance,
                 stance_label=self.vocab.get("stances", pos.stance).label, summary=pos.summary, row=row.id,
                 citations=_cites(row.citations)))
-        items = tuple((section, out, self._item(section, out, row, dated=False))
+        items = tuple((section, out, self._item(section, out, row))
                       for section, outs in row.outputs.items() for out in outs)
         parts = _RowParts(rationale, tuple(strategies), view, items)
         if len(_ROW_PARTS_CACHE) > 10_000:

@@ -351,6 +351,17 @@ def test_config_refuses_private_and_symmetric_keys(keys):
         CdsAuthSettings(issuers={"x": IssuerConfig(iss=ISS, jwks=jwks)})
 
 
+def test_config_refuses_a_malformed_public_key(keys):
+    """A configured key that is not a usable public key stops the configuration (named by kid), before any
+    request: each request then only looks its key up."""
+    good = _jwk(keys["rsa"].public_key(), "k", RSAAlgorithm)
+    for broken in ({**good, "n": 12345}, {k: v for k, v in good.items() if k != "e"},
+                   {"kty": "EC", "kid": "k", "crv": "P-256", "x": "AAAA", "y": "AAAA"}):
+        with pytest.raises(ValueError, match=r"kid 'k': not a valid (RSA|EC) public key"):
+            IssuerConfig(iss=ISS, jwks={"keys": [broken]})
+    assert IssuerConfig(iss=ISS, jwks={"keys": [good]}).key_for("k", "RS256") is not None
+
+
 # --- through FastAPI ----------------------------------------------------------------------------------
 
 

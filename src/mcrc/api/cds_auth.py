@@ -28,7 +28,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,7 @@ class _Key:
     kty: str
     crv: str | None
     alg: str | None  # the JWK's own `alg`, if it names one
-    jwk: Mapping[str, Any]
+    key: Any  # the public key object, built once from the JWK when the issuer is configured
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,11 @@ class IssuerConfig:
             alg = k.get("alg")
             if alg is not None and alg not in ALLOWED_ALGS:
                 raise ValueError(f"issuer {self.iss!r}: kid {kid!r}: alg {alg!r} is not allowed")
-            parsed[kid] = _Key(kid=kid, kty=kty, crv=k.get("crv"), alg=alg, jwk=dict(k))
+            try:  # built here, once: a malformed key stops the configuration, not each request
+                key = get_default_algorithms()["ES256" if kty == "EC" else "RS256"].from_jwk(dict(k))
+            except Exception:
+                raise ValueError(f"issuer {self.iss!r}: kid {kid!r}: not a valid {kty} public key") from None
+            parsed[kid] = _Key(kid=kid, kty=kty, crv=k.get("crv"), alg=alg, key=key)
         object.__setattr__(self, "_keys", parsed)
 
     def key_for(self, kid: str, alg: str) -> Any:
@@ -112,10 +116,7 @@ class IssuerConfig:
             raise CdsAuthError("alg does not fit key")
         if k.kty == "EC" and k.crv != _CRV_FOR_ALG[alg]:
             raise CdsAuthError("alg does not fit key")
-        try:
-            return get_default_algorithms()[alg].from_jwk(dict(k.jwk))
-        except Exception as e:  # a malformed configured key
-            raise CdsAuthError("bad configured key") from e
+        return k.key
 
 
 @dataclass(frozen=True)

@@ -164,9 +164,12 @@ def test_bad_request_fields_are_400(client, key, body):
     assert r.status_code == 400
 
 
-def test_not_json_is_400(client, key):
-    r = client.post(f"/cds-services/{SERVICE_ID}", content=b"{nope", headers=_auth(key))
+@pytest.mark.parametrize("content", [b"{nope", b'{"hook": NaN}', b"\xff\xfe{}", b"[]", b""])
+def test_not_json_is_400(client, key, content):
+    """Only a strict JSON object is read (no NaN, UTF-8), with the same message every time."""
+    r = client.post(f"/cds-services/{SERVICE_ID}", content=content, headers=_auth(key))
     assert r.status_code == 400
+    assert r.json()["detail"] in ("request body is not JSON", "request body must be a JSON object")
 
 
 def test_no_token_is_401(client):

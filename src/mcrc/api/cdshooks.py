@@ -24,7 +24,6 @@ from `public_url` (the EHR-facing base URL) or the request's own base URL. No to
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import pickle
 import re
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 import mcrc
@@ -431,9 +431,9 @@ async def _record(body: dict[str, Any], patient_id: str,
 
 
 def _cards(cards: list[dict[str, Any]]) -> Response:
-    """The CDS Hooks answer, already plain JSON: serialised once, without FastAPI's generic re-encoding pass."""
-    return Response(json.dumps({"cards": cards}, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-                    media_type="application/json")
+    """The CDS Hooks answer, already plain JSON: serialised once (compact UTF-8), without FastAPI's generic
+    re-encoding pass."""
+    return Response(orjson.dumps({"cards": cards}), media_type="application/json")
 
 
 def _bad(msg: str) -> HTTPException:
@@ -533,8 +533,8 @@ def cds_router(
 
     async def _json_object(request: Request) -> dict[str, Any]:
         try:
-            body = await request.json()
-        except Exception:
+            body = orjson.loads(await request.body())  # strict JSON (no NaN); ~2x the stdlib's speed
+        except orjson.JSONDecodeError:
             raise _bad("request body is not JSON") from None
         if not isinstance(body, dict):
             raise _bad("request body must be a JSON object")

@@ -80,6 +80,19 @@ def _friendly(r, status: int) -> str:
 
 
 # ---- sign-in and session ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/"), ("GET", "/cases/new"), ("GET", "/cases/1/edit"), ("GET", "/cases/1/pdf"),
+    ("GET", "/cases/1?x=1"), ("POST", "/cases"), ("POST", "/cases/1/edit"), ("POST", "/cases/1/decisions"),
+])
+def test_every_case_page_sends_a_stranger_to_sign_in(env, method, path):
+    """Nothing of a case is shown or changed without a signed-in user: each page answers a redirect to the
+    sign-in page that comes back to it (and never a 500 or the page itself)."""
+    with _client(env) as c:
+        r = c.request(method, path, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=" + path.replace("?", "%3F").replace("=", "%3D")
+
+
 def test_pages_need_sign_in_and_redirect_back(env):
     with _client(env) as c:
         r = c.get("/cases/1", follow_redirects=False)

@@ -52,6 +52,14 @@ class WebError(Exception):
         super().__init__(message)
 
 
+class SignInFirst(Exception):
+    """A page needs a signed-in user: answered with a redirect to /login that comes back to `target`."""
+
+    def __init__(self, target: str):
+        self.target = target
+        super().__init__(target)
+
+
 @dataclass
 class Caller:
     name: str
@@ -154,12 +162,12 @@ class Web:
                          message=exc.message, problems=exc.problems, status_code=exc.status,
                          _session=(s, fresh), _caller=who)
 
-    def require(self, request: Request) -> tuple[WebSession, Caller] | RedirectResponse:
+    def require(self, request: Request) -> tuple[WebSession, Caller]:
+        """The session and its signed-in user; SignInFirst (a redirect to /login) when nobody is signed in."""
         s, _ = self.session(request)
         who = self.caller(s)
         if who is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+            raise SignInFirst(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return s, who
 
     # ---- assessments ---------------------------------------------------------------------------
@@ -212,7 +220,7 @@ class _PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (WebError, HTTPException, RequestValidationError):
+            except (WebError, SignInFirst, HTTPException, RequestValidationError):
                 raise
             except Exception:
                 log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -232,6 +240,10 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     @app.exception_handler(WebError)
     async def _web_error(request: Request, exc: WebError) -> HTMLResponse:
         return web.error_page(request, exc)
+
+    @app.exception_handler(SignInFirst)
+    async def _sign_in_first(request: Request, exc: SignInFirst) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.target, safe='/')}", status_code=303)
 
     def authenticate(token: str):
         auth = getattr(app.state, "authenticate", None)
@@ -270,10 +282,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     # ---- cases ---------------------------------------------------------------------------------
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def case_list(request: Request) -> Response:
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        s, who = auth
+        s, who = web.require(request)
         with friendly():
             cases = store.list_cases(who.name)
         return web.page(request, "cases.html", cases=cases, _session=(s, False), _caller=who,
@@ -290,10 +299,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     @router.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def new_case(request: Request) -> Response:
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        s, who = auth
+        s, who = web.require(request)
         return form_page(request, s, who, {})
 
     def draft_of(form: FormData) -> Any:
@@ -328,10 +334,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     async def save(request: Request, case_id: int | None) -> Response:
         """Create a case (case_id None) or replace the patient of one at the version the form was opened at."""
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        s, who = auth
+        s, who = web.require(request)
         form = await request.form()
         web.check_csrf(request, s, form)
         values = {k: v for k, v in form.items()
@@ -370,10 +373,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     @router.get("/cases/{case_id}/edit", response_class=HTMLResponse, include_in_schema=False)
     def edit_case(request: Request, case_id: str) -> Response:
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        s, who = auth
+        s, who = web.require(request)
         with friendly():
             case = store.get_case(_case_id(case_id), who.name)
         patient = {k: v for k, v in case.patient.items() if k != "schema_version"}
@@ -400,18 +400,12 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     @router.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     def show_case(request: Request, case_id: str) -> Response:
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        s, who = auth
+        s, who = web.require(request)
         return case_page(request, s, who, _case_id(case_id))
 
     @router.post("/cases/{case_id}/decisions", include_in_schema=False)
     async def decide(request: Request, case_id: str) -> Response:
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        s, who = auth
+        s, who = web.require(request)
         form = await request.form()
         web.check_csrf(request, s, form)
         cid = _case_id(case_id)
@@ -449,10 +443,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     @router.get("/cases/{case_id}/pdf", include_in_schema=False)
     def case_pdf(request: Request, case_id: str) -> Response:
-        auth = web.require(request)
-        if isinstance(auth, Response):
-            return auth
-        _, who = auth
+        _, who = web.require(request)
         cid = _case_id(case_id)
         with friendly():
             case, record, stale = web.current_assessment(cid, who)

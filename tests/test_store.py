@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -427,7 +428,7 @@ def test_migrations_upgrade_from_empty_and_back(url):
     s = Store(url)
     assert s.tables() == [] and s.schema_revision() is None
     s.upgrade()
-    assert s.schema_revision() == s.head_revision() == "0002"
+    assert s.schema_revision() == s.head_revision() == "0003"
     assert set(s.tables()) >= {"users", "cases", "assessments", "mdt_meetings", "decisions", "audit_log",
                                "api_tokens"}
     with s.engine.connect() as conn:  # the migration builds exactly what the models describe
@@ -452,6 +453,25 @@ def test_migration_0002_keeps_data_of_0001(url):
     assert s.resolve_token(new.token) == ("a", "admin") and s.verify_chain().ok
     s.downgrade("0001")
     assert "api_tokens" not in s.tables()
+    s.close()
+
+
+def test_migration_0003_keeps_users_and_sessions_end_per_user(url):
+    s = Store(url)
+    s.upgrade("0002")
+    with s.engine.begin() as conn:  # users written by the 0002 code (the models are newer)
+        conn.execute(text("INSERT INTO users (name, role, created_at) VALUES ('a', 'admin', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO users (name, role, created_at) VALUES ('b', 'clinician', CURRENT_TIMESTAMP)"))
+    s.upgrade()
+    before = dt.datetime.now(dt.UTC)
+    ended = s.end_sessions("b")
+    with s.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT name, sessions_ended_at FROM users")).all())
+    assert rows["a"] is None and rows["b"] is not None and ended >= before  # one user's sign-out, not everyone's
+    assert [e.action for e in s.audit_entries("a")][-1] == "user.sign_out" and s.verify_chain().ok
+    s.downgrade("0002")
+    with s.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 2
     s.close()
 
 

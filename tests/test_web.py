@@ -158,6 +158,27 @@ def test_logout_needs_csrf_and_ends_the_session(coo):
     assert coo.get("/", follow_redirects=False).status_code == 303
 
 
+def test_logout_ends_copies_of_the_cookie_and_other_browsers_too(env):
+    """Signing out ends the session on the server: a copy of the cookie (another tab, a stolen copy) and the
+    user's other browsers are signed out too, the sign-out is audited, and signing in again at once works."""
+    from mcrc.web.session import COOKIE
+
+    with _client(env) as a, _client(env) as b:
+        _login(a, env["tokens"]["coo"])
+        _login(b, env["tokens"]["coo"])
+        copy = a.cookies[COOKIE]
+        r = a.post("/logout", data={"csrf_token": _csrf(a.get("/").text)}, follow_redirects=False)
+        assert r.status_code == 303
+        with _client(env) as thief:
+            thief.cookies.set(COOKIE, copy)
+            assert thief.get("/", follow_redirects=False).status_code == 303
+        assert b.get("/cases/1", follow_redirects=False).headers["location"] == "/login?next=/cases/1"
+        _login(a, env["tokens"]["coo"])  # a new session, issued after the sign-out
+        assert a.get("/", follow_redirects=False).status_code == 200
+    with Store(env["url"]) as s:
+        assert [e.action for e in s.audit_entries("adm") if e.action == "user.sign_out"] == ["user.sign_out"]
+
+
 # ---- CSRF ------------------------------------------------------------------------------------------
 def test_form_posts_without_or_with_a_wrong_csrf_token_get_403(env, coo):
     case_id = env["cases"][0]

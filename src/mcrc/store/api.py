@@ -393,6 +393,19 @@ class Store:
         finally:
             self._forget_tokens()
 
+    def end_sessions(self, name: str) -> dt.datetime:
+        """The user signs out of the web page: every session cookie of theirs issued until now stops counting, in
+        every browser (cookies are signed, not stored, so this instant is what the web page checks). Audited."""
+
+        def work(s: Session, chain: _Chain) -> dt.datetime:
+            user = self._user(s, name)
+            user.sessions_ended_at = ended = _now()
+            s.flush()
+            chain.append(user, "user.sign_out", "user", user.id, None, {"id": user.id, "name": user.name})
+            return ended
+
+        return self._write(work)
+
     # ---- API tokens ---------------------------------------------------------------------------
     @staticmethod
     def _token_record(t: ApiToken, owner: str) -> TokenRecord:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 FHIR_ACTION = {"create": "C", "import": "C", "read": "R", "update": "U", "delete": "D", "execute": "E",
-               "revoke": "U", "deactivate": "U"}
+               "revoke": "U", "deactivate": "U", "sign_out": "E"}
 _REST = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "operation"}
 
 

@@ -49,6 +49,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    # signing out of the web page ends every session cookie of the user issued until then (cookies are not stored)
+    sessions_ended_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
 
 
 class ApiToken(Base):

@@ -118,7 +118,8 @@ class Web:
         return (s, False) if s is not None else (self.signer.new(), True)
 
     def caller(self, s: WebSession) -> Caller | None:
-        """The signed-in user, re-read from the store on every request (a removed user is signed out)."""
+        """The signed-in user, re-read from the store on every request: a removed or deactivated user is signed
+        out, and so is a session issued before the user last signed out (in any browser)."""
         if s.user is None:
             return None
         try:
@@ -126,7 +127,10 @@ class Web:
                 user = db.execute(select(User).where(User.name == s.user)).scalar_one_or_none()
         except SQLAlchemyError:
             raise WebError(503, "The case store cannot answer now; try again in a moment.") from None
-        if user is None or getattr(user, "deactivated_at", None) is not None:
+        if user is None or user.deactivated_at is not None:
+            return None
+        ended = user.sessions_ended_at
+        if ended is not None and s.issued <= (ended if ended.tzinfo else ended.replace(tzinfo=dt.UTC)).timestamp():
             return None
         return Caller(user.name, user.role)
 
@@ -275,6 +279,11 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     async def logout(request: Request) -> Response:
         s, _ = web.session(request)
         web.check_csrf(request, s, await request.form())
+        who = web.caller(s)
+        if who is not None:  # ends this cookie and its copies everywhere, not only in this browser
+            with friendly():
+                store.end_sessions(who.name)
+            log.info("web sign-out: %s", who.name)
         resp = RedirectResponse("/login", status_code=303)
         web.set_cookie(resp, request, web.signer.new())
         return resp

@@ -1,8 +1,10 @@
 """Signed session cookies and CSRF tokens bound to them (HMAC-SHA256, standard library only).
 
-The cookie holds a random nonce, the signed-in user's name (or none) and when it was issued; never
-the API token. The CSRF token of a session is an HMAC of its nonce, so a page of one session cannot
-be replayed into another, and signing in (a new nonce) invalidates tokens issued before.
+The cookie holds a random nonce, the signed-in user's name (or none) and when it was issued (to the
+microsecond: signing out ends the cookies issued until that instant, and signing in again a moment later
+must not fall before it); never the API token. The CSRF token of a session is an HMAC of its nonce, so a
+page of one session cannot be replayed into another, and signing in (a new nonce) invalidates tokens
+issued before.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ def _unb64(text: str) -> bytes:
 class WebSession:
     nonce: str
     user: str | None
-    issued: int
+    issued: float  # seconds since the epoch
 
 
 class Signer:
@@ -46,7 +49,7 @@ class Signer:
         return _b64(hmac.new(self._key, f"{purpose}\x00{data}".encode(), hashlib.sha256).digest())
 
     def new(self, user: str | None = None) -> WebSession:
-        return WebSession(nonce=secrets.token_urlsafe(18), user=user, issued=int(time.time()))
+        return WebSession(nonce=secrets.token_urlsafe(18), user=user, issued=time.time())
 
     def dump(self, s: WebSession) -> str:
         body = _b64(json.dumps({"n": s.nonce, "u": s.user, "t": s.issued}, separators=(",", ":")).encode())
@@ -61,8 +64,10 @@ class Signer:
             return None
         try:
             data = json.loads(_unb64(body))
-            s = WebSession(nonce=str(data["n"]), user=data["u"], issued=int(data["t"]))
+            s = WebSession(nonce=str(data["n"]), user=data["u"], issued=float(data["t"]))
         except (ValueError, KeyError, TypeError):
+            return None
+        if not math.isfinite(s.issued):
             return None
         if s.user is not None and not isinstance(s.user, str):
             return None

@@ -18,9 +18,10 @@ server cannot hide its queue):
 * `cds-patient-view, every Bundle new`: the same with a Bundle never seen before in every call (the full
   FHIR validation and the assessment each time), at --distinct-rate; reported, not judged against the target.
 
-Reports p50/p99/max latency, errors and the achieved rate per target and round, then the median over rounds
-and the worst p99; the target (DESIGN.md) is p99 under 15 ms with no errors, the aim p99 within 1.5x of the
-echo endpoint. Exit 1 unless the target is met in every round.
+Reports p50/p99/max latency, errors and the achieved rate per target and round, then for the whole run (all
+rounds pooled) p50/p99 and errors, with the range of the rounds' own p99; the target (DESIGN.md) is p99 under
+15 ms with no errors, the aim p99 within 1.5x of the echo endpoint, both for the run. Exit 1 unless every
+judged target meets it; how many single rounds did is printed too.
 Not part of the test suite:  .venv/bin/python bench/bench_http.py [--rate 200] [--seconds 15] [--rounds 3]
 """
 
@@ -363,26 +364,33 @@ def main() -> int:
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
-    print("summary (median over rounds; worst p99 in brackets):")
-    ok = True
+    # The verdict is on the whole run, as DESIGN.md states the target: the p99 of all requests of a target over
+    # every round (9,000 at the defaults), and no error. The rounds show how much the machine moves it; how many
+    # single rounds stayed under the limit is printed too (a stricter reading, not the verdict).
+    print("whole run (all rounds pooled; the rounds' own p99 range in brackets):")
+    ok, echo = True, None
     for t, first in enumerate(rounds[0]):
         runs = [r[t] for r in rounds]
-        p50 = statistics.median(r.pct(50) for r in runs)
+        pooled = Result(first.name, latencies_ms=[x for r in runs for x in r.latencies_ms],
+                        sent=sum(r.sent for r in runs), seconds=sum(r.seconds for r in runs))
         p99s = [r.pct(99) for r in runs]
         errs = sum(sum(r.errors.values()) for r in runs)
         cpu = [r.server_cpu_ms for r in runs if r.server_cpu_ms is not None]
-        line = (f"  {first.name:<36} p50 {p50:6.2f} ms  p99 {statistics.median(p99s):6.2f} ms [{max(p99s):6.2f}]  "
-                f"errors {errs}" + (f"  server CPU {statistics.median(cpu):.2f} ms/req" if cpu else ""))
+        line = (f"  {first.name:<36} p50 {pooled.pct(50):6.2f} ms  p99 {pooled.pct(99):6.2f} ms "
+                f"[{min(p99s):.1f}-{max(p99s):.1f}]  errors {errs}"
+                + (f"  server CPU {statistics.median(cpu):.2f} ms/req" if cpu else ""))
         if t == 0:
-            echo = statistics.median(p99s)
+            echo = pooled.pct(99)
         elif "new" in first.name:
             line += (f"  (at {args.distinct_rate:.0f} req/s; reported, not judged: every call pays the full FHIR "
                      "validation and assessment)")
         else:
-            met = sum(1 for r in runs if r.pct(99) < LIMIT_MS and not r.errors)
-            ok &= met == len(runs)
-            line += (f"  target p99 < {LIMIT_MS:.0f} ms, no errors: met in {met} of {len(runs)} rounds; "
-                     f"p99 / echo p99 = {statistics.median(p99s) / echo:.2f} (aim <= 1.5)")
+            met = pooled.pct(99) < LIMIT_MS and errs == 0
+            ok &= met
+            rounds_met = sum(1 for r in runs if r.pct(99) < LIMIT_MS and not r.errors)
+            line += (f"  target p99 < {LIMIT_MS:.0f} ms, no errors: {'met' if met else 'MISSED'} "
+                     f"(p99 / limit {pooled.pct(99) / LIMIT_MS:.2f}; each round alone: {rounds_met} of {len(runs)}); "
+                     f"p99 / echo p99 = {pooled.pct(99) / echo:.2f} (aim <= 1.5)")
         print(line)
     return 0 if ok else 1
 

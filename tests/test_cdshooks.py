@@ -23,7 +23,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from jwt.algorithms import RSAAlgorithm
@@ -307,6 +307,9 @@ class FhirServer:
             return JSONResponse({"resourceType": "OperationOutcome"}, status_code=401)
         if self.mode == "not-json":
             return JSONResponse("<html>", status_code=200)
+        if self.mode == "nan":  # JSON to a lenient reader only
+            return Response(b'{"resourceType": "Bundle", "type": "searchset", "total": NaN}',
+                            media_type="application/fhir+json")
         return None
 
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -595,6 +598,7 @@ def test_order_select_falls_back_to_the_server(key):
     ("ok", "wrong", "refused the access token"),
     ("offsite-next", TOKEN, "outside its own base URL"),
     ("not-json", TOKEN, "not a FHIR resource"),
+    ("nan", TOKEN, "answer is not JSON"),
 ])
 def test_server_failures_are_412_without_the_token(key, caplog, mode, token, detail):
     caplog.set_level(logging.DEBUG)

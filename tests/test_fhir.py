@@ -416,3 +416,19 @@ def test_ecog_answer_code_in_interpretation_is_read():
     ecog.pop("valueCodeableConcept", None)
     ecog["interpretation"] = [{"coding": [{"system": LOINC_SYS, "code": "LA9624-3"}]}]
     assert read_bundle(bundle, today=TODAY).patient.ecog == 2
+
+
+def test_content_digest_is_canonical_and_takes_any_json_value():
+    """The digest that keys kept CDS answers: the same for the same content in any key order or spacing,
+    different for any changed value, and defined for values one JSON reader gives and orjson cannot write
+    (an integer beyond 64 bits)."""
+    from mcrc.fhir.read import content_digest
+
+    bundle = json.loads((FHIR_DIR / "02-left-colon-ras-wt-liver.json").read_text(encoding="utf-8"))
+    reordered = json.loads(json.dumps(bundle, sort_keys=True, indent=3))
+    assert content_digest(reordered) == content_digest(bundle)
+    changed = json.loads(json.dumps(bundle))
+    changed["entry"][0]["resource"]["id"] += "x"
+    assert content_digest(changed) != content_digest(bundle)
+    big = {"resourceType": "Bundle", "total": 2**70}
+    assert content_digest(big) != content_digest({"resourceType": "Bundle", "total": 2**70 + 1})

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 log = logging.getLogger("mcrc.api.fhir_client")
 
@@ -126,8 +127,8 @@ class FhirClient:
         if len(r.content) > MAX_RESPONSE_BYTES:
             raise FhirFetchError("the FHIR server's answer is too large")
         try:
-            body = r.json()
-        except ValueError:
+            body = orjson.loads(r.content)  # strict JSON, as the CDS request itself
+        except orjson.JSONDecodeError:
             raise FhirFetchError("the FHIR server's answer is not JSON") from None
         if not isinstance(body, dict):
             raise FhirFetchError("the FHIR server's answer is not a FHIR resource")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -597,7 +598,12 @@ def _check_entries(bundle_json: dict) -> None:
 def content_digest(bundle_json: dict) -> str:
     """SHA-256 of the Bundle's canonical JSON (sorted keys, no spaces, UTF-8): equal for equal content. orjson:
     an EHR sends the record with every CDS call, and the stdlib encoder took ~9x as long (~190 us a record)."""
-    return hashlib.sha256(orjson.dumps(bundle_json, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+    try:
+        canonical = orjson.dumps(bundle_json, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # what orjson cannot write (an integer beyond 64 bits from another JSON reader)
+        canonical = json.dumps(bundle_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               default=str).encode("utf-8")
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:

@@ -36,7 +36,7 @@ from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNo
 from mcrc.store.models import DEVIATION_REASONS, User
 from mcrc.web import form as pform
 from mcrc.web.pdf import html_to_pdf
-from mcrc.web.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Signer, WebSession
+from mcrc.web.session import COOKIE, CSRF_FIELD, CSRF_HEADER, MAX_AGE, Signer, WebSession
 
 log = logging.getLogger("mcrc.web")
 _TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
@@ -136,7 +136,7 @@ class Web:
 
     def set_cookie(self, response: Response, request: Request, s: WebSession) -> None:
         response.set_cookie(COOKIE, self.signer.dump(s), httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https", max_age=12 * 3600)
+                            secure=request.url.scheme == "https", max_age=MAX_AGE)
 
     def check_csrf(self, request: Request, s: WebSession, form: FormData | None) -> None:
         token = request.headers.get(CSRF_HEADER) or (form.get(CSRF_FIELD) if form is not None else None)

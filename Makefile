@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DB ?= sqlite:///mcrc.db
+# The URL browsers and EHRs call: CDS Hooks JWTs must name it as their audience (never taken from the Host header).
+PUBLIC_URL ?= http://$(HOST):$(PORT)
 
 # Migrate the embedded SQLite store, load the sample cases (printing a sign-in token), then serve the web page,
 # the REST API and the CDS Hooks services until Ctrl-C.
 run: $(STAMP)
 	$(BIN)/mcrc demo seed examples --db $(DB)
-	$(BIN)/mcrc serve --db $(DB) --host $(HOST) --port $(PORT)
+	$(BIN)/mcrc serve --db $(DB) --host $(HOST) --port $(PORT) --public-url $(PUBLIC_URL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -367,7 +367,7 @@ def test_config_refuses_a_malformed_public_key(keys):
 
 def _app(settings, cache) -> TestClient:
     app = FastAPI()
-    auth = cds_auth_dependency(settings, cache, clock=lambda: NOW)
+    auth = cds_auth_dependency(settings, cache, base_url="http://testserver", clock=lambda: NOW)
 
     @app.post("/cds-services/mcrc-patient-view")
     def service(claims: Annotated[dict, Depends(auth)]) -> dict:
@@ -403,7 +403,7 @@ def test_fastapi_valid_missing_bad_and_no_token_in_logs(keys, settings, cache, c
 
 
 def test_fastapi_base_url_fixes_the_audience(keys, settings, cache):
-    """With base_url set, a forged Host header cannot move the audience to another server's URL."""
+    """A forged Host header cannot move the audience to another server's URL: it comes from base_url only."""
     app = FastAPI()
     auth = cds_auth_dependency(settings, cache, base_url="https://mcrc.example.org/", clock=lambda: NOW)
 
@@ -417,4 +417,30 @@ def test_fastapi_base_url_fixes_the_audience(keys, settings, cache):
     assert r.status_code == 200
     elsewhere = _token(keys)  # aud http://testserver/..., which is what the request URL says
     r = client.post("/cds-services/mcrc-patient-view", json={}, headers={"Authorization": f"Bearer {elsewhere}"})
+    assert r.status_code == 401
+
+
+def test_the_audience_base_is_required(settings, cache):
+    """Issue 15: without the server's public URL the audience would follow the Host header; refused."""
+    for missing in (None, "", "mcrc.example.org"):
+        with pytest.raises((ValueError, TypeError), match=r"public URL|base_url"):
+            cds_auth_dependency(settings, cache, base_url=missing)
+    with pytest.raises(TypeError):
+        cds_auth_dependency(settings, cache)  # type: ignore[call-arg]
+
+
+def test_a_token_for_another_service_is_refused_whatever_the_host_header(keys, settings, cache):
+    """The review's reproduction: a JWT the trusted EHR issued for another service, sent with that service's
+    Host header. The audience is mcrc's configured URL, so the Host header changes nothing."""
+    app = FastAPI()
+    auth = cds_auth_dependency(settings, cache, base_url="https://mcrc.example.org", clock=lambda: NOW)
+
+    @app.post("/cds-services/mcrc-patient-view")
+    def service(claims: Annotated[dict, Depends(auth)]) -> dict:
+        return {"sub": claims["sub"]}
+
+    client = TestClient(app)
+    other = _token(keys, aud="https://other-service.example.org/cds-services/mcrc-patient-view")
+    r = client.post("/cds-services/mcrc-patient-view", json={},
+                    headers={"Authorization": f"Bearer {other}", "Host": "other-service.example.org"})
     assert r.status_code == 401

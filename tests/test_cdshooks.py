@@ -54,7 +54,8 @@ def client(key) -> TestClient:
     jwk["kid"] = "rsa-1"
     settings = CdsAuthSettings(issuers={ISS: IssuerConfig(iss=ISS, jwks={"keys": [jwk]})})
     app = FastAPI()
-    app.include_router(cds_router(settings, ReplayCache(), public_url="https://mcrc.example.org"))
+    app.include_router(cds_router(settings, ReplayCache(), base_url="http://testserver",
+                                  public_url="https://mcrc.example.org"))
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -164,12 +165,17 @@ def test_bad_request_fields_are_400(client, key, body):
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("content", [b"{nope", b'{"hook": NaN}', b"\xff\xfe{}", b"[]", b""])
+@pytest.mark.parametrize("content", [b"{nope", b'{"hook": NaN}', b"\xff\xfe{}", b"[]", b"", b"[" * 1000 + b"]" * 1000,
+                                     b'{"hook": "patient-view", "hook": "order-select"}', b'{"hook": "a\\u0000"}'])
 def test_not_json_is_400(client, key, content):
     """Only a strict JSON object is read (no NaN, UTF-8), with the same message every time."""
     r = client.post(f"/cds-services/{SERVICE_ID}", content=content, headers=_auth(key))
     assert r.status_code == 400
-    assert r.json()["detail"] in ("request body is not JSON", "request body must be a JSON object")
+    detail = r.json()["detail"]
+    assert detail.startswith("request body is not JSON mcrc accepts: ") or detail == "request body must be a " \
+        "JSON object"
+    if content == b'{"hook": NaN}':
+        assert "NaN is not a JSON number" in detail
 
 
 def test_no_token_is_401(client):
@@ -222,12 +228,15 @@ def test_cds_services_are_mounted_in_the_api_app(tmp_path):
 
     from mcrc.api.app import Settings, create_app
     from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig
+    from mcrc.config import ConfigError
     from mcrc.store import Store
 
     Store(f"sqlite:///{tmp_path / 'api.db'}").upgrade()
     key = _rsa_jwk_for_mount()
     cds = CdsAuthSettings(issuers={"https://ehr.test": IssuerConfig("https://ehr.test", {"keys": [key]})})
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", cds=cds))
+    with pytest.raises(ConfigError, match="public_url"):  # issue 15: never the Host header as the audience
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", cds=cds))
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", cds=cds, public_url="http://testserver"))
     with TestClient(app) as client:
         r = client.get("/cds-services")
         assert r.status_code == 200
@@ -325,7 +334,8 @@ def _app(key: Any, transport: httpx.AsyncBaseTransport | None = None, kb: Any = 
     jwk["kid"] = "k1"
     settings = CdsAuthSettings(issuers={ISS: IssuerConfig(iss=ISS, jwks={"keys": [jwk]})})
     app = FastAPI()
-    app.include_router(cds_router(settings, ReplayCache(), public_url="https://mcrc.example.org", transport=transport,
+    app.include_router(cds_router(settings, ReplayCache(), base_url="http://testserver",
+                                  public_url="https://mcrc.example.org", transport=transport,
                                   kb=kb))
     return TestClient(app, raise_server_exceptions=False)
 

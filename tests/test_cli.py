@@ -80,7 +80,8 @@ def _with(path: str, value):
 BAD = [
     pytest.param("{ not json", "line 1 column 3: malformed JSON", id="malformed-json"),
     pytest.param("[1, 2]", "expected a JSON object, got list", id="not-an-object"),
-    pytest.param(_with("age", "sixty"), "age: Input should be a valid integer", id="wrong-type"),
+    pytest.param(_with("age", "sixty"), "age: expected a whole number, got the text 'sixty'",
+                 id="wrong-type"),
     pytest.param(_with("ecog", 7), "ecog: Input should be less than or equal to 4 (got 7)", id="ecog-7"),
     pytest.param(_with("metastases.0.largest_size.value", -3), "metastases[0].largest_size.value: Input should be "
                  "greater than 0 (got -3)", id="negative-size"),
@@ -112,8 +113,8 @@ BAD = [
                  id="bad-ctdna"),
     pytest.param(_with("region", "atlantis"), "region: 'atlantis' is not an allowed value", id="unknown-region"),
     pytest.param(_with("tumour_burden", "huge"), "tumour_burden: 'huge' is not an allowed value", id="bad-burden"),
-    pytest.param(_with("fitness.adequate_organ_function", "yes please"), "fitness.adequate_organ_function: Input "
-                 "should be a valid boolean", id="bad-bool"),
+    pytest.param(_with("fitness.adequate_organ_function", "yes please"), "fitness.adequate_organ_function: expected "
+                 "true or false, got the text 'yes please'", id="bad-bool"),
     pytest.param(_with("primary.emergency", "bleeding").replace('"in_place"', '"resected"'),
                  "primary: a resected primary cannot have an emergency complication", id="contradiction"),
 ]

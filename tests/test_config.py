@@ -125,19 +125,20 @@ def test_cds_issuers_file_relative_to_the_config(tmp_path, jwks):
     _write(tmp_path / "conf" / "ehr-jwks.json", json.dumps(jwks))
     _write(tmp_path / "conf" / "issuers.json", json.dumps(
         {"issuers": [{"iss": "https://ehr.example.org", "jwks_file": "ehr-jwks.json", "tenants": ["t1"]}]}))
-    f = _write(tmp_path / "conf" / "mcrc.toml", 'cds_issuers = "issuers.json"\n')
+    f = _write(tmp_path / "conf" / "mcrc.toml", 'cds_issuers = "issuers.json"\npublic_url = "https://mcrc.test"\n')
     cds = load_config(f, {}).settings().cds
     assert set(cds.issuers) == {"https://ehr.example.org"}
     assert cds.issuers["https://ehr.example.org"].tenants == {"t1"}
     # the same file through MCRC_CDS_ISSUERS, as before the configuration file existed
-    cds = load_config(None, {"MCRC_CDS_ISSUERS": str(tmp_path / "conf" / "issuers.json")}).settings().cds
+    cds = load_config(None, {"MCRC_CDS_ISSUERS": str(tmp_path / "conf" / "issuers.json"),
+                             "MCRC_PUBLIC_URL": "https://mcrc.test"}).settings().cds
     assert set(cds.issuers) == {"https://ehr.example.org"}
 
 
 def test_cds_issuers_inline_and_their_errors(tmp_path, jwks):
     _write(tmp_path / "jwks.json", json.dumps(jwks))
-    f = _write(tmp_path / "mcrc.toml", '[[cds_issuers]]\niss = "https://ehr.example.org"\njwks_file = "jwks.json"\n'
-                                       'jku_allowlist = []\n')
+    f = _write(tmp_path / "mcrc.toml", 'public_url = "https://mcrc.test"\n[[cds_issuers]]\n'
+                                       'iss = "https://ehr.example.org"\njwks_file = "jwks.json"\njku_allowlist = []\n')
     assert set(load_config(f, {}).settings().cds.issuers) == {"https://ehr.example.org"}
 
     f = _write(tmp_path / "typo.toml", '[[cds_issuers]]\niss = "https://a"\njwks_fil = "x.json"\n')
@@ -146,15 +147,35 @@ def test_cds_issuers_inline_and_their_errors(tmp_path, jwks):
     assert any(p.where == f"{f}: cds_issuers[0].jwks_fil" and p.message == "unknown key"
                for p in exc.value.problems), exc.value.problems
 
-    f = _write(tmp_path / "nokey.toml", '[[cds_issuers]]\niss = "https://a"\n')
+    f = _write(tmp_path / "nokey.toml", 'public_url = "https://mcrc.test"\n[[cds_issuers]]\niss = "https://a"\n')
     with pytest.raises(ConfigError, match="exactly one of jwks and jwks_file"):
         load_config(f, {}).settings()
     _write(tmp_path / "private.json", json.dumps({"keys": [{**jwks["keys"][0], "d": "private"}]}))
-    f = _write(tmp_path / "private.toml", '[[cds_issuers]]\niss = "https://a"\njwks_file = "private.json"\n')
+    f = _write(tmp_path / "private.toml",
+               'public_url = "https://mcrc.test"\n[[cds_issuers]]\niss = "https://a"\njwks_file = "private.json"\n')
     with pytest.raises(ConfigError, match="private key material"):
         load_config(f, {}).settings()
     with pytest.raises(ConfigError, match="cannot read the CDS issuer file"):
-        load_config(None, {"MCRC_CDS_ISSUERS": str(tmp_path / "absent.json")}).settings()
+        load_config(None, {"MCRC_CDS_ISSUERS": str(tmp_path / "absent.json"),
+                           "MCRC_PUBLIC_URL": "https://mcrc.test"}).settings()
+
+
+def test_cds_hooks_refuse_to_start_without_public_url(tmp_path, jwks, monkeypatch):
+    """Issue 15: with issuers but no public_url the JWT audience would come from the Host header; refused at
+    start-up with a message naming the setting, from the API and from `mcrc serve`."""
+    _write(tmp_path / "jwks.json", json.dumps(jwks))
+    _write(tmp_path / "issuers.json", json.dumps({"issuers": [{"iss": "https://ehr", "jwks_file": "jwks.json"}]}))
+    env = {"MCRC_CDS_ISSUERS": str(tmp_path / "issuers.json")}
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, env).settings()
+    (problem,) = exc.value.problems
+    assert problem.where.startswith("public_url (MCRC_PUBLIC_URL") and "Host header" in problem.message
+    assert load_config(None, env | {"MCRC_PUBLIC_URL": "http://127.0.0.1:8000"}).settings().cds is not None
+    monkeypatch.delenv("MCRC_CONFIG", raising=False)
+    monkeypatch.delenv("MCRC_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("MCRC_CDS_ISSUERS", env["MCRC_CDS_ISSUERS"])
+    r = CliRunner().invoke(mcrc_app, ["serve", "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert r.exit_code == 2 and "public_url" in r.output and "Traceback" not in r.output
 
 
 def test_serve_refuses_a_bad_configuration_without_traceback(tmp_path, caplog, monkeypatch):

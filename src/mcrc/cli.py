@@ -11,11 +11,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from mcrc import strictjson
 from mcrc.cohort.cli import cohort_app
-from mcrc.console import EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out
+from mcrc.console import EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out, read_source
 from mcrc.console import fail as _fail
 from mcrc.engine import assess
-from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError, Problem
+from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError
 from mcrc.facts.catalog import FACTS
 from mcrc.knowledge import load_knowledge
 from mcrc.patient import Patient, parse_patient_json
@@ -42,19 +43,6 @@ class Format(StrEnum):
     text = "text"
     json = "json"
     md = "md"
-
-
-def _read_input(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
-    path = Path(source)
-    if not path.is_file():
-        _fail(f"{source}: no such file", EXIT_INPUT)
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{source}: cannot read ({exc.__class__.__name__}: {exc})", EXIT_INPUT)
-    return ""
 
 
 def _render(a, fmt: Format, trace: bool) -> str:
@@ -90,18 +78,13 @@ def recommend(
                                        "(default: MCRC_SHOW_EVIDENCE, on)"),
 ) -> None:
     """Assess one patient and print the cited recommendation."""
-    text = _read_input(source)
+    text = read_source(source)
 
     def run():
         if fhir:
             from mcrc.fhir import read_bundle
 
-            try:
-                bundle = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError([Problem(f"line {exc.lineno} column {exc.colno}",
-                                          f"malformed JSON: {exc.msg}")]) from None
-            result = read_bundle(bundle)
+            result = read_bundle(strictjson.loads(text))
             for line in result.unmapped:
                 err.print(f"[yellow]not mapped:[/] {line}")
             for line in result.warnings:
@@ -281,6 +264,8 @@ def serve(
     open_assess: bool = typer.Option(None, "--open-assess/--closed-assess",
                                      help="Allow POST /api/v1/assess without a token (local use only)"),
     workers: int = typer.Option(None, "--workers", help="Server processes (default 1; set to the number of cores)"),
+    public_url: str = typer.Option(None, "--public-url",
+                                   help="The URL clients call (required with CDS Hooks issuers: the JWT audience)"),
 ) -> None:
     """Serve the web page, the REST API (/api/v1, OpenAPI at /openapi.json) and, when issuers are configured,
     CDS Hooks. Settings: file < MCRC_* environment < these flags. Tokens: `mcrc user token create NAME`."""
@@ -291,7 +276,8 @@ def serve(
     from mcrc.api.app import create_app
     from mcrc.config import load_config
 
-    flags = {"host": host, "port": port, "database_url": db, "open_assess": open_assess, "workers": workers}
+    flags = {"host": host, "port": port, "database_url": db, "open_assess": open_assess, "workers": workers,
+             "public_url": public_url}
     cfg = _guard(lambda: load_config(config, os.environ, flags))
     settings = _guard(cfg.settings)
     out.print(f"mcrc on http://{cfg.host}:{cfg.port}/ (API: /api/v1, OpenAPI: /openapi.json)"

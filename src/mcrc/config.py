@@ -10,7 +10,7 @@ The file has flat keys (every key is optional; unknown keys are refused):
 
     database_url = "sqlite:///mcrc.db"
     secret_key = "..."                      # >= 32 characters; unset: a random key per process
-    public_url = "https://mcrc.example.org"
+    public_url = "https://mcrc.example.org"  # required with cds_issuers: the CDS Hooks JWT audience
     open_assess = false
     max_body_bytes = 1000000
     token_cache_seconds = 5                 # how long a resolved API token is trusted (0: never cached)
@@ -27,7 +27,6 @@ The file has flat keys (every key is optional; unknown keys are refused):
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +57,15 @@ MIN_SECRET_CHARS = 32
 
 class ConfigError(InputError):
     headline = "invalid configuration"
+
+
+PUBLIC_URL_SETTING = "public_url (MCRC_PUBLIC_URL, mcrc serve --public-url)"
+PUBLIC_URL_NEEDED = (
+    "required when CDS Hooks issuers are configured (cds_issuers / MCRC_CDS_ISSUERS): it is the audience every "
+    "CDS Hooks JWT must name. Without it the audience would be read from the request's Host header, so a token "
+    "an EHR issued for another service could be replayed here. Set it to the URL the EHR calls, e.g. "
+    "https://mcrc.example.org (make run sets http://HOST:PORT)"
+)
 
 
 class IssuerEntry(BaseModel):
@@ -146,7 +154,7 @@ class ServeConfig(BaseModel):
             if (e.jwks is None) == (e.jwks_file is None):
                 raise ConfigError([Problem(f"{where}: issuers[{i}]", "give exactly one of jwks and jwks_file")])
             try:
-                jwks = e.jwks if e.jwks is not None else json.loads((base / e.jwks_file).read_text(encoding="utf-8"))
+                jwks = e.jwks if e.jwks is not None else _strict_json((base / e.jwks_file).read_bytes())
                 issuers[e.iss] = IssuerConfig(e.iss, jwks, set(e.jku_allowlist),
                                               set(e.tenants) if e.tenants else None)
             except (OSError, ValueError) as exc:
@@ -156,9 +164,12 @@ class ServeConfig(BaseModel):
         return CdsAuthSettings(issuers=issuers)
 
     def settings(self):
-        """The `mcrc.api.app.Settings` for `create_app`."""
+        """The `mcrc.api.app.Settings` for `create_app`. CDS Hooks without `public_url` is refused: the JWT
+        audience would then come from the request's Host header, which the caller chooses (decision 0025)."""
         from mcrc.api.app import Settings
 
+        if self.cds_issuers is not None and self.public_url is None:
+            raise ConfigError([Problem(PUBLIC_URL_SETTING, PUBLIC_URL_NEEDED)])
         return Settings(database_url=self.database_url.get_secret_value() if self.database_url else None,
                         open_assess=self.open_assess, cds=self.cds_settings(), public_url=self.public_url,
                         secret_key=self.secret_key.get_secret_value() if self.secret_key else None,
@@ -166,9 +177,20 @@ class ServeConfig(BaseModel):
                         replay_cache=str(self.base_dir / self.replay_cache) if self.replay_cache else None)
 
 
+def _strict_json(data: bytes) -> Any:
+    """The strict reader of every entry point; its refusal as a ValueError naming the first problem."""
+    from mcrc import strictjson
+    from mcrc.errors import InputError
+
+    try:
+        return strictjson.loads(data)
+    except InputError as exc:
+        raise ValueError("; ".join(str(p) for p in exc.problems)) from None
+
+
 def _issuer_file(path: Path) -> list[IssuerEntry]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = _strict_json(path.read_bytes())
     except OSError as exc:
         raise ConfigError([Problem(str(path), f"cannot read the CDS issuer file: {exc.strerror}")]) from None
     except ValueError as exc:

@@ -1,7 +1,9 @@
 """One documented exception tree, so callers catch what they mean.
 
 McrcError
-├── InputError            bad patient input (malformed JSON, wrong type, impossible value)
+├── InputError            bad patient input (wrong type, impossible value)
+│   └── JsonInputError        the document is not JSON mcrc accepts (syntax, encoding, size, depth, duplicate
+│                             keys, NaN, huge numbers, control characters): `mcrc.strictjson`
 ├── KnowledgeError        a knowledge file is malformed (points at file and line)
 └── EngineError           the knowledge base produced an impossible answer
     ├── HitPolicyViolation    two rows of a unique-hit table fired together
@@ -49,6 +51,12 @@ class InputError(_ProblemsError):
     """The patient input is not acceptable; nothing was assessed."""
 
     headline = "invalid patient input"
+
+
+class JsonInputError(InputError):
+    """The input is not a JSON document mcrc accepts; nothing in it was read (the API answers 400, not 422)."""
+
+    headline = "unacceptable JSON"
 
 
 class KnowledgeError(_ProblemsError):

@@ -8,11 +8,21 @@ the path of the offending field; missing values never are.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from mcrc import strictjson
 from mcrc.errors import InputError, Problem
 from mcrc.vocabulary import load_vocabulary
 
@@ -34,7 +44,10 @@ Region = Literal["japan", "korea", "china", "other_asia", "europe", "north_ameri
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    # strict: JSON types are taken as they are ("yes" is not a boolean, true is not a number, "0" is not an
+    # integer); dates come as ISO strings (see IsoDate), never as numbers. NaN and Infinity are not numbers.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, strict=True,
+                              allow_inf_nan=False)
 
 
 def _not_in_future(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
@@ -46,7 +59,24 @@ def _not_in_future(value: dt.date | None, info: ValidationInfo) -> dt.date | Non
     return value
 
 
-PastDate = Annotated[dt.date, Field(description="ISO date (YYYY-MM-DD), not in the future")]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    """A date is an ISO calendar date string (YYYY-MM-DD) or a date; a number is never read as a timestamp."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a calendar date") from None
+    shown = f"'{value}'" if isinstance(value, str) else f"{type(value).__name__} {value!r}"[:60]
+    raise ValueError(f"expected a date as YYYY-MM-DD text, got {shown}")
+
+
+PastDate = Annotated[dt.date, BeforeValidator(_iso_date),
+                     Field(description="ISO date (YYYY-MM-DD), not in the future")]
 
 
 class Size(_Model):
@@ -305,6 +335,27 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(patient)"
 
 
+# Strict types: what each kind of field takes, for the message (no value is converted to fit).
+_EXPECTED = {
+    "bool_type": "true or false", "int_type": "a whole number", "float_type": "a number",
+    "finite_number": "a finite number", "string_type": "text", "list_type": "a list", "model_type": "an object",
+    "dict_type": "an object", "int_from_float": "a whole number",
+}
+
+
+def _given(value: Any) -> str:
+    """How a refused input is named in a message: its JSON type and, when short, its value."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the text '{value[:40]}'" + ("..." if len(value) > 40 else "")
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if value is None:
+        return "null"
+    return {"dict": "an object", "list": "a list"}.get(type(value).__name__, type(value).__name__)
+
+
 def _problem(err: dict) -> Problem:
     loc = tuple(p for p in err.get("loc", ())
                 if not (isinstance(p, str) and "[" in p and p.startswith(("function", "literal"))))
@@ -320,6 +371,8 @@ def _problem(err: dict) -> Problem:
         msg = "unknown field"
     elif kind.startswith(("greater", "less")):
         msg = f"{msg} (got {err.get('input')})"
+    elif kind in _EXPECTED:
+        msg = f"expected {_EXPECTED[kind]}, got {_given(err.get('input'))}"
     elif kind == "value_error":
         msg = str(ctx.get("error", msg))
     return Problem(where=where, message=msg.removeprefix("Value error, "), allowed=allowed)
@@ -336,9 +389,6 @@ def parse_patient(data: Any, today: dt.date | None = None) -> Patient:
 
 
 def parse_patient_json(text: str | bytes, today: dt.date | None = None) -> Patient:
-    """Parse JSON text into a Patient; malformed JSON is an InputError naming line and column."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError([Problem(f"line {exc.lineno} column {exc.colno}", f"malformed JSON: {exc.msg}")]) from None
-    return parse_patient(data, today=today)
+    """Parse JSON text into a Patient with the strict reader (`mcrc.strictjson`): JSON it refuses is a
+    JsonInputError naming line and column or field path."""
+    return parse_patient(strictjson.loads(text), today=today)

@@ -9,7 +9,6 @@ tied to a store user; its role decides (through the store's own StoreForbidden) 
 
 import datetime as dt
 import gc
-import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 import mcrc
+from mcrc import strictjson
 from mcrc.api import errors
 from mcrc.api.errors import ApiError, Problem, responses
 from mcrc.api.security import SecurityMiddleware
@@ -41,7 +41,7 @@ class Settings:
     database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
     open_assess: bool = False
     cds: Any = None  # mcrc.api.cds_auth.CdsAuthSettings: mounts the CDS Hooks services when set
-    public_url: str | None = None  # the URL EHRs call (JWT audience); None: taken from the request
+    public_url: str | None = None  # the URL EHRs call: the CDS Hooks JWT audience (required with `cds`), card links
     secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
     max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
     token_cache_seconds: float = 5.0  # a resolved API token is trusted this long (0: read the store every time)
@@ -174,11 +174,8 @@ _PATIENT_BODY = {"requestBody": {"required": True, "content": {
 
 
 async def _patient_json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed-json", "Malformed JSON", f"the request body is not valid JSON: {exc}") from None
+    """The request body through the strict reader (JsonInputError: 400 with the line, column or field path)."""
+    return strictjson.loads(await request.body())
 
 
 def app_from_environment() -> FastAPI:
@@ -192,6 +189,10 @@ def app_from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    if settings.cds is not None and not settings.public_url:
+        from mcrc.config import PUBLIC_URL_NEEDED, PUBLIC_URL_SETTING, ConfigError
+
+        raise ConfigError([InputProblem(PUBLIC_URL_SETTING, PUBLIC_URL_NEEDED)])
     store = Store(settings.database_url, token_cache_seconds=settings.token_cache_seconds)
     bearer = HTTPBearer(auto_error=False, description="API token (`mcrc user token create NAME`)")
 

@@ -351,23 +351,23 @@ def cds_auth_dependency(
     settings: CdsAuthSettings,
     cache: Replays,
     *,
-    base_url: str | None = None,
+    base_url: str,
     clock: Callable[[], float] = time.time,
 ) -> Callable[[Request], Claims]:
     """A FastAPI dependency: the verified claims, or a bare 401 (`WWW-Authenticate: Bearer`).
 
-    The audience is the called URL without query or fragment. Behind a proxy, or to stop a client from
-    choosing the audience through the `Host` header, pass `base_url` (e.g. "https://mcrc.example.org"):
-    then the audience is `base_url` + the request path.
+    The audience is `base_url` (the server's public URL, e.g. "https://mcrc.example.org") + the request path.
+    It is required: taken from the request instead, it would follow the `Host` header, which the caller
+    chooses, and a token the EHR issued for another service could be sent here with that service's Host.
     """
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ValueError("CDS Hooks need the server's public URL (public_url) as the JWT audience base")
+    base = base_url.rstrip("/")
 
     async def dependency(request: Request) -> Claims:
         # async: verification is CPU-only (local keys, in-memory replay cache), so it runs on the event loop
         # instead of paying a worker-thread round trip per call
-        if base_url is not None:
-            audience = base_url.rstrip("/") + request.url.path
-        else:
-            audience = str(request.url.replace(query="", fragment=""))
+        audience = base + request.url.path
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         try:
             if scheme.lower() != "bearer" or not token.strip():

@@ -1,6 +1,6 @@
 """CDS Hooks 2.0 services: discovery, `patient-view`, `order-select` and their feedback endpoints.
 
-`cds_router(auth_settings, cache, base_url=None, public_url=None, transport=None, kb=None)` gives an
+`cds_router(auth_settings, cache, base_url, public_url=None, transport=None, kb=None)` gives an
 APIRouter with
 
 * `GET /cds-services`: discovery (no authentication) of `mcrc-patient-view` and `mcrc-order-select`,
@@ -18,7 +18,7 @@ them, the history stays unknown and a card says so. Malformed requests are 400 w
 
 Cards cite the knowledge base: `source.url` points to the web page `/kb#row-<row id>` of the row (or of the
 row carrying the safety rule's citation), links go to the web pages (case list, new-case form), all built
-from `public_url` (the EHR-facing base URL) or the request's own base URL. No token is ever logged.
+from `public_url` (the EHR-facing base URL), which is also the JWT audience base. No token is ever logged.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 import mcrc
+from mcrc import strictjson
 from mcrc.api.cds_auth import CdsAuthSettings, Claims, Replays, cds_auth_dependency
 from mcrc.api.fhir_client import SEARCHES, FhirClient, FhirFetchError, access_from_request
 from mcrc.errors import InputError
@@ -507,15 +508,15 @@ def _read(bundle: Any, patient_id: str) -> ReadResult:
 def cds_router(
     auth_settings: CdsAuthSettings,
     cache: Replays,
-    base_url: str | None = None,
+    base_url: str,
     public_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     kb: KnowledgeBase | None = None,
 ) -> APIRouter:
     """The CDS Hooks routes, authenticated as CDS Hooks 2.0 asks.
 
-    `base_url`: the JWT audience base (see cds_auth); `public_url`: the base of the web pages cards link
-    to (default: `base_url`, else the request's base URL); `transport`: the httpx transport for the FHIR
+    `base_url`: the server's public URL, the JWT audience base (required; see cds_auth); `public_url`: the
+    base of the web pages cards link to (default: `base_url`); `transport`: the httpx transport for the FHIR
     server fallback (default: the network; `app.state.fhir_transport`, when set, wins, for tests).
     """
     router = APIRouter(tags=["cds-hooks"])
@@ -526,16 +527,16 @@ def cds_router(
         return kb or load_knowledge()
 
     def links_for(request: Request) -> Links:
-        return Links((pages_base or str(request.base_url)).rstrip("/"))
+        return Links(pages_base.rstrip("/"))
 
     def transport_for(request: Request) -> httpx.AsyncBaseTransport | None:
         return getattr(request.app.state, "fhir_transport", None) or transport
 
     async def _json_object(request: Request) -> dict[str, Any]:
         try:
-            body = orjson.loads(await request.body())  # strict JSON (no NaN); ~2x the stdlib's speed
-        except orjson.JSONDecodeError:
-            raise _bad("request body is not JSON") from None
+            body = strictjson.loads(await request.body())  # the one strict reader of every entry point
+        except InputError as exc:
+            raise _bad(f"request body is not JSON mcrc accepts: {exc.problems[0]}") from None
         if not isinstance(body, dict):
             raise _bad("request body must be a JSON object")
         return body

@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mcrc.errors import InputError, McrcError
+from mcrc import strictjson
+from mcrc.errors import InputError, JsonInputError, McrcError
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
 
 log = logging.getLogger("mcrc.api")
@@ -69,9 +70,11 @@ def problem(status: int, kind: str, title: str, detail: str, errors: list[Proble
 def input_problem(exc: InputError) -> JSONResponse:
     items = [ProblemItem(pointer=pointer(p.where), field=p.where, message=p.message, allowed=p.allowed)
              for p in exc.problems]
-    malformed = any(p.message.startswith("malformed JSON") for p in exc.problems)
-    if malformed:
-        return problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON", items)
+    if isinstance(exc, JsonInputError):  # not JSON mcrc reads at all: 400; JSON that is not a valid patient: 422
+        return problem(400, "malformed-json", "Malformed JSON",
+                       "the request body is not JSON mcrc accepts (strict JSON: UTF-8, no duplicate keys, no "
+                       "NaN or Infinity, no control characters in text, nested at most "
+                       f"{strictjson.MAX_DEPTH} levels)", items)
     return problem(422, "invalid-input", "Invalid input", exc.headline, items)
 
 

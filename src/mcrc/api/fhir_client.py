@@ -24,7 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
+
+from mcrc import strictjson
+from mcrc.errors import InputError
 
 log = logging.getLogger("mcrc.api.fhir_client")
 
@@ -127,9 +129,9 @@ class FhirClient:
         if len(r.content) > MAX_RESPONSE_BYTES:
             raise FhirFetchError("the FHIR server's answer is too large")
         try:
-            body = orjson.loads(r.content)  # strict JSON, as the CDS request itself
-        except orjson.JSONDecodeError:
-            raise FhirFetchError("the FHIR server's answer is not JSON") from None
+            body = strictjson.loads(r.content, max_bytes=MAX_RESPONSE_BYTES)  # as strict as the CDS request itself
+        except InputError as exc:
+            raise FhirFetchError(f"the FHIR server's answer is not JSON mcrc accepts ({exc.problems[0]})") from None
         if not isinstance(body, dict):
             raise FhirFetchError("the FHIR server's answer is not a FHIR resource")
         return body

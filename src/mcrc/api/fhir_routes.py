@@ -9,7 +9,6 @@ same dependency as `POST /api/v1/assess` (passed in by the app factory).
 
 # No `from __future__ import annotations` here: FastAPI must see the `auth` dependency (a closure variable)
 # in the endpoint's annotations as an object, not as a string it cannot resolve.
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 import mcrc
+from mcrc import strictjson
 from mcrc.api.errors import ApiError, ProblemItem, pointer, problem, responses
 from mcrc.errors import InputError
 from mcrc.fhir import careplan, read_bundle
@@ -58,12 +58,7 @@ def fhir_router(auth: Callable[..., Any]) -> APIRouter:
     async def fhir_assess(request: Request, _: Annotated[Any, Depends(auth)],
                           evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None
                           ) -> Any:
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "malformed-json", "Malformed JSON",
-                           f"the request body is not valid JSON: {exc}") from None
+        body = strictjson.loads(await request.body())  # JsonInputError: 400 with where and what
         if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
             got = body.get("resourceType") if isinstance(body, dict) else type(body).__name__
             raise ApiError(400, "not-a-bundle", "Not a FHIR Bundle",

@@ -17,7 +17,8 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from mcrc.console import EXIT_DATABASE, EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out
+from mcrc import strictjson
+from mcrc.console import EXIT_DATABASE, EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out, read_source
 from mcrc.console import fail as _fail
 from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError
 from mcrc.patient import parse_patient_json
@@ -77,22 +78,8 @@ def _run(db: str, fn: Callable[[Store], T], *, current: bool = True) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _read_text(source: str) -> str:
-    if source == "-":
-        text = sys.stdin.read()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            _fail(f"{source}: no such file", EXIT_INPUT)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"{source}: cannot read ({exc.__class__.__name__}: {exc})", EXIT_INPUT)
-    return text
-
-
 def _read_patient(source: str):
-    text = _read_text(source)
+    text = read_source(source)
     try:
         return parse_patient_json(text)
     except InputError as exc:
@@ -276,11 +263,10 @@ def case_export(case_id: int = typer.Argument(...), user: str = USER, db: str = 
 def case_import(source: str = typer.Argument(..., help="A `mcrc case export` JSON file, or - for standard input"),
                 user: str = USER, db: str = DB) -> None:
     """Validate an exported case as a whole and register its patient as a new case."""
-    text = _read_text(source)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        _fail(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", EXIT_INPUT)
+        data = strictjson.loads(read_source(source))
+    except InputError as exc:
+        _fail(f"{source}: {exc}", EXIT_INPUT)
     c = _run(db, lambda s: s.import_case(data, user))
     out.print(f"case {c.id} imported from case {data['case']['id']} (version {c.version}, {c.label or 'no label'})")
 

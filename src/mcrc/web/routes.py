@@ -25,9 +25,10 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 import mcrc
+from mcrc import strictjson
 from mcrc.api.errors import input_problem
 from mcrc.engine import Assessment
-from mcrc.errors import InputError, McrcError, Problem
+from mcrc.errors import InputError, McrcError
 from mcrc.render.flowchart import flowchart_svg
 from mcrc.render.outline import SCOPE_TEXT, cite_text, footer, timeline_text
 from mcrc.render.timeline import timeline_svg
@@ -314,12 +315,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     def draft_of(form: FormData) -> Any:
         """The patient the submitted form describes: the JSON text in JSON mode, else the fields."""
         if form.get("mode") == "json":
-            text = str(form.get("patient_json") or "")
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError([Problem(f"line {exc.lineno} column {exc.colno}",
-                                          f"malformed JSON: {exc.msg}")]) from None
+            return strictjson.loads(str(form.get("patient_json") or ""))  # as the API reads a body
         return pform.form_to_draft({k: v for k, v in form.items() if isinstance(v, str)})
 
     def problems_of(exc: InputError) -> list[dict[str, Any]]:

@@ -226,6 +226,73 @@ def test_invalid_requests_write_nothing(store):
     assert _counts(store) == before
 
 
+def test_values_the_database_refuses_are_input_errors(store, monkeypatch):
+    """A NUL in any text, an id beyond 64 bits: StoreInvalid (422 / exit 2) on both backends, nothing written."""
+    case = store.add_case(_patient(), user="cli")
+    store.assess(case.id, user="cli")
+    nul = _patient()
+    nul["id"] = "pt\x00-1"
+    doc = store.export_case(case.id, user="cli")
+    doc["patient"]["id"] = "pt\x00-1"
+    del doc["case"]["content_hash"]
+    before = _counts(store)
+    attempts = [
+        ("id", lambda: store.add_case(nul, user="cli")),
+        ("id", lambda: store.update_case(case.id, nul, expected_version=1, user="cli")),
+        ("id", lambda: store.import_case(doc, user="cli")),
+        ("rationale", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="ok\x00",
+                                           concordant=True, user="coo")),
+        ("deviation_text", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="r",
+                                                concordant=False, deviation="other", deviation_text="\x00",
+                                                user="coo")),
+        ("participants.clinician[1]", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="r",
+                                                           concordant=True, user="coo",
+                                                           participants={"clinician": ["cli", "a\x00"]})),
+        ("label", lambda: store.create_token("cli", label="lap\x00top")),
+        ("name", lambda: store.add_user("ev\x00e", "clinician", actor="adm")),
+    ]
+    for where, attempt in attempts:
+        with pytest.raises(StoreInvalid) as exc:
+            attempt()
+        assert [p.where for p in exc.value.problems] == [where], exc.value.problems
+        assert "NUL character" in str(exc.value)
+    for attempt in (lambda: store.get_case(2**70, user="cli"), lambda: store.revoke_token(-(2**70), actor="cli"),
+                    lambda: store.delete_case(2**64, user="coo")):
+        with pytest.raises(StoreInvalid, match="outside the range the database can store"):
+            attempt()
+    assert _counts(store) == before
+
+    # The database's own refusal, should a value get past the store's checks: still an input error.
+    monkeypatch.setattr("mcrc.store.api._nul_problems", lambda **_: [])
+    if store.backend == "postgresql":
+        with pytest.raises(StoreInvalid, match=r"cannot store \(a NUL, U\+0000\).*nothing was written"):
+            store.add_case(nul, user="cli")
+        with pytest.raises(StoreInvalid, match="NUL"):
+            store.decide(case.id, strategies=["systemic_therapy"], rationale="r", concordant=True, user="coo",
+                         participants={"clinician": ["a\x00"]})  # refused inside the JSONB value
+        with pytest.raises(StoreInvalid, match="NUL"):
+            store.get_case(case.id, user="c\x00li")  # a read
+        assert _counts(store) == before
+    else:  # SQLite keeps a NUL; the store's own check above is what makes both backends agree
+        assert store.add_case(nul, user="cli").label == "pt\x00-1"
+
+
+def test_api_answers_422_for_a_value_the_store_refuses(store, url):
+    from fastapi.testclient import TestClient
+
+    from mcrc.api import Settings, create_app
+
+    token = store.create_token("cli").token
+    before = _counts(store)
+    p = _patient()
+    p["id"] = "pt\x00-1"  # valid JSON ("\u0000"), a valid Patient, but no database keeps it everywhere
+    with TestClient(create_app(Settings(database_url=url)), raise_server_exceptions=False) as client:
+        r = client.post("/api/v1/cases", json=p, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422, r.text
+    assert [(e["pointer"], e["field"]) for e in r.json()["errors"]] == [("/id", "id")]
+    assert _counts(store) == before
+
+
 # ---- export, import, re-assessment ----------------------------------------------------------------
 def test_export_import_round_trip(store):
     p = _patient()

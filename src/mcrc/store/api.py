@@ -13,14 +13,15 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, func, inspect, or_, select, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 import mcrc
@@ -80,6 +81,54 @@ def token_digest(raw: str) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _nul_paths(obj: Any, path: str = "") -> Iterator[str]:
+    """Where a NUL character hides in a JSON-like value (PostgreSQL stores no NUL in text or JSONB)."""
+    if isinstance(obj, str):
+        if "\x00" in obj:
+            yield path or "(value)"
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                yield where
+            yield from _nul_paths(value, where)
+    elif isinstance(obj, list | tuple):
+        for i, value in enumerate(obj):
+            yield from _nul_paths(value, f"{path}[{i}]")
+
+
+def _nul_problems(**named: Any) -> list[Problem]:
+    """One problem per text with a NUL character, on either backend (SQLite would store it, PostgreSQL not)."""
+    return [Problem(where, "contains a NUL character (U+0000), which the store does not keep")
+            for name, value in named.items() for where in _nul_paths(value, name)]
+
+
+# SQLSTATEs of PostgreSQL's data exceptions (class 22) that name what was wrong with a value.
+_REFUSALS = {"22P05": "a text contains a character the database cannot store (a NUL, U+0000)",
+             "22001": "a text is longer than the database column allows",
+             "22003": "a number is outside the range the database can store",
+             "22P02": "a value is not in a form the database accepts",
+             "22007": "a date or time is not in a form the database accepts",
+             "22008": "a date or time is out of range"}
+
+
+def _refused(exc: DBAPIError | OverflowError, writing: bool) -> StoreInvalid:
+    """A value the database refused, as an input error (a write's transaction is rolled back: nothing written).
+
+    Only the primary message is kept: PostgreSQL's detail and context lines can quote the stored data. SQLite's
+    driver refuses integers beyond 64 bits itself, with a plain OverflowError."""
+    if isinstance(exc, OverflowError):
+        primary, code = str(exc), "22003"
+    else:
+        orig = exc.orig
+        primary = getattr(getattr(orig, "diag", None), "message_primary", None) or str(orig).splitlines()[0]
+        code = getattr(orig, "sqlstate", None) or ""
+    if "NUL" in primary or "\\u0000" in primary:
+        code = "22P05"
+    message = f"{_REFUSALS.get(code, 'the database refused a value')} ({primary})"
+    return StoreInvalid([Problem("(value)", message + ("; nothing was written" if writing else ""))])
 
 
 @dataclass(frozen=True)
@@ -302,6 +351,8 @@ class Store:
                     s.flush()
                     self._checkpoint("audit_written")
                 return result
+            except (DataError, OverflowError) as exc:  # a value the database will not take is bad input
+                raise _refused(exc, writing=True) from None
             except OperationalError as exc:
                 code = getattr(exc.orig, "sqlstate", None)
                 busy = code in _RETRY_SQLSTATES or "locked" in str(exc.orig) or "busy" in str(exc.orig)
@@ -310,8 +361,14 @@ class Store:
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A read session; a value the database cannot even compare (e.g. a NUL in a name) is bad input."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            try:
+                yield s
+            except (DataError, OverflowError) as exc:
+                raise _refused(exc, writing=False) from None
 
     # ---- users --------------------------------------------------------------------------------
     @staticmethod
@@ -335,6 +392,7 @@ class Store:
             problems.append(Problem("role", f"'{role}' is not a role", ", ".join(ROLES)))
         if not name or len(name) > 64 or name.strip() != name:
             problems.append(Problem("name", "a user name is 1-64 characters without surrounding spaces"))
+        problems += _nul_problems(name=name)
         if problems:
             raise StoreInvalid(problems)
 
@@ -425,6 +483,8 @@ class Store:
         token in the result is the one copy there will ever be."""
         if label is not None and (len(label) > 64 or not label.strip()):
             raise StoreInvalid([Problem("label", "a token label is 1-64 characters")])
+        if problems := _nul_problems(label=label):
+            raise StoreInvalid(problems)
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
         def work(s: Session, chain: _Chain) -> NewToken:
@@ -500,6 +560,8 @@ class Store:
     def _validate(patient: Patient | dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
         p = patient if isinstance(patient, Patient) else mcrc.parse_patient(patient)
         data = p.model_dump(mode="json", exclude_none=True)
+        if problems := _nul_problems(**data):
+            raise StoreInvalid(problems)
         return data, audit.sha256(data), p.id
 
     @staticmethod
@@ -790,7 +852,8 @@ class Store:
                meeting_date: dt.date | None = None) -> DecisionRecord:
         """Record the MDT's decision on the case's newest assessment (coordinators only)."""
         codes = list(strategies)
-        problems = self._decision_problems(codes, rationale, concordant, deviation, participants or {})
+        problems = self._decision_problems(codes, rationale, concordant, deviation, participants or {},
+                                           deviation_text)
         if problems:
             raise StoreInvalid(problems)
         held_on = meeting_date or _now().date()
@@ -825,7 +888,7 @@ class Store:
 
     @staticmethod
     def _decision_problems(codes: list[str], rationale: str, concordant: bool, deviation: str | None,
-                           participants: dict[str, list[str]]) -> list[Problem]:
+                           participants: dict[str, list[str]], deviation_text: str | None = None) -> list[Problem]:
         problems: list[Problem] = []
         vocab = mcrc.load_knowledge().vocabulary.terms
         known = set(vocab["actions"]) | set(vocab["regimens"])
@@ -848,6 +911,7 @@ class Store:
         for role in participants:
             if role not in ROLES:
                 problems.append(Problem("participants", f"'{role}' is not a role", ", ".join(ROLES)))
+        problems += _nul_problems(rationale=rationale, deviation_text=deviation_text, participants=participants)
         return problems
 
     @staticmethod

@@ -197,21 +197,59 @@ class TokenUser(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One contradiction between the database and its audit log: which record, which entry, what.
+
+    `code` is one of: gap, link, altered (an entry); head (the head row); anchor (a head kept outside the
+    database); content (stored JSON against its hash); changed, between (a record against its entries); gone
+    (a record with entries but no row); unaudited (a row no entry vouches for)."""
+
+    seq: int | None  # the audit entry contradicted; None for a row that no entry vouches for
+    entity: str  # case, assessment, decision, token, user; audit, audit_head or anchor for the log itself
+    entity_id: str
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq}" if self.seq is not None else "no entry"
+        return f"{where}: {self.entity} {self.entity_id}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class ChainReport:
-    ok: bool
+    """Every finding of `Store.verify_chain`, first broken first (rows no entry vouches for come last)."""
+
     entries: int
-    first_broken: int | None = None
-    reason: str | None = None
-    problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    anchors: int = 0  # heads kept outside the database that were checked
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def first_broken(self) -> int | None:
+        return self.findings[0].seq if self.findings else None
+
+    @property
+    def reason(self) -> str | None:
+        return str(self.findings[0]) if self.findings else None
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(f) for f in self.findings]
 
     def __str__(self) -> str:
         if self.ok:
-            return f"audit chain intact: {self.entries} entries"
-        return f"audit chain BROKEN at entry {self.first_broken}: {self.reason}"
+            kept = f"; {self.anchors} anchored head(s) found in it" if self.anchors else ""
+            return f"audit chain intact: {self.entries} entries{kept}"
+        return f"audit chain BROKEN: {len(self.findings)} finding(s), the first: {self.findings[0]}"
 
 
-def _case_state(c: Case) -> dict[str, Any]:
-    return {"id": c.id, "version": c.version, "deleted": c.deleted, "content_hash": c.content_hash,
+def _case_state(c: Case, content_hash: str | None = None) -> dict[str, Any]:
+    """What a case entry vouches for. Before a change, pass the hash recomputed from the stored patient JSON: an
+    edit of the JSON alone then shows as a break between the previous entry and this one (not laundered)."""
+    return {"id": c.id, "version": c.version, "deleted": c.deleted, "content_hash": content_hash or c.content_hash,
             "schema_version": c.schema_version, "label": c.label}
 
 
@@ -613,7 +651,7 @@ class Store:
                 raise StoreNotFound(f"case {case_id} is deleted")
             if case.version != expected_version:
                 raise StoreConflict(case_id, expected_version, case.version)
-            before = _case_state(case)
+            before = _case_state(case, audit.sha256(case.patient))
             case.patient, case.content_hash, case.label = data, digest, label
             case.schema_version, case.version, case.updated_at = data["schema_version"], case.version + 1, _now()
             s.flush()
@@ -633,7 +671,7 @@ class Store:
                 raise StoreNotFound(f"case {case_id} is already deleted")
             if expected_version is not None and case.version != expected_version:
                 raise StoreConflict(case_id, expected_version, case.version)
-            before = _case_state(case)
+            before = _case_state(case, audit.sha256(case.patient))
             case.deleted, case.deleted_at, case.version = True, _now(), case.version + 1
             case.updated_at = case.deleted_at
             s.flush()
@@ -942,43 +980,122 @@ class Store:
         """The audit log as a FHIR R4 Bundle (type collection) of AuditEvent resources."""
         return audit.audit_bundle(self.audit_entries(user))
 
-    def verify_chain(self) -> ChainReport:
-        """Recompute every entry hash and link, the head, and the current state of every audited entity."""
-        problems: list[tuple[int, str]] = []
-        with self._read() as s:
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """One consistent view of every table for a check that reads several (a writer committing in between
+        would look like a row written around the store). SQLite's read transaction already is one."""
+        engine = self.engine
+        if self.backend == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as s, s.begin():
+            yield s
+
+    @staticmethod
+    def _records(s: Session) -> Iterator[tuple[str, str, dict[str, Any], str | None]]:
+        """(kind, id, state, content problem or None) of every row the audit log vouches for. The content hash
+        of a case or an assessment is recomputed from its stored JSON (canonical JSON: PostgreSQL's JSONB
+        reorders keys, which the sorted canonical form does not see)."""
+        def stream(q):
+            return s.execute(q.execution_options(yield_per=200)).scalars()
+
+        for t in stream(select(ApiToken)):
+            yield "token", str(t.id), _token_state(t), None
+        for c in stream(select(Case)):
+            edited = audit.sha256(c.patient) != c.content_hash
+            yield ("case", str(c.id), _case_state(c),
+                   "its patient JSON does not match its content hash" if edited else None)
+        for a in stream(select(AssessmentRow)):
+            edited = audit.sha256(a.assessment) != a.content_hash
+            yield ("assessment", str(a.id), _assessment_state(a),
+                   "its stored assessment JSON does not match its content hash" if edited else None)
+        for d in stream(select(Decision)):
+            yield "decision", str(d.id), _decision_state(d), None
+
+    def verify_chain(self, anchors: Iterable[audit.Anchor] = ()) -> ChainReport:
+        """Check the log against itself and the records against the log; report every contradiction.
+
+        The log: consecutive sequence numbers, each entry's hash over its content and its predecessor's hash,
+        the head row naming the last entry, and each anchored head (kept outside the database) present with
+        its hash. The records: every case, assessment, decision, token has an entry; its stored JSON matches
+        its content hash; its state is the one its last entry recorded; the state an entry started from is
+        the one the entity's previous entry left; and a record with entries still has its row."""
+        found: list[Finding] = []
+        anchored: dict[int, list[audit.Anchor]] = {}
+        for a in anchors:
+            anchored.setdefault(a.seq, []).append(a)
+        n_anchors = sum(map(len, anchored.values()))
+        with self._snapshot() as s:
             prev, seq, count = GENESIS_HASH, 0, 0
-            latest: dict[tuple[str, str], tuple[int, str | None]] = {}
-            for e in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
+            last: dict[tuple[str, str], tuple[int, str | None]] = {}  # entity -> (seq, after hash) of its last entry
+            self._check_anchors(found, anchored.pop(0, []), 0, GENESIS_HASH)
+            q = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+            for e in s.execute(q).scalars():
                 count += 1
                 if e.seq != seq + 1:
-                    problems.append((e.seq, f"sequence jumps from {seq} to {e.seq} (entries missing)"))
-                if e.prev_hash != prev:
-                    problems.append((e.seq, "prev_hash does not match the previous entry's hash"))
+                    missing = f"entry {seq + 1} is" if e.seq == seq + 2 else f"entries {seq + 1} to {e.seq - 1} are"
+                    found.append(Finding(e.seq, "audit", str(e.seq), "gap", f"{missing} missing (deleted)"))
+                elif e.prev_hash != prev:
+                    found.append(Finding(e.seq, "audit", str(e.seq), "link",
+                                         f"its prev_hash is not the hash of entry {seq} (the log was rewritten)"))
                 recomputed = audit.entry_hash(
                     seq=e.seq, recorded=e.recorded, user_name=e.user_name, user_role=e.user_role, action=e.action,
                     entity=e.entity, entity_id=e.entity_id, before_hash=e.before_hash, after_hash=e.after_hash,
                     prev_hash=e.prev_hash)
                 if recomputed != e.entry_hash:
-                    problems.append((e.seq, "entry was altered (its hash does not match its content)"))
-                latest[(e.entity, e.entity_id)] = (e.seq, e.after_hash)
+                    found.append(Finding(e.seq, "audit", str(e.seq), "altered", "its hash does not match its "
+                                         "content (user, role, time, action, entity or a state hash was edited)"))
+                key = (e.entity, e.entity_id)
+                before = last.get(key)
+                if (before is not None and e.before_hash is not None and e.before_hash != before[1]
+                        and e.entity in _STATE):
+                    found.append(Finding(e.seq, e.entity, e.entity_id, "between",
+                                         f"changed behind the log's back between entry {before[0]} and this one "
+                                         f"(the state this entry started from is not the one entry {before[0]} left)"))
+                last[key] = (e.seq, e.after_hash)
+                self._check_anchors(found, anchored.pop(e.seq, []), e.seq, e.entry_hash)
                 prev, seq = e.entry_hash, e.seq
+            for at in sorted(anchored):
+                for a in anchored[at]:
+                    gone = "is missing" if at < seq else f"is beyond the end of the log (entry {seq})"
+                    found.append(Finding(at, "anchor", a.where, "anchor",
+                                         f"entry {at}, anchored at {a.recorded}, {gone}: the log was truncated or "
+                                         "its head rolled back"))
             head = s.get(AuditHead, 1)
-            if head is None or head.seq != seq or head.entry_hash != prev:
-                problems.append((seq + 1 if head and head.seq > seq else seq,
-                                 "the chain head does not match the last entry (entries removed or head altered)"))
-            for entity, (model, state) in _STATE.items():
-                for obj in s.execute(select(model)).scalars():
-                    key = (entity, str(obj.id))
-                    if key not in latest:
-                        problems.append((0, f"{entity} {obj.id} has no audit entry (written around the store)"))
-                    elif latest[key][1] != audit.sha256(state(obj)):
-                        problems.append((latest[key][0], f"{entity} {obj.id} was changed after its last audit entry"))
-        if not problems:
-            return ChainReport(ok=True, entries=count)
-        problems.sort(key=lambda p: p[0])
-        first = problems[0]
-        return ChainReport(ok=False, entries=count, first_broken=first[0], reason=first[1],
-                           problems=[f"{q}: {r}" for q, r in problems])
+            if head is None:
+                found.append(Finding(seq, "audit_head", "1", "head", "the head row is missing"))
+            elif head.seq != seq or head.entry_hash != prev:
+                found.append(Finding(head.seq, "audit_head", "1", "head",
+                                     f"names entry {head.seq} ({head.entry_hash[:12]}) but the log ends at entry "
+                                     f"{seq} ({prev[:12]}): entries removed at the end, or the head altered"))
+            seen = set()
+            for kind, obj_id, state, content in self._records(s):
+                seen.add((kind, obj_id))
+                entry = last.get((kind, obj_id))
+                if entry is None:
+                    found.append(Finding(None, kind, obj_id, "unaudited",
+                                         "has no audit entry (written around the store)"))
+                    continue
+                if content is not None:
+                    found.append(Finding(entry[0], kind, obj_id, "content",
+                                         f"{content} (edited behind the log's back)"))
+                if entry[1] != audit.sha256(state):
+                    found.append(Finding(entry[0], kind, obj_id, "changed",
+                                         "is not in the state its last audit entry recorded (changed behind the "
+                                         "log's back)"))
+            for (kind, obj_id), (at, _) in last.items():
+                if kind in _STATE and (kind, obj_id) not in seen:
+                    found.append(Finding(at, kind, obj_id, "gone", f"has audit entries but no row: the store never "
+                                                                   f"deletes a {kind} (deleted behind its back)"))
+        found.sort(key=lambda f: (f.seq is None, f.seq or 0))
+        return ChainReport(entries=count, findings=found, anchors=n_anchors)
+
+    @staticmethod
+    def _check_anchors(found: list[Finding], anchors: list[audit.Anchor], seq: int, entry_hash: str) -> None:
+        for a in anchors:
+            if a.entry_hash != entry_hash:
+                found.append(Finding(seq, "anchor", a.where, "anchor",
+                                     f"entry {seq} is not the entry anchored at {a.recorded} (another hash: the log "
+                                     "was rewritten from here on)"))
 
     def tables(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())

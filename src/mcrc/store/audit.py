@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 FHIR_ACTION = {"create": "C", "import": "C", "read": "R", "update": "U", "delete": "D", "execute": "E",
                "revoke": "U", "deactivate": "U", "sign_out": "E"}
@@ -37,6 +37,15 @@ def entry_hash(*, seq: int, recorded: dt.datetime, user_name: str, user_role: st
         "seq": seq, "recorded": utc_text(recorded), "user": user_name, "role": user_role, "action": action,
         "entity": entity, "entity_id": entity_id, "before": before_hash, "after": after_hash, "prev": prev_hash,
     })
+
+
+class Anchor(NamedTuple):
+    """A head of the chain kept outside the database: the log must still hold entry `seq` with this hash."""
+
+    seq: int
+    entry_hash: str
+    recorded: str
+    where: str  # where it was kept, e.g. "heads.txt line 3"
 
 
 def fhir_action(action: str) -> str:

@@ -311,14 +311,14 @@ def decide(case_id: int = typer.Argument(...),
 # ---- audit ------------------------------------------------------------------------------------
 @audit_app.command("verify-chain")
 def audit_verify(db: str = DB) -> None:
-    """Recompute the audit hash chain; exit 1 and name the first broken entry if it was tampered with."""
+    """Check the audit hash chain and every audited record against it; exit 1 and list every finding."""
     report = _run(db, lambda s: s.verify_chain())
     if report.ok:
-        out.print(str(report))
+        out.print(str(report), markup=False)
         return
-    err.print(f"[bold red]{report}[/]")
-    for p in report.problems:
-        err.print(f"  - entry {p}")
+    err.print(f"audit chain BROKEN: {len(report.findings)} finding(s), first broken first", style="bold red")
+    for f in report.findings:
+        err.print(f"  - {f}", markup=False)
     raise typer.Exit(1)
 
 

@@ -7,11 +7,13 @@ of contradiction. The fixtures `url` and `store` are those of test_store.py (SQL
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import create_engine, delete, select, text, update
+import datetime as dt
 
-from mcrc.store import Store
-from mcrc.store.models import AssessmentRow, AuditEntry, Case, Decision
+import pytest
+from sqlalchemy import create_engine, delete, insert, select, text, update
+
+from mcrc.store import Store, api
+from mcrc.store.models import ApiToken, AssessmentRow, AuditEntry, Case, Decision, User
 from tests import test_store as base
 
 url, store = base.url, base.store  # the same fixtures: every test runs on SQLite and on PostgreSQL
@@ -127,3 +129,214 @@ def test_content_hash_is_stable_on_both_backends(store):
         row = s.get(AssessmentRow, assessment.id)
         assert audit.sha256(row.assessment) == row.content_hash
     assert store.verify_chain().ok
+
+
+def _unguard(url: str, *tables: str) -> None:
+    """Take away the database's guards on `tables`, as their owner can (PostgreSQL: disable the triggers;
+    SQLite: drop them), so that what verify_chain sees is tested on its own."""
+    eng = create_engine(url)
+    try:
+        with eng.begin() as conn:
+            for table in tables:
+                if eng.dialect.name == "postgresql":
+                    conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+                    continue
+                names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+                                     {"t": table}).scalars().all()
+                for name in names:
+                    conn.execute(text(f"DROP TRIGGER {name}"))
+    finally:
+        eng.dispose()
+
+
+def _user_id(store: Store, name: str) -> int:
+    with store._read() as s:
+        return s.execute(select(User.id).where(User.name == name)).scalar_one()
+
+
+# ---- users, tokens, decisions, meetings -------------------------------------------------------------
+def test_user_role_changed(store, url, history):
+    cli = _user_id(store, "cli")
+    _unguard(url, "users")
+    _sql(url, "UPDATE users SET role = 'admin' WHERE name = 'cli'")
+    assert _found(store) == [(_last(store, "user", cli), "user", str(cli), "changed")]
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE users SET name = 'cli3' WHERE name = 'cli'",  # whose tokens and entries these are
+    "UPDATE users SET deactivated_at = CURRENT_TIMESTAMP WHERE name = 'cli'",  # locked out behind the log
+    "UPDATE users SET sessions_ended_at = CURRENT_TIMESTAMP WHERE name = 'cli'",  # a sign-out nobody made
+])
+def test_user_changed(store, url, history, change):
+    cli = _user_id(store, "cli")
+    _unguard(url, "users")
+    _sql(url, change)
+    assert _found(store) == [(_last(store, "user", cli), "user", str(cli), "changed")]
+
+
+def test_user_reactivated_or_sign_out_undone(store, url, history):
+    store.deactivate_user("cli2", actor="adm")
+    store.end_sessions("coo")  # the cookies issued before now stop counting...
+    cli2, coo = _user_id(store, "cli2"), _user_id(store, "coo")
+    _unguard(url, "users")
+    _sql(url, "UPDATE users SET deactivated_at = NULL WHERE name = 'cli2'",
+         "UPDATE users SET sessions_ended_at = NULL WHERE name = 'coo'")  # ...and would count again
+    assert _found(store) == sorted([(_last(store, "user", cli2), "user", str(cli2), "changed"),
+                                    (_last(store, "user", coo), "user", str(coo), "changed")])
+
+
+def test_user_token_and_case_inserted_around_the_store(store, url, history):
+    _sql(url, "INSERT INTO users (name, role, created_at) VALUES ('mallory', 'admin', CURRENT_TIMESTAMP)")
+    mallory = _user_id(store, "mallory")
+    _sql(url, text("INSERT INTO api_tokens (digest, user_id, label, created_at) "
+                   "VALUES (:d, :u, 'x', CURRENT_TIMESTAMP)").bindparams(d="ab" * 32, u=mallory))
+    p = store.get_case(history["case"], user="cli")
+    _sql(url, insert(Case).values(label="forged", patient=p.patient, schema_version=p.schema_version,
+                                  content_hash=p.content_hash, version=1, deleted=False, created_by=mallory,
+                                  created_at=dt.datetime.now(dt.UTC), updated_at=dt.datetime.now(dt.UTC)))
+    with store._read() as s:
+        token = s.execute(select(ApiToken.id).where(ApiToken.user_id == mallory)).scalar_one()
+        forged = s.execute(select(Case.id).where(Case.label == "forged")).scalar_one()
+    assert _found(store) == [(None, "user", str(mallory), "unaudited"), (None, "token", str(token), "unaudited"),
+                             (None, "case", str(forged), "unaudited")]
+
+
+def test_token_unrevoked(store, url, history):
+    tid = history["revoked"]
+    _unguard(url, "api_tokens")
+    _sql(url, text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i").bindparams(i=tid))
+    assert _found(store) == [(_last(store, "token", tid), "token", str(tid), "changed")]
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE decisions SET rationale = 'Patient wanted surgery' WHERE id = :i",
+    "UPDATE decisions SET concordant = NOT concordant, deviation_code = 'other' WHERE id = :i",
+    "UPDATE mdt_meetings SET held_on = '2020-01-01' WHERE id = (SELECT meeting_id FROM decisions WHERE id = :i)",
+])
+def test_decision_or_its_meeting_edited(store, url, history, change):
+    did = history["decision"]
+    _unguard(url, "decisions", "mdt_meetings")
+    _sql(url, text(change).bindparams(i=did))
+    assert _found(store) == [(_last(store, "decision", did), "decision", str(did), "changed")]
+
+
+# ---- the log itself -------------------------------------------------------------------------------
+@pytest.mark.parametrize("column, value", [("user_name", "'mallory'"), ("user_role", "'admin'"),
+                                           ("recorded", "CURRENT_TIMESTAMP"), ("action", "'case.read'"),
+                                           ("after_hash", "NULL")])
+def test_audit_entry_edited(store, url, history, column, value):
+    target = _last(store, "case", history["case"])
+    _unguard(url, "audit_log")
+    _sql(url, f"UPDATE audit_log SET {column} = {value} WHERE seq = {target}")
+    found = _found(store)
+    assert found[0] == (target, "audit", str(target), "altered")
+    if column == "after_hash":  # the case's state is no longer the one its last entry names
+        assert found[1:] == [(target, "case", str(history["case"]), "changed")]
+    else:
+        assert found[1:] == []
+
+
+def test_audit_entry_hash_rewritten(store, url, history):
+    target = _last(store, "case", history["case"])
+    _unguard(url, "audit_log")
+    _sql(url, f"UPDATE audit_log SET entry_hash = '{'f' * 64}' WHERE seq = {target}")
+    assert _found(store) == [(target, "audit", str(target), "altered"), (target + 1, "audit", str(target + 1), "link")]
+
+
+def test_audit_rows_deleted(store, url, history):
+    middle = _last(store, "decision", history["decision"])
+    end = store.verify_chain().entries
+    _unguard(url, "audit_log")
+    _sql(url, f"DELETE FROM audit_log WHERE seq = {middle}")
+    assert _found(store) == [(middle + 1, "audit", str(middle + 1), "gap"),
+                             (None, "decision", str(history["decision"]), "unaudited")]
+    _sql(url, f"DELETE FROM audit_log WHERE seq = {end}")  # the last one: the token revocation
+    assert _found(store) == [(middle + 1, "audit", str(middle + 1), "gap"),
+                             (end - 1, "token", str(history["revoked"]), "changed"),  # its revocation is gone
+                             (end, "audit_head", "1", "head"),
+                             (None, "decision", str(history["decision"]), "unaudited")]
+
+
+# ---- stores written before schema 0004 -------------------------------------------------------------
+def _old_shapes(monkeypatch) -> None:
+    """Make the store write user and decision entries as the 0003 code did (their old, differing shapes)."""
+    real = api._Chain.append
+
+    def append(self, user, action, entity, entity_id, before, after):
+        if entity == "user":
+            keep = ("id", "name") if action == "user.sign_out" else ("id", "name", "role")
+            old_before = {k: before[k] for k in ("id", "name", "role")} if action == "user.deactivate" else None
+            before, after = old_before, {k: after[k] for k in keep}
+            if action == "user.deactivate":
+                after["deactivated"] = True
+        elif entity == "decision":
+            after = {k: v for k, v in after.items() if k != "meeting_date"}
+        return real(self, user, action, entity, entity_id, before, after)
+
+    monkeypatch.setattr(api._Chain, "append", append)
+
+
+def _store_at_0003(url: str, monkeypatch) -> tuple[Store, dict[str, int]]:
+    """A store at revision 0003 with the history the 0003 code would have written, and a user added by hand."""
+    s = Store(url)
+    s.upgrade("0003")
+    with monkeypatch.context() as m:
+        _old_shapes(m)
+        s.add_user("adm", "admin")
+        for name, role in (("cli", "clinician"), ("coo", "coordinator"), ("out", "clinician"),
+                           ("gone", "clinician")):
+            s.add_user(name, role, actor="adm")
+        s.end_sessions("out")  # last entry: user.sign_out {id, name}, no role
+        s.end_sessions("gone")
+        s.deactivate_user("gone", actor="adm")  # sign_out {id, name} then deactivate {id, name, role}: shapes differ
+        case = s.add_case(_patient(), user="cli")
+        s.assess(case.id, user="cli")
+        d = s.decide(case.id, strategies=["systemic_therapy"], rationale="r", concordant=True, user="coo")
+        tok = s.create_token("cli")
+        s.revoke_token(tok.record.id, actor="cli")
+    _sql(url, "INSERT INTO users (name, role, created_at) VALUES ('byhand', 'auditor', CURRENT_TIMESTAMP)")
+    ids = {name: _user_id(s, name) for name in ("adm", "cli", "coo", "out", "gone", "byhand")}
+    return s, {**ids, "case": case.id, "decision": d.id}
+
+
+def test_upgrade_from_0003_rebaselines_and_the_chain_verifies(url, monkeypatch):
+    s, ids = _store_at_0003(url, monkeypatch)
+    entries = s.verify_chain().entries
+    s.upgrade()
+    assert s.schema_revision() == "0004"
+    log = s.audit_entries("adm")
+    new = [(e.action, e.entity, e.entity_id, e.user_name, e.user_role) for e in log[entries:]]
+    audited = [ids[n] for n in ("adm", "cli", "coo", "out", "gone")]  # not byhand: it has no entry to continue
+    assert new == [("schema.upgrade", "schema", "0004", "mcrc db upgrade", "system"),
+                   *[("user.rebaseline", "user", str(i), "mcrc db upgrade", "system") for i in audited],
+                   ("decision.rebaseline", "decision", str(ids["decision"]), "mcrc db upgrade", "system")]
+    assert all(e.before_hash and e.after_hash for e in log[entries + 1:])
+    assert _found(s) == [(None, "user", str(ids["byhand"]), "unaudited")]
+
+    # from now on roles and meeting dates are covered, for users and decisions recorded before the upgrade too
+    s.end_sessions("cli")
+    _unguard(url, "users", "mdt_meetings")
+    _sql(url, "UPDATE users SET role = 'admin' WHERE name IN ('out', 'cli')",
+         "UPDATE mdt_meetings SET held_on = '2020-01-01'")
+    assert _found(s) == [(_last(s, "user", ids["out"]), "user", str(ids["out"]), "changed"),
+                         (_last(s, "decision", ids["decision"]), "decision", str(ids["decision"]), "changed"),
+                         (_last(s, "user", ids["cli"]), "user", str(ids["cli"]), "changed"),
+                         (None, "user", str(ids["byhand"]), "unaudited")]
+    s.close()
+
+
+def test_upgrade_from_0003_does_not_bless_earlier_tampering(url, monkeypatch):
+    """A row changed before the upgrade: its re-baselining entry starts from a state the old entry did not vouch
+    for, and verify-chain reports the break there. What an old entry never recorded cannot be checked."""
+    s, ids = _store_at_0003(url, monkeypatch)
+    _sql(url, "UPDATE users SET role = 'admin' WHERE name IN ('cli', 'out')",  # cli's entry has its role, out's not
+         "UPDATE users SET deactivated_at = NULL WHERE name = 'gone'",
+         "UPDATE decisions SET rationale = 'edited'")
+    s.upgrade()
+    rebaselined = {(e.entity, e.entity_id): e.seq for e in s.audit_entries("adm") if e.action.endswith(".rebaseline")}
+    assert _found(s) == [(rebaselined[("user", str(ids["cli"]))], "user", str(ids["cli"]), "between"),
+                         (rebaselined[("user", str(ids["gone"]))], "user", str(ids["gone"]), "between"),
+                         (rebaselined[("decision", str(ids["decision"]))], "decision", str(ids["decision"]),
+                          "between"),
+                         (None, "user", str(ids["byhand"]), "unaudited")]  # nothing about out: see the docstring
+    s.close()

@@ -258,8 +258,11 @@ def _assessment_state(a: AssessmentRow) -> dict[str, Any]:
             "kb_version": a.kb_version, "engine_version": a.engine_version, "input_hash": a.input_hash}
 
 
-def _decision_state(d: Decision) -> dict[str, Any]:
+def _decision_state(d: Decision, held_on: dt.date | None) -> dict[str, Any]:
+    """What a decision entry vouches for, with the date of its meeting (moving a meeting changes what the decision
+    says; meetings have no entries of their own). Entries before schema 0004 lack the date (see verify_chain)."""
     return {"id": d.id, "case_id": d.case_id, "assessment_id": d.assessment_id, "meeting_id": d.meeting_id,
+            "meeting_date": held_on.isoformat() if held_on else None,
             "strategy_codes": list(d.strategy_codes), "rationale": d.rationale, "concordant": d.concordant,
             "deviation_code": d.deviation_code, "deviation_text": d.deviation_text,
             "participants": d.participants, "decided_by": d.decided_by}
@@ -269,14 +272,22 @@ def _token_state(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "user_id": t.user_id, "label": t.label, "digest": t.digest, "revoked": t.revoked_at is not None}
 
 
+def _user_state(u: User) -> dict[str, Any]:
+    """What every user entry vouches for (create, deactivate, sign_out, rebaseline: one shape). The sign-out instant
+    is part of it: moving it back would revive session cookies issued before the sign-out."""
+    return {"id": u.id, "name": u.name, "role": u.role, "deactivated": u.deactivated_at is not None,
+            "sessions_ended": audit.utc_text(u.sessions_ended_at) if u.sessions_ended_at else None}
+
+
 # Built once: every authenticated request runs it, and building a statement costs more than executing it.
 _RESOLVE_TOKEN = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.role, User.deactivated_at)
                   .join(User, User.id == ApiToken.user_id).where(ApiToken.digest == bindparam("digest")))
 
-_STATE: dict[str, tuple[type, Callable[[Any], dict[str, Any]]]] = {
-    "case": (Case, _case_state), "assessment": (AssessmentRow, _assessment_state),
-    "decision": (Decision, _decision_state), "token": (ApiToken, _token_state),
-}
+# Kinds of record the audit log vouches for, and those whose entries changed shape in schema 0004 (entries before the
+# last `schema.upgrade` entry are not compared with the shape of the entries after it; see verify_chain).
+_KINDS = ("user", "token", "case", "assessment", "decision")
+_RESHAPED = frozenset({"user", "decision"})
+SCHEMA_ENTITY = "schema"  # entries the migrations write (`schema.upgrade`), not about any record
 
 
 class _Chain:
@@ -444,11 +455,10 @@ class Store:
                 self._allow(by, "manage_users", f"user {name!r}")
             if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
                 raise StoreInvalid([Problem("name", f"user {name!r} already exists")])
-            user = User(name=name, role=role, created_at=_now())
+            user = User(name=name, role=role, created_at=_now(), deactivated_at=None, sessions_ended_at=None)
             s.add(user)
             s.flush()
-            chain.append(by if by.id else user, "user.create", "user", user.id, None,
-                         {"id": user.id, "name": name, "role": role})
+            chain.append(by if by.id else user, "user.create", "user", user.id, None, _user_state(user))
             return {"id": user.id, "name": name, "role": role}
 
         return self._write(work)
@@ -462,10 +472,10 @@ class Store:
         def work(s: Session, chain: _Chain) -> None:
             if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
                 return
-            user = User(name=name, role=role, created_at=_now())
+            user = User(name=name, role=role, created_at=_now(), deactivated_at=None, sessions_ended_at=None)
             s.add(user)
             s.flush()
-            chain.append(user, "user.create", "user", user.id, None, {"id": user.id, "name": name, "role": role})
+            chain.append(user, "user.create", "user", user.id, None, _user_state(user))
 
         self._write(work)
 
@@ -478,10 +488,10 @@ class Store:
             user = self._user(s, name)
             if user.id == by.id:
                 raise StoreInvalid([Problem("name", "an admin cannot deactivate itself")])
-            before = {"id": user.id, "name": user.name, "role": user.role}
+            before = _user_state(user)
             user.deactivated_at = _now()
             s.flush()
-            chain.append(by, "user.deactivate", "user", user.id, before, {**before, "deactivated": True})
+            chain.append(by, "user.deactivate", "user", user.id, before, _user_state(user))
             return {"id": user.id, "name": user.name, "role": user.role}
 
         try:
@@ -495,9 +505,10 @@ class Store:
 
         def work(s: Session, chain: _Chain) -> dt.datetime:
             user = self._user(s, name)
+            before = _user_state(user)
             user.sessions_ended_at = ended = _now()
             s.flush()
-            chain.append(user, "user.sign_out", "user", user.id, None, {"id": user.id, "name": user.name})
+            chain.append(user, "user.sign_out", "user", user.id, before, _user_state(user))
             return ended
 
         return self._write(work)
@@ -919,7 +930,7 @@ class Store:
             s.add(d)
             s.flush()
             self._checkpoint("entity_written")
-            chain.append(u, "decision.create", "decision", d.id, None, _decision_state(d))
+            chain.append(u, "decision.create", "decision", d.id, None, _decision_state(d, held_on))
             return self._decision_record(d, held_on, u.name)
 
         return self._write(work)
@@ -998,6 +1009,8 @@ class Store:
         def stream(q):
             return s.execute(q.execution_options(yield_per=200)).scalars()
 
+        for u in stream(select(User)):
+            yield "user", str(u.id), _user_state(u), None
         for t in stream(select(ApiToken)):
             yield "token", str(t.id), _token_state(t), None
         for c in stream(select(Case)):
@@ -1008,23 +1021,31 @@ class Store:
             edited = audit.sha256(a.assessment) != a.content_hash
             yield ("assessment", str(a.id), _assessment_state(a),
                    "its stored assessment JSON does not match its content hash" if edited else None)
-        for d in stream(select(Decision)):
-            yield "decision", str(d.id), _decision_state(d), None
+        q = select(Decision, MdtMeeting.held_on).outerjoin(MdtMeeting, MdtMeeting.id == Decision.meeting_id)
+        for d, held_on in s.execute(q.execution_options(yield_per=200)):
+            yield "decision", str(d.id), _decision_state(d, held_on), None
 
     def verify_chain(self, anchors: Iterable[audit.Anchor] = ()) -> ChainReport:
         """Check the log against itself and the records against the log; report every contradiction.
 
         The log: consecutive sequence numbers, each entry's hash over its content and its predecessor's hash,
         the head row naming the last entry, and each anchored head (kept outside the database) present with
-        its hash. The records: every case, assessment, decision, token has an entry; its stored JSON matches
-        its content hash; its state is the one its last entry recorded; the state an entry started from is
-        the one the entity's previous entry left; and a record with entries still has its row."""
+        its hash. The records: every user, token, case, assessment and decision has an entry; a case's or an
+        assessment's stored JSON matches its content hash; each record's state is the one its last entry
+        recorded; the state an entry started from is the one the entity's previous entry left; and a record
+        with entries still has its row. It cannot see a database rewritten as a whole with a recomputed chain
+        and head: that is what the anchors (heads kept elsewhere) are for."""
         found: list[Finding] = []
         anchored: dict[int, list[audit.Anchor]] = {}
         for a in anchors:
             anchored.setdefault(a.seq, []).append(a)
         n_anchors = sum(map(len, anchored.values()))
         with self._snapshot() as s:
+            # Users and decisions changed shape in schema 0004, whose migration re-baselined each of them (from the
+            # state the old entry vouched for, to the new shape) after a `schema.upgrade` entry: their entries
+            # before it are not compared with one another, only through the re-baselining.
+            reshaped = s.execute(select(func.max(AuditEntry.seq))
+                                 .where(AuditEntry.entity == SCHEMA_ENTITY)).scalar_one_or_none() or 0
             prev, seq, count = GENESIS_HASH, 0, 0
             last: dict[tuple[str, str], tuple[int, str | None]] = {}  # entity -> (seq, after hash) of its last entry
             self._check_anchors(found, anchored.pop(0, []), 0, GENESIS_HASH)
@@ -1047,7 +1068,7 @@ class Store:
                 key = (e.entity, e.entity_id)
                 before = last.get(key)
                 if (before is not None and e.before_hash is not None and e.before_hash != before[1]
-                        and e.entity in _STATE):
+                        and e.entity in _KINDS and (e.seq > reshaped or e.entity not in _RESHAPED)):
                     found.append(Finding(e.seq, e.entity, e.entity_id, "between",
                                          f"changed behind the log's back between entry {before[0]} and this one "
                                          f"(the state this entry started from is not the one entry {before[0]} left)"))
@@ -1083,7 +1104,7 @@ class Store:
                                          "is not in the state its last audit entry recorded (changed behind the "
                                          "log's back)"))
             for (kind, obj_id), (at, _) in last.items():
-                if kind in _STATE and (kind, obj_id) not in seen:
+                if kind in _KINDS and (kind, obj_id) not in seen:
                     found.append(Finding(at, kind, obj_id, "gone", f"has audit entries but no row: the store never "
                                                                    f"deletes a {kind} (deleted behind its back)"))
         found.sort(key=lambda f: (f.seq is None, f.seq or 0))

@@ -69,6 +69,7 @@ def test_edited_patient_json(store, url, history):
     case = history["case"]
     p = store.get_case(case, user="cli").patient
     p["ecog"] = 3
+    _unguard(url, "cases")
     _sql(url, update(Case).where(Case.id == case).values(patient=p))
     assert _found(store) == [(_last(store, "case", case), "case", str(case), "content")]
 
@@ -77,12 +78,14 @@ def test_edited_assessment_json(store, url, history):
     aid = history["assessments"][0]
     stored = store.assessments(history["case"], user="cli")[0].assessment
     stored["goal"]["code"] = "palliative"
+    _unguard(url, "assessments")
     _sql(url, update(AssessmentRow).where(AssessmentRow.id == aid).values(assessment=stored))
     assert _found(store) == [(_last(store, "assessment", aid), "assessment", str(aid), "content")]
 
 
 def test_case_deleted_with_its_assessments_and_decisions(store, url, history):
     case = history["case"]
+    _unguard(url, "decisions", "assessments", "cases")
     _sql(url, delete(Decision).where(Decision.case_id == case),
          delete(AssessmentRow).where(AssessmentRow.case_id == case), delete(Case).where(Case.id == case))
     a1, a2 = history["assessments"]
@@ -100,6 +103,7 @@ def test_json_edit_then_a_real_update_is_not_laundered(store, url, history):
     case = history["other"]
     p = store.get_case(case, user="cli").patient
     edited = {**p, "ecog": 4}
+    _unguard(url, "cases")
     _sql(url, update(Case).where(Case.id == case).values(patient=edited))
     created = _last(store, "case", case)
     store.update_case(case, {**p, "ecog": 2}, expected_version=1, user="cli")  # row and column agree again
@@ -340,3 +344,89 @@ def test_upgrade_from_0003_does_not_bless_earlier_tampering(url, monkeypatch):
                           "between"),
                          (None, "user", str(ids["byhand"]), "unaudited")]  # nothing about out: see the docstring
     s.close()
+
+
+# ---- the database's guards (migration 0004) ---------------------------------------------------------
+GUARDED = [  # what the store never does, as SQL; and what the refusal says
+    ("DELETE FROM decisions WHERE id = {decision}", "decisions: never deleted"),
+    ("UPDATE decisions SET rationale = 'x' WHERE id = {decision}", "decisions: never changed"),
+    ("DELETE FROM assessments WHERE id = {a1}", "assessments: never deleted"),
+    ("UPDATE assessments SET kb_version = 'x' WHERE id = {a1}", "assessments: never changed"),
+    ("DELETE FROM cases WHERE id = {other}", "cases: never deleted"),
+    ("UPDATE cases SET content_hash = 'x' WHERE id = {case}", "cases: a change is the next version"),
+    ("UPDATE cases SET deleted = NOT deleted, version = version + 1 WHERE id = {deleted}", "never of a deleted case"),
+    ("UPDATE cases SET created_by = 1, version = version + 1 WHERE id = {case}", "never of its id, author"),
+    ("UPDATE mdt_meetings SET held_on = '2020-01-01'", "mdt_meetings: never changed"),
+    ("DELETE FROM mdt_meetings", "mdt_meetings: never deleted"),
+    ("UPDATE users SET role = 'admin' WHERE name = 'cli'", "users: a name or role never changes"),
+    ("UPDATE users SET name = 'mallory' WHERE name = 'cli'", "users: a name or role never changes"),
+    ("UPDATE users SET deactivated_at = NULL WHERE name = 'cli2'", "a deactivation is final"),
+    ("DELETE FROM users WHERE name = 'aud'", "users: never deleted"),
+    ("UPDATE api_tokens SET revoked_at = NULL WHERE id = {revoked}", "a token is only ever revoked, once"),
+    ("UPDATE api_tokens SET user_id = 1 WHERE id = {token}", "a token is only ever revoked, once"),
+    ("DELETE FROM api_tokens WHERE id = {token}", "api_tokens: never deleted"),
+    ("UPDATE audit_head SET seq = seq - 1", "audit_head: only moves forward"),
+    ("DELETE FROM audit_head", "audit_head: one row"),
+    ("INSERT INTO audit_head (id, seq, entry_hash) VALUES (2, 0, 'x')", "audit_head: one row"),
+    ("UPDATE audit_log SET user_name = 'mallory' WHERE seq = 3", "append-only"),
+    ("DELETE FROM audit_log WHERE seq = 3", "append-only"),
+]
+
+
+def test_guards_refuse_what_the_store_never_does(store, url, history):
+    deleted = store.add_case({**_patient(), "id": "gone"}, user="cli").id
+    store.delete_case(deleted, user="coo")
+    store.deactivate_user("cli2", actor="adm")
+    ids = {**history, "a1": history["assessments"][0], "deleted": deleted}
+    statements = [(sql.format(**ids), message) for sql, message in GUARDED]
+    if store.backend == "postgresql":  # row triggers do not see TRUNCATE; statement triggers do
+        statements += [(f"TRUNCATE {t} CASCADE", "never truncated") for t in ("audit_log", "cases", "users")]
+    before = base._counts(store)
+    eng = create_engine(url)
+    try:
+        for sql, message in statements:
+            with pytest.raises(Exception, match=f"refused: .*{message}|{message}") as exc, eng.begin() as conn:
+                conn.execute(text(sql))
+            assert "refused" in str(exc.value) or "append-only" in str(exc.value), sql
+    finally:
+        eng.dispose()
+    assert base._counts(store) == before and store.verify_chain().ok
+
+
+def test_what_the_guards_let_through_the_chain_finds(store, url, history):
+    """The guards stop what the store never does; a change the store could make, made behind it, is the chain's."""
+    case, cli = history["case"], _user_id(store, "cli")
+    _sql(url, f"UPDATE cases SET label = 'renamed', version = version + 1 WHERE id = {case}",
+         "UPDATE users SET sessions_ended_at = CURRENT_TIMESTAMP WHERE name = 'cli'")
+    assert _found(store) == [(_last(store, "user", cli), "user", str(cli), "changed"),
+                             (_last(store, "case", case), "case", str(case), "changed")]
+
+
+def _guards(url: str) -> set[str]:
+    eng = create_engine(url)
+    try:
+        with eng.connect() as conn:
+            if eng.dialect.name == "postgresql":
+                q = "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid " \
+                    "WHERE NOT tgisinternal AND c.relnamespace = to_regnamespace(current_schema())"
+            else:
+                q = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            return set(conn.execute(text(q)).scalars())
+    finally:
+        eng.dispose()
+
+
+def test_migration_0004_down_and_up_again_with_data(store, url, history):
+    guards = _guards(url)
+    assert {"cases_no_delete", "users_fixed", "audit_head_forward"} <= guards
+    store.downgrade("0003")
+    assert _guards(url) == {g for g in guards if g.startswith("audit_log_") and g != "audit_log_no_truncate"}
+    store.end_sessions("coo")  # written at 0003 by the current code: the new shapes
+    assert store.verify_chain().ok
+    store.upgrade()
+    assert _guards(url) == guards
+    markers = [e.seq for e in store.audit_entries("adm") if e.action == "schema.upgrade"]
+    assert len(markers) == 1  # the store was made at 0004; this is the second upgrade's
+    assert store.verify_chain().ok
+    with pytest.raises(Exception, match="decisions: never deleted"):
+        _sql(url, "DELETE FROM decisions")

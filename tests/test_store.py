@@ -145,7 +145,13 @@ def test_audit_chain_detects_tampering(store, url):
     with eng.begin() as conn:  # rewriting a case behind the store's back is caught as well
         conn.execute(text("UPDATE audit_log SET user_name = 'cli' WHERE seq = :s"), {"s": target})
     assert store.verify_chain().ok
+    with eng.begin() as conn, pytest.raises(Exception, match="a change is the next version"):
+        conn.execute(text("UPDATE cases SET content_hash = 'x' WHERE id = :c"), {"c": case.id})
     with eng.begin() as conn:
+        if store.backend == "postgresql":
+            conn.execute(text("ALTER TABLE cases DISABLE TRIGGER cases_next_version"))
+        else:
+            conn.execute(text("DROP TRIGGER cases_next_version"))
         conn.execute(text("UPDATE cases SET content_hash = 'x' WHERE id = :c"), {"c": case.id})
     report = store.verify_chain()
     assert [(f.seq, f.entity, f.entity_id, f.code) for f in report.findings] == [
@@ -640,9 +646,16 @@ def test_token_permissions_and_deactivated_users(store, url):
         store.deactivate_user("adm", actor="adm")
     assert store.verify_chain().ok
 
-    eng = create_engine(url)  # un-revoking a token behind the store's back is caught
+    eng = create_engine(url)  # un-revoking a token behind the store's back is refused, and caught if forced
+    unrevoke = text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i").bindparams(i=by_admin.record.id)
+    with eng.begin() as conn, pytest.raises(Exception, match="a token is only ever revoked, once"):
+        conn.execute(unrevoke)
     with eng.begin() as conn:
-        conn.execute(text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i"), {"i": by_admin.record.id})
+        if store.backend == "postgresql":
+            conn.execute(text("ALTER TABLE api_tokens DISABLE TRIGGER api_tokens_revoke_only"))
+        else:
+            conn.execute(text("DROP TRIGGER api_tokens_revoke_only"))
+        conn.execute(unrevoke)
     eng.dispose()
     report = store.verify_chain()
     assert [(f.entity, f.entity_id, f.code) for f in report.findings] == [("token", str(by_admin.record.id),

@@ -1,4 +1,5 @@
-"""Audit chain coverage: user entries record the role, deactivation and sign-out; decision entries the meeting date.
+"""Audit chain coverage (user entries record the role, deactivation and sign-out; decision entries the meeting
+date) and database guards against changes the store never makes.
 
 Revision ID: 0004
 Revises: 0003
@@ -14,6 +15,15 @@ does not match it, and verify-chain reports the break at the re-baselining entry
 in the new shape, which later entries continue from. What an old shape did not record (the role after a
 `user.sign_out` entry, the meeting date of a decision) is taken as found: the chain vouches for it from here
 on, not before. Rows without any entry get none; verify-chain keeps reporting them.
+
+The guards are triggers, on both backends, that refuse what the store itself never does: deleting a case, an
+assessment, a decision, a meeting, a user or a token (deletes are soft; users are deactivated, tokens revoked);
+changing an assessment, a decision or a meeting (written once); changing a case other than as its next version,
+or at all once deleted; changing a user's name or role, or undoing a deactivation; changing a token other than
+revoking it once; moving the audit head back, adding or removing its row; on PostgreSQL also TRUNCATE of every
+table (row triggers do not see it), the audit log included. The owner of the database can still drop or disable
+them; verify-chain is what finds that. A future SQLite migration that copies a table ("batch" mode) drops its
+triggers with it and must create them again.
 
 The shapes are written out here, not imported, so that this migration keeps doing what it did when the store's
 code moves on. Downgrade keeps the entries (the log is append-only); the 0003 code's verify-chain would report
@@ -131,9 +141,81 @@ def _rebaseline(conn) -> None:
     conn.execute(head.update().where(head.c.id == 1).values(seq=chain["seq"], entry_hash=chain["hash"]))
 
 
+def _guards(pg: bool) -> list[tuple[str, str, str, str | None, str]]:
+    """(trigger, table, event, condition on NEW/OLD or None for always, message) of every guard."""
+    differs = "IS DISTINCT FROM" if pg else "IS NOT"
+
+    def changed(*columns: str) -> str:
+        return " OR ".join(f"NEW.{c} {differs} OLD.{c}" for c in columns)
+
+    guards = [(f"{table}_no_{event.lower()}", table, event, None, f"{table}: {why}")
+              for table, event, why in (
+                  ("cases", "DELETE", "never deleted (deletes are soft)"),
+                  ("assessments", "UPDATE", "never changed (a re-assessment is a new row)"),
+                  ("assessments", "DELETE", "never deleted"),
+                  ("decisions", "UPDATE", "never changed once recorded"),
+                  ("decisions", "DELETE", "never deleted"),
+                  ("mdt_meetings", "UPDATE", "never changed (decisions name their date)"),
+                  ("mdt_meetings", "DELETE", "never deleted"),
+                  ("users", "DELETE", "never deleted (users are deactivated)"),
+                  ("api_tokens", "DELETE", "never deleted (tokens are revoked)"),
+                  ("audit_head", "INSERT", "one row, made by the first migration"),
+                  ("audit_head", "DELETE", "one row, never deleted"))]
+    return [*guards,
+            ("cases_next_version", "cases", "UPDATE",
+             f"OLD.deleted OR (NEW.version {differs} OLD.version + 1) OR {changed('id', 'created_by', 'created_at')}",
+             "cases: a change is the next version, never of a deleted case, never of its id, author or creation"),
+            ("users_fixed", "users", "UPDATE",
+             f"{changed('id', 'name', 'role', 'created_at')} OR (OLD.deactivated_at IS NOT NULL AND "
+             f"({changed('deactivated_at')}))",
+             "users: a name or role never changes and a deactivation is final"),
+            ("api_tokens_revoke_only", "api_tokens", "UPDATE",
+             f"{changed('id', 'digest', 'user_id', 'label', 'created_at')} OR (OLD.revoked_at IS NOT NULL AND "
+             f"({changed('revoked_at')}))",
+             "api_tokens: a token is only ever revoked, once"),
+            ("audit_head_forward", "audit_head", "UPDATE", f"NEW.seq <= OLD.seq OR {changed('id')}",
+             "audit_head: only moves forward")]
+
+
+TRUNCATE_GUARDED = ("cases", "assessments", "decisions", "mdt_meetings", "users", "api_tokens", "audit_head",
+                    "audit_log")
+
+
+def _create_guards() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
+    if pg:
+        op.execute("""
+            CREATE FUNCTION mcrc_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'refused: %', TG_ARGV[0]; END $$""")
+    for name, table, event, condition, message in _guards(pg):
+        when = f"WHEN ({condition})" if condition else ""
+        quoted = message.replace("'", "''")
+        if pg:
+            op.execute(f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW {when} "
+                       f"EXECUTE FUNCTION mcrc_refuse('{quoted}')")
+        else:
+            op.execute(f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW {when} "
+                       f"BEGIN SELECT RAISE(ABORT, 'refused: {quoted}'); END")
+    if pg:
+        for table in TRUNCATE_GUARDED:
+            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} FOR EACH STATEMENT "
+                       f"EXECUTE FUNCTION mcrc_refuse('{table}: never truncated')")
+
+
+def _drop_guards() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
+    for name, table, *_ in _guards(pg):
+        op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}" if pg else f"DROP TRIGGER IF EXISTS {name}")
+    if pg:
+        for table in TRUNCATE_GUARDED:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS mcrc_refuse()")
+
+
 def upgrade() -> None:
     _rebaseline(op.get_bind())
+    _create_guards()
 
 
 def downgrade() -> None:
-    pass  # the re-baselining entries stay: the audit log is append-only
+    _drop_guards()  # the re-baselining entries stay: the audit log is append-only

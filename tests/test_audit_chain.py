@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import create_engine, delete, insert, select, text, update
 
-from mcrc.store import Store, api
+from mcrc.store import Store, api, audit
 from mcrc.store.models import ApiToken, AssessmentRow, AuditEntry, Case, Decision, User
 from tests import test_store as base
 
@@ -114,8 +114,6 @@ def test_json_edit_then_a_real_update_is_not_laundered(store, url, history):
 def test_content_hash_is_stable_on_both_backends(store):
     """The hash of the stored patient JSON read back equals the one computed before writing (PostgreSQL's
     JSONB reorders keys and rewrites numbers; the canonical form and the bounded values make that invisible)."""
-    from mcrc.store import audit
-
     p = _patient()
     p["id"] = "Zoë, née 李"  # non-ASCII
     p["primary"]["distance_from_anal_verge_cm"] = 1e-07  # JSON "1e-07"; JSONB prints 0.0000001
@@ -430,3 +428,122 @@ def test_migration_0004_down_and_up_again_with_data(store, url, history):
     assert store.verify_chain().ok
     with pytest.raises(Exception, match="decisions: never deleted"):
         _sql(url, "DELETE FROM decisions")
+
+
+# ---- anchors: heads kept outside the database ---------------------------------------------------------
+def _cli(url, *args):
+    return base._cli(url, *args)
+
+
+def _anchor(url, path) -> str:
+    r = _cli(url, "audit", "head", "--append", str(path))
+    assert r.exit_code == 0, r.output
+    return r.stdout.strip()
+
+
+def test_audit_head_prints_and_appends_the_head(store, url, history, tmp_path):
+    heads = tmp_path / "heads.txt"
+    first = _anchor(url, heads)
+    head = store.audit_head()
+    assert first == head.line == (f"mcrc-audit-head seq={head.seq} entry_hash={head.entry_hash} "
+                                  f"recorded={head.recorded}")
+    assert head.seq == store.verify_chain().entries and head.recorded.endswith("Z")
+    assert store.audit_entries("aud")[-1].entry_hash == head.entry_hash
+    store.create_token("cli")
+    second = _anchor(url, heads)
+    assert heads.read_text(encoding="utf-8") == f"{first}\n{second}\n"  # appended, never rewritten
+    r = _cli(url, "audit", "verify-chain", "--anchor", str(heads))
+    assert r.exit_code == 0 and f"{head.seq + 1} entries; 2 anchored head(s) found in it" in r.output, r.output
+
+
+def test_anchor_finds_a_rolled_back_head(store, url, history, tmp_path):
+    """The last writes removed together with their entries, the head set back: the database agrees with itself,
+    only the head kept outside shows it."""
+    heads = tmp_path / "heads.txt"
+    before = store.audit_head()
+    tok = store.create_token("coo", label="mine")
+    store.revoke_token(tok.record.id, actor="coo")
+    kept = store.audit_head()
+    _anchor(url, heads)
+    _unguard(url, "audit_log", "audit_head", "api_tokens")
+    _sql(url, f"DELETE FROM api_tokens WHERE id = {tok.record.id}", f"DELETE FROM audit_log WHERE seq > {before.seq}",
+         f"UPDATE audit_head SET seq = {before.seq}, entry_hash = '{before.entry_hash}'")
+    assert store.verify_chain().ok  # undetectable from inside
+    report = store.verify_chain(audit.parse_anchors(heads.read_text(encoding="utf-8"), "heads.txt"))
+    assert [(f.seq, f.entity, f.entity_id, f.code) for f in report.findings] == [
+        (kept.seq, "anchor", "heads.txt line 1", "anchor")]
+    assert f"is beyond the end of the log (entry {before.seq})" in report.findings[0].reason
+    r = _cli(url, "audit", "verify-chain", "--anchor", str(heads))
+    assert r.exit_code == 1 and f"entry {kept.seq}: anchor {heads} line 1: entry {kept.seq}, anchored at" in r.output
+
+
+def test_anchor_finds_a_log_rewritten_with_recomputed_hashes(store, url, history, tmp_path):
+    heads = tmp_path / "heads.txt"
+    _anchor(url, heads)
+    last = store.audit_entries("aud")[-1]
+    fields = dict(seq=last.seq, recorded=last.recorded, user_name="mallory", user_role=last.user_role,
+                  action=last.action, entity=last.entity, entity_id=last.entity_id, before_hash=last.before_hash,
+                  after_hash=last.after_hash, prev_hash=last.prev_hash)
+    forged = audit.entry_hash(**fields)
+    _unguard(url, "audit_log", "audit_head")
+    _sql(url, f"UPDATE audit_log SET user_name = 'mallory', entry_hash = '{forged}' WHERE seq = {last.seq}",
+         f"UPDATE audit_head SET entry_hash = '{forged}'")
+    assert store.verify_chain().ok  # a consistent rewrite: only an anchor can tell
+    found = store.verify_chain(audit.parse_anchors(heads.read_text(encoding="utf-8"), "heads.txt")).findings
+    assert [(f.seq, f.entity, f.code) for f in found] == [(last.seq, "anchor", "anchor")]
+    assert "another hash: the log was rewritten" in found[0].reason
+
+
+def test_anchor_finds_a_truncated_store(store, url, history, tmp_path):
+    """Everything deleted, the head back at the start: an empty store verifies, the anchor does not."""
+    heads = tmp_path / "heads.txt"
+    _anchor(url, heads)
+    tables = ("decisions", "mdt_meetings", "assessments", "cases", "api_tokens", "audit_log", "audit_head", "users")
+    _unguard(url, *tables)
+    _sql(url, *[f"DELETE FROM {t}" for t in tables if t not in ("audit_head", "users")],
+         f"UPDATE audit_head SET seq = 0, entry_hash = '{'0' * 64}'",
+         "DELETE FROM users")
+    assert store.verify_chain().ok and store.verify_chain().entries == 0
+    r = _cli(url, "audit", "verify-chain", "--anchor", str(heads))
+    assert r.exit_code == 1 and "the log was truncated or its head rolled back" in r.output
+
+
+def test_anchor_files_that_are_not(store, url, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# kept by the MDT coordinator\nmcrc-audit-head seq=1 entry_hash=xyz recorded=now\n",
+                   encoding="utf-8")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    for path, message in ((bad, "line 2: is not a head written by `mcrc audit head`"), (empty, "holds no head"),
+                          (tmp_path / "missing.txt", "no such file")):
+        r = _cli(url, "audit", "verify-chain", "--anchor", str(path))
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+    r = _cli(url, "audit", "head", "--append", str(tmp_path / "no" / "dir" / "heads.txt"))
+    assert r.exit_code == 2 and "cannot append" in r.output
+
+
+def test_audit_head_refuses_a_head_the_log_does_not_hold(store, url):
+    _unguard(url, "audit_head")
+    _sql(url, "UPDATE audit_head SET entry_hash = 'x'")
+    assert not store.audit_head().in_log
+    r = _cli(url, "audit", "head")
+    assert r.exit_code == 1 and "which the log does not hold" in r.output and r.stdout == ""
+
+
+# ---- the command line -----------------------------------------------------------------------------
+def test_cli_verify_chain_prints_every_finding(store, url, history):
+    cli, case = _user_id(store, "cli"), history["case"]
+    _unguard(url, "users", "cases")
+    _sql(url, "UPDATE users SET role = 'admin' WHERE name = 'cli'",
+         f"UPDATE cases SET label = 'x' WHERE id = {case}",
+         "INSERT INTO users (name, role, created_at) VALUES ('mallory', 'admin', CURRENT_TIMESTAMP)")
+    r = _cli(url, "audit", "verify-chain")
+    assert r.exit_code == 1, r.output
+    lines = [line.strip() for line in r.output.splitlines()]
+    assert lines[0] == "audit chain BROKEN: 3 finding(s), first broken first"
+    assert lines[1:] == [
+        f"- entry {_last(store, 'user', cli)}: user {cli}: is not in the state its last audit entry recorded "
+        "(changed behind the log's back)",
+        f"- entry {_last(store, 'case', case)}: case {case}: is not in the state its last audit entry recorded "
+        "(changed behind the log's back)",
+        f"- no entry: user {_user_id(store, 'mallory')}: has no audit entry (written around the store)"]

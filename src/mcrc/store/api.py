@@ -197,6 +197,22 @@ class TokenUser(NamedTuple):
 
 
 @dataclass(frozen=True)
+class HeadRecord:
+    """The head of the audit chain: the last entry's seq, hash and time. `in_log` is False when the log holds no
+    such entry (the head does not match it: verify-chain says more)."""
+
+    seq: int
+    entry_hash: str
+    recorded: str | None
+    in_log: bool
+
+    @property
+    def line(self) -> str:
+        """The head as one line to keep outside the database (`mcrc audit verify-chain --anchor` reads it)."""
+        return audit.anchor_line(self.seq, self.entry_hash, self.recorded)
+
+
+@dataclass(frozen=True)
 class Finding:
     """One contradiction between the database and its audit log: which record, which entry, what.
 
@@ -990,6 +1006,20 @@ class Store:
     def export_audit_fhir(self, user: str) -> dict[str, Any]:
         """The audit log as a FHIR R4 Bundle (type collection) of AuditEvent resources."""
         return audit.audit_bundle(self.audit_entries(user))
+
+    def audit_head(self) -> HeadRecord:
+        """The head of the audit chain, to keep outside the database: a later check against it finds a log that
+        was truncated, rolled back or rewritten up to it, which the database alone cannot show."""
+        with self._read() as s:
+            head = s.get(AuditHead, 1)
+            if head is None:
+                return HeadRecord(0, GENESIS_HASH, None, False)
+            if head.seq == 0:  # an empty log
+                return HeadRecord(0, head.entry_hash, None, head.entry_hash == GENESIS_HASH)
+            entry = s.get(AuditEntry, head.seq)
+            if entry is None or entry.entry_hash != head.entry_hash:
+                return HeadRecord(head.seq, head.entry_hash, None, False)
+            return HeadRecord(head.seq, head.entry_hash, audit.utc_text(entry.recorded), True)
 
     @contextmanager
     def _snapshot(self) -> Iterator[Session]:

@@ -1063,8 +1063,9 @@ class Store:
         its hash. The records: every user, token, case, assessment and decision has an entry; a case's or an
         assessment's stored JSON matches its content hash; each record's state is the one its last entry
         recorded; the state an entry started from is the one the entity's previous entry left; and a record
-        with entries still has its row. It cannot see a database rewritten as a whole with a recomputed chain
-        and head: that is what the anchors (heads kept elsewhere) are for."""
+        with entries still has its row. It cannot see what is consistent inside the database (the chain has no
+        key): entries appended, or removed at the end with the head set back, or everything recomputed. Heads
+        kept elsewhere (`anchors`) find the removed and the recomputed up to the last one kept."""
         found: list[Finding] = []
         anchored: dict[int, list[audit.Anchor]] = {}
         for a in anchors:
@@ -1107,10 +1108,10 @@ class Store:
                 prev, seq = e.entry_hash, e.seq
             for at in sorted(anchored):
                 for a in anchored[at]:
-                    gone = "is missing" if at < seq else f"is beyond the end of the log (entry {seq})"
+                    gone = ("is missing (deleted)" if at < seq else f"is beyond the end of the log (entry {seq}): "
+                            "the log was truncated or its head rolled back")
                     found.append(Finding(at, "anchor", a.where, "anchor",
-                                         f"entry {at}, anchored at {a.recorded}, {gone}: the log was truncated or "
-                                         "its head rolled back"))
+                                         f"entry {at}, anchored at {a.recorded}, {gone}"))
             head = s.get(AuditHead, 1)
             if head is None:
                 found.append(Finding(seq, "audit_head", "1", "head", "the head row is missing"))

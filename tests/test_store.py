@@ -139,15 +139,23 @@ def test_audit_chain_detects_tampering(store, url):
             conn.execute(text("DROP TRIGGER audit_log_no_update"))
         conn.execute(text("UPDATE audit_log SET user_name = 'mallory' WHERE seq = :s"), {"s": target})
     report = store.verify_chain()
-    assert not report.ok and report.first_broken == target and "altered" in report.reason
+    assert not report.ok and report.first_broken == target
+    assert [(f.seq, f.entity, f.code) for f in report.findings] == [(target, "audit", "altered")]
 
     with eng.begin() as conn:  # rewriting a case behind the store's back is caught as well
         conn.execute(text("UPDATE audit_log SET user_name = 'cli' WHERE seq = :s"), {"s": target})
     assert store.verify_chain().ok
+    with eng.begin() as conn, pytest.raises(Exception, match="a change is the next version"):
+        conn.execute(text("UPDATE cases SET content_hash = 'x' WHERE id = :c"), {"c": case.id})
     with eng.begin() as conn:
+        if store.backend == "postgresql":
+            conn.execute(text("ALTER TABLE cases DISABLE TRIGGER cases_next_version"))
+        else:
+            conn.execute(text("DROP TRIGGER cases_next_version"))
         conn.execute(text("UPDATE cases SET content_hash = 'x' WHERE id = :c"), {"c": case.id})
     report = store.verify_chain()
-    assert not report.ok and f"case {case.id} was changed" in report.reason
+    assert [(f.seq, f.entity, f.entity_id, f.code) for f in report.findings] == [
+        (target, "case", str(case.id), "content"), (target, "case", str(case.id), "changed")]
     eng.dispose()
 
 
@@ -223,6 +231,73 @@ def test_invalid_requests_write_nothing(store):
         store.add_user("x", "superuser", actor="adm")
     with pytest.raises(StoreInvalid, match="diff needs two"):
         store.diff(case.id, user="cli")
+    assert _counts(store) == before
+
+
+def test_values_the_database_refuses_are_input_errors(store, monkeypatch):
+    """A NUL in any text, an id beyond 64 bits: StoreInvalid (422 / exit 2) on both backends, nothing written."""
+    case = store.add_case(_patient(), user="cli")
+    store.assess(case.id, user="cli")
+    nul = _patient()
+    nul["id"] = "pt\x00-1"
+    doc = store.export_case(case.id, user="cli")
+    doc["patient"]["id"] = "pt\x00-1"
+    del doc["case"]["content_hash"]
+    before = _counts(store)
+    attempts = [
+        ("id", lambda: store.add_case(nul, user="cli")),
+        ("id", lambda: store.update_case(case.id, nul, expected_version=1, user="cli")),
+        ("id", lambda: store.import_case(doc, user="cli")),
+        ("rationale", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="ok\x00",
+                                           concordant=True, user="coo")),
+        ("deviation_text", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="r",
+                                                concordant=False, deviation="other", deviation_text="\x00",
+                                                user="coo")),
+        ("participants.clinician[1]", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="r",
+                                                           concordant=True, user="coo",
+                                                           participants={"clinician": ["cli", "a\x00"]})),
+        ("label", lambda: store.create_token("cli", label="lap\x00top")),
+        ("name", lambda: store.add_user("ev\x00e", "clinician", actor="adm")),
+    ]
+    for where, attempt in attempts:
+        with pytest.raises(StoreInvalid) as exc:
+            attempt()
+        assert [p.where for p in exc.value.problems] == [where], exc.value.problems
+        assert "NUL character" in str(exc.value)
+    for attempt in (lambda: store.get_case(2**70, user="cli"), lambda: store.revoke_token(-(2**70), actor="cli"),
+                    lambda: store.delete_case(2**64, user="coo")):
+        with pytest.raises(StoreInvalid, match="outside the range the database can store"):
+            attempt()
+    assert _counts(store) == before
+
+    # The database's own refusal, should a value get past the store's checks: still an input error.
+    monkeypatch.setattr("mcrc.store.api._nul_problems", lambda **_: [])
+    if store.backend == "postgresql":
+        with pytest.raises(StoreInvalid, match=r"cannot store \(a NUL, U\+0000\).*nothing was written"):
+            store.add_case(nul, user="cli")
+        with pytest.raises(StoreInvalid, match="NUL"):
+            store.decide(case.id, strategies=["systemic_therapy"], rationale="r", concordant=True, user="coo",
+                         participants={"clinician": ["a\x00"]})  # refused inside the JSONB value
+        with pytest.raises(StoreInvalid, match="NUL"):
+            store.get_case(case.id, user="c\x00li")  # a read
+        assert _counts(store) == before
+    else:  # SQLite keeps a NUL; the store's own check above is what makes both backends agree
+        assert store.add_case(nul, user="cli").label == "pt\x00-1"
+
+
+def test_api_answers_422_for_a_value_the_store_refuses(store, url):
+    from fastapi.testclient import TestClient
+
+    from mcrc.api import Settings, create_app
+
+    token = store.create_token("cli").token
+    before = _counts(store)
+    p = _patient()
+    p["id"] = "pt\x00-1"  # valid JSON ("\u0000"), a valid Patient, but no database keeps it everywhere
+    with TestClient(create_app(Settings(database_url=url)), raise_server_exceptions=False) as client:
+        r = client.post("/api/v1/cases", json=p, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422, r.text
+    assert [(e["pointer"], e["field"]) for e in r.json()["errors"]] == [("/id", "id")]
     assert _counts(store) == before
 
 
@@ -428,7 +503,7 @@ def test_migrations_upgrade_from_empty_and_back(url):
     s = Store(url)
     assert s.tables() == [] and s.schema_revision() is None
     s.upgrade()
-    assert s.schema_revision() == s.head_revision() == "0003"
+    assert s.schema_revision() == s.head_revision() == "0004"
     assert set(s.tables()) >= {"users", "cases", "assessments", "mdt_meetings", "decisions", "audit_log",
                                "api_tokens"}
     with s.engine.connect() as conn:  # the migration builds exactly what the models describe
@@ -450,7 +525,10 @@ def test_migration_0002_keeps_data_of_0001(url):
     s.upgrade()
     assert s.resolve_token("nothing") is None
     new = s.create_token("a")
-    assert s.resolve_token(new.token) == ("a", "admin") and s.verify_chain().ok
+    assert s.resolve_token(new.token) == ("a", "admin")
+    # the user went in by hand, without the entry the store writes: verify-chain reports it, and only it
+    assert [(f.seq, f.entity, f.entity_id, f.code) for f in s.verify_chain().findings] == [
+        (None, "user", "1", "unaudited")]
     s.downgrade("0001")
     assert "api_tokens" not in s.tables()
     s.close()
@@ -468,7 +546,10 @@ def test_migration_0003_keeps_users_and_sessions_end_per_user(url):
     with s.engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT name, sessions_ended_at FROM users")).all())
     assert rows["a"] is None and rows["b"] is not None and ended >= before  # one user's sign-out, not everyone's
-    assert [e.action for e in s.audit_entries("a")][-1] == "user.sign_out" and s.verify_chain().ok
+    assert [e.action for e in s.audit_entries("a")][-1] == "user.sign_out"
+    # both went in by hand; b's sign-out is audited from then on, a has no entry at all
+    assert [(f.seq, f.entity, f.entity_id, f.code) for f in s.verify_chain().findings] == [
+        (None, "user", "1", "unaudited")]
     s.downgrade("0002")
     with s.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 2
@@ -565,12 +646,20 @@ def test_token_permissions_and_deactivated_users(store, url):
         store.deactivate_user("adm", actor="adm")
     assert store.verify_chain().ok
 
-    eng = create_engine(url)  # un-revoking a token behind the store's back is caught
+    eng = create_engine(url)  # un-revoking a token behind the store's back is refused, and caught if forced
+    unrevoke = text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i").bindparams(i=by_admin.record.id)
+    with eng.begin() as conn, pytest.raises(Exception, match="a token is only ever revoked, once"):
+        conn.execute(unrevoke)
     with eng.begin() as conn:
-        conn.execute(text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i"), {"i": by_admin.record.id})
+        if store.backend == "postgresql":
+            conn.execute(text("ALTER TABLE api_tokens DISABLE TRIGGER api_tokens_revoke_only"))
+        else:
+            conn.execute(text("DROP TRIGGER api_tokens_revoke_only"))
+        conn.execute(unrevoke)
     eng.dispose()
     report = store.verify_chain()
-    assert not report.ok and f"token {by_admin.record.id} was changed" in report.reason
+    assert [(f.entity, f.entity_id, f.code) for f in report.findings] == [("token", str(by_admin.record.id),
+                                                                          "changed")]
 
 
 def test_cli_tokens(store, url):

@@ -7,6 +7,7 @@
     case = store.add_case(patient_dict, user="ana")
     store.assess(case.id, user="ana"); store.diff(case.id, user="ana")
     store.verify_chain(); store.export_audit_fhir(user="auditor")
+    store.audit_head().line                   # keep it elsewhere; verify_chain(anchors) checks the log still has it
     new = store.create_token("ana", label="laptop"); new.token   # the raw API token, shown only here
     store.resolve_token(new.token)            # TokenUser(name='ana', role='clinician'); None once revoked
 """
@@ -17,6 +18,8 @@ from mcrc.store.api import (
     CaseRecord,
     ChainReport,
     DecisionRecord,
+    Finding,
+    HeadRecord,
     NewToken,
     Store,
     TokenRecord,
@@ -26,6 +29,6 @@ from mcrc.store.models import DEVIATION_REASONS, ROLES
 
 __all__ = [
     "DEVIATION_REASONS", "PERMISSIONS", "ROLES", "AssessmentRecord", "CaseRecord", "ChainReport", "DecisionRecord",
-    "NewToken", "Store", "StoreConflict", "StoreError", "StoreForbidden", "StoreInvalid", "StoreNotFound",
-    "TokenRecord",
+    "Finding", "HeadRecord", "NewToken", "Store", "StoreConflict", "StoreError", "StoreForbidden", "StoreInvalid",
+    "StoreNotFound", "TokenRecord",
 ]

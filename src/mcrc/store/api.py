@@ -13,14 +13,15 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, func, inspect, or_, select, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 import mcrc
@@ -80,6 +81,54 @@ def token_digest(raw: str) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _nul_paths(obj: Any, path: str = "") -> Iterator[str]:
+    """Where a NUL character hides in a JSON-like value (PostgreSQL stores no NUL in text or JSONB)."""
+    if isinstance(obj, str):
+        if "\x00" in obj:
+            yield path or "(value)"
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                yield where
+            yield from _nul_paths(value, where)
+    elif isinstance(obj, list | tuple):
+        for i, value in enumerate(obj):
+            yield from _nul_paths(value, f"{path}[{i}]")
+
+
+def _nul_problems(**named: Any) -> list[Problem]:
+    """One problem per text with a NUL character, on either backend (SQLite would store it, PostgreSQL not)."""
+    return [Problem(where, "contains a NUL character (U+0000), which the store does not keep")
+            for name, value in named.items() for where in _nul_paths(value, name)]
+
+
+# SQLSTATEs of PostgreSQL's data exceptions (class 22) that name what was wrong with a value.
+_REFUSALS = {"22P05": "a text contains a character the database cannot store (a NUL, U+0000)",
+             "22001": "a text is longer than the database column allows",
+             "22003": "a number is outside the range the database can store",
+             "22P02": "a value is not in a form the database accepts",
+             "22007": "a date or time is not in a form the database accepts",
+             "22008": "a date or time is out of range"}
+
+
+def _refused(exc: DBAPIError | OverflowError, writing: bool) -> StoreInvalid:
+    """A value the database refused, as an input error (a write's transaction is rolled back: nothing written).
+
+    Only the primary message is kept: PostgreSQL's detail and context lines can quote the stored data. SQLite's
+    driver refuses integers beyond 64 bits itself, with a plain OverflowError."""
+    if isinstance(exc, OverflowError):
+        primary, code = str(exc), "22003"
+    else:
+        orig = exc.orig
+        primary = getattr(getattr(orig, "diag", None), "message_primary", None) or str(orig).splitlines()[0]
+        code = getattr(orig, "sqlstate", None) or ""
+    if "NUL" in primary or "\\u0000" in primary:
+        code = "22P05"
+    message = f"{_REFUSALS.get(code, 'the database refused a value')} ({primary})"
+    return StoreInvalid([Problem("(value)", message + ("; nothing was written" if writing else ""))])
 
 
 @dataclass(frozen=True)
@@ -148,21 +197,75 @@ class TokenUser(NamedTuple):
 
 
 @dataclass(frozen=True)
+class HeadRecord:
+    """The head of the audit chain: the last entry's seq, hash and time. `in_log` is False when the log holds no
+    such entry (the head does not match it: verify-chain says more)."""
+
+    seq: int
+    entry_hash: str
+    recorded: str | None
+    in_log: bool
+
+    @property
+    def line(self) -> str:
+        """The head as one line to keep outside the database (`mcrc audit verify-chain --anchor` reads it)."""
+        return audit.anchor_line(self.seq, self.entry_hash, self.recorded)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One contradiction between the database and its audit log: which record, which entry, what.
+
+    `code` is one of: gap, link, altered (an entry); head (the head row); anchor (a head kept outside the
+    database); content (stored JSON against its hash); changed, between (a record against its entries); gone
+    (a record with entries but no row); unaudited (a row no entry vouches for)."""
+
+    seq: int | None  # the audit entry contradicted; None for a row that no entry vouches for
+    entity: str  # case, assessment, decision, token, user; audit, audit_head or anchor for the log itself
+    entity_id: str
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq}" if self.seq is not None else "no entry"
+        return f"{where}: {self.entity} {self.entity_id}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class ChainReport:
-    ok: bool
+    """Every finding of `Store.verify_chain`, first broken first (rows no entry vouches for come last)."""
+
     entries: int
-    first_broken: int | None = None
-    reason: str | None = None
-    problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    anchors: int = 0  # heads kept outside the database that were checked
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def first_broken(self) -> int | None:
+        return self.findings[0].seq if self.findings else None
+
+    @property
+    def reason(self) -> str | None:
+        return str(self.findings[0]) if self.findings else None
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(f) for f in self.findings]
 
     def __str__(self) -> str:
         if self.ok:
-            return f"audit chain intact: {self.entries} entries"
-        return f"audit chain BROKEN at entry {self.first_broken}: {self.reason}"
+            kept = f"; {self.anchors} anchored head(s) found in it" if self.anchors else ""
+            return f"audit chain intact: {self.entries} entries{kept}"
+        return f"audit chain BROKEN: {len(self.findings)} finding(s), the first: {self.findings[0]}"
 
 
-def _case_state(c: Case) -> dict[str, Any]:
-    return {"id": c.id, "version": c.version, "deleted": c.deleted, "content_hash": c.content_hash,
+def _case_state(c: Case, content_hash: str | None = None) -> dict[str, Any]:
+    """What a case entry vouches for. Before a change, pass the hash recomputed from the stored patient JSON: an
+    edit of the JSON alone then shows as a break between the previous entry and this one (not laundered)."""
+    return {"id": c.id, "version": c.version, "deleted": c.deleted, "content_hash": content_hash or c.content_hash,
             "schema_version": c.schema_version, "label": c.label}
 
 
@@ -171,8 +274,11 @@ def _assessment_state(a: AssessmentRow) -> dict[str, Any]:
             "kb_version": a.kb_version, "engine_version": a.engine_version, "input_hash": a.input_hash}
 
 
-def _decision_state(d: Decision) -> dict[str, Any]:
+def _decision_state(d: Decision, held_on: dt.date | None) -> dict[str, Any]:
+    """What a decision entry vouches for, with the date of its meeting (moving a meeting changes what the decision
+    says; meetings have no entries of their own). Entries before schema 0004 lack the date (see verify_chain)."""
     return {"id": d.id, "case_id": d.case_id, "assessment_id": d.assessment_id, "meeting_id": d.meeting_id,
+            "meeting_date": held_on.isoformat() if held_on else None,
             "strategy_codes": list(d.strategy_codes), "rationale": d.rationale, "concordant": d.concordant,
             "deviation_code": d.deviation_code, "deviation_text": d.deviation_text,
             "participants": d.participants, "decided_by": d.decided_by}
@@ -182,14 +288,22 @@ def _token_state(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "user_id": t.user_id, "label": t.label, "digest": t.digest, "revoked": t.revoked_at is not None}
 
 
+def _user_state(u: User) -> dict[str, Any]:
+    """What every user entry vouches for (create, deactivate, sign_out, rebaseline: one shape). The sign-out instant
+    is part of it: moving it back would revive session cookies issued before the sign-out."""
+    return {"id": u.id, "name": u.name, "role": u.role, "deactivated": u.deactivated_at is not None,
+            "sessions_ended": audit.utc_text(u.sessions_ended_at) if u.sessions_ended_at else None}
+
+
 # Built once: every authenticated request runs it, and building a statement costs more than executing it.
 _RESOLVE_TOKEN = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.role, User.deactivated_at)
                   .join(User, User.id == ApiToken.user_id).where(ApiToken.digest == bindparam("digest")))
 
-_STATE: dict[str, tuple[type, Callable[[Any], dict[str, Any]]]] = {
-    "case": (Case, _case_state), "assessment": (AssessmentRow, _assessment_state),
-    "decision": (Decision, _decision_state), "token": (ApiToken, _token_state),
-}
+# Kinds of record the audit log vouches for, and those whose entries changed shape in schema 0004 (entries before the
+# last `schema.upgrade` entry are not compared with the shape of the entries after it; see verify_chain).
+_KINDS = ("user", "token", "case", "assessment", "decision")
+_RESHAPED = frozenset({"user", "decision"})
+SCHEMA_ENTITY = "schema"  # entries the migrations write (`schema.upgrade`), not about any record
 
 
 class _Chain:
@@ -302,6 +416,8 @@ class Store:
                     s.flush()
                     self._checkpoint("audit_written")
                 return result
+            except (DataError, OverflowError) as exc:  # a value the database will not take is bad input
+                raise _refused(exc, writing=True) from None
             except OperationalError as exc:
                 code = getattr(exc.orig, "sqlstate", None)
                 busy = code in _RETRY_SQLSTATES or "locked" in str(exc.orig) or "busy" in str(exc.orig)
@@ -310,8 +426,14 @@ class Store:
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A read session; a value the database cannot even compare (e.g. a NUL in a name) is bad input."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            try:
+                yield s
+            except (DataError, OverflowError) as exc:
+                raise _refused(exc, writing=False) from None
 
     # ---- users --------------------------------------------------------------------------------
     @staticmethod
@@ -335,6 +457,7 @@ class Store:
             problems.append(Problem("role", f"'{role}' is not a role", ", ".join(ROLES)))
         if not name or len(name) > 64 or name.strip() != name:
             problems.append(Problem("name", "a user name is 1-64 characters without surrounding spaces"))
+        problems += _nul_problems(name=name)
         if problems:
             raise StoreInvalid(problems)
 
@@ -348,11 +471,10 @@ class Store:
                 self._allow(by, "manage_users", f"user {name!r}")
             if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
                 raise StoreInvalid([Problem("name", f"user {name!r} already exists")])
-            user = User(name=name, role=role, created_at=_now())
+            user = User(name=name, role=role, created_at=_now(), deactivated_at=None, sessions_ended_at=None)
             s.add(user)
             s.flush()
-            chain.append(by if by.id else user, "user.create", "user", user.id, None,
-                         {"id": user.id, "name": name, "role": role})
+            chain.append(by if by.id else user, "user.create", "user", user.id, None, _user_state(user))
             return {"id": user.id, "name": name, "role": role}
 
         return self._write(work)
@@ -366,10 +488,10 @@ class Store:
         def work(s: Session, chain: _Chain) -> None:
             if s.execute(select(User).where(User.name == name)).scalar_one_or_none() is not None:
                 return
-            user = User(name=name, role=role, created_at=_now())
+            user = User(name=name, role=role, created_at=_now(), deactivated_at=None, sessions_ended_at=None)
             s.add(user)
             s.flush()
-            chain.append(user, "user.create", "user", user.id, None, {"id": user.id, "name": name, "role": role})
+            chain.append(user, "user.create", "user", user.id, None, _user_state(user))
 
         self._write(work)
 
@@ -382,10 +504,10 @@ class Store:
             user = self._user(s, name)
             if user.id == by.id:
                 raise StoreInvalid([Problem("name", "an admin cannot deactivate itself")])
-            before = {"id": user.id, "name": user.name, "role": user.role}
+            before = _user_state(user)
             user.deactivated_at = _now()
             s.flush()
-            chain.append(by, "user.deactivate", "user", user.id, before, {**before, "deactivated": True})
+            chain.append(by, "user.deactivate", "user", user.id, before, _user_state(user))
             return {"id": user.id, "name": user.name, "role": user.role}
 
         try:
@@ -399,9 +521,10 @@ class Store:
 
         def work(s: Session, chain: _Chain) -> dt.datetime:
             user = self._user(s, name)
+            before = _user_state(user)
             user.sessions_ended_at = ended = _now()
             s.flush()
-            chain.append(user, "user.sign_out", "user", user.id, None, {"id": user.id, "name": user.name})
+            chain.append(user, "user.sign_out", "user", user.id, before, _user_state(user))
             return ended
 
         return self._write(work)
@@ -425,6 +548,8 @@ class Store:
         token in the result is the one copy there will ever be."""
         if label is not None and (len(label) > 64 or not label.strip()):
             raise StoreInvalid([Problem("label", "a token label is 1-64 characters")])
+        if problems := _nul_problems(label=label):
+            raise StoreInvalid(problems)
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
         def work(s: Session, chain: _Chain) -> NewToken:
@@ -500,6 +625,8 @@ class Store:
     def _validate(patient: Patient | dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
         p = patient if isinstance(patient, Patient) else mcrc.parse_patient(patient)
         data = p.model_dump(mode="json", exclude_none=True)
+        if problems := _nul_problems(**data):
+            raise StoreInvalid(problems)
         return data, audit.sha256(data), p.id
 
     @staticmethod
@@ -551,7 +678,7 @@ class Store:
                 raise StoreNotFound(f"case {case_id} is deleted")
             if case.version != expected_version:
                 raise StoreConflict(case_id, expected_version, case.version)
-            before = _case_state(case)
+            before = _case_state(case, audit.sha256(case.patient))
             case.patient, case.content_hash, case.label = data, digest, label
             case.schema_version, case.version, case.updated_at = data["schema_version"], case.version + 1, _now()
             s.flush()
@@ -571,7 +698,7 @@ class Store:
                 raise StoreNotFound(f"case {case_id} is already deleted")
             if expected_version is not None and case.version != expected_version:
                 raise StoreConflict(case_id, expected_version, case.version)
-            before = _case_state(case)
+            before = _case_state(case, audit.sha256(case.patient))
             case.deleted, case.deleted_at, case.version = True, _now(), case.version + 1
             case.updated_at = case.deleted_at
             s.flush()
@@ -790,7 +917,8 @@ class Store:
                meeting_date: dt.date | None = None) -> DecisionRecord:
         """Record the MDT's decision on the case's newest assessment (coordinators only)."""
         codes = list(strategies)
-        problems = self._decision_problems(codes, rationale, concordant, deviation, participants or {})
+        problems = self._decision_problems(codes, rationale, concordant, deviation, participants or {},
+                                           deviation_text)
         if problems:
             raise StoreInvalid(problems)
         held_on = meeting_date or _now().date()
@@ -818,14 +946,14 @@ class Store:
             s.add(d)
             s.flush()
             self._checkpoint("entity_written")
-            chain.append(u, "decision.create", "decision", d.id, None, _decision_state(d))
+            chain.append(u, "decision.create", "decision", d.id, None, _decision_state(d, held_on))
             return self._decision_record(d, held_on, u.name)
 
         return self._write(work)
 
     @staticmethod
     def _decision_problems(codes: list[str], rationale: str, concordant: bool, deviation: str | None,
-                           participants: dict[str, list[str]]) -> list[Problem]:
+                           participants: dict[str, list[str]], deviation_text: str | None = None) -> list[Problem]:
         problems: list[Problem] = []
         vocab = mcrc.load_knowledge().vocabulary.terms
         known = set(vocab["actions"]) | set(vocab["regimens"])
@@ -848,6 +976,7 @@ class Store:
         for role in participants:
             if role not in ROLES:
                 problems.append(Problem("participants", f"'{role}' is not a role", ", ".join(ROLES)))
+        problems += _nul_problems(rationale=rationale, deviation_text=deviation_text, participants=participants)
         return problems
 
     @staticmethod
@@ -878,43 +1007,147 @@ class Store:
         """The audit log as a FHIR R4 Bundle (type collection) of AuditEvent resources."""
         return audit.audit_bundle(self.audit_entries(user))
 
-    def verify_chain(self) -> ChainReport:
-        """Recompute every entry hash and link, the head, and the current state of every audited entity."""
-        problems: list[tuple[int, str]] = []
+    def audit_head(self) -> HeadRecord:
+        """The head of the audit chain, to keep outside the database: a later check against it finds a log that
+        was truncated, rolled back or rewritten up to it, which the database alone cannot show."""
         with self._read() as s:
+            head = s.get(AuditHead, 1)
+            if head is None:
+                return HeadRecord(0, GENESIS_HASH, None, False)
+            if head.seq == 0:  # an empty log
+                return HeadRecord(0, head.entry_hash, None, head.entry_hash == GENESIS_HASH)
+            entry = s.get(AuditEntry, head.seq)
+            if entry is None or entry.entry_hash != head.entry_hash:
+                return HeadRecord(head.seq, head.entry_hash, None, False)
+            return HeadRecord(head.seq, head.entry_hash, audit.utc_text(entry.recorded), True)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """One consistent view of every table for a check that reads several (a writer committing in between
+        would look like a row written around the store). SQLite's read transaction already is one."""
+        engine = self.engine
+        if self.backend == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as s, s.begin():
+            yield s
+
+    @staticmethod
+    def _records(s: Session) -> Iterator[tuple[str, str, dict[str, Any], str | None]]:
+        """(kind, id, state, content problem or None) of every row the audit log vouches for. The content hash
+        of a case or an assessment is recomputed from its stored JSON (canonical JSON: PostgreSQL's JSONB
+        reorders keys, which the sorted canonical form does not see)."""
+        def stream(q):
+            return s.execute(q.execution_options(yield_per=200)).scalars()
+
+        for u in stream(select(User)):
+            yield "user", str(u.id), _user_state(u), None
+        for t in stream(select(ApiToken)):
+            yield "token", str(t.id), _token_state(t), None
+        for c in stream(select(Case)):
+            edited = audit.sha256(c.patient) != c.content_hash
+            yield ("case", str(c.id), _case_state(c),
+                   "its patient JSON does not match its content hash" if edited else None)
+        for a in stream(select(AssessmentRow)):
+            edited = audit.sha256(a.assessment) != a.content_hash
+            yield ("assessment", str(a.id), _assessment_state(a),
+                   "its stored assessment JSON does not match its content hash" if edited else None)
+        q = select(Decision, MdtMeeting.held_on).outerjoin(MdtMeeting, MdtMeeting.id == Decision.meeting_id)
+        for d, held_on in s.execute(q.execution_options(yield_per=200)):
+            yield "decision", str(d.id), _decision_state(d, held_on), None
+
+    def verify_chain(self, anchors: Iterable[audit.Anchor] = ()) -> ChainReport:
+        """Check the log against itself and the records against the log; report every contradiction.
+
+        The log: consecutive sequence numbers, each entry's hash over its content and its predecessor's hash,
+        the head row naming the last entry, and each anchored head (kept outside the database) present with
+        its hash. The records: every user, token, case, assessment and decision has an entry; a case's or an
+        assessment's stored JSON matches its content hash; each record's state is the one its last entry
+        recorded; the state an entry started from is the one the entity's previous entry left; and a record
+        with entries still has its row. It cannot see what is consistent inside the database (the chain has no
+        key): entries appended, or removed at the end with the head set back, or everything recomputed. Heads
+        kept elsewhere (`anchors`) find the removed and the recomputed up to the last one kept."""
+        found: list[Finding] = []
+        anchored: dict[int, list[audit.Anchor]] = {}
+        for a in anchors:
+            anchored.setdefault(a.seq, []).append(a)
+        n_anchors = sum(map(len, anchored.values()))
+        with self._snapshot() as s:
+            # Users and decisions changed shape in schema 0004, whose migration re-baselined each of them (from the
+            # state the old entry vouched for, to the new shape) after a `schema.upgrade` entry: their entries
+            # before it are not compared with one another, only through the re-baselining.
+            reshaped = s.execute(select(func.max(AuditEntry.seq))
+                                 .where(AuditEntry.entity == SCHEMA_ENTITY)).scalar_one_or_none() or 0
             prev, seq, count = GENESIS_HASH, 0, 0
-            latest: dict[tuple[str, str], tuple[int, str | None]] = {}
-            for e in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
+            last: dict[tuple[str, str], tuple[int, str | None]] = {}  # entity -> (seq, after hash) of its last entry
+            self._check_anchors(found, anchored.pop(0, []), 0, GENESIS_HASH)
+            q = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
+            for e in s.execute(q).scalars():
                 count += 1
                 if e.seq != seq + 1:
-                    problems.append((e.seq, f"sequence jumps from {seq} to {e.seq} (entries missing)"))
-                if e.prev_hash != prev:
-                    problems.append((e.seq, "prev_hash does not match the previous entry's hash"))
+                    missing = f"entry {seq + 1} is" if e.seq == seq + 2 else f"entries {seq + 1} to {e.seq - 1} are"
+                    found.append(Finding(e.seq, "audit", str(e.seq), "gap", f"{missing} missing (deleted)"))
+                elif e.prev_hash != prev:
+                    found.append(Finding(e.seq, "audit", str(e.seq), "link",
+                                         f"its prev_hash is not the hash of entry {seq} (the log was rewritten)"))
                 recomputed = audit.entry_hash(
                     seq=e.seq, recorded=e.recorded, user_name=e.user_name, user_role=e.user_role, action=e.action,
                     entity=e.entity, entity_id=e.entity_id, before_hash=e.before_hash, after_hash=e.after_hash,
                     prev_hash=e.prev_hash)
                 if recomputed != e.entry_hash:
-                    problems.append((e.seq, "entry was altered (its hash does not match its content)"))
-                latest[(e.entity, e.entity_id)] = (e.seq, e.after_hash)
+                    found.append(Finding(e.seq, "audit", str(e.seq), "altered", "its hash does not match its "
+                                         "content (user, role, time, action, entity or a state hash was edited)"))
+                key = (e.entity, e.entity_id)
+                before = last.get(key)
+                if (before is not None and e.before_hash is not None and e.before_hash != before[1]
+                        and e.entity in _KINDS and (e.seq > reshaped or e.entity not in _RESHAPED)):
+                    found.append(Finding(e.seq, e.entity, e.entity_id, "between",
+                                         f"changed behind the log's back between entry {before[0]} and this one "
+                                         f"(the state this entry started from is not the one entry {before[0]} left)"))
+                last[key] = (e.seq, e.after_hash)
+                self._check_anchors(found, anchored.pop(e.seq, []), e.seq, e.entry_hash)
                 prev, seq = e.entry_hash, e.seq
+            for at in sorted(anchored):
+                for a in anchored[at]:
+                    gone = ("is missing (deleted)" if at < seq else f"is beyond the end of the log (entry {seq}): "
+                            "the log was truncated or its head rolled back")
+                    found.append(Finding(at, "anchor", a.where, "anchor",
+                                         f"entry {at}, anchored at {a.recorded}, {gone}"))
             head = s.get(AuditHead, 1)
-            if head is None or head.seq != seq or head.entry_hash != prev:
-                problems.append((seq + 1 if head and head.seq > seq else seq,
-                                 "the chain head does not match the last entry (entries removed or head altered)"))
-            for entity, (model, state) in _STATE.items():
-                for obj in s.execute(select(model)).scalars():
-                    key = (entity, str(obj.id))
-                    if key not in latest:
-                        problems.append((0, f"{entity} {obj.id} has no audit entry (written around the store)"))
-                    elif latest[key][1] != audit.sha256(state(obj)):
-                        problems.append((latest[key][0], f"{entity} {obj.id} was changed after its last audit entry"))
-        if not problems:
-            return ChainReport(ok=True, entries=count)
-        problems.sort(key=lambda p: p[0])
-        first = problems[0]
-        return ChainReport(ok=False, entries=count, first_broken=first[0], reason=first[1],
-                           problems=[f"{q}: {r}" for q, r in problems])
+            if head is None:
+                found.append(Finding(seq, "audit_head", "1", "head", "the head row is missing"))
+            elif head.seq != seq or head.entry_hash != prev:
+                found.append(Finding(head.seq, "audit_head", "1", "head",
+                                     f"names entry {head.seq} ({head.entry_hash[:12]}) but the log ends at entry "
+                                     f"{seq} ({prev[:12]}): entries removed at the end, or the head altered"))
+            seen = set()
+            for kind, obj_id, state, content in self._records(s):
+                seen.add((kind, obj_id))
+                entry = last.get((kind, obj_id))
+                if entry is None:
+                    found.append(Finding(None, kind, obj_id, "unaudited",
+                                         "has no audit entry (written around the store)"))
+                    continue
+                if content is not None:
+                    found.append(Finding(entry[0], kind, obj_id, "content",
+                                         f"{content} (edited behind the log's back)"))
+                if entry[1] != audit.sha256(state):
+                    found.append(Finding(entry[0], kind, obj_id, "changed",
+                                         "is not in the state its last audit entry recorded (changed behind the "
+                                         "log's back)"))
+            for (kind, obj_id), (at, _) in last.items():
+                if kind in _KINDS and (kind, obj_id) not in seen:
+                    found.append(Finding(at, kind, obj_id, "gone", f"has audit entries but no row: the store never "
+                                                                   f"deletes a {kind} (deleted behind its back)"))
+        found.sort(key=lambda f: (f.seq is None, f.seq or 0))
+        return ChainReport(entries=count, findings=found, anchors=n_anchors)
+
+    @staticmethod
+    def _check_anchors(found: list[Finding], anchors: list[audit.Anchor], seq: int, entry_hash: str) -> None:
+        for a in anchors:
+            if a.entry_hash != entry_hash:
+                found.append(Finding(seq, "anchor", a.where, "anchor",
+                                     f"entry {seq} is not the entry anchored at {a.recorded} (another hash: the log "
+                                     "was rewritten from here on)"))
 
     def tables(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())

@@ -9,7 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+import re
+from typing import Any, NamedTuple
+
+from mcrc.errors import Problem
+from mcrc.store.errors import StoreInvalid
 
 FHIR_ACTION = {"create": "C", "import": "C", "read": "R", "update": "U", "delete": "D", "execute": "E",
                "revoke": "U", "deactivate": "U", "sign_out": "E"}
@@ -37,6 +41,45 @@ def entry_hash(*, seq: int, recorded: dt.datetime, user_name: str, user_role: st
         "seq": seq, "recorded": utc_text(recorded), "user": user_name, "role": user_role, "action": action,
         "entity": entity, "entity_id": entity_id, "before": before_hash, "after": after_hash, "prev": prev_hash,
     })
+
+
+class Anchor(NamedTuple):
+    """A head of the chain kept outside the database: the log must still hold entry `seq` with this hash."""
+
+    seq: int
+    entry_hash: str
+    recorded: str
+    where: str  # where it was kept, e.g. "heads.txt line 3"
+
+
+# One line per head, as `mcrc audit head` prints it and `--append` keeps it: plain text a person can read, copy
+# into the MDT minutes, or keep in an append-only file.
+_ANCHOR = re.compile(r"mcrc-audit-head seq=(\d+) entry_hash=([0-9a-f]{64}) recorded=(\S+)")
+ANCHOR_FORM = "mcrc-audit-head seq=N entry_hash=(64 hex digits) recorded=TIME"
+
+
+def anchor_line(seq: int, entry_hash: str, recorded: str | None) -> str:
+    return f"mcrc-audit-head seq={seq} entry_hash={entry_hash} recorded={recorded or '-'}"
+
+
+def parse_anchors(text: str, source: str) -> list[Anchor]:
+    """Every head kept in an anchor file (blank lines and `#` comments skipped). StoreInvalid names each line that
+    is not a head, and an empty file: checking against nothing would pass for a check."""
+    anchors, problems = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _ANCHOR.fullmatch(line)
+        if m is None:
+            problems.append(Problem(f"{source} line {n}", "is not a head written by `mcrc audit head`", ANCHOR_FORM))
+        else:
+            anchors.append(Anchor(int(m[1]), m[2], m[3], f"{source} line {n}"))
+    if not anchors and not problems:
+        problems.append(Problem(source, "holds no head (`mcrc audit head --append FILE` writes one)"))
+    if problems:
+        raise StoreInvalid(problems)
+    return anchors
 
 
 def fhir_action(action: str) -> str:

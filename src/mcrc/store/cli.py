@@ -8,6 +8,7 @@ Nothing is written when a command fails, and no command prints a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from mcrc.console import EXIT_DATABASE, EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE,
 from mcrc.console import fail as _fail
 from mcrc.errors import EngineError, InputError, KnowledgeError, McrcError
 from mcrc.patient import parse_patient_json
+from mcrc.store import audit
 from mcrc.store.api import Store
 from mcrc.store.db import DEFAULT_URL
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
@@ -42,7 +44,8 @@ def _typer(help_text: str) -> typer.Typer:
 
 db_app = _typer("Create or upgrade the case store's database.")
 case_app = _typer("Tumor-board cases: add, list, show, assess, diff, delete, export, import, reassess-stale.")
-audit_app = _typer("The audit trail: verify its hash chain, export it as FHIR AuditEvents.")
+audit_app = _typer("The audit trail: verify its hash chain, anchor its head outside the database, export it as FHIR "
+                   "AuditEvents.")
 user_app = _typer("Users of the store, their roles and API tokens.")
 token_app = _typer("API tokens of a user: create (printed once), list, revoke.")
 user_app.add_typer(token_app, name="token")
@@ -295,17 +298,49 @@ def decide(case_id: int = typer.Argument(...),
 
 
 # ---- audit ------------------------------------------------------------------------------------
+ANCHOR = typer.Option([], "--anchor", help="A file of heads written by `mcrc audit head --append`: the log must still "
+                                           "hold every one (repeatable)")
+
+
 @audit_app.command("verify-chain")
-def audit_verify(db: str = DB) -> None:
-    """Recompute the audit hash chain; exit 1 and name the first broken entry if it was tampered with."""
-    report = _run(db, lambda s: s.verify_chain())
+def audit_verify(db: str = DB, anchor: list[Path] = ANCHOR) -> None:
+    """Check the audit hash chain and every audited record against it; exit 1 and list every finding."""
+    anchors = []
+    for path in anchor:
+        try:
+            anchors += audit.parse_anchors(_read_text(str(path)), str(path))
+        except InputError as exc:
+            _fail(str(exc), EXIT_INPUT)
+    report = _run(db, lambda s: s.verify_chain(anchors))
     if report.ok:
-        out.print(str(report))
+        out.print(str(report), markup=False)
         return
-    err.print(f"[bold red]{report}[/]")
-    for p in report.problems:
-        err.print(f"  - entry {p}")
+    err.print(f"audit chain BROKEN: {len(report.findings)} finding(s), first broken first", style="bold red")
+    for f in report.findings:
+        err.print(f"  - {f}", markup=False)
     raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head(db: str = DB,
+               append: Path = typer.Option(None, "--append", help="Also append the line to FILE, kept outside the "
+                                           "database (append-only: chattr +a, a WORM store)")) -> None:
+    """Print the head of the audit chain (seq, entry hash, time) as one line to keep outside the database;
+    `mcrc audit verify-chain --anchor FILE` then finds a log truncated, rolled back or rewritten up to it."""
+    head = _run(db, lambda s: s.audit_head())
+    if not head.in_log:
+        err.print(f"the audit head names entry {head.seq}, which the log does not hold: nothing to anchor "
+                  "(run `mcrc audit verify-chain`)", style="bold red", markup=False)
+        raise typer.Exit(1)
+    if append is not None:
+        try:
+            with append.open("a", encoding="utf-8") as f:
+                f.write(head.line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            _fail(f"{append}: cannot append ({exc.strerror or exc})", EXIT_INPUT)
+    sys.stdout.write(head.line + "\n")
 
 
 @audit_app.command("export")

@@ -285,19 +285,26 @@ def test_values_the_database_refuses_are_input_errors(store, monkeypatch):
         assert store.add_case(nul, user="cli").label == "pt\x00-1"
 
 
-def test_api_answers_422_for_a_value_the_store_refuses(store, url):
+def test_a_nul_is_refused_before_the_store_and_by_the_store(store, url):
+    """Issue 15: the API's strict reader answers 400 naming the field; a Patient built around validation (a
+    Python caller's model_construct) is still refused by the store itself, on both backends; nothing stored."""
     from fastapi.testclient import TestClient
 
     from mcrc.api import Settings, create_app
+    from mcrc.patient import Patient
 
     token = store.create_token("cli").token
     before = _counts(store)
     p = _patient()
-    p["id"] = "pt\x00-1"  # valid JSON ("\u0000"), a valid Patient, but no database keeps it everywhere
+    p["id"] = "pt\x00-1"  # valid JSON ("\u0000"), which no database keeps everywhere
     with TestClient(create_app(Settings(database_url=url)), raise_server_exceptions=False) as client:
         r = client.post("/api/v1/cases", json=p, headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400, r.text
     assert [(e["pointer"], e["field"]) for e in r.json()["errors"]] == [("/id", "id")]
+    unvalidated = Patient.model_construct(**{**mcrc.parse_patient(_patient()).__dict__, "id": "pt\x00-1"})
+    with pytest.raises(StoreInvalid) as exc:
+        store.add_case(unvalidated, user="cli")
+    assert [p.where for p in exc.value.problems] == ["id"] and "NUL" in exc.value.problems[0].message
     assert _counts(store) == before
 
 

@@ -308,7 +308,12 @@ def audit_verify(db: str = DB, anchor: list[Path] = ANCHOR) -> None:
     anchors = []
     for path in anchor:
         try:
-            anchors += audit.parse_anchors(_read_text(str(path)), str(path))
+            text = read_source(str(path)).decode("utf-8")
+        except UnicodeDecodeError:
+            _fail(f"{path}: not UTF-8 text (an anchor file holds lines written by `mcrc audit head --append`)",
+                  EXIT_INPUT)
+        try:
+            anchors += audit.parse_anchors(text, str(path))
         except InputError as exc:
             _fail(str(exc), EXIT_INPUT)
     report = _run(db, lambda s: s.verify_chain(anchors))

@@ -183,8 +183,19 @@ def test_create_case_with_invalid_patient(client, patient):
 
 
 def test_bad_path_parameter_is_problem(client):
-    body = _is_problem(client.get("/api/v1/cases/abc", headers=_auth("cli")), 422)
+    _is_problem(client.get("/api/v1/cases/abc", headers=_auth("cli")), 404)  # not a case path at all
+    body = _is_problem(client.get("/api/v1/cases/99999999999", headers=_auth("cli")), 422)  # beyond any id
     assert body["errors"][0]["field"] == "case_id"
+
+
+def test_405_names_every_method_of_the_path(client):
+    """Issue 15: Starlette named only the first route's methods (Allow: GET on /cases, which POST serves too)."""
+    r = client.request("OPTIONS", "/api/v1/cases", headers=_auth("cli"))
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    r = client.put("/api/v1/cases/reassess-stale", headers=_auth("cli"))  # was read as a case id: a 400
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    r = client.request("PATCH", "/api/v1/cases/1/decisions", headers=_auth("cli"))
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
 
 
 # ---- OpenAPI -------------------------------------------------------------------------------------
@@ -228,7 +239,8 @@ def test_update_needs_the_current_etag(client, patient):
     assert got.headers["etag"] == '"1"'
     patient["ecog"] = 2
     _is_problem(client.put(url, json=patient, headers=_auth("cli")), 428)
-    _is_problem(client.put(url, json=patient, headers={**_auth("cli"), "If-Match": "yesterday"}), 400)
+    bad = _is_problem(client.put(url, json=patient, headers={**_auth("cli"), "If-Match": "yesterday"}), 422)
+    assert bad["errors"][0]["field"] == "if-match"  # the OpenAPI pattern, checked by the server
     r = client.put(url, json=patient, headers={**_auth("cli"), "If-Match": got.headers["etag"]})
     assert r.status_code == 200, r.text
     assert r.json()["version"] == 2 and r.headers["etag"] == '"2"' and r.json()["patient"]["ecog"] == 2
@@ -262,10 +274,11 @@ def test_assessments_diff_and_decisions(client, patient):
     base = f"/api/v1/cases/{case['id']}"
     decision = {"strategies": ["systemic_therapy"], "rationale": "as assessed", "concordant": True,
                 "participants": {"clinician": ["cli"]}, "meeting_date": "2026-11-30"}
-    body = _is_problem(client.post(f"{base}/decisions", json=decision, headers=_auth("coo")), 422)
-    assert "assess it" in body["errors"][0]["message"]  # no assessment of the current version yet
+    body = _is_problem(client.post(f"{base}/decisions", json=decision, headers=_auth("coo")), 409)
+    assert "assess it" in body["detail"]  # well formed, but no assessment of the current version yet: a state
     assert client.post(f"{base}/assess", headers=_auth("cli")).status_code == 201
-    _is_problem(client.get(f"{base}/assessments/diff", headers=_auth("cli")), 422)  # only one so far
+    body = _is_problem(client.get(f"{base}/assessments/diff", headers=_auth("cli")), 409)  # only one so far
+    assert "a diff needs two" in body["detail"]
 
     patient["ecog"] = 3
     assert client.put(base, json=patient, headers={**_auth("cli"), "If-Match": '"1"'}).status_code == 200
@@ -286,8 +299,8 @@ def test_assessments_diff_and_decisions(client, patient):
     assert d["assessment_id"] == history[1]["id"] and d["decided_by"] == "coo" and d["meeting_date"] == "2026-11-30"
     bad = {**decision, "strategies": ["no_such_code"], "concordant": False}
     body = _is_problem(client.post(f"{base}/decisions", json=bad, headers=_auth("coo")), 422)
-    assert {e["field"] for e in body["errors"]} == {"strategies", "deviation"}
-    assert {e["pointer"] for e in body["errors"]} == {"/strategies", "/deviation"}
+    assert {e["field"] for e in body["errors"]} == {"strategies[0]", "deviation"}  # both, in one answer
+    assert {e["pointer"] for e in body["errors"]} == {"/strategies/0", "/deviation"}
     body = _is_problem(client.post(f"{base}/decisions", json={**decision, "extra": 1}, headers=_auth("coo")), 422)
     assert body["errors"][0]["field"] == "extra"
     assert [x["id"] for x in client.get(f"{base}/decisions", headers=_auth("aud")).json()] == [d["id"]]

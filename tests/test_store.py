@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 import mcrc
+from mcrc.errors import InputError
 from mcrc.knowledge import default_data_dir, load_knowledge_dir
 from mcrc.store import Store, StoreConflict, StoreForbidden, StoreInvalid, StoreNotFound
 from mcrc.store.api import token_digest
@@ -247,7 +248,7 @@ def test_values_the_database_refuses_are_input_errors(store, monkeypatch):
     attempts = [
         ("id", lambda: store.add_case(nul, user="cli")),
         ("id", lambda: store.update_case(case.id, nul, expected_version=1, user="cli")),
-        ("id", lambda: store.import_case(doc, user="cli")),
+        ("patient.id", lambda: store.import_case(doc, user="cli")),
         ("rationale", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="ok\x00",
                                            concordant=True, user="coo")),
         ("deviation_text", lambda: store.decide(case.id, strategies=["systemic_therapy"], rationale="r",
@@ -260,17 +261,23 @@ def test_values_the_database_refuses_are_input_errors(store, monkeypatch):
         ("name", lambda: store.add_user("ev\x00e", "clinician", actor="adm")),
     ]
     for where, attempt in attempts:
-        with pytest.raises(StoreInvalid) as exc:
-            attempt()
+        with pytest.raises(InputError) as exc:  # the Patient model refuses a control character in a patient
+            attempt()                            # first; the store refuses the NUL in every other text itself
         assert [p.where for p in exc.value.problems] == [where], exc.value.problems
-        assert "NUL character" in str(exc.value)
+        patient = where in ("id", "patient.id")
+        assert ("control character" if patient else "NUL character") in str(exc.value)
+        assert isinstance(exc.value, StoreInvalid) or patient
     for attempt in (lambda: store.get_case(2**70, user="cli"), lambda: store.revoke_token(-(2**70), actor="cli"),
                     lambda: store.delete_case(2**64, user="coo")):
         with pytest.raises(StoreInvalid, match="outside the range the database can store"):
             attempt()
     assert _counts(store) == before
 
-    # The database's own refusal, should a value get past the store's checks: still an input error.
+    # The database's own refusal, should a value get past the store's checks (and the Patient model's: a Python
+    # caller's model_construct skips validation): still an input error.
+    from mcrc.patient import Patient
+
+    nul = Patient.model_construct(**{**mcrc.parse_patient(_patient()).__dict__, "id": "pt\x00-1"})
     monkeypatch.setattr("mcrc.store.api._nul_problems", lambda **_: [])
     if store.backend == "postgresql":
         with pytest.raises(StoreInvalid, match=r"cannot store \(a NUL, U\+0000\).*nothing was written"):

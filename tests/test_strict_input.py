@@ -99,7 +99,9 @@ def _refused_limit(data: bytes) -> list[tuple[str, str]]:
     pytest.param("preferences.declines_surgery", "no", "expected true or false, got the text 'no'", id="no"),
     pytest.param("cea_ng_ml", True, "expected a number, got the boolean true", id="bool-as-number"),
     pytest.param("ecog", "0", "expected a whole number, got the text '0'", id="digit-string"),
-    pytest.param("ecog", 1.0, "expected a whole number, got the number 1.0", id="float-as-int"),
+    pytest.param("ecog", 1.5, "expected a whole number, got the number 1.5", id="fraction-as-int"),
+    pytest.param("id", "a\u0007b", "contains a control character; only tab, line feed and carriage return are "
+                 "allowed in text", id="bell-from-python"),
     pytest.param("primary.diagnosed", 1700000000, "expected a date as YYYY-MM-DD text, got int 1700000000",
                  id="unix-time"),
     pytest.param("primary.diagnosed", "1700000000", "expected a date as YYYY-MM-DD text, got '1700000000'",
@@ -123,8 +125,10 @@ def test_patient_types_are_strict(path, value, message):
 def test_dates_as_text_and_numbers_as_numbers_stay_accepted():
     patient = _example()
     patient["cea_ng_ml"] = 5  # an integer is a number
+    patient["ecog"] = 1.0  # and, as in JSON Schema, a number without a fraction is an integer
     p = parse_patient(patient)
-    assert p.cea_ng_ml == 5.0 and p.primary is not None and p.primary.diagnosed is not None
+    assert p.cea_ng_ml == 5.0 and p.ecog == 1 and isinstance(p.ecog, int)
+    assert p.primary is not None and p.primary.diagnosed is not None
 
 
 # ---- entry points -------------------------------------------------------------------------------

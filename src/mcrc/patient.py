@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -75,12 +76,51 @@ def _iso_date(value: Any) -> Any:
     raise ValueError(f"expected a date as YYYY-MM-DD text, got {shown}")
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's `integer` includes 2.0 (a number whose fraction is zero); so does ours. 2.5 stays refused.
+    Used as a `mode="before"` field validator on every integer field (kept off the type so that the JSON Schema
+    still says minimum/maximum)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+# Free text: no control characters other than tab, line feed and carriage return (the strict JSON reader refuses
+# them too; this keeps Python callers and the OpenAPI description to the same rule).
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+
+
+def _regimen_codes() -> list[str]:
+    return list(load_vocabulary().codes("regimens"))
+
+
 PastDate = Annotated[dt.date, BeforeValidator(_iso_date),
                      Field(description="ISO date (YYYY-MM-DD), not in the future")]
 
 
+def _when(field: str, values: list[Any], then: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema if/then: when `field` is given with one of `values`, the object must also match `then`."""
+    return {"if": {"properties": {field: {"enum": values}}, "required": [field]}, "then": then}
+
+
+def _null(*fields: str) -> dict[str, Any]:
+    return {"properties": {f: {"type": "null"} for f in fields}}
+
+
+def _rules(*rules: dict[str, Any]) -> ConfigDict:
+    """The model's cross-field rules, also written into its JSON Schema (so the OpenAPI description refuses
+    what the validators refuse, where JSON Schema can say it: dates compared with each other or with today
+    cannot be, and stay validators only)."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema.setdefault("allOf", []).extend(rules)
+
+    return ConfigDict(**_Model.model_config, json_schema_extra=extra)
+
+
 class Size(_Model):
     """A size with an explicit unit, so 15 (mm) is never read as 15 cm."""
+
+    model_config = _rules(_when("unit", ["cm"], {"properties": {"value": {"maximum": 50}}}))
 
     value: float = Field(gt=0, le=500, description="Largest diameter; must be positive")
     unit: Literal["mm", "cm"]
@@ -97,6 +137,12 @@ class Size(_Model):
 
 
 class Primary(_Model):
+    model_config = _rules(
+        _when("location", [x for x in typing.get_args(Location) if x != "rectum"],
+              _null("distance_from_anal_verge_cm")),
+        _when("status", ["resected"], {"properties": {"emergency": {"enum": ["none", None]}}}),
+        _when("status", ["in_place"], _null("resected_on")),
+    )
     location: Location | None = None
     distance_from_anal_verge_cm: float | None = Field(
         default=None, ge=0, le=30, description="Rectum only: distance from the anal verge/margin in cm (0-30)"
@@ -131,6 +177,10 @@ class Primary(_Model):
 class Lesion(_Model):
     """One metastatic site (or a group of lesions in one organ)."""
 
+    model_config = _rules(*(_when("organ", [o for o in typing.get_args(Organ) if o != organ], _null(*fields))
+                            for organ, fields in (("lung", LUNG_ONLY_FIELDS), ("liver", LIVER_ONLY_FIELDS),
+                                                  ("peritoneum", PERITONEUM_ONLY_FIELDS))))
+
     organ: Organ
     count: int | None = Field(default=None, ge=1, le=500)
     largest_size: Size | None = None
@@ -164,6 +214,7 @@ class Lesion(_Model):
     )
 
     _dates = field_validator("found")(_not_in_future)
+    _whole = field_validator("count", "pci", mode="before")(_whole_number)
 
     @model_validator(mode="after")
     def _organ_fields(self) -> Lesion:
@@ -188,6 +239,11 @@ class Ctdna(_Model):
 
 
 class Biomarkers(_Model):
+    model_config = _rules(
+        {"if": {"properties": {"kras_variant": {"type": "string"}}, "required": ["kras_variant"]},
+         "then": {"properties": {"kras": {"const": "mutant"}}, "required": ["kras"]}},
+        _when("her2_ihc_score", ["3+"], {"properties": {"her2": {"enum": ["positive", None]}}}),
+    )
     kras: Literal["wild_type", "mutant"] | None = None
     kras_variant: Literal["G12C", "G12D", "G12V", "G13D", "other"] | None = Field(
         default=None, description="The KRAS mutation, when KRAS is mutant"
@@ -220,7 +276,8 @@ class Course(_Model):
 
     setting: Literal["adjuvant", "neoadjuvant", "conversion", "palliative"]
     line: int | None = Field(default=None, ge=1, le=10, description="Palliative line number")
-    regimen: str = Field(description="A regimen code from `mcrc vocab`")
+    regimen: str = Field(description="A regimen code from `mcrc vocab`",
+                         json_schema_extra=lambda schema: schema.update(enum=_regimen_codes()))
     started: PastDate | None = None
     ended: PastDate | None = None
     outcome: Literal["response", "stable", "progression", "completed", "intolerance"] | None = None
@@ -229,6 +286,7 @@ class Course(_Model):
     )
 
     _dates = field_validator("started", "ended", "progression_date")(_not_in_future)
+    _whole = field_validator("line", mode="before")(_whole_number)
 
     @field_validator("regimen")
     @classmethod
@@ -288,8 +346,10 @@ class Symptoms(_Model):
 class Patient(_Model):
     """A patient with colorectal cancer, as the MDT knows them today."""
 
+    model_config = _rules(_when("ned", [False], _null("ned_date")))
+
     schema_version: Literal["1"] = SCHEMA_VERSION
-    id: str | None = Field(default=None, max_length=64)
+    id: Text | None = Field(default=None, min_length=1, max_length=64)
     age: int | None = Field(default=None, ge=18, le=110)
     sex: Literal["female", "male"] | None = None
     ecog: int | None = Field(default=None, ge=0, le=4, description="ECOG performance status 0-4")
@@ -315,6 +375,7 @@ class Patient(_Model):
     ned_date: PastDate | None = Field(default=None, description="Date no evidence of disease was reached")
 
     _dates = field_validator("ned_date")(_not_in_future)
+    _whole = field_validator("age", "ecog", mode="before")(_whole_number)
 
     @model_validator(mode="after")
     def _ned(self) -> Patient:
@@ -371,6 +432,8 @@ def _problem(err: dict) -> Problem:
         msg = "unknown field"
     elif kind.startswith(("greater", "less")):
         msg = f"{msg} (got {err.get('input')})"
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == TEXT_PATTERN:
+        msg = "contains a control character; only tab, line feed and carriage return are allowed in text"
     elif kind in _EXPECTED:
         msg = f"expected {_EXPECTED[kind]}, got {_given(err.get('input'))}"
     elif kind == "value_error":

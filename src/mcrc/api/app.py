@@ -7,18 +7,18 @@ tied to a store user; its role decides (through the store's own StoreForbidden) 
 """
 
 
-import datetime as dt
 import gc
 import re
+import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 import mcrc
@@ -28,10 +28,11 @@ from mcrc.api.errors import ApiError, Problem, responses
 from mcrc.api.security import SecurityMiddleware
 from mcrc.engine import Assessment
 from mcrc.errors import Problem as InputProblem
-from mcrc.patient import Patient
+from mcrc.patient import PastDate, Patient, Text
 from mcrc.store.api import AssessmentRecord, CaseRecord, DecisionRecord, Store
-from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid
+from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid, StoreNotReady
 from mcrc.store.models import DEVIATION_REASONS, ROLES
+from mcrc.vocabulary import load_vocabulary
 
 PREFIX = "/api/v1"
 
@@ -101,20 +102,58 @@ class Health(BaseModel):
     status: str
 
 
-class DecisionIn(BaseModel):
-    """The MDT's decision on a case; it is recorded against the case's newest assessment."""
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+NON_BLANK_TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"  # Text with one visible character
 
-    model_config = ConfigDict(extra="forbid")
 
-    strategies: list[str] = Field(min_length=1, max_length=50,
-                                  description="Chosen action or regimen codes, in order (GET /api/v1/vocab)")
-    rationale: str = Field(min_length=1, max_length=10_000)
-    concordant: bool = Field(description="Whether the decision follows the assessment")
-    deviation: str | None = Field(None, description="Required when not concordant: " + ", ".join(DEVIATION_REASONS))
-    deviation_text: str | None = Field(None, max_length=10_000)
-    participants: dict[str, list[str]] = Field(default_factory=dict,
-                                               description="Names by role: " + ", ".join(ROLES))
-    meeting_date: dt.date | None = Field(None, description="Day of the MDT meeting (default: today, UTC)")
+def _decision_codes() -> list[str]:
+    vocab = load_vocabulary()
+    return [*vocab.codes("actions"), *vocab.codes("regimens")]
+
+
+def _known_code(code: str) -> str:
+    if code not in set(_decision_codes()):
+        raise ValueError(f"'{code}' is not an action or regimen code (see GET /api/v1/vocab)")
+    return code
+
+
+DecisionCode = Annotated[str, AfterValidator(_known_code),
+                         Field(json_schema_extra=lambda schema: schema.update(enum=_decision_codes()))]
+Role = Literal["clinician", "coordinator", "auditor", "admin"]
+Deviation = Literal["patient_preference", "fitness_or_comorbidity", "new_information", "clinical_trial",
+                    "resource_unavailable", "clinical_judgement", "other"]
+
+
+class _DecisionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    strategies: list[DecisionCode] = Field(min_length=1, max_length=50,
+                                           description="Chosen action or regimen codes, in order (GET /api/v1/vocab)")
+    rationale: str = Field(min_length=1, max_length=10_000, pattern=NON_BLANK_TEXT_PATTERN,
+                           description="Why (free text with at least one visible character)")
+    participants: dict[Role, list[Annotated[Text, Field(min_length=1, max_length=200)]]] = Field(
+        default_factory=dict, description="Names by role: " + ", ".join(ROLES))
+    meeting_date: PastDate | None = Field(None, description="Day of the MDT meeting (default: today, UTC)")
+
+
+class ConcordantDecision(_DecisionBase):
+    """The board followed the assessment."""
+
+    concordant: Literal[True] = Field(description="The decision follows the assessment")
+
+
+class DeviatingDecision(_DecisionBase):
+    """The board decided otherwise; why is required."""
+
+    concordant: Literal[False] = Field(description="The decision does not follow the assessment")
+    deviation: Deviation = Field(description="Why the board deviated")
+    deviation_text: Text | None = Field(None, max_length=10_000)
+
+
+# The MDT's decision on a case, recorded against the case's newest assessment. A union tagged by `concordant`,
+# so that the OpenAPI says what the store enforces: a deviation reason exactly when the decision deviates.
+DecisionIn = Annotated[ConcordantDecision | DeviatingDecision, Field(discriminator="concordant")]
+assert set(typing.get_args(Role)) == set(ROLES) and set(typing.get_args(Deviation)) == set(DEVIATION_REASONS)
 
 
 class DiffEnd(BaseModel):
@@ -143,7 +182,10 @@ class DiffOut(BaseModel):
 
 
 CaseId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The case's id")]  # fits every backend's INTEGER
-_ETAG = re.compile(r'^\s*"?(\d{1,9})"?\s*$')
+_ETAG_PATTERN = r'^"?(\d{1,9})"?$'  # what GET sends ("3"); unquoted accepted too
+_ETAG = re.compile(_ETAG_PATTERN)
+IfMatch = Annotated[str | None, Header(pattern=_ETAG_PATTERN, max_length=64,
+                                       description='The case\'s ETag as GET returned it, e.g. "3"')]
 
 
 def _etag(version: int) -> str:
@@ -331,18 +373,18 @@ def create_app(settings: Settings) -> FastAPI:
     def reassess_stale(who: Auth) -> list[DiffOut]:
         return [DiffOut.model_validate(d) for _, d in store.reassess_stale(who.name)]
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}", response_model=CaseRecord, tags=["cases"],
+    @app.get(f"{PREFIX}/cases/{{case_id:int}}", response_model=CaseRecord, tags=["cases"],
              responses=responses(401, 403, 404, 422, 503), summary="A case (its ETag is its version)")
     def get_case(case_id: CaseId, who: Auth, response: Response) -> CaseRecord:
         rec = store.get_case(case_id, who.name)
         response.headers["ETag"] = _etag(rec.version)
         return rec
 
-    @app.put(f"{PREFIX}/cases/{{case_id}}", response_model=CaseRecord, tags=["cases"], openapi_extra=_PATIENT_BODY,
+    @app.put(f"{PREFIX}/cases/{{case_id:int}}", response_model=CaseRecord, tags=["cases"], openapi_extra=_PATIENT_BODY,
              responses=responses(400, 401, 403, 404, 412, 422, 428, 503),
              summary="Replace the patient of a case (If-Match: the ETag you read; 412 if it changed since)")
     def update_case(case_id: CaseId, patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response,
-                    if_match: Annotated[str | None, Header(description='The case\'s ETag, e.g. "3"')] = None,
+                    if_match: IfMatch = None,
                     ) -> CaseRecord:
         expected = _if_match(if_match, required=True)
         try:
@@ -352,11 +394,11 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["ETag"] = _etag(rec.version)
         return rec
 
-    @app.delete(f"{PREFIX}/cases/{{case_id}}", status_code=204, response_class=Response, tags=["cases"],
+    @app.delete(f"{PREFIX}/cases/{{case_id:int}}", status_code=204, response_class=Response, tags=["cases"],
                 responses=responses(400, 401, 403, 404, 412, 422, 503),
                 summary="Soft-delete a case (kept for audit; If-Match optional)")
     def delete_case(case_id: CaseId, who: Auth,
-                    if_match: Annotated[str | None, Header(description='The case\'s ETag, e.g. "3"')] = None,
+                    if_match: IfMatch = None,
                     ) -> Response:
         try:
             store.delete_case(case_id, who.name, expected_version=_if_match(if_match, required=False))
@@ -364,26 +406,34 @@ def create_app(settings: Settings) -> FastAPI:
             raise _stale(exc) from None
         return Response(status_code=204)
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}/assessments", response_model=list[AssessmentRecord], tags=["cases"],
+    @app.get(f"{PREFIX}/cases/{{case_id:int}}/assessments", response_model=list[AssessmentRecord], tags=["cases"],
              responses=responses(401, 403, 404, 422, 503), summary="Every stored assessment of a case, oldest first")
     def list_assessments(case_id: CaseId, who: Auth) -> list[AssessmentRecord]:
         return [a for a in store.assessments(case_id, who.name)]
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}/assessments/diff", response_model=DiffOut, tags=["cases"],
-             responses=responses(401, 403, 404, 422, 503),
-             summary="What the newest assessment changed from the one before (422 with fewer than two)")
+    @app.get(f"{PREFIX}/cases/{{case_id:int}}/assessments/diff", response_model=DiffOut, tags=["cases"],
+             responses=responses(401, 403, 404, 409, 422, 503),
+             summary="What the newest assessment changed from the one before (409 with fewer than two)")
     def diff_assessments(case_id: CaseId, who: Auth) -> DiffOut:
-        return DiffOut.model_validate(store.diff(case_id, who.name))
+        try:
+            return DiffOut.model_validate(store.diff(case_id, who.name))
+        except StoreNotReady as exc:
+            raise ApiError(409, "not-ready", "The case is not ready for this", str(exc.problems[0])) from None
 
-    @app.post(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=DecisionRecord, status_code=201, tags=["cases"],
+    @app.post(f"{PREFIX}/cases/{{case_id:int}}/decisions", response_model=DecisionRecord, status_code=201,
+              tags=["cases"],
               responses=responses(400, 401, 403, 404, 409, 422, 503),
               summary="Record the MDT decision on the case's newest assessment (coordinators)")
-    def decide(case_id: CaseId, body: DecisionIn, who: Auth, response: Response) -> DecisionRecord:
+    def decide(case_id: CaseId, body: Annotated[DecisionIn, Body()], who: Auth, response: Response) -> DecisionRecord:
+        deviating = isinstance(body, DeviatingDecision)
         try:
             d = store.decide(case_id, strategies=body.strategies, rationale=body.rationale,
-                             concordant=body.concordant, user=who.name, deviation=body.deviation,
-                             deviation_text=body.deviation_text, participants=body.participants,
-                             meeting_date=body.meeting_date)
+                             concordant=body.concordant, user=who.name,
+                             deviation=body.deviation if deviating else None,
+                             deviation_text=body.deviation_text if deviating else None,
+                             participants=dict(body.participants), meeting_date=body.meeting_date)
+        except StoreNotReady as exc:
+            raise ApiError(409, "not-ready", "The case is not ready for this", str(exc.problems[0])) from None
         except StoreInvalid as exc:  # the store names its arguments; the API names the body fields
             fields = {"strategy": "strategies"}
             raise StoreInvalid([InputProblem(fields.get(p.where, p.where), p.message, p.allowed)
@@ -391,12 +441,12 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["Location"] = f"{PREFIX}/cases/{case_id}/decisions"
         return d
 
-    @app.get(f"{PREFIX}/cases/{{case_id}}/decisions", response_model=list[DecisionRecord], tags=["cases"],
+    @app.get(f"{PREFIX}/cases/{{case_id:int}}/decisions", response_model=list[DecisionRecord], tags=["cases"],
              responses=responses(401, 403, 404, 422, 503), summary="The MDT decisions recorded on a case")
     def list_decisions(case_id: CaseId, who: Auth) -> list[DecisionRecord]:
         return [d for d in store.decisions(case_id, who.name)]
 
-    @app.post(f"{PREFIX}/cases/{{case_id}}/assess", response_model=AssessmentRecord, status_code=201,
+    @app.post(f"{PREFIX}/cases/{{case_id:int}}/assess", response_model=AssessmentRecord, status_code=201,
               tags=["cases"], responses=responses(401, 403, 404, 409, 422, 500, 503),
               summary="Assess the stored case and keep the assessment")
     def assess_case(case_id: CaseId, who: Auth) -> AssessmentRecord:
@@ -419,6 +469,24 @@ def create_app(settings: Settings) -> FastAPI:
                     extra = (400, 413, 500) if "requestBody" in op else (500,)
                     for code, spec in responses(*extra).items():
                         op.setdefault("responses", {}).setdefault(str(code), spec)
+            # A header or query parameter is absent or a string: never JSON null (FastAPI writes `X | None` as
+            # anyOf [X, null], and schemathesis then sends the text "null").
+            for ops in schema.get("paths", {}).values():
+                for op in ops.values():
+                    for param in op.get("parameters", []):
+                        options = param["schema"].get("anyOf", [])
+                        if len(options) == 2 and {"type": "null"} in options:
+                            kept = next(o for o in options if o != {"type": "null"})
+                            param["schema"] = {**{k: v for k, v in param["schema"].items() if k != "anyOf"}, **kept}
+            # OpenAPI discriminators map string values; `concordant` is a boolean (schemathesis reads the mapping
+            # keys "true"/"false" as strings and can then build no body). The two branches' `const` already tell
+            # them apart, and the server still validates with pydantic's discriminated union.
+            decide_body = schema["paths"][f"{PREFIX}/cases/{{case_id}}/decisions"]["post"]["requestBody"]
+            decide_body["content"]["application/json"]["schema"].pop("discriminator", None)
+            # PUT needs If-Match (428 without it); FastAPI cannot mark an optional parameter required, so say it here
+            for param in schema["paths"][f"{PREFIX}/cases/{{case_id}}"]["put"]["parameters"]:
+                if param["name"].lower() == "if-match":
+                    param["required"] = True
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from mcrc import strictjson
 from mcrc.errors import InputError, JsonInputError, McrcError
@@ -80,9 +81,22 @@ def input_problem(exc: InputError) -> JSONResponse:
 
 def _loc_field(loc: tuple[Any, ...]) -> str:
     out = ""
+    if len(loc) > 2 and loc[0] == "body" and isinstance(loc[1], int):
+        loc = (loc[0], *loc[2:])  # every body is an object: an index here is the branch of a union (a decision)
     for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or ".".join(str(p) for p in loc)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's own 405 names only the first route's, so
+    `/cases` answered `Allow: GET` although POST is served there too)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})  # a method no route has: path-only match
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -126,9 +140,12 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid-input", "Invalid input", "invalid request parameters", items)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail),
-                       headers=getattr(exc, "headers", None))
+                       headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _any(_: Request, exc: Exception) -> JSONResponse:

@@ -20,16 +20,29 @@ from mcrc import strictjson
 from mcrc.api.errors import ApiError, ProblemItem, pointer, problem, responses
 from mcrc.errors import InputError
 from mcrc.fhir import careplan, read_bundle
+from mcrc.fhir.read import BUNDLE_TYPES
 from mcrc.knowledge import load_knowledge
 
 PATH = "/api/v1/fhir/assess"
 
+_NOT_NULL = {"not": {"type": "null"}}  # FHIR JSON leaves an element out rather than writing null
 _BUNDLE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["resourceType"],
+    "type": "object", "required": ["resourceType", "type"],
     "description": "A FHIR R4 Bundle (mCODE-style: PrimaryCancerCondition, SecondaryCancerCondition, TNM, "
-                   "tumour markers, genomic variants, ECOG, procedures, medications)",
-    "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]}, "type": {"type": "string"},
-                   "entry": {"type": "array", "items": {"type": "object"}}}}}}}}
+                   "tumour markers, genomic variants, ECOG, procedures, medications). Only the Bundle's frame is "
+                   "described here; the Bundle and every resource in it must be valid FHIR R4B as the FHIR "
+                   "specification defines it (https://hl7.org/fhir/R4B/), else 422 with a pointer to the element.",
+    "externalDocs": {"url": "https://hl7.org/fhir/R4B/bundle.html"},
+    "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]},
+                   "type": {"type": "string", "enum": list(BUNDLE_TYPES)},
+                   **{name: _NOT_NULL for name in ("id", "meta", "implicitRules", "language", "identifier",
+                                                   "timestamp", "total", "link", "signature")},
+                   "entry": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {
+                       **{name: _NOT_NULL for name in ("id", "extension", "modifierExtension", "link", "fullUrl",
+                                                       "search", "request", "response")},
+                       "resource": {"type": "object", "required": ["resourceType"], "properties": {
+                           "resourceType": {"type": "string", "pattern": "^[A-Z][A-Za-z]{1,63}$"}}}}}}},
+    "additionalProperties": False}}}}}  # the elements of a FHIR R4B Bundle and of its entries, no others
 
 
 class FhirAssessOut(BaseModel):

@@ -562,6 +562,30 @@ def _bundle_problems(exc: ValidationError) -> list[Problem]:
     return problems
 
 
+# Bundle.type (FHIR R4B, required binding to http://hl7.org/fhir/bundle-type)
+BUNDLE_TYPES = ("document", "message", "transaction", "transaction-response", "batch", "batch-response", "history",
+                "searchset", "collection")
+
+
+def _check_no_null(bundle_json: dict) -> None:
+    """FHIR JSON has no null members (an element is left out instead; only arrays of primitives may hold null, to
+    line up with their extensions). The R4B models would take null as absent; the specification refuses it."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str]] = [(bundle_json, "Bundle")]
+    while stack and len(problems) < 10:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if child is None:
+                    problems.append(Problem(f"{where}.{key}", "null is not FHIR JSON: leave the element out"))
+                elif isinstance(child, (dict, list)):
+                    stack.append((child, f"{where}.{key}"))
+        else:
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(value) if isinstance(child, (dict, list)))
+    if problems:
+        raise InputError(sorted(problems, key=lambda p: p.where))
+
+
 def _check_entries(bundle_json: dict) -> None:
     """Shape errors the FHIR models report obscurely, reported here with their JSON path instead."""
     from fhir.resources.R4B import get_fhir_model_class
@@ -616,6 +640,10 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
     if bundle_json.get("resourceType") != "Bundle":
         raise InputError([Problem("Bundle.resourceType",
                                   f"expected 'Bundle', got {bundle_json.get('resourceType')!r}")])
+    _check_no_null(bundle_json)
+    if bundle_json.get("type") not in BUNDLE_TYPES:  # 1..1 with a required binding; the models take any code
+        raise InputError([Problem("Bundle.type", f"{bundle_json.get('type')!r} is not a FHIR R4B Bundle type",
+                                  ", ".join(BUNDLE_TYPES))])
     _check_entries(bundle_json)
     try:
         bundle = Bundle.model_validate(bundle_json)

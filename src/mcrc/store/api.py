@@ -31,7 +31,7 @@ from mcrc.knowledge import KnowledgeBase
 from mcrc.patient import Patient
 from mcrc.store import audit
 from mcrc.store.db import WRITE, database_url, make_engine
-from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreInvalid, StoreNotFound
+from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreInvalid, StoreNotFound, StoreNotReady
 from mcrc.store.models import (
     DEVIATION_REASONS,
     GENESIS_HASH,
@@ -775,7 +775,7 @@ class Store:
         """What the newest assessment adds or removes compared with the one before, per section."""
         history = self.assessments(case_id, user)
         if len(history) < 2:
-            raise StoreInvalid([Problem(f"case {case_id}", f"has {len(history)} assessment(s); a diff needs two "
+            raise StoreNotReady([Problem(f"case {case_id}", f"has {len(history)} assessment(s); a diff needs two "
                                                            "(run `mcrc case assess` again after a change)")])
         return self._diff(case_id, history[-2], history[-1])
 
@@ -932,7 +932,7 @@ class Store:
             last = s.execute(select(AssessmentRow).where(AssessmentRow.case_id == case_id)
                              .order_by(AssessmentRow.id.desc()).limit(1)).scalar_one_or_none()
             if last is None or last.case_version != case.version:
-                raise StoreInvalid([Problem(f"case {case_id}", "has no assessment of its current version; "
+                raise StoreNotReady([Problem(f"case {case_id}", "has no assessment of its current version; "
                                                                "assess it before recording a decision")])
             meeting = s.execute(select(MdtMeeting).where(MdtMeeting.held_on == held_on)).scalar_one_or_none()
             if meeting is None:

@@ -5,6 +5,8 @@ StoreError            the database is unusable (unreachable, schema not upgraded
 ├── StoreConflict     the case changed since it was read (optimistic locking); nothing overwritten
 └── StoreForbidden    the user's role does not allow this action on this object; nothing written
 StoreInvalid          a request argument is not acceptable (an InputError, with .problems)
+└── StoreNotReady     the request is well formed but the case is not in a state that allows it yet (a diff
+                      of a case assessed once, a decision on a case whose current version is not assessed)
 """
 
 from __future__ import annotations
@@ -36,3 +38,9 @@ class StoreForbidden(StoreError):
 
 class StoreInvalid(InputError):
     headline = "invalid store request"
+
+
+class StoreNotReady(StoreInvalid):
+    """Well-formed, but the case is not ready for it (the API answers 409, not 422)."""
+
+    headline = "the case is not ready for this request"

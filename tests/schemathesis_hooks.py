@@ -1,0 +1,52 @@
+"""Schemathesis check for the mcrc API: a schema-valid request may be refused only for a rule JSON Schema cannot state.
+
+`schemathesis.toml` lets positive (schema-valid) requests get 400, 412 and 422 because some rules cannot be written
+in a JSON Schema. This check makes that exception exact: such an answer must name only those rules, else it fails
+as "the OpenAPI description could have refused this". Loaded by tests/test_schemathesis.py and, for the CLI, with
+SCHEMATHESIS_HOOKS=tests.schemathesis_hooks (from the repository root).
+"""
+
+from __future__ import annotations
+
+import re
+
+import schemathesis
+
+# Patient rules that compare a date with today or with another date (mcrc.patient): no JSON Schema keyword can.
+DATE_RULES = re.compile(r"is in the future|is before (started|the date of diagnosis)")
+# What the strict JSON reader refuses inside a FHIR resource (FHIR strings allow no C0 controls; R4B integers are
+# 32-bit): the Bundle body describes only the Bundle's frame, the resources are as the FHIR specification says.
+READER_RULES = re.compile(r"control character|digits is beyond|too large to represent")
+FHIR_PATH = "/api/v1/fhir/assess"
+
+
+def _reason(status: int, body: dict, path: str) -> str | None:
+    """None when the refusal is one of the allowed kinds, else why it is not."""
+    if status == 412:
+        return None if body.get("type", "").endswith("/precondition-failed") else "412 that is not a stale If-Match"
+    kind = body.get("type", "").rsplit("/", 1)[-1]
+    messages = [e.get("message", "") for e in body.get("errors") or []]
+    if path == FHIR_PATH and kind == "invalid-fhir":
+        return None  # FHIR R4B validation of the resources (the specification is the schema)
+    if path == FHIR_PATH and kind == "malformed-json" and messages and all(READER_RULES.search(m) for m in messages):
+        return None
+    if kind == "invalid-input" and messages and all(DATE_RULES.search(m) for m in messages):
+        return None
+    return f"{status} {kind}: {'; '.join(messages) or body.get('detail')}"
+
+
+@schemathesis.check
+def refusals_name_rules_json_schema_cannot_state(ctx, response, case):
+    """A schema-valid request answered 400, 412 or 422 must be refused for a rule the schema cannot state."""
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive or response.status_code not in (400, 412, 422):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    reason = _reason(response.status_code, body if isinstance(body, dict) else {}, case.path)
+    if reason is not None:
+        raise AssertionError(f"schema-valid request refused for a reason the OpenAPI description could state: "
+                             f"{reason}")
+    return None

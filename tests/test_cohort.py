@@ -83,6 +83,18 @@ def test_unknown_done_code_and_duplicate_ids(tmp_path):
         read_cohort(p, VOCAB)
 
 
+def test_control_characters_in_identifiers_name_column_and_rows(tmp_path):
+    """Issue 15: the strict reader's rule for text holds in cohort files too (a NUL would break PostgreSQL)."""
+    p = tmp_path / "c.parquet"
+    frame = raw_rows(4, 4, 0.0)
+    ids = frame.get_column("decision_id").to_list()
+    ids[2] = "dp\x00-3"
+    frame.with_columns(pl.Series("decision_id", ids)).write_parquet(p)
+    with pytest.raises(CohortError, match=r"column decision_id: rows 3: value\(s\) 'dp\\x00-3' out of domain "
+                                          r"\(allowed: text without control characters"):
+        read_cohort(p, VOCAB)
+
+
 def test_csv_bad_cell_names_column_and_row(tmp_path, small):
     frame = pl.read_parquet(small).head(5)
     p = tmp_path / "c.csv"

@@ -98,6 +98,9 @@ def _rows(mask: pl.Series) -> str:
     return f"rows {shown}{more}"
 
 
+_CONTROL_CHARACTER = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # as mcrc.strictjson refuses in JSON text
+
+
 def _type_ok(dtype: pl.DataType, want: str) -> bool:
     if want == "string":
         return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
@@ -151,6 +154,9 @@ def validate(df: pl.DataFrame, path: str, vocabulary: dict[str, set[str]] | None
         elif c.vocabulary and vocabulary is not None:
             bad = s.is_not_null() & ~s.cast(pl.String).is_in(sorted(vocabulary[c.vocabulary]))
             allowed = f"a code of `mcrc vocab {c.vocabulary}`"
+        elif c.type == "string" and not c.vocabulary:  # identifiers: the strict reader's rule for text
+            bad = s.is_not_null() & s.cast(pl.String).str.contains(_CONTROL_CHARACTER)
+            allowed = "text without control characters (tab, line feed and carriage return aside)"
         if bad is not None and bad.any():
             examples = ", ".join(repr(v) for v in s.filter(bad).unique(maintain_order=True).head(3).to_list())
             problems.append(Problem(f"column {c.name}", f"{_rows(bad)}: value(s) {examples} out of domain", allowed))

@@ -222,7 +222,16 @@ def test_liver_resection_before_lung_lesions_makes_them_non_initial():
     assert v["isolated_lung"] is True
 
 
-def test_prior_pelvic_radiotherapy_from_procedures():
+def test_prior_pelvic_radiotherapy_from_radiotherapy_courses():
     assert facts(treatment_history={"procedures": [{"kind": "pelvic_radiotherapy"}]})["prior_pelvic_radiotherapy"]
+    assert facts(treatment_history={"radiotherapy": [{"kind": "short_course", "site": "pelvis"}]}
+                 )["prior_pelvic_radiotherapy"] is True
+    assert facts(treatment_history={"radiotherapy": [{"kind": "sbrt", "site": "lung"}]}
+                 )["prior_pelvic_radiotherapy"] is False
+    assert facts(treatment_history={"radiotherapy": []})["prior_pelvic_radiotherapy"] is False
+    assert facts(schema_version="2", treatment_history={"procedures": []})["prior_pelvic_radiotherapy"] is None
+    # schema 1 kept radiotherapy among the procedures: a schema-1 list without it says none was given (a document
+    # that states no version and uses nothing of schema 2 is read as schema 1, as it was written)
+    assert facts(schema_version="1", treatment_history={"procedures": []})["prior_pelvic_radiotherapy"] is False
     assert facts(treatment_history={"procedures": []})["prior_pelvic_radiotherapy"] is False
     assert facts(age=60)["prior_pelvic_radiotherapy"] is None

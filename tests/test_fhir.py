@@ -64,7 +64,7 @@ def test_key_details_of_the_kras_g12c_patient():
     p = read_bundle(_load("03-right-colon-kras-g12c-after-two-lines"), today=TODAY).patient
     assert p.biomarkers.kras_variant == "G12C"
     assert p.primary.status == "resected" and p.primary.resected_on == dt.date(2024, 12, 2)
-    assert [(c.setting, c.regimen) for c in p.treatment_history.courses] == [
+    assert [(c.intent, c.regimen) for c in p.treatment_history.courses] == [
         ("palliative", "FOLFOX_BEV"), ("palliative", "FOLFIRI_BEV")]
     assert [pr.kind for pr in p.treatment_history.procedures] == ["primary_resection"]
     assert p.age == 68 and p.sex == "female"
@@ -174,7 +174,7 @@ def test_unrecognised_things_are_reported_never_guessed():
     assert result.patient.biomarkers.kras is None and result.patient.biomarkers.braf == "wild_type"
 
 
-def test_ambiguous_drug_set_is_not_mapped_to_a_regimen():
+def test_ambiguous_drug_set_is_kept_as_its_drugs():
     bundle = _load("03-right-colon-kras-g12c-after-two-lines")
     bundle["entry"] = [e for e in bundle["entry"] if not e["resource"]["id"].startswith("fhir-03-l2-")]
     for e in bundle["entry"]:
@@ -184,8 +184,10 @@ def test_ambiguous_drug_set_is_not_mapped_to_a_regimen():
                                                           "code": "51499", "display": "irinotecan"}]}
             r["id"] = "fhir-03-l1-irinotecan"
     result = read_bundle(bundle, today=TODAY)
-    assert any("ambiguous regimen (FOLFOXIRI, FOLFIRINOX)" in u for u in result.unmapped)
-    assert result.patient.treatment_history.courses is None
+    assert any("recorded as the drugs fluorouracil, irinotecan, oxaliplatin (any of FOLFOXIRI, FOLFIRINOX)" in w
+               for w in result.warnings)
+    (course,) = result.patient.treatment_history.courses  # schema 2 keeps the drugs: their classes are known
+    assert course.regimen is None and course.drugs == ["fluorouracil", "irinotecan", "oxaliplatin"]
 
 
 # ---- broken Bundles: a clear error with its path, or unknown; never a crash ------------------------
@@ -272,7 +274,7 @@ def test_completed_medication_requests_are_history():
             r["resourceType"], r["intent"], r["status"] = "MedicationRequest", "order", "completed"
             r["authoredOn"] = period["start"]
     p = read_bundle(bundle, today=TODAY).patient
-    assert [(c.setting, c.regimen) for c in p.treatment_history.courses] == [
+    assert [(c.intent, c.regimen) for c in p.treatment_history.courses] == [
         ("palliative", "FOLFOX_BEV"), ("palliative", "FOLFIRI_BEV")]
 
 

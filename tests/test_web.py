@@ -216,9 +216,9 @@ def test_form_to_draft_leaves_blank_fields_unknown():
             "fitness.fit_for_surgery": "false", "_list.treatment_history.courses": "none",
             "_list.treatment_history.procedures": ""}
     assert pform.form_to_draft(form) == {
-        "age": 61, "primary": {"location": "sigmoid_colon"}, "metastases": [{"organ": "liver"}],
+        "schema_version": "2", "age": 61, "primary": {"location": "sigmoid_colon"}, "metastases": [{"organ": "liver"}],
         "treatment_history": {"courses": []}, "fitness": {"fit_for_surgery": False}}
-    assert pform.form_to_draft({}) == {}
+    assert pform.form_to_draft({}) == {"schema_version": "2"}  # the form is schema 2: radiotherapy stays unknown
 
 
 def test_form_covers_every_patient_field_and_round_trips_every_example():
@@ -288,7 +288,7 @@ def test_create_case_from_the_form_stores_only_what_was_filled(env, coo):
     case_id = int(r.headers["location"].rsplit("/", 1)[1])
     with Store(env["url"]) as s:
         stored = s.get_case(case_id, "coo").patient
-    assert stored == {"schema_version": "1", "id": "web-new", "age": 66,
+    assert stored == {"schema_version": "2", "id": "web-new", "age": 66,
                       "primary": {"location": "sigmoid_colon", "status": "in_place"},
                       "metastases": [{"organ": "liver", "count": 2, "resectability": "resectable"}]}
     page = coo.get(f"/cases/{case_id}")

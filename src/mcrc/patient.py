@@ -27,7 +27,7 @@ from mcrc import strictjson
 from mcrc.errors import InputError, Problem
 from mcrc.vocabulary import load_vocabulary
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: treatment history as oncologists record it (decision record 0026); "1" is upgraded
 
 Location = Literal[
     "caecum", "ascending_colon", "hepatic_flexure", "transverse_colon", "splenic_flexure",
@@ -271,35 +271,109 @@ class Biomarkers(_Model):
         return self
 
 
-class Course(_Model):
-    """One course of systemic therapy."""
+Intent = Literal["adjuvant", "neoadjuvant", "perioperative", "conversion", "palliative", "maintenance"]
+BestResponse = Literal["complete", "partial", "response", "stable", "progression", "not_evaluated"]
+StopReason = Literal["completed", "progression", "toxicity", "patient_choice", "planned_surgery", "ongoing", "other"]
 
-    setting: Literal["adjuvant", "neoadjuvant", "conversion", "palliative"]
-    line: int | None = Field(default=None, ge=1, le=10, description="Palliative line number")
-    regimen: str = Field(description="A regimen code from `mcrc vocab`",
-                         json_schema_extra=lambda schema: schema.update(enum=_regimen_codes()))
+
+def _drug_codes() -> list[str]:
+    return list(load_vocabulary().codes("drugs"))
+
+
+DrugCode = Annotated[str, Field(json_schema_extra=lambda schema: schema.update(enum=_drug_codes()))]
+
+
+class Course(_Model):
+    """One course of systemic therapy, as oncologists record it (decision record 0026).
+
+    The drugs are a regimen code, or a list of drug codes, or neither ("chemotherapy, agents not recorded":
+    which drug classes were given then stays unknown). `stop_reason` says why it ended; `best_response` is
+    the best RECIST response seen on it; `progression_date` is progression or relapse during or after it."""
+
+    model_config = _rules(
+        {"not": {"required": ["regimen", "drugs"], "properties": {"regimen": {"type": "string"},
+                                                                 "drugs": {"type": "array"}}}},
+        _when("stop_reason", ["ongoing"], _null("ended")),
+    )
+
+    intent: Intent = Field(description="adjuvant / neoadjuvant: around surgery of the primary; perioperative: "
+                                       "around resection or ablation of metastases; conversion: to make "
+                                       "unresectable metastases resectable; palliative; maintenance: "
+                                       "de-escalated continuation after induction")
+    regimen: str | None = Field(default=None, description="A regimen code from `mcrc vocab`",
+                                json_schema_extra=lambda schema: schema.update(enum=_regimen_codes()))
+    drugs: list[DrugCode] | None = Field(default=None, min_length=1, max_length=8,
+                                         json_schema_extra={"uniqueItems": True},
+                                         description="Drug codes from `mcrc vocab`, when no regimen code fits")
+    line: int | None = Field(default=None, ge=1, le=10, description="Line number as recorded by the team")
     started: PastDate | None = None
     ended: PastDate | None = None
-    outcome: Literal["response", "stable", "progression", "completed", "intolerance"] | None = None
+    cycles: int | None = Field(default=None, ge=1, le=200)
+    best_response: BestResponse | None = Field(
+        default=None, description="Best RECIST response on this course ('response': complete or partial, "
+                                  "not stated which)")
+    stop_reason: StopReason | None = Field(default=None, description="Why it ended ('ongoing': not ended)")
     progression_date: PastDate | None = Field(
         default=None, description="Date of progression or relapse during or after this course"
     )
 
     _dates = field_validator("started", "ended", "progression_date")(_not_in_future)
-    _whole = field_validator("line", mode="before")(_whole_number)
+    _whole = field_validator("line", "cycles", mode="before")(_whole_number)
 
     @field_validator("regimen")
     @classmethod
-    def _known_regimen(cls, value: str) -> str:
+    def _known_regimen(cls, value: str | None) -> str | None:
         vocab = load_vocabulary()
-        if not vocab.has("regimens", value):
+        if value is not None and not vocab.has("regimens", value):
             raise ValueError(f"unknown regimen code '{value}'; allowed: {', '.join(vocab.codes('regimens'))}")
         return value
 
+    @field_validator("drugs")
+    @classmethod
+    def _known_drugs(cls, value: list[str] | None) -> list[str] | None:
+        vocab = load_vocabulary()
+        unknown = [d for d in value or () if not vocab.has("drugs", d)]
+        if unknown:
+            raise ValueError(f"unknown drug code(s) {', '.join(repr(d) for d in unknown)}; allowed: "
+                             f"{', '.join(vocab.codes('drugs'))}")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a drug is listed twice")
+        return value
+
     @model_validator(mode="after")
-    def _order(self) -> Course:
+    def _consistent(self) -> Course:
+        if self.regimen is not None and self.drugs is not None:
+            raise ValueError("give either a regimen code or a list of drugs, not both")
         if self.started and self.ended and self.ended < self.started:
-            raise ValueError("ended is before started")
+            raise ValueError(f"ended ({self.ended.isoformat()}) is before started ({self.started.isoformat()})")
+        if self.started and self.progression_date and self.progression_date < self.started:
+            raise ValueError(f"progression_date ({self.progression_date.isoformat()}) is before started "
+                             f"({self.started.isoformat()})")
+        if self.stop_reason == "ongoing" and self.ended is not None:
+            raise ValueError("stop_reason is 'ongoing' but an end date is given")
+        return self
+
+    def drug_codes(self) -> tuple[str, ...] | None:
+        """The drugs given, or None when the agents were not recorded."""
+        if self.regimen is not None:
+            return tuple(load_vocabulary().terms["regimens"][self.regimen].drugs)
+        return tuple(self.drugs) if self.drugs is not None else None
+
+
+class Radiotherapy(_Model):
+    """A course of radiotherapy (pelvic short-course or long-course chemoradiotherapy, SBRT by site...)."""
+
+    kind: Literal["short_course", "long_course_chemoradiotherapy", "sbrt", "conventional", "other"]
+    site: Literal["pelvis", "lung", "liver", "bone", "brain", "other"]
+    started: PastDate | None = None
+    ended: PastDate | None = None
+
+    _dates = field_validator("started", "ended")(_not_in_future)
+
+    @model_validator(mode="after")
+    def _order(self) -> Radiotherapy:
+        if self.started and self.ended and self.ended < self.started:
+            raise ValueError(f"ended ({self.ended.isoformat()}) is before started ({self.started.isoformat()})")
         return self
 
 
@@ -307,9 +381,9 @@ class Procedure(_Model):
     """A local treatment already done (for prognosis and for what comes next)."""
 
     kind: Literal[
-        "primary_resection", "lung_sublobar_resection", "lung_lobectomy", "lung_sbrt", "lung_ablation",
-        "liver_resection", "liver_ablation", "stent", "colostomy", "pelvic_radiotherapy", "hai_pump",
-        "cytoreduction_hipec", "cytoreduction", "diverting_ostomy", "bypass",
+        "primary_resection", "lung_sublobar_resection", "lung_lobectomy", "lung_ablation",
+        "liver_resection", "liver_ablation", "stent", "colostomy", "hai_pump",
+        "cytoreduction_hipec", "cytoreduction", "diverting_ostomy", "bypass", "tace", "tare",
     ]
     date: PastDate | None = None
     margin: Literal["R0", "R1", "R2"] | None = None
@@ -318,8 +392,20 @@ class Procedure(_Model):
 
 
 class TreatmentHistory(_Model):
-    courses: list[Course] | None = None
-    procedures: list[Procedure] | None = None
+    """Absent list = not recorded (unknown); [] = none given."""
+
+    courses: list[Course] | None = Field(default=None, max_length=40)
+    radiotherapy: list[Radiotherapy] | None = Field(default=None, max_length=20)
+    procedures: list[Procedure] | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _one_ongoing_line(self) -> TreatmentHistory:
+        ongoing = [i for i, c in enumerate(self.courses or ())
+                   if c.intent in ("palliative", "maintenance", "conversion") and c.stop_reason == "ongoing"]
+        if len(ongoing) > 1:
+            raise ValueError(f"courses {', '.join(f'[{i}]' for i in ongoing)} are all ongoing: one line of therapy "
+                             "for metastatic disease runs at a time (end the earlier one)")
+        return self
 
 
 class Fitness(_Model):
@@ -348,7 +434,9 @@ class Patient(_Model):
 
     model_config = _rules(_when("ned", [False], _null("ned_date")))
 
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["1", "2"] = Field(
+        default=SCHEMA_VERSION, description='"2"; a "1" document (courses with `setting` and `outcome`) is read '
+                                            'through `upgrade_v1` and stored as "2"')
     id: Text | None = Field(default=None, min_length=1, max_length=64)
     age: int | None = Field(default=None, ge=18, le=110)
     sex: Literal["female", "male"] | None = None
@@ -377,11 +465,104 @@ class Patient(_Model):
     _dates = field_validator("ned_date")(_not_in_future)
     _whole = field_validator("age", "ecog", mode="before")(_whole_number)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        return upgrade_v1(data) if isinstance(data, dict) and is_v1(data) else data
+
     @model_validator(mode="after")
     def _ned(self) -> Patient:
         if self.ned is False and self.ned_date is not None:
             raise ValueError("ned_date is given but ned is false")
         return self
+
+
+# ---- schema 1 -> 2 -----------------------------------------------------------------------------
+# Schema 1 recorded a course's `setting` and one `outcome`; schema 2 its `intent`, `best_response` and `stop_reason`
+# (and radiotherapy apart from procedures). The mapping keeps what schema 1 said and invents nothing: an outcome
+# says either why the course stopped or how it responded, never both (decision record 0026).
+_V1_OUTCOME = {"progression": ("stop_reason", "progression"), "completed": ("stop_reason", "completed"),
+               "intolerance": ("stop_reason", "toxicity"), "response": ("best_response", "response"),
+               "stable": ("best_response", "stable")}
+_V1_RADIOTHERAPY = {"pelvic_radiotherapy": ("other", "pelvis"), "lung_sbrt": ("sbrt", "lung")}
+_V1_FLUOROPYRIMIDINE_ONLY = {"CAPECITABINE", "FU_LV"}
+
+
+_V2_COURSE_FIELDS = {"intent", "drugs", "cycles", "best_response", "stop_reason"}
+
+
+def is_v1(data: dict[str, Any]) -> bool:
+    """A schema-1 document: it says so, or it states no version and uses nothing that only schema 2 has (a
+    course's intent, drugs, cycles, best response or stop reason; a radiotherapy list). Read as schema 1, a
+    procedure list without pelvic radiotherapy says none was given, as it did when it was written."""
+    if "schema_version" in data:  # given: "1" is schema 1; anything else is for validation to judge
+        return data["schema_version"] == "1"
+    hist = data.get("treatment_history")
+    if not isinstance(hist, dict):
+        return True
+    if "radiotherapy" in hist:
+        return False
+    courses = hist.get("courses") if isinstance(hist.get("courses"), list) else []
+    return not any(isinstance(c, dict) and _V2_COURSE_FIELDS & c.keys() for c in courses)
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 patient as schema 2 (a new dict; anything not understood is left for validation to name).
+
+    - `setting` becomes `intent`; a schema-1 "neoadjuvant" course was preoperative therapy of either the primary
+      or the metastases: "neoadjuvant" (the primary) when it is a fluoropyrimidine alone and pelvic
+      radiotherapy was given (the sensitiser of chemoradiotherapy), else "perioperative" (schema 1's engine
+      read it as preoperative therapy of the metastases);
+    - `outcome` "progression", "completed", "intolerance" become `stop_reason` progression, completed,
+      toxicity; "response" and "stable" become `best_response`;
+    - procedures "pelvic_radiotherapy" and "lung_sbrt" become radiotherapy courses (pelvis; SBRT of the lung).
+    """
+    out = {**data, "schema_version": "2"}
+    hist = data.get("treatment_history")
+    if not isinstance(hist, dict):
+        return out
+    hist = dict(hist)
+    procedures = hist.get("procedures")
+    pelvic_rt = False
+    if isinstance(procedures, list):
+        kept, radiotherapy = [], list(hist.get("radiotherapy") or [])
+        for p in procedures:
+            if isinstance(p, dict) and p.get("kind") in _V1_RADIOTHERAPY:
+                kind, site = _V1_RADIOTHERAPY[p["kind"]]
+                pelvic_rt |= site == "pelvis"
+                rt = {"kind": kind, "site": site}
+                if p.get("date") is not None:
+                    rt["started"] = p["date"]
+                radiotherapy.append(rt)
+            else:
+                kept.append(p)
+        hist["procedures"] = kept
+        hist["radiotherapy"] = radiotherapy  # schema 1 recorded radiotherapy among the procedures: known
+    courses = hist.get("courses")
+    if isinstance(courses, list):
+        upgraded = []
+        for c in courses:
+            if not isinstance(c, dict):
+                upgraded.append(c)
+                continue
+            c = dict(c)
+            if "setting" in c and "intent" not in c:
+                setting = c.pop("setting")
+                if setting == "neoadjuvant":
+                    primary = pelvic_rt and c.get("regimen") in _V1_FLUOROPYRIMIDINE_ONLY
+                    setting = "neoadjuvant" if primary else "perioperative"
+                c["intent"] = setting
+            if "outcome" in c:
+                outcome = c.pop("outcome")
+                if outcome in _V1_OUTCOME:
+                    key, value = _V1_OUTCOME[outcome]
+                    c.setdefault(key, value)
+                elif outcome is not None:
+                    c["outcome"] = outcome  # not a schema-1 value: validation names it
+            upgraded.append(c)
+        hist["courses"] = upgraded
+    out["treatment_history"] = hist
+    return out
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

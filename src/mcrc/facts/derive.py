@@ -16,7 +16,8 @@ from mcrc.patient import Lesion, Patient
 from mcrc.vocabulary import load_vocabulary
 
 _RANK = {"resectable": 0, "potentially_resectable": 1, "unresectable": 2}
-_PREOP = ("neoadjuvant", "conversion")
+_PREOP = ("perioperative", "conversion")  # preoperative therapy of the metastases
+_RESPONSES = ("complete", "partial", "response", "stable")
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -220,8 +221,10 @@ def _treatment_start(p: Patient) -> dt.date | None:
     if p.primary and p.primary.resected_on:
         starts.append(p.primary.resected_on)
     hist = p.treatment_history
-    if hist and hist.courses:
-        starts += [c.started for c in hist.courses if c.started and c.setting in ("neoadjuvant", "adjuvant")]
+    if hist and hist.courses:  # any systemic course treats a primary still in place, whatever its intent
+        starts += [c.started for c in hist.courses if c.started]
+    if hist and hist.radiotherapy:
+        starts += [r.started for r in hist.radiotherapy if r.started and r.site == "pelvis"]
     return min(starts) if starts else None
 
 
@@ -287,48 +290,42 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
     courses = hist.courses if hist else None
     if courses is not None:
         v["systemic_history_known"] = True
-        preop = [c for c in courses if c.setting in _PREOP]
+        preop = [c for c in courses if c.intent in _PREOP]
         v["neoadjuvant_given"] = bool(preop)
-        v["neoadjuvant_progression"] = _kleene_or(
-            None if c.outcome is None else c.outcome == "progression" for c in preop
-        ) if preop else False
-        iri_preop = [c for c in preop if "irinotecan" in vocab.regimen_drug_classes(c.regimen)]
+        v["neoadjuvant_progression"] = _kleene_or(_progressed(c) for c in preop) if preop else False
+        iri_preop = [c for c in preop if _has_class(c, "irinotecan", vocab) is not False]
         v["preop_irinotecan_effective"] = _kleene_or(
-            None if c.outcome is None else c.outcome in ("response", "stable", "completed") for c in iri_preop
+            _effective(c) if _has_class(c, "irinotecan", vocab) else None for c in iri_preop
         ) if iri_preop else False
         months = d.params("drug_failure")["adjuvant_relapse_months"]
         found = sorted(m.found for m in lesions if m.found)
         all_dated = all(m.found is not None for m in lesions)
         v["oxaliplatin_failed"] = _class_failed(courses, "oxaliplatin", months, found, all_dated, vocab)
         v["irinotecan_failed"] = _class_failed(courses, "irinotecan", months, found, all_dated, vocab)
-        ox_adjuvant = [c for c in courses if c.setting == "adjuvant"
-                       and "oxaliplatin" in vocab.regimen_drug_classes(c.regimen)]
+        ox_adjuvant = [c for c in courses
+                       if c.intent == "adjuvant" and _has_class(c, "oxaliplatin", vocab) is not False]
         limit = d.params("oxaliplatin_failure_12m")["months"]
         v["adjuvant_oxaliplatin_failure_12m"] = _kleene_or(
-            _adjuvant_relapse_within(c, limit, found, all_dated) for c in ox_adjuvant
-        ) if ox_adjuvant else False
-        classes = set().union(*(vocab.regimen_drug_classes(c.regimen) for c in courses))
-        v["oxaliplatin_exposed"] = "oxaliplatin" in classes
-        v["irinotecan_exposed"] = "irinotecan" in classes
-        v["anti_egfr_exposed"] = "anti_egfr" in classes
-        v["anti_vegf_exposed"] = "anti_vegf" in classes
-        v["checkpoint_inhibitor_exposed"] = "checkpoint_inhibitor" in classes
-        v["braf_inhibitor_exposed"] = "braf_inhibitor" in classes
-        v["her2_directed_exposed"] = "her2_directed" in classes
-        v["kras_g12c_inhibitor_exposed"] = "kras_g12c_inhibitor" in classes
-        palliative = [c for c in courses if c.setting == "palliative"]
+            _if_given(_has_class(c, "oxaliplatin", vocab), _adjuvant_relapse_within(c, limit, found, all_dated))
+            for c in ox_adjuvant) if ox_adjuvant else False
+        for klass in ("oxaliplatin", "irinotecan", "anti_egfr", "anti_vegf", "checkpoint_inhibitor", "braf_inhibitor",
+                      "her2_directed", "kras_g12c_inhibitor"):
+            v[f"{klass}_exposed"] = _kleene_or(_has_class(c, klass, vocab) for c in courses)
+        palliative = [c for c in courses if c.intent == "palliative"]
         v["palliative_lines_received"] = len(palliative)
-        if all(c.outcome is not None for c in palliative):
-            v["palliative_lines_failed"] = sum(c.outcome == "progression" for c in palliative)
+        ended = [_progressed(c) for c in palliative]
+        if None not in ended:
+            v["palliative_lines_failed"] = sum(ended)
         dated = [c for c in courses if c.started is not None]
         if courses and len(dated) == len(courses):
-            last = max(dated, key=lambda c: c.started)
-            v["progressing"] = None if last.outcome is None else last.outcome == "progression"
+            v["progressing"] = _progressed(max(dated, key=lambda c: c.started))
         elif not courses:
             v["progressing"] = False
+    radiotherapy = hist.radiotherapy if hist else None
+    if radiotherapy is not None:
+        v["prior_pelvic_radiotherapy"] = any(x.site == "pelvis" for x in radiotherapy)
     procs = hist.procedures if hist else None
     if procs is not None:
-        v["prior_pelvic_radiotherapy"] = any(x.kind == "pelvic_radiotherapy" for x in procs)
         liver_res = [x for x in procs if x.kind == "liver_resection"]
         v["prior_liver_resection"] = bool(liver_res)
         if not liver_res:
@@ -367,14 +364,48 @@ def _class_failed(courses, drug_class: str, months: int, found: list[dt.date], a
                   vocab) -> bool | None:
     results: list[bool | None] = []
     for c in courses:
-        if drug_class not in vocab.regimen_drug_classes(c.regimen):
+        given = _has_class(c, drug_class, vocab)
+        if given is False:
             continue
-        if c.outcome == "progression":
-            results.append(True)
-        elif c.setting == "adjuvant":
-            results.append(_adjuvant_relapse_within(c, months, found, all_dated))
-        elif c.outcome is None:
-            results.append(None)
+        progressed = _progressed(c)
+        if progressed:
+            result = True
+        elif c.intent == "adjuvant":
+            result = _adjuvant_relapse_within(c, months, found, all_dated)
         else:
-            results.append(False)
+            result = progressed
+        results.append(_if_given(given, result))
     return _kleene_or(results)
+
+
+def _if_given(given: bool | None, result: bool | None) -> bool | None:
+    """A course's result for a drug class, when it is unknown whether the course contained the class."""
+    return result if given else (None if result is not False else False)
+
+
+def _has_class(course, drug_class: str, vocab) -> bool | None:
+    """Whether the course gave a drug of the class; unknown when its agents were not recorded."""
+    drugs = course.drug_codes()
+    if drugs is None:
+        return None
+    return any(vocab.terms["drugs"][d].klass == drug_class for d in drugs)
+
+
+def _progressed(course) -> bool | None:
+    """Whether the disease progressed on the course: its stop reason or best response says so; a course
+    with neither recorded leaves it unknown."""
+    if course.stop_reason == "progression" or course.best_response == "progression":
+        return True
+    if course.stop_reason is None and course.best_response is None:
+        return None
+    return False
+
+
+def _effective(course) -> bool | None:
+    """Responding or stable on the course, or completed as planned, without progression."""
+    progressed = _progressed(course)
+    if progressed:
+        return False
+    if course.best_response in _RESPONSES or course.stop_reason in ("completed", "planned_surgery"):
+        return True
+    return None

@@ -85,12 +85,14 @@ MSI_ANSWERS = {"LA26203-2": "msi_high", "LA26202-4": "msi_low", "LA14122-8": "st
 GENES = {"HGNC:6407": "KRAS", "HGNC:7989": "NRAS", "HGNC:1097": "BRAF", "HGNC:3430": "ERBB2"}
 GENE_SYMBOLS = {"KRAS": "KRAS", "NRAS": "NRAS", "BRAF": "BRAF", "ERBB2": "ERBB2", "HER2": "ERBB2"}
 
-# SNOMED CT intent qualifiers -> Course.setting. mCODE STU4 names the extension `mcode-procedure-intent`
+# SNOMED CT intent qualifiers -> Course.intent. mCODE STU4 names the extension `mcode-procedure-intent`
 # (its value set has palliative but leaves adjuvant/neoadjuvant out as timing, not intent); older mCODE
 # releases called it `mcode-treatment-intent`. Both URLs are read; see docs/fhir-codes.md.
 INTENT_EXTS = (MCODE + "mcode-procedure-intent", MCODE + "mcode-treatment-intent")
 INTENT_EXT = INTENT_EXTS[0]
-INTENTS = {"363676003": "palliative", "373846009": "adjuvant", "373847000": "neoadjuvant"}
+# SNOMED's neoadjuvant (preoperative) qualifier does not say whether the primary or the metastases are operated on;
+# as with schema-1 documents (mcrc.patient.upgrade_v1), it is read as perioperative therapy of the metastases.
+INTENTS = {"363676003": "palliative", "373846009": "adjuvant", "373847000": "perioperative"}
 # RxNorm ingredient concepts (RXCUI); each checked against a published list (docs/fhir-codes.md). Drugs
 # without a checked code are still recognised by name (the vocabulary's drug codes and labels).
 RXNORM_DRUGS = {"4492": "fluorouracil", "32592": "oxaliplatin", "51499": "irinotecan", "194000": "capecitabine",
@@ -461,11 +463,17 @@ class _Reader:
                 self.unmapped.append(f"{refs}: no treatment intent (palliative/adjuvant/neoadjuvant); course not "
                                      "recorded")
                 continue
-            if len(regimens) != 1:
-                why = "no regimen" if not regimens else f"ambiguous regimen ({', '.join(regimens)})"
-                self.unmapped.append(f"{refs}: {why} for drugs {', '.join(sorted(drugs)) or 'none'}")
+            if not drugs:
+                self.unmapped.append(f"{refs}: no drug mcrc recognises; course not recorded")
                 continue
-            course: dict[str, Any] = {"setting": intent, "regimen": regimens[0]}
+            # one regimen of the vocabulary, else the drugs themselves (schema 2 records either)
+            course: dict[str, Any] = {"intent": intent}
+            if len(regimens) == 1:
+                course["regimen"] = regimens[0]
+            else:
+                course["drugs"] = sorted(drugs)
+                which = f"any of {', '.join(regimens)}" if regimens else "no regimen of the vocabulary"
+                self.warnings.append(f"{refs}: recorded as the drugs {', '.join(sorted(drugs))} ({which})")
             ends = [_date(m[1].effectivePeriod.end) for m in members
                     if getattr(m[1], "effectivePeriod", None) and m[1].effectivePeriod.end]
             if start:
@@ -476,7 +484,7 @@ class _Reader:
         return out
 
     def result(self) -> dict[str, Any]:
-        data = dict(self.data)
+        data = {"schema_version": "2", **self.data}
         if self.ecog:
             data["ecog"] = self.ecog[1]
         if self.cea:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from mcrc.patient import Patient
+from mcrc.patient import SCHEMA_VERSION, Patient
 from mcrc.vocabulary import load_vocabulary
 
 INDEX = "__i__"  # placeholder for the row number in the template of a repeated group
@@ -91,7 +91,12 @@ def build_spec(model: type[BaseModel] = Patient, prefix: str = "") -> list[Field
             continue
         path = f"{prefix}.{name}" if prefix else name
         ann = _unwrap(info.annotation)
-        if get_origin(ann) is list:
+        if get_origin(ann) is list and not (isinstance(_unwrap(get_args(ann)[0]), type)
+                                            and issubclass(_unwrap(get_args(ann)[0]), BaseModel)):
+            # a list of codes (a course's drugs): one text field, codes separated by commas
+            out.append(FieldSpec(name=name, path=path, label=_label(name), kind="codes",
+                                 help=(info.description or "") + " (codes separated by commas)"))
+        elif get_origin(ann) is list:
             item = _unwrap(get_args(ann)[0])
             out.append(FieldSpec(name=name, path=path, label=_label(name), kind="repeat", help=info.description,
                                  children=build_spec(item, f"{path}[{INDEX}]")))
@@ -118,6 +123,8 @@ def _convert(spec: FieldSpec, raw: str) -> Any:
             return raw
     if spec.kind == "bool" and raw in ("true", "false"):
         return raw == "true"
+    if spec.kind == "codes":
+        return [code for code in re.split(r"[,\s]+", raw) if code]
     return raw
 
 
@@ -162,17 +169,22 @@ def concrete(path: str, index: dict[str, str]) -> str:
 
 
 def form_to_draft(form: Mapping[str, str]) -> dict[str, Any]:
-    """The patient draft the form describes: blank fields left out (unknown), empty groups left out."""
-    return _collect(SPEC, form, {})
+    """The patient draft the form describes: blank fields left out (unknown), empty groups left out. The form is
+    built from the current Patient model, so the draft says which schema it follows."""
+    return {"schema_version": SCHEMA_VERSION, **_collect(SPEC, form, {})}
 
 
 def draft_to_form(draft: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """The inverse, to show a stored or submitted patient in the form."""
     out: dict[str, str] = {}
     for key, value in draft.items():
+        if not prefix and key in _SKIP:
+            continue
         path = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict):
             out.update(draft_to_form(value, path))
+        elif isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+            out[path] = ", ".join(value)  # a list of codes
         elif isinstance(value, list):
             if not value:
                 out[LIST_STATE + path] = "none"

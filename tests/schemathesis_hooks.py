@@ -12,8 +12,10 @@ import re
 
 import schemathesis
 
-# Patient rules that compare a date with today or with another date (mcrc.patient): no JSON Schema keyword can.
-DATE_RULES = re.compile(r"is in the future|is before (started|the date of diagnosis)")
+# Patient rules no JSON Schema keyword can state (mcrc.patient): a date compared with today or with another date;
+# drugs named as not tolerated that the course's regimen does not contain; two lines running at once.
+DATE_RULES = re.compile(r"is in the future|is before (started|the date of diagnosis)|were not given in this course"
+                        r"|are all ongoing: one line of therapy")
 # What the strict JSON reader refuses inside a FHIR resource (FHIR strings allow no C0 controls; R4B integers are
 # 32-bit): the Bundle body describes only the Bundle's frame, the resources are as the FHIR specification says.
 READER_RULES = re.compile(r"control character|digits is beyond|too large to represent")

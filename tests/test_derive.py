@@ -102,7 +102,7 @@ def test_adjuvant_without_oxaliplatin_is_not_oxaliplatin_failure():
 def test_history_unknown_leaves_history_facts_unknown():
     v = facts(age=60)
     for name in ("neoadjuvant_progression", "oxaliplatin_failed", "adjuvant_oxaliplatin_failure_12m",
-                 "palliative_lines_failed", "progressing"):
+                 "lines_failed", "progressing"):
         assert v[name] is None, name
 
 
@@ -112,13 +112,13 @@ def test_palliative_lines_and_drug_failures():
         {"setting": "palliative", "line": 2, "regimen": "FOLFIRI", "started": "2024-09-01", "outcome": "progression"},
     ]
     v = facts(treatment_history={"courses": courses})
-    assert v["palliative_lines_received"] == 2
+    assert v["lines_received"] == 2
     assert v["oxaliplatin_exposed"] is True and v["irinotecan_exposed"] is True
     assert facts(treatment_history={"courses": []})["oxaliplatin_exposed"] is False
     assert v["anti_egfr_exposed"] is False and v["anti_vegf_exposed"] is False
     bev = facts(treatment_history={"courses": [{"setting": "palliative", "regimen": "FOLFOX_BEV"}]})
     assert bev["anti_vegf_exposed"] is True and bev["oxaliplatin_exposed"] is True
-    assert v["palliative_lines_failed"] == 2
+    assert v["lines_failed"] == 2
     assert v["oxaliplatin_failed"] is True and v["irinotecan_failed"] is True
     assert v["progressing"] is True
 

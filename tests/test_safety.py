@@ -140,7 +140,7 @@ def test_regorafenib_only_after_oxaliplatin_and_irinotecan_failed():
     assert "REGORAFENIB" not in assess(later_line(irinotecan_outcome="stable")).codes()
     # two failed lines, but both oxaliplatin-based: irinotecan has not failed
     a = assess(later_line(second="CAPOX"))
-    assert a.facts["palliative_lines_failed"] == 2 and a.facts["irinotecan_failed"] is False
+    assert a.facts["lines_failed"] == 2 and a.facts["irinotecan_failed"] is False
     assert "REGORAFENIB" not in a.codes()
 
 

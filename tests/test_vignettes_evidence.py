@@ -647,7 +647,7 @@ _GRID = {
     "oxaliplatin_failed": (True, False, None),
     "irinotecan_failed": (True, False, None),
     "adjuvant_oxaliplatin_failure_12m": (True, False, None),
-    "palliative_lines_received": (0, 1, 2, 3, None),
+    "lines_received": (0, 1, 2, 3, None),
 }
 
 
@@ -679,14 +679,14 @@ PLANTED = [
     pytest.param("        when:\n          her2: positive\n          ras: wild_type\n",
                  "        when:\n          ras: wild_type\n", patient(AFTER_BOTH, LATER_FIT),
                  {"her2_directed_only_her2_positive"}, id="tucatinib-for-her2-negative"),
-    pytest.param("          braf: v600e\n          ras: wild_type\n          palliative_lines_received: {ge: 1, le: 2}",
-                 "          ras: wild_type\n          palliative_lines_received: {ge: 1, le: 2}",
+    pytest.param("          braf: v600e\n          ras: wild_type\n          lines_received: {ge: 1, le: 2}",
+                 "          ras: wild_type\n          lines_received: {ge: 1, le: 2}",
                  patient(AFTER_OX, NON_V600E), {"braf_inhibitor_only_v600e"}, id="encorafenib-for-non-v600e"),
-    pytest.param("          mmr_status: dmmr_msi_h\n          palliative_lines_received: 0\n",
-                 "          palliative_lines_received: 0\n", patient(LIVER_ONLY), {"checkpoint_only_dmmr"},
+    pytest.param("          mmr_status: dmmr_msi_h\n          lines_received: 0\n",
+                 "          lines_received: 0\n", patient(LIVER_ONLY), {"checkpoint_only_dmmr"},
                  id="pembrolizumab-for-pmmr"),
-    pytest.param("          irinotecan_failed: true\n          palliative_lines_received: {le: 2}",
-                 "          palliative_lines_received: {le: 2}", patient(AFTER_OX),
+    pytest.param("          irinotecan_failed: true\n          lines_received: {le: 2}",
+                 "          lines_received: {le: 2}", patient(AFTER_OX),
                  {"later_line_agents_after_ox_and_iri"}, id="trifluridine-bev-in-second-line"),
 ]
 

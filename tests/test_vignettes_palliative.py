@@ -125,8 +125,9 @@ VIGNETTES: list[V] = [
       must={"considerations": "palliative_line_after_both"},
       not_fired=f"{FIRST_LINE_ROWS} palliative.systemic.after_oxaliplatin palliative.systemic.after_irinotecan",
       scope=ANY),
-    V("palliative.line.no_failure_yet", "folfox-stopped-for-neuropathy",
-      patient(history(course("palliative", "FOLFOX_BEV", "2025-02-03", "2025-07-28", "intolerance", line=1))),
+    V("palliative.line.no_failure_yet", "folfox-bev-still-responding",
+      patient(history({"intent": "palliative", "regimen": "FOLFOX_BEV", "started": "2025-02-03",
+                       "best_response": "partial", "stop_reason": "ongoing"})),
       must={"considerations": "palliative_line_no_failure"},
       must_not={"regimens": f"{LATER_AGENTS} FOLFIRI_AFLIBERCEPT"},
       not_fired=f"{FIRST_LINE_ROWS} palliative.systemic.after_oxaliplatin", scope=ANY),
@@ -387,7 +388,7 @@ _GRID = {
     "oxaliplatin_failed": (True, False, None),
     "irinotecan_failed": (True, False, None),
     "adjuvant_oxaliplatin_failure_12m": (True, False, None),
-    "palliative_lines_received": (0, 1, 3, None),
+    "lines_received": (0, 1, 3, None),
     "liver_mets": (True, False),
 }
 

@@ -294,6 +294,8 @@ class Course(_Model):
         {"not": {"required": ["regimen", "drugs"], "properties": {"regimen": {"type": "string"},
                                                                  "drugs": {"type": "array"}}}},
         _when("stop_reason", ["ongoing"], _null("ended")),
+        {"if": {"properties": {"toxicity_drugs": {"type": "array"}}, "required": ["toxicity_drugs"]},
+         "then": {"properties": {"stop_reason": {"const": "toxicity"}}, "required": ["stop_reason"]}},
     )
 
     intent: Intent = Field(description="adjuvant / neoadjuvant: around surgery of the primary; perioperative: "
@@ -313,6 +315,9 @@ class Course(_Model):
         default=None, description="Best RECIST response on this course ('response': complete or partial, "
                                   "not stated which)")
     stop_reason: StopReason | None = Field(default=None, description="Why it ended ('ongoing': not ended)")
+    toxicity_drugs: list[DrugCode] | None = Field(
+        default=None, min_length=1, max_length=8, json_schema_extra={"uniqueItems": True},
+        description="With stop_reason 'toxicity': the drugs not tolerated (else which drug was is unknown)")
     progression_date: PastDate | None = Field(
         default=None, description="Date of progression or relapse during or after this course"
     )
@@ -351,6 +356,13 @@ class Course(_Model):
                              f"({self.started.isoformat()})")
         if self.stop_reason == "ongoing" and self.ended is not None:
             raise ValueError("stop_reason is 'ongoing' but an end date is given")
+        if self.toxicity_drugs is not None:
+            if self.stop_reason != "toxicity":
+                raise ValueError("toxicity_drugs is given but stop_reason is not 'toxicity'")
+            given = self.drug_codes()
+            stray = [d for d in self.toxicity_drugs if given is not None and d not in given]
+            if stray:
+                raise ValueError(f"toxicity_drugs {', '.join(stray)} were not given in this course")
         return self
 
     def drug_codes(self) -> tuple[str, ...] | None:
@@ -488,7 +500,7 @@ _V1_RADIOTHERAPY = {"pelvic_radiotherapy": ("other", "pelvis"), "lung_sbrt": ("s
 _V1_FLUOROPYRIMIDINE_ONLY = {"CAPECITABINE", "FU_LV"}
 
 
-_V2_COURSE_FIELDS = {"intent", "drugs", "cycles", "best_response", "stop_reason"}
+_V2_COURSE_FIELDS = {"intent", "drugs", "cycles", "best_response", "stop_reason", "toxicity_drugs"}
 
 
 def is_v1(data: dict[str, Any]) -> bool:

@@ -50,7 +50,7 @@ def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
     if not isinstance(patient, Patient):
         patient = parse_patient(patient, today=today)
     kb = kb or load_knowledge()
-    return assess_facts(derive_facts(patient, kb.definitions), kb, patient_id=patient.id,
+    return assess_facts(derive_facts(patient, kb.definitions, today=today), kb, patient_id=patient.id,
                         input_hash=input_hash(patient), show_evidence=show_evidence, trace=trace)
 
 

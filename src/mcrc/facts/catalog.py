@@ -44,6 +44,18 @@ class FactSpec:
 
 
 RESECT = ("resectable", "potentially_resectable", "unresectable")
+# Drug classes whose history is derived (mcrc.facts.history); kept here so the catalog has no import of it.
+HISTORY_CLASSES = ("fluoropyrimidine", "oxaliplatin", "irinotecan", "anti_egfr", "anti_vegf", "multikinase_inhibitor",
+                   "thymidine_analogue", "checkpoint_inhibitor", "braf_inhibitor", "her2_directed",
+                   "kras_g12c_inhibitor", "trk_inhibitor", "ret_inhibitor", "vegfr_inhibitor")
+INTOLERANCE_CLASSES = ("fluoropyrimidine", "oxaliplatin", "irinotecan")
+_CLASS_LABELS = {"fluoropyrimidine": "A fluoropyrimidine", "oxaliplatin": "Oxaliplatin", "irinotecan": "Irinotecan",
+                 "anti_egfr": "An anti-EGFR antibody", "anti_vegf": "An anti-VEGF agent",
+                 "multikinase_inhibitor": "Regorafenib (multikinase inhibitor)",
+                 "thymidine_analogue": "Trifluridine-tipiracil", "checkpoint_inhibitor": "A checkpoint inhibitor",
+                 "braf_inhibitor": "A BRAF inhibitor", "her2_directed": "A HER2-directed drug",
+                 "kras_g12c_inhibitor": "A KRAS G12C inhibitor", "trk_inhibitor": "A TRK inhibitor",
+                 "ret_inhibitor": "A RET inhibitor", "vegfr_inhibitor": "Fruquintinib (VEGFR inhibitor)"}
 
 
 def _f(name, kind, doc, values=(), low=None, high=None, source="", definition=None) -> FactSpec:
@@ -112,6 +124,8 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("liver_largest_mm", "number", "Largest liver metastasis (mm)", low=0, high=500,
        source="metastases[organ=liver].largest_size"),
     _f("liver_only", "bool", "Liver metastases and no other distant site", source="metastases"),
+    _f("liver_dominant", "bool", "Liver-only, or liver metastases with at most a few small lung nodules and one small "
+       "nodal area", definition="liver_dominant"),
     _f("extrahepatic_disease", "bool", "Distant metastases outside the liver", source="metastases"),
     _f("liver_timing", "enum", "Synchronous or metachronous liver metastases", ("synchronous", "metachronous"),
        definition="liver_timing"),
@@ -155,37 +169,47 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("ret_fusion", "bool", "RET gene fusion documented", source="biomarkers.ret_fusion"),
     _f("ctdna_known", "bool", "ctDNA results for RAS, BRAF and EGFR recorded", source="biomarkers.ctdna"),
     _f("ctdna_clear", "bool", "ctDNA free of RAS, BRAF and EGFR resistance mutations", definition="ctdna_clear"),
+    _f("ctdna_tissue_ras_discordant", "bool", "ctDNA shows a RAS mutation the tissue (RAS wild-type) did not, "
+       "before any anti-EGFR therapy", definition="ctdna_discordance"),
     _f("molecular_specimen", "enum", "Material of the molecular results", ("primary", "metastasis", "liquid_biopsy"),
        source="biomarkers.specimen"),
     # treatment history
     _f("systemic_history_known", "bool", "The systemic therapy history has been recorded",
        source="treatment_history.courses"),
-    _f("neoadjuvant_given", "bool", "Any preoperative (neoadjuvant or conversion) systemic therapy given",
+    _f("neoadjuvant_given", "bool", "Any preoperative (perioperative or conversion) therapy of the metastases given",
        source="treatment_history.courses"),
-    _f("neoadjuvant_progression", "bool", "Progression during neoadjuvant or conversion therapy",
-       source="treatment_history.courses"),
+    _f("neoadjuvant_progression", "bool", "Progression on the latest preoperative (perioperative or conversion) "
+       "course, not since answered by a response to salvage therapy", definition="preoperative_progression"),
+    _f("preop_progression_ever", "bool", "Progression on any preoperative (perioperative or conversion) course",
+       definition="preoperative_progression"),
     _f("preop_irinotecan_effective", "bool", "A preoperative irinotecan-based regimen was effective",
        source="treatment_history.courses"),
-    _f("oxaliplatin_exposed", "bool", "Oxaliplatin received in any setting", source="treatment_history.courses"),
-    _f("irinotecan_exposed", "bool", "Irinotecan received in any setting", source="treatment_history.courses"),
-    _f("anti_egfr_exposed", "bool", "An anti-EGFR antibody received before", source="treatment_history.courses"),
-    _f("anti_vegf_exposed", "bool", "An anti-VEGF agent received before", source="treatment_history.courses"),
-    _f("checkpoint_inhibitor_exposed", "bool", "A checkpoint inhibitor received before",
-       source="treatment_history.courses"),
-    _f("braf_inhibitor_exposed", "bool", "A BRAF inhibitor received before", source="treatment_history.courses"),
-    _f("her2_directed_exposed", "bool", "A HER2-directed drug received before", source="treatment_history.courses"),
-    _f("kras_g12c_inhibitor_exposed", "bool", "A KRAS G12C inhibitor received before",
-       source="treatment_history.courses"),
-    _f("oxaliplatin_failed", "bool", "Oxaliplatin has failed", definition="drug_failure"),
-    _f("irinotecan_failed", "bool", "Irinotecan has failed", definition="drug_failure"),
-    _f("adjuvant_oxaliplatin_failure_12m", "bool", "Relapse within 12 months of adjuvant oxaliplatin",
-       definition="oxaliplatin_failure_12m"),
-    _f("palliative_lines_received", "int", "Palliative lines of systemic therapy received", low=0, high=10,
-       source="treatment_history.courses"),
-    _f("palliative_lines_failed", "int", "Palliative lines that ended in progression", low=0, high=10,
-       source="treatment_history.courses"),
-    _f("progressing", "bool", "The most recent systemic course ended in progression",
-       source="treatment_history.courses"),
+    *(_f(f"{klass}_exposed", "bool", f"{_CLASS_LABELS[klass]} received before (any intent)",
+         source="treatment_history.courses") for klass in HISTORY_CLASSES),
+    *(_f(f"{klass}_refractory", "bool", f"Progression on {_CLASS_LABELS[klass].lower()} or within 3 months of its "
+         "last dose (6 after adjuvant therapy)", definition="refractory") for klass in HISTORY_CLASSES),
+    *(_f(f"{klass}_intolerant", "bool", f"{_CLASS_LABELS[klass]} stopped for toxicity without progression",
+         definition="intolerant") for klass in INTOLERANCE_CLASSES),
+    *(_f(f"{klass}_failed", "bool", f"{_CLASS_LABELS[klass]} has failed (refractory or not tolerated)",
+         definition="drug_failure") for klass in INTOLERANCE_CLASSES),
+    _f("adjuvant_oxaliplatin_failure_12m", "bool", "Relapse during adjuvant oxaliplatin or within 12 months of its "
+       "end", definition="oxaliplatin_failure_12m"),
+    _f("lines_received", "int", "Lines of therapy for metastatic disease received (conversion and palliative lines, "
+       "an adjuvant course followed by early relapse)", low=0, high=10, definition="lines_of_therapy"),
+    _f("lines_failed", "int", "Lines for metastatic disease that ended in progression", low=0, high=10,
+       definition="lines_of_therapy"),
+    _f("progressing", "bool", "The disease progressed on or after the latest course for metastatic disease",
+       definition="progressing"),
+    _f("controlled_on_chemotherapy", "bool", "Responding or stable on the current course for at least 3 months, "
+       "within 3 lines", definition="disease_control"),
+    _f("objective_response", "bool", "Complete or partial response on the current course",
+       definition="disease_control"),
+    _f("anti_egfr_benefit", "bool", "Objective response, or stable disease for at least 6 months, on earlier "
+       "anti-EGFR therapy", definition="anti_egfr_rechallenge"),
+    _f("anti_egfr_free_since", "bool", "The latest course for metastatic disease had no anti-EGFR antibody",
+       definition="anti_egfr_rechallenge"),
+    _f("ctdna_after_anti_egfr", "bool", "The ctDNA result was taken after the last anti-EGFR course",
+       definition="anti_egfr_rechallenge"),
     _f("lung_resection_margin", "enum", "Worst margin of a lung metastasis resection ('none': no resection done)",
        ("R0", "R1", "R2", "none"),
        source="treatment_history.procedures"),

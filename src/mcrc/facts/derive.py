@@ -5,44 +5,32 @@ Unknown stays unknown: a derivation returns None whenever its inputs do not sett
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-from collections.abc import Iterable
 
 from mcrc.facts.catalog import FACTS
+from mcrc.facts.history import (
+    CLASSES,
+    INTOLERANCE_CLASSES,
+    PREOPERATIVE,
+    History,
+    Params,
+    add_months,
+    kleene_and,
+    kleene_or,
+    liver_dominant,
+)
 from mcrc.facts.model import Facts
 from mcrc.knowledge.definitions import Definitions, load_definitions
 from mcrc.patient import Lesion, Patient
 from mcrc.vocabulary import load_vocabulary
 
 _RANK = {"resectable": 0, "potentially_resectable": 1, "unresectable": 2}
-_PREOP = ("perioperative", "conversion")  # preoperative therapy of the metastases
-_RESPONSES = ("complete", "partial", "response", "stable")
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar-month arithmetic, clamping to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def whole_months(start: dt.date, end: dt.date) -> int:
     """Completed calendar months from start to end (0 if end is not after start)."""
     months = (end.year - start.year) * 12 + end.month - start.month
     if add_months(start, months) > end:
         months -= 1
     return max(months, 0)
-
-
-def _kleene_or(values: Iterable[bool | None]) -> bool | None:
-    seen_unknown = False
-    for v in values:
-        if v is True:
-            return True
-        if v is None:
-            seen_unknown = True
-    return None if seen_unknown else False
 
 
 def worst_resectability(values: list[str | None]) -> str | None:
@@ -60,11 +48,12 @@ def _sum_or_none(values: list[int | None]) -> int | None:
 
 
 def _any_attr(lesions: list[Lesion], attr: str) -> bool | None:
-    return _kleene_or(getattr(lesion, attr) for lesion in lesions)
+    return kleene_or(getattr(lesion, attr) for lesion in lesions)
 
 
-def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Facts:
-    """Flatten a Patient into Facts, observed and derived."""
+def derive_facts(patient: Patient, definitions: Definitions | None = None, today: dt.date | None = None) -> Facts:
+    """Flatten a Patient into Facts, observed and derived (`today`: the date durations of ongoing courses run
+    to; default the real one)."""
     d = definitions or load_definitions()
     v: dict[str, object] = dict.fromkeys(FACTS)
     notes: list[str] = []
@@ -89,7 +78,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         v["cn"] = pr.cn[:2] if pr.cn else None
         t_adv = None if v["ct"] is None else v["ct"] in d.params("locally_advanced")["t_categories"]
         n_pos = None if v["cn"] is None else v["cn"] != "N0"
-        v["locally_advanced"] = _kleene_or([t_adv, n_pos])
+        v["locally_advanced"] = kleene_or([t_adv, n_pos])
         v["primary_status"] = pr.status
         v["primary_resectability"] = pr.resectability
         v["emergency"] = pr.emergency
@@ -122,6 +111,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
                                         None if None in judged else False) if mets else False
         v["liver_resectability"] = worst_resectability([m.resectability for m in liver]) if liver else "none"
         v["liver_only"] = all_organs == {"liver"}
+        v["liver_dominant"] = liver_dominant(mets, d.params("liver_dominant"))
         v["extrahepatic_disease"] = bool(all_organs - {"liver"})
         peri = [m for m in mets if m.organ == "peritoneum"]
         v["peritoneal_mets"] = bool(peri)
@@ -178,12 +168,13 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
             calls = [b.ctdna.ras, b.ctdna.braf, b.ctdna.egfr_ectodomain]
             v["ctdna_known"] = None not in calls
             v["ctdna_clear"] = False if "mutant" in calls else (True if None not in calls else None)
+        v["ctdna_tissue_ras_discordant"] = _ctdna_discordant(p, v["ras"])
         v["mmr_status"], note = _mmr(b.mmr, b.msi)
         if note:
             notes.append(note)
 
     # --- treatment history -------------------------------------------------------------------
-    _history(p, v, lung + other, d)
+    _history(p, v, lung + other, d, today or dt.date.today())
     v["ned"] = _ned(p)
     # --- fitness and wishes ------------------------------------------------------------------
     v["fit_for_surgery"] = p.fitness.fit_for_surgery if p.fitness else None
@@ -194,6 +185,31 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None) -> Fa
         v["declines_surgery"] = p.preferences.declines_surgery
         v["wishes_organ_preservation"] = p.preferences.wishes_organ_preservation
     return Facts(values=v, ned_date=p.ned_date, notes=tuple(notes))
+
+
+def _ctdna_discordant(p: Patient, tissue_ras: str | None) -> bool | None:
+    """ctDNA RAS mutant against RAS wild-type tissue with no anti-EGFR therapy begun before the ctDNA test (then
+    it cannot be acquired resistance; definitions.yaml ctdna_discordance)."""
+    b = p.biomarkers
+    ctdna = b.ctdna if b else None
+    if ctdna is None or ctdna.ras is None:
+        return None
+    if ctdna.ras != "mutant" or b.specimen == "liquid_biopsy":
+        return False  # nothing to disagree with: ctDNA clear of RAS, or no tissue result at all
+    if tissue_ras != "wild_type":
+        return None if tissue_ras is None else False
+    hist = p.treatment_history
+    if hist is None or hist.courses is None:
+        return None
+    vocab = load_vocabulary()
+    earlier = []
+    for c in hist.courses:
+        drugs = c.drug_codes()
+        has = None if drugs is None else any(vocab.terms["drugs"][d].klass == "anti_egfr" for d in drugs)
+        started_before = None if ctdna.date is None or c.started is None else c.started <= ctdna.date
+        earlier.append(kleene_and([has, started_before]))
+    anti_egfr_before = kleene_or(earlier)
+    return None if anti_egfr_before is None else not anti_egfr_before
 
 
 def _ned(p: Patient) -> bool | None:
@@ -284,43 +300,30 @@ def _dfi(p: Patient, lung: list[Lesion], timing: str | None) -> int | None:
     return whole_months(p.primary.resected_on, min(found))
 
 
-def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None:
-    vocab = load_vocabulary()
+def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: dt.date) -> None:
+    """The treatment-history facts (mcrc.facts.history holds the conventions they follow)."""
     hist = p.treatment_history
     courses = hist.courses if hist else None
     if courses is not None:
+        h = History(p, load_vocabulary(), Params.from_definitions(d), today)
         v["systemic_history_known"] = True
-        preop = [c for c in courses if c.intent in _PREOP]
-        v["neoadjuvant_given"] = bool(preop)
-        v["neoadjuvant_progression"] = _kleene_or(_progressed(c) for c in preop) if preop else False
-        iri_preop = [c for c in preop if _has_class(c, "irinotecan", vocab) is not False]
-        v["preop_irinotecan_effective"] = _kleene_or(
-            _effective(c) if _has_class(c, "irinotecan", vocab) else None for c in iri_preop
-        ) if iri_preop else False
-        months = d.params("drug_failure")["adjuvant_relapse_months"]
-        found = sorted(m.found for m in lesions if m.found)
-        all_dated = all(m.found is not None for m in lesions)
-        v["oxaliplatin_failed"] = _class_failed(courses, "oxaliplatin", months, found, all_dated, vocab)
-        v["irinotecan_failed"] = _class_failed(courses, "irinotecan", months, found, all_dated, vocab)
-        ox_adjuvant = [c for c in courses
-                       if c.intent == "adjuvant" and _has_class(c, "oxaliplatin", vocab) is not False]
-        limit = d.params("oxaliplatin_failure_12m")["months"]
-        v["adjuvant_oxaliplatin_failure_12m"] = _kleene_or(
-            _if_given(_has_class(c, "oxaliplatin", vocab), _adjuvant_relapse_within(c, limit, found, all_dated))
-            for c in ox_adjuvant) if ox_adjuvant else False
-        for klass in ("oxaliplatin", "irinotecan", "anti_egfr", "anti_vegf", "checkpoint_inhibitor", "braf_inhibitor",
-                      "her2_directed", "kras_g12c_inhibitor"):
-            v[f"{klass}_exposed"] = _kleene_or(_has_class(c, klass, vocab) for c in courses)
-        palliative = [c for c in courses if c.intent == "palliative"]
-        v["palliative_lines_received"] = len(palliative)
-        ended = [_progressed(c) for c in palliative]
-        if None not in ended:
-            v["palliative_lines_failed"] = sum(ended)
-        dated = [c for c in courses if c.started is not None]
-        if courses and len(dated) == len(courses):
-            v["progressing"] = _progressed(max(dated, key=lambda c: c.started))
-        elif not courses:
-            v["progressing"] = False
+        v["neoadjuvant_given"] = any(c.intent in PREOPERATIVE for c in courses)
+        v["neoadjuvant_progression"], v["preop_progression_ever"] = h.preoperative_progression()
+        v["preop_irinotecan_effective"] = h.preop_irinotecan_effective()
+        for klass in CLASSES:
+            v[f"{klass}_exposed"] = h.exposed(klass)
+            v[f"{klass}_refractory"] = h.refractory(klass)
+        v["adjuvant_oxaliplatin_failure_12m"] = h.adjuvant_oxaliplatin_failure()
+        for klass in INTOLERANCE_CLASSES:
+            v[f"{klass}_intolerant"] = h.intolerant(klass)
+            v[f"{klass}_failed"] = kleene_or([v[f"{klass}_refractory"], v[f"{klass}_intolerant"]])
+        # for the choice of a regimen the guideline's 12-month window after adjuvant oxaliplatin counts as failure
+        # (CONVENTIONS A1), beside the trials' 6 months that refractoriness uses
+        v["oxaliplatin_failed"] = kleene_or([v["oxaliplatin_failed"], v["adjuvant_oxaliplatin_failure_12m"]])
+        v["lines_received"], v["lines_failed"], _ = h.lines()
+        v["progressing"] = h.progressing()
+        v["controlled_on_chemotherapy"], v["objective_response"] = h.controlled_on_chemotherapy(v["lines_received"])
+        v.update(h.anti_egfr())
     radiotherapy = hist.radiotherapy if hist else None
     if radiotherapy is not None:
         v["prior_pelvic_radiotherapy"] = any(x.site == "pelvis" for x in radiotherapy)
@@ -347,65 +350,3 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions) -> None
             v["lung_resection_margin"] = "none"
         elif all(m is not None for m in margins):
             v["lung_resection_margin"] = max(margins)
-
-
-def _adjuvant_relapse_within(course, months: int, found: list[dt.date], all_dated: bool) -> bool | None:
-    """Relapse within `months` of the end of an adjuvant course; no relapse on record counts as none
-    only when every metastasis has a date (otherwise a relapse could be hiding among them)."""
-    if course.ended is None:
-        return None
-    relapse = course.progression_date or next((f for f in found if f >= course.ended), None)
-    if relapse is None:
-        return False if all_dated else None
-    return relapse <= add_months(course.ended, months)
-
-
-def _class_failed(courses, drug_class: str, months: int, found: list[dt.date], all_dated: bool,
-                  vocab) -> bool | None:
-    results: list[bool | None] = []
-    for c in courses:
-        given = _has_class(c, drug_class, vocab)
-        if given is False:
-            continue
-        progressed = _progressed(c)
-        if progressed:
-            result = True
-        elif c.intent == "adjuvant":
-            result = _adjuvant_relapse_within(c, months, found, all_dated)
-        else:
-            result = progressed
-        results.append(_if_given(given, result))
-    return _kleene_or(results)
-
-
-def _if_given(given: bool | None, result: bool | None) -> bool | None:
-    """A course's result for a drug class, when it is unknown whether the course contained the class."""
-    return result if given else (None if result is not False else False)
-
-
-def _has_class(course, drug_class: str, vocab) -> bool | None:
-    """Whether the course gave a drug of the class; unknown when its agents were not recorded."""
-    drugs = course.drug_codes()
-    if drugs is None:
-        return None
-    return any(vocab.terms["drugs"][d].klass == drug_class for d in drugs)
-
-
-def _progressed(course) -> bool | None:
-    """Whether the disease progressed on the course: its stop reason or best response says so; a course
-    with neither recorded leaves it unknown."""
-    if course.stop_reason == "progression" or course.best_response == "progression":
-        return True
-    if course.stop_reason is None and course.best_response is None:
-        return None
-    return False
-
-
-def _effective(course) -> bool | None:
-    """Responding or stable on the course, or completed as planned, without progression."""
-    progressed = _progressed(course)
-    if progressed:
-        return False
-    if course.best_response in _RESPONSES or course.stop_reason in ("completed", "planned_surgery"):
-        return True
-    return None

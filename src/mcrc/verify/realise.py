@@ -143,7 +143,7 @@ def _history(v: dict) -> dict | None:
             courses.append({"setting": "adjuvant", "regimen": "CAPOX", "started": "2024-02-01", "ended": "2024-07-01",
                             "outcome": "completed", "progression_date": "2024-12-01"})
         elif (v.get("oxaliplatin_exposed") and not v.get("oxaliplatin_failed")
-              and not v.get("palliative_lines_received")):
+              and not v.get("lines_received")):
             courses.append({"setting": "adjuvant", "regimen": "CAPOX", "started": "2024-02-01", "ended": "2024-07-01",
                             "outcome": "completed", "progression_date": "2026-01-01"})
         if v.get("neoadjuvant_given"):
@@ -151,8 +151,8 @@ def _history(v: dict) -> dict | None:
             outcome = "progression" if v.get("neoadjuvant_progression") else "response"
             courses.append({"setting": "neoadjuvant", "regimen": regimen, "started": "2025-01-10",
                             "ended": "2025-04-10", "outcome": outcome})
-        lines = v.get("palliative_lines_received") or 0
-        failed = v.get("palliative_lines_failed") or 0
+        lines = v.get("lines_received") or 0
+        failed = v.get("lines_failed") or 0
         plan = []
         if v.get("oxaliplatin_failed") and not v.get("adjuvant_oxaliplatin_failure_12m"):
             plan.append("FOLFOX_PANITUMUMAB" if v.get("anti_egfr_exposed") else "FOLFOX_BEV"

@@ -518,7 +518,29 @@ def is_v1(data: dict[str, Any]) -> bool:
     return not any(isinstance(c, dict) and _V2_COURSE_FIELDS & c.keys() for c in courses)
 
 
-def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+_V1_SETTINGS = ("adjuvant", "neoadjuvant", "conversion", "palliative")
+
+
+def v1_problems(data: dict[str, Any]) -> list[Problem]:
+    """What schema 1 itself refused in the parts the upgrade rewrites (a course's setting and outcome), named by
+    the paths the sender wrote and with schema 1's allowed values."""
+    hist = data.get("treatment_history")
+    courses = hist.get("courses") if isinstance(hist, dict) else None
+    problems = []
+    for i, c in enumerate(courses if isinstance(courses, list) else ()):
+        if not isinstance(c, dict):
+            continue
+        where = f"treatment_history.courses[{i}]"
+        if "setting" in c and c["setting"] not in _V1_SETTINGS:
+            problems.append(Problem(f"{where}.setting", f"{c['setting']!r} is not a schema-1 setting",
+                                    ", ".join(_V1_SETTINGS)))
+        if c.get("outcome") is not None and c["outcome"] not in _V1_OUTCOME:
+            problems.append(Problem(f"{where}.outcome", f"{c['outcome']!r} is not a schema-1 outcome",
+                                    ", ".join(_V1_OUTCOME)))
+    return problems
+
+
+def upgrade_v1(data: dict[str, Any], paths: dict[str, str] | None = None) -> dict[str, Any]:
     """A schema-1 patient as schema 2 (a new dict; anything not understood is left for validation to name).
 
     - `setting` becomes `intent`; a schema-1 "neoadjuvant" course was preoperative therapy of either the primary
@@ -527,8 +549,13 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
       read it as preoperative therapy of the metastases);
     - `outcome` "progression", "completed", "intolerance" become `stop_reason` progression, completed,
       toxicity; "response" and "stable" become `best_response`;
-    - procedures "pelvic_radiotherapy" and "lung_sbrt" become radiotherapy courses (pelvis; SBRT of the lung).
+    - procedures "pelvic_radiotherapy" and "lung_sbrt" become radiotherapy courses (pelvis; SBRT of the lung);
+      their other keys go along, so a key schema 1 refused is still refused.
+
+    `paths`, when given, is filled with each rewritten schema-2 path and the schema-1 path it came from, so that
+    a problem can be reported where the sender wrote it.
     """
+    paths = {} if paths is None else paths
     out = {**data, "schema_version": "2"}
     hist = data.get("treatment_history")
     if not isinstance(hist, dict):
@@ -538,43 +565,59 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     pelvic_rt = False
     if isinstance(procedures, list):
         kept, radiotherapy = [], list(hist.get("radiotherapy") or [])
-        for p in procedures:
+        for i, p in enumerate(procedures):
             if isinstance(p, dict) and p.get("kind") in _V1_RADIOTHERAPY:
                 kind, site = _V1_RADIOTHERAPY[p["kind"]]
                 pelvic_rt |= site == "pelvis"
-                rt = {"kind": kind, "site": site}
+                rt = {"kind": kind, "site": site, **{k: v for k, v in p.items() if k not in ("kind", "date")}}
+                new = f"treatment_history.radiotherapy[{len(radiotherapy)}]"
+                paths[new] = f"treatment_history.procedures[{i}]"
                 if p.get("date") is not None:
                     rt["started"] = p["date"]
+                    paths[f"{new}.started"] = f"treatment_history.procedures[{i}].date"
                 radiotherapy.append(rt)
             else:
+                if len(kept) != i:
+                    paths[f"treatment_history.procedures[{len(kept)}]"] = f"treatment_history.procedures[{i}]"
                 kept.append(p)
         hist["procedures"] = kept
         hist["radiotherapy"] = radiotherapy  # schema 1 recorded radiotherapy among the procedures: known
     courses = hist.get("courses")
     if isinstance(courses, list):
         upgraded = []
-        for c in courses:
+        for i, c in enumerate(courses):
             if not isinstance(c, dict):
                 upgraded.append(c)
                 continue
             c = dict(c)
+            where = f"treatment_history.courses[{i}]"
             if "setting" in c and "intent" not in c:
                 setting = c.pop("setting")
                 if setting == "neoadjuvant":
                     primary = pelvic_rt and c.get("regimen") in _V1_FLUOROPYRIMIDINE_ONLY
                     setting = "neoadjuvant" if primary else "perioperative"
                 c["intent"] = setting
+                paths[f"{where}.intent"] = f"{where}.setting"
             if "outcome" in c:
                 outcome = c.pop("outcome")
                 if outcome in _V1_OUTCOME:
                     key, value = _V1_OUTCOME[outcome]
                     c.setdefault(key, value)
+                    paths[f"{where}.{key}"] = f"{where}.outcome"
                 elif outcome is not None:
-                    c["outcome"] = outcome  # not a schema-1 value: validation names it
+                    c["outcome"] = outcome  # not a schema-1 value (v1_problems names it first)
             upgraded.append(c)
         hist["courses"] = upgraded
     out["treatment_history"] = hist
     return out
+
+
+def _sender_path(where: str, paths: dict[str, str]) -> str:
+    """The schema-1 path of a problem found in the upgraded document (the longest rewritten prefix)."""
+    for new in sorted(paths, key=len, reverse=True):
+        if where == new or where.startswith((new + ".", new + "[")):
+            return paths[new] + where[len(new):]
+    return where
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -638,10 +681,21 @@ def parse_patient(data: Any, today: dt.date | None = None) -> Patient:
     """Validate a decoded JSON object into a Patient or raise InputError listing every problem."""
     if not isinstance(data, dict):
         raise InputError([Problem("(patient)", f"expected a JSON object, got {type(data).__name__}")])
+    paths: dict[str, str] = {}
+    early: list[Problem] = []
+    if is_v1(data):  # upgraded here (not only by the model) so that problems name the paths the sender wrote
+        early = v1_problems(data)
+        data = upgrade_v1(data, paths)
     try:
-        return Patient.model_validate(data, context={"today": today or dt.date.today()})
+        patient = Patient.model_validate(data, context={"today": today or dt.date.today()})
     except ValidationError as exc:
-        raise InputError([_problem(e) for e in exc.errors()]) from None
+        named = {p.where for p in early}
+        problems = [Problem(_sender_path(p.where, paths), p.message, p.allowed)
+                    for p in map(_problem, exc.errors())]
+        raise InputError(early + [p for p in problems if p.where not in named]) from None
+    if early:
+        raise InputError(early)
+    return patient
 
 
 def parse_patient_json(text: str | bytes, today: dt.date | None = None) -> Patient:

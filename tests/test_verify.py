@@ -163,7 +163,51 @@ def lesions(draw):
     return {k: v for k, v in lesion.items() if v is not None}
 
 
-REGIMENS = ["FOLFOX", "CAPOX", "FOLFIRI", "FOLFOX_BEV", "FOLFIRI_CETUXIMAB", "FOLFOXIRI_BEV", "PEMBROLIZUMAB"]
+REGIMENS = ["FOLFOX", "CAPOX", "FOLFIRI", "FOLFOX_BEV", "FOLFIRI_CETUXIMAB", "FOLFOX_PANITUMUMAB", "FOLFOXIRI_BEV",
+            "PEMBROLIZUMAB", "CAPECITABINE", "FU_LV_BEV", "REGORAFENIB", "TRIFLURIDINE_TIPIRACIL_BEV",
+            "ENCORAFENIB_CETUXIMAB", "FRUQUINTINIB"]
+DRUG_SETS = [["fluorouracil", "oxaliplatin"], ["capecitabine", "irinotecan", "bevacizumab"], ["cetuximab"],
+             ["nivolumab", "ipilimumab"]]
+DATES = ["2024-02-01", "2024-07-01", "2025-01-10", "2025-04-01", "2025-09-01", "2025-12-01", "2026-05-01"]
+
+
+@st.composite
+def courses(draw):
+    """Schema-2 courses: any intent, a regimen or drugs or neither, dates, responses, stop reasons, toxicity."""
+    out = []
+    for _ in range(draw(st.integers(0, 4))):
+        c: dict = {"intent": draw(st.sampled_from(["adjuvant", "neoadjuvant", "perioperative", "conversion",
+                                                    "palliative", "maintenance"]))}
+        agents = draw(st.sampled_from(["regimen", "regimen", "drugs", "none"]))
+        if agents == "regimen":
+            c["regimen"] = draw(st.sampled_from(REGIMENS))
+        elif agents == "drugs":
+            c["drugs"] = draw(st.sampled_from(DRUG_SETS))
+        start = draw(maybe(st.sampled_from(DATES)))
+        if start:
+            c["started"] = start
+        stop = draw(maybe(st.sampled_from(["completed", "progression", "toxicity", "patient_choice", "planned_surgery",
+                                           "ongoing", "other"])))
+        if stop:
+            c["stop_reason"] = stop
+        end = draw(maybe(st.sampled_from(DATES)))
+        if end and stop != "ongoing" and (start is None or end >= start):
+            c["ended"] = end
+        response = draw(maybe(st.sampled_from(["complete", "partial", "response", "stable", "progression",
+                                               "not_evaluated"])))
+        if response:
+            c["best_response"] = response
+        prog = draw(maybe(st.sampled_from(DATES)))
+        if prog and (start is None or prog >= start):
+            c["progression_date"] = prog
+        if stop == "toxicity" and agents == "drugs" and draw(st.booleans()):
+            c["toxicity_drugs"] = c["drugs"][:1]
+        out.append(c)
+    ongoing = [c for c in out if c.get("stop_reason") == "ongoing" and c["intent"] in ("palliative", "maintenance",
+                                                                                     "conversion")]
+    for c in ongoing[1:]:  # one line runs at a time
+        c["stop_reason"] = "completed"
+    return out
 
 
 @st.composite
@@ -186,26 +230,21 @@ def patients(draw):
            "mmr": draw(maybe(st.sampled_from(["deficient", "proficient"]))),
            "her2": draw(maybe(st.sampled_from(["positive", "negative"]))),
            "ntrk_fusion": draw(maybe(st.booleans())),
-           "kras_variant": draw(maybe(st.sampled_from(["G12C", "G12D"]))) if kras == "mutant" else None}
-    courses = draw(maybe(st.lists(st.fixed_dictionaries({
-        "setting": st.sampled_from(["adjuvant", "neoadjuvant", "conversion", "palliative"]),
-        "regimen": st.sampled_from(REGIMENS),
-        "started": st.sampled_from(["2024-02-01", "2025-01-10", "2025-09-01"]),
-        "ended": st.sampled_from(["2024-07-01", "2025-04-01", "2025-12-01"]),
-        "outcome": maybe(st.sampled_from(["response", "stable", "progression", "completed"]))}), max_size=3)))
-    if courses:
-        for c in courses:
-            if c["ended"] < c["started"]:
-                c["ended"] = c["started"]
-            if c["outcome"] is None:
-                del c["outcome"]
+           "kras_variant": draw(maybe(st.sampled_from(["G12C", "G12D"]))) if kras == "mutant" else None,
+           "ctdna": draw(maybe(st.fixed_dictionaries({
+               "ras": st.sampled_from(["wild_type", "mutant"]), "braf": st.sampled_from(["wild_type", "mutant"]),
+               "egfr_ectodomain": st.sampled_from(["wild_type", "mutant"]),
+               "date": st.sampled_from(DATES)})))}
+    history = draw(maybe(courses()))
     patient = {
         "age": draw(maybe(st.integers(30, 90))), "ecog": draw(maybe(st.integers(0, 3))),
         "primary": {k: v for k, v in primary.items() if v is not None},
         "metastases": draw(maybe(st.lists(lesions(), max_size=3))),
         "biomarkers": {k: v for k, v in bio.items() if v is not None},
         "cea_ng_ml": draw(maybe(st.floats(0, 80, allow_nan=False))),
-        "treatment_history": None if courses is None else {"courses": courses, "procedures": []},
+        "schema_version": "2",
+        "treatment_history": None if history is None else {"courses": history, "procedures": [],
+                                                           "radiotherapy": draw(maybe(st.just([])))},
         "fitness": {"fit_for_surgery": draw(maybe(st.booleans())),
                     "fit_for_intensive_therapy": draw(maybe(st.booleans()))},
         "preferences": {"declines_surgery": draw(maybe(st.booleans())),

@@ -89,6 +89,20 @@ AFTER_OX = history(FOLFOX_BEV_1)
 AFTER_BOTH = history(FOLFOX_BEV_1, FOLFIRI_BEV_2)
 AFTER_THREE = history(FOLFOX_BEV_1, FOLFIRI_BEV_2, TAS_3)
 AFTER_PANI_THEN_FOLFIRI = history(FOLFOX_PANI_1, FOLFIRI_BEV_2)
+
+
+def v2(regimen: str, line: int, started: str, ended: str, **kw) -> dict:
+    """A schema-2 palliative course that ended in progression (with whatever else it records)."""
+    return {"intent": "palliative", "line": line, "regimen": regimen, "started": started, "ended": ended,
+            "stop_reason": "progression", "progression_date": ended, **kw}
+
+
+# Partial response on FOLFOX + panitumumab, then progression; FOLFIRI + bevacizumab, progression (schema 2: the
+# rechallenge needs the benefit from the earlier anti-EGFR, which schema 1 could not record).
+AFTER_PANI_RESPONSE_THEN_FOLFIRI = history(
+    v2("FOLFOX_PANITUMUMAB", 1, "2025-02-03", "2025-10-06", best_response="partial"),
+    v2("FOLFIRI_BEV", 2, "2025-10-20", "2026-06-08"))
+AFTER_PANI_RESPONSE_THEN_FOLFIRI["treatment_history"]["radiotherapy"] = []
 # Liver relapse 7 months after six months of adjuvant CAPOX: oxaliplatin failed, no palliative line yet.
 EARLY_ADJUVANT_FAILURE = {
     "primary": {"diagnosed": "2024-02-20", "status": "resected", "resected_on": "2024-03-12"},
@@ -147,9 +161,14 @@ VIGNETTES: list[V] = ev(
     V("evidence.systemic.msi_later_line", "dmmr-after-folfox-bev", patient(AFTER_OX, DMMR, RIGHT),
       must={"evidence": "checkmate_8hw", "regimens": "PEMBROLIZUMAB NIVOLUMAB NIVOLUMAB_IPILIMUMAB"},
       must_not={"evidence": "keynote_177"}, not_fired="evidence.systemic.msi_first_line"),
-    V("palliative.systemic.checkpoint_dmmr", "dmmr-after-first-line-pembrolizumab-no-8hw",
-      patient(history(PEMBRO_1), DMMR), must_not={"evidence": MSI_FIRST},
-      not_fired="evidence.systemic.msi_first_line evidence.systemic.msi_later_line"),
+    # probe c14 of the 2026-12-07 review: progression on first-line pembrolizumab -> chemotherapy, never a checkpoint
+    # inhibitor again (it used to offer pembrolizumab, nivolumab and nivolumab + ipilimumab and no chemotherapy)
+    V("palliative.systemic.after_immunotherapy", "dmmr-progression-on-first-line-pembrolizumab",
+      patient(history(PEMBRO_1), DMMR), must={"considerations": "first_chemotherapy_after_immunotherapy",
+                                             "regimens": "FOLFOX FOLFIRI FOLFOX_BEV FOLFIRI_BEV"},
+      must_not={"evidence": MSI_FIRST, "regimens": "PEMBROLIZUMAB NIVOLUMAB NIVOLUMAB_IPILIMUMAB"},
+      not_fired="evidence.systemic.msi_first_line evidence.systemic.msi_later_line "
+                "palliative.systemic.checkpoint_dmmr"),
     V("evidence.tests.mmr_before_first_line", "mmr-not-tested-first-line",
       patient(LIVER_ONLY, biomarkers={"mmr": DROP, "msi": DROP}), must={"tests": "mmr_msi_testing"},
       must_not={"evidence": MSI_FIRST}, possible="evidence.systemic.msi_first_line"),
@@ -274,9 +293,15 @@ VIGNETTES: list[V] = ev(
       not_fired="evidence.tests.fusions"),
 
     # --- anti-EGFR rechallenge ------------------------------------------------------------------------
-    V("evidence.systemic.rechallenge_ctdna_clear", "pani-then-folfiri-ctdna-clear",
-      patient(AFTER_PANI_THEN_FOLFIRI, CTDNA_CLEAR, LATER_FIT), must={"evidence": f"{RECHALLENGE} sunlight"},
-      must_not={"considerations": "anti_egfr_rechallenge_ctdna_mutant", "tests": "ctdna_testing"}),
+    V("evidence.systemic.rechallenge_ctdna_clear", "pani-response-then-folfiri-ctdna-clear",
+      patient(AFTER_PANI_RESPONSE_THEN_FOLFIRI, CTDNA_CLEAR, LATER_FIT),
+      must={"evidence": f"{RECHALLENGE} sunlight"},
+      must_not={"considerations": "anti_egfr_rechallenge_ctdna_mutant", "tests": "ctdna_testing",
+                "warnings": "anti_egfr_withheld_until_ctdna"}),
+    # the benefit from the earlier anti-EGFR is not recorded: the rechallenge is possible, not offered
+    V("evidence.systemic.sunlight", "pani-benefit-unknown-no-rechallenge",
+      patient(AFTER_PANI_THEN_FOLFIRI, CTDNA_CLEAR, LATER_FIT), must_not={"evidence": RECHALLENGE},
+      possible="evidence.systemic.rechallenge_ctdna_clear"),
     V("evidence.systemic.rechallenge_ctdna_mutant", "pani-then-folfiri-ctdna-kras-mutant",
       patient(AFTER_PANI_THEN_FOLFIRI, CTDNA_RAS, LATER_FIT),
       must={"considerations": "anti_egfr_rechallenge_ctdna_mutant", "evidence": "sunlight"},
@@ -613,7 +638,8 @@ def test_each_row_guards_its_own_trial_regimens(row_id: str) -> None:
             assert not {"anti_egfr", "anti_vegf"} <= classes, reg
             if "anti_egfr" in classes:
                 assert ("ras", "wild_type") in needs or ("kras_g12c", True) in needs, (row_id, reg)
-                assert "anti_egfr_exposed" in text and "ctdna_clear" in text, (row_id, reg)
+                # after progression on anti-EGFR only with ctDNA clear after it (evidence-2025 item 11)
+                assert "anti_egfr_refractory" in text or "lines_received = 0" in text, (row_id, reg)
             if "checkpoint_inhibitor" in classes:
                 assert ("mmr_status", "dmmr_msi_h") in needs, (row_id, reg)
             if "her2_directed" in classes:
@@ -648,19 +674,28 @@ _GRID = {
     "irinotecan_failed": (True, False, None),
     "adjuvant_oxaliplatin_failure_12m": (True, False, None),
     "lines_received": (0, 1, 2, 3, None),
+    "fluoropyrimidine_failed": (True, False, None),
+    "anti_egfr_refractory": (True, False, None),
+    "anti_egfr_benefit": (True, False, None),
+    "ctdna_after_anti_egfr": (True, False, None),
+    "checkpoint_inhibitor_refractory": (True, False, None),
+    "braf_inhibitor_refractory": (True, False, None),
 }
 
 
 def test_invariants_hold_over_sampled_combinations_of_the_safety_facts() -> None:
-    """5,000 random combinations of every fact the targeted-drug invariants read (impossible ones
+    """12,000 random combinations of every fact the targeted-drug invariants read (impossible ones
     included, so the rows do not lean on the derivations), other facts set to fire as many rows as
     possible; every evidence row must fire somewhere and no assessment may breach an invariant."""
     permissive = dict(metastatic=True, ned=False, metastases_unresectable=True, sidedness="left", liver_mets=True,
                       liver_only=True, liver_resectability="unresectable", age=50, progressing=False,
-                      neoadjuvant_given=True, her2_ihc_3plus=True, kras="mutant")
+                      neoadjuvant_given=True, her2_ihc_3plus=True, kras="mutant", anti_egfr_free_since=True,
+                      controlled_on_chemotherapy=True, **{f"{c}_refractory": False for c in (
+                          "kras_g12c_inhibitor", "trk_inhibitor", "ret_inhibitor", "multikinase_inhibitor",
+                          "thymidine_analogue", "vegfr_inhibitor", "irinotecan")})
     rng = random.Random(2025)
     fired: set[str] = set()
-    for _ in range(5000):
+    for _ in range(12000):
         values = {k: rng.choice(v) for k, v in _GRID.items()}
         a = assess_facts(Facts.of(**permissive, **values), _EVIDENCE_KB)  # raises SafetyViolation on a breach
         fired |= set(a.fired_rows())
@@ -673,8 +708,10 @@ PLANTED = [
     pytest.param("          kras_g12c: true\n          oxaliplatin_failed: true",
                  "          oxaliplatin_failed: true", patient(AFTER_BOTH, G12D, LATER_FIT),
                  {"kras_g12c_inhibitor_only_g12c", "no_anti_egfr_unless_ras_wild_type"}, id="g12c-pair-for-g12d"),
-    pytest.param("          ras: wild_type\n          ctdna_clear: true\n", "          ras: wild_type\n",
-                 patient(AFTER_PANI_THEN_FOLFIRI, CTDNA_RAS, LATER_FIT), {"no_rechallenge_against_ctdna"},
+    pytest.param("          ctdna_clear: true\n          ctdna_after_anti_egfr: true",
+                 "          ctdna_after_anti_egfr: true",
+                 patient(AFTER_PANI_RESPONSE_THEN_FOLFIRI, CTDNA_RAS, LATER_FIT),
+                 {"no_rechallenge_against_ctdna", "anti_egfr_rechallenge_only_with_clear_ctdna"},
                  id="rechallenge-against-mutant-ctdna"),
     pytest.param("        when:\n          her2: positive\n          ras: wild_type\n",
                  "        when:\n          ras: wild_type\n", patient(AFTER_BOTH, LATER_FIT),

@@ -147,17 +147,21 @@ VIGNETTES: list[V] = [
       must_not={"strategies": "resect_or_ablate_liver", "regimens": "FOLFIRI"}),
     V("liver.route.periop_primary_in_place", "four-lesions-upper-limit", lp(metastases=[liver(count=4)]),
       steps=PERIOP_IN_PLACE, not_fired="liver.route.chemo_first_primary_in_place liver.periop.beyond_folfox_criteria"),
+    # review L05: the source says such a lesion *may* go to surgery first: that strategy first, 3 + 3 beside it
     V("liver.route.single_small_primary_resected", "metachronous-14mm", merge(META_LIVER, {"metastases": SINGLE_SMALL}),
-      steps=["upfront_liver_resection postoperative_systemic_therapy"], goal="ned",
+      steps=["upfront_liver_resection postoperative_systemic_therapy",
+             "preoperative_systemic_therapy resect_or_ablate_liver postoperative_systemic_therapy"], goal="ned",
       must={"regimens": "FOLFOX", "considerations": "vanishing_small_lesion"},
-      must_not={"strategies": "preoperative_systemic_therapy"}, not_fired="liver.route.periop_primary_resected"),
+      not_fired="liver.route.periop_primary_resected"),
     V("liver.route.single_small_primary_resected", "early-failure-folfiri-after-surgery",
       lp(EARLY_FAILURE, metastases=[merge(SINGLE_SMALL[0], {"found": "2026-04-20"})]),
-      steps=["upfront_liver_resection postoperative_systemic_therapy"],
+      steps=["upfront_liver_resection postoperative_systemic_therapy",
+             "preoperative_systemic_therapy resect_or_ablate_liver postoperative_systemic_therapy"],
       must={"regimens": "FOLFIRI"}, must_not={"regimens": "FOLFOX"}),
     V("liver.route.single_small_primary_in_place", "sync-sigmoid-single-16mm",
       lp(metastases=[liver(count=1, largest_size={"value": 16, "unit": "mm"})]),
-      steps=["resect_primary_and_liver postoperative_systemic_therapy"],
+      steps=["resect_primary_and_liver postoperative_systemic_therapy",
+             "preoperative_systemic_therapy resect_primary_and_liver postoperative_systemic_therapy"],
       must={"regimens": "FOLFOX", "local_treatment": "simultaneous_primary_liver_resection"}),
     V("liver.route.chemo_first_primary_resected", "six-lesions", merge(META_LIVER, {"metastases": SIX_LESIONS}),
       steps=["preoperative_systemic_therapy resect_or_ablate_liver"],
@@ -356,9 +360,11 @@ def test_periop_folfox_timeline_is_three_months_surgery_three_months() -> None:
 
 def test_single_small_lesion_gets_six_months_after_surgery() -> None:
     a = mcrc.assess(merge(META_LIVER, {"metastases": SINGLE_SMALL}))
-    s = _strategy(a, "liver.route.single_small_primary_resected")
-    assert [(st.code, st.months) for st in s.steps] == [("upfront_liver_resection", None),
-                                                         ("postoperative_systemic_therapy", 6)]
+    first, alternative = (s for s in a.strategies if s.row == "liver.route.single_small_primary_resected")
+    assert [(st.code, st.months) for st in first.steps] == [("upfront_liver_resection", None),
+                                                             ("postoperative_systemic_therapy", 6)]
+    assert [(st.code, st.months) for st in alternative.steps] == [  # 3 + 3, the source's "may" (review L05)
+        ("preoperative_systemic_therapy", 3), ("resect_or_ablate_liver", None), ("postoperative_systemic_therapy", 3)]
 
 
 def test_conversion_restages_every_two_months() -> None:

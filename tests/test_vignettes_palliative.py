@@ -173,9 +173,16 @@ VIGNETTES: list[V] = [
       must={"considerations": "left_ras_wt_anti_egfr_benefit", "regimens": "FOLFOX_CETUXIMAB"},
       must_not={"considerations": "right_sided_bevacizumab_benefit"},
       not_fired="palliative.systemic.first_line_right_ras_wild_type", scope=ANY),
+    # 14 lung nodules up to 22 mm: not liver-dominant, so no hepatic arterial infusion (review: HAI is for liver-only
+    # or liver-dominant disease)
     V("palliative.systemic.first_line_left_ras_wild_type", "rectal-ras-wild-type-with-lung",
       patient(LUNG_AND_LIVER, primary={"location": "rectum", "distance_from_anal_verge_cm": 12}),
-      must={"considerations": "left_ras_wt_anti_egfr_benefit", "local_treatment": "hai"}),
+      must={"considerations": "left_ras_wt_anti_egfr_benefit"},
+      must_not={"local_treatment": "hai", "regimens": "HAI_FUDR HAI_FUDR_FOLFOX"}),
+    V("palliative.liver.hai_first_line", "liver-dominant-two-small-lung-nodules",
+      patient({"metastases": [LIVER_UNRES, lung(count=2, largest_size={"value": 8, "unit": "mm"}, zone=DROP,
+                                               resectability="unresectable")]}),
+      must={"local_treatment": "hai", "regimens": "HAI_FUDR"}),
     V("palliative.systemic.first_line_right_ras_wild_type", "ascending-colon-ras-wild-type",
       patient(LIVER_ONLY, RIGHT), must={"considerations": "right_sided_bevacizumab_benefit",
                                         "regimens": "FOLFOX_BEV FOLFIRI_BEV"},
@@ -222,8 +229,8 @@ VIGNETTES: list[V] = [
       not_fired="palliative.systemic.after_both_later_agents", scope=ANY),
     V("palliative.systemic.after_oxaliplatin", "lung-and-liver-after-capox",
       patient(history(pd("CAPOX", 1, "2025-02-03", "2025-10-06"), mets=[LUNG_UNRES, LIVER_UNRES])),
-      must={"regimens": "FOLFIRI FOLFIRI_RAMUCIRUMAB", "local_treatment": "hai"},
-      must_not={"regimens": LATER_AGENTS}),
+      must={"regimens": "FOLFIRI FOLFIRI_RAMUCIRUMAB"},
+      must_not={"regimens": f"{LATER_AGENTS} HAI_FUDR", "local_treatment": "hai"}),
     V("palliative.systemic.after_oxaliplatin_ras_mutant", "kras-mutant-after-folfox", patient(AFTER_OX, KRAS_MUT),
       must={"regimens": "FOLFIRI_BEV FOLFIRI", "warnings": "anti_egfr_not_for_ras_mutant"},
       must_not={"regimens": ANTI_EGFR}, not_fired="palliative.systemic.after_oxaliplatin_ras_wild_type", scope=ANY),
@@ -390,16 +397,21 @@ _GRID = {
     "adjuvant_oxaliplatin_failure_12m": (True, False, None),
     "lines_received": (0, 1, 3, None),
     "liver_mets": (True, False),
+    "first_chemotherapy_line": (True, False),
+    "fluoropyrimidine_failed": (True, False),
+    "checkpoint_inhibitor_refractory": (True, False),
 }
 
 
 def test_invariants_hold_over_every_combination_of_the_safety_facts() -> None:
-    """All 1,944 combinations of the facts the invariants read (impossible ones included, so the rows
+    """All 15,552 combinations of the facts the invariants read (impossible ones included, so the rows
     do not lean on the derivations), every other fact set to the value that fires the most rows."""
     permissive = dict(metastatic=True, ned=False, metastases_unresectable=True, liver_resectability="unresectable",
                       sidedness="left", region="japan", age=50, fit_for_intensive_therapy=True,
-                      tumour_burden="high", braf="v600e", ecog=0, organ_function_adequate=True,
-                      liver_multifocal_stage="early")
+                      tumour_burden="high", braf="non_v600e", ecog=0, organ_function_adequate=True,
+                      liver_multifocal_stage="early", liver_dominant=True, anti_egfr_refractory=False,
+                      ctdna_tissue_ras_discordant=True, multikinase_inhibitor_refractory=False,
+                      thymidine_analogue_refractory=False)
     fired = set()
     for combo in itertools.product(*_GRID.values()):
         values = dict(zip(_GRID, combo, strict=True))
@@ -409,22 +421,30 @@ def test_invariants_hold_over_every_combination_of_the_safety_facts() -> None:
     assert {r for r in KB.rows if r.startswith("palliative.")} - fired <= {
         "palliative.line.undetermined", "palliative.systemic.after_both_limited_fitness",
         "palliative.liver.late_multifocal", "palliative.systemic.first_line_right_ras_wild_type",
-        "palliative.tests.braf"}  # need the opposite of a permissive value
+        "palliative.tests.braf", "palliative.systemic.first_line_unfit", "palliative.systemic.anti_egfr_withheld",
+        "palliative.systemic.braf_v600e_no_anti_egfr_doublet"}  # need the opposite of a permissive value
 
 
 PALLIATIVE = "tables/30-cvir-2019-palliative.yaml"
+_PANITUMUMAB_GUARD = (
+    "          ras: wild_type\n          braf: [wild_type, non_v600e]  # anti-EGFR for RAS and BRAF wild-type "
+    "(liver-sync-meta); V600E: see evidence\n          any:  # after progression on anti-EGFR only a rechallenge "
+    "with ctDNA clear after it (evidence-2025 item 11)\n            - {anti_egfr_exposed: false}\n"
+    "            - {all: [{anti_egfr_refractory: false}, {any: [{ctdna_clear: true}, {ctdna_clear: {known: "
+    "false}}]}]}\n            - {all: [{ctdna_clear: true}, {ctdna_after_anti_egfr: true}]}\n"
+    '        cite: {source: cvir-2019-palliative, where: "Table 3, FOLFOX or FOLFIRI + panitumumab"')
+_LATER_AGENTS_GUARD = ("          oxaliplatin_failed: true\n          irinotecan_failed: true\n"
+                       "          fluoropyrimidine_failed: true\n          multikinase_inhibitor_refractory: false\n"
+                       "          ecog: {le: 1}")
 PLANTED = [
-    pytest.param('          ras: wild_type\n          any: [{anti_egfr_exposed: false}, {ctdna_clear: true}, '
-                 '{ctdna_clear: {known: false}}]  # evidence-2025 item 11\n        cite: {source: '
-                 'cvir-2019-palliative, where: "Table 3, FOLFOX or FOLFIRI + panitumumab"',
-                 '          any: [{anti_egfr_exposed: false}, {ctdna_clear: true}, {ctdna_clear: {known: false}}]\n'
+    pytest.param(_PANITUMUMAB_GUARD, '          braf: [wild_type, non_v600e]\n'
                  '        cite: {source: cvir-2019-palliative, where: "Table 3, FOLFOX or FOLFIRI + panitumumab"',
                  patient(LIVER_ONLY, KRAS_MUT), "no_anti_egfr_unless_ras_wild_type",
                  id="panitumumab-for-kras-mutant"),
-    pytest.param("          oxaliplatin_failed: true\n          irinotecan_failed: true\n          ecog: {le: 1}",
-                 "          ecog: {le: 1}", patient(AFTER_OX, LATER_FIT), "later_line_agents_after_ox_and_iri",
-                 id="regorafenib-in-second-line"),
-    pytest.param("          mmr_status: dmmr_msi_h\n          any:", "          any:", patient(AFTER_OX),
+    pytest.param(_LATER_AGENTS_GUARD, "          multikinase_inhibitor_refractory: false\n          ecog: {le: 1}",
+                 patient(AFTER_OX, LATER_FIT), "later_line_agents_after_ox_and_iri", id="regorafenib-in-second-line"),
+    pytest.param("          mmr_status: dmmr_msi_h\n          checkpoint_inhibitor_refractory: false\n          any:",
+                 "          checkpoint_inhibitor_refractory: false\n          any:", patient(AFTER_OX),
                  "checkpoint_only_dmmr", id="pembrolizumab-for-pmmr"),
     pytest.param("          adjuvant_oxaliplatin_failure_12m: false\n        note: >-\n          The source names no",
                  "        note: >-\n          The source names no",
@@ -514,8 +534,13 @@ def test_unknowns_are_possible_not_definite() -> None:
     assert {"ras", "region"} <= {u.fact for u in a.unknown_facts}
 
 
+# Rows added with the treatment-history model that rest on other sources than Table 3 (decision record 0027).
+NOT_TABLE_3 = {"palliative.systemic.first_line_unfit", "palliative.systemic.ctdna_tissue_discordant",
+               "palliative.systemic.braf_v600e_no_anti_egfr_doublet"}
+
+
 def test_citations_name_table_3_and_cite_every_item() -> None:
     for row_id, row in KB.rows.items():
-        if row_id.startswith("palliative."):
+        if row_id.startswith("palliative.") and row_id not in NOT_TABLE_3:
             assert any(c.source == "cvir-2019-palliative" and c.where.startswith("Table 3, ")
                        for c in row.citations), row_id

@@ -41,9 +41,22 @@ class Item:
 
 
 @_part
+class Caveat:
+    """A warning attached to one option, for this patient (caveats.yaml): e.g. anti-EGFR for a right-sided
+    tumour, combination chemotherapy for a patient unfit for it. An option with caveats is listed after those
+    without."""
+
+    code: str
+    label: str
+    rule: str
+    citations: list[CitationOut]
+
+
+@_part
 class RegimenItem(Item):
     drugs: list[str]
     drug_classes: list[str]
+    caveats: list[Caveat] = field(default_factory=list)
 
 
 @_part
@@ -55,6 +68,7 @@ class EvidenceItem(Item):
     regulatory_status: str | None = None
     regimens: list[str] = field(default_factory=list)
     differs: str | None = None
+    caveats: list[Caveat] = field(default_factory=list)
 
 
 @_part
@@ -67,6 +81,7 @@ class StepOut:
     regimens: list[str] = field(default_factory=list)
     note: str | None = None
     every_months: float | None = None
+    caveats: list[Caveat] = field(default_factory=list)
 
 
 @_part

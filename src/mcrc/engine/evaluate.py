@@ -30,6 +30,7 @@ from mcrc.engine.assessment import (
     UnknownFact,
     View,
 )
+from mcrc.engine.caveats import apply_caveats
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
@@ -342,10 +343,12 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         if trace:
             trace_out.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
                                         rows=tuple(rows_trace)))
+    regimens, strategies, evidence = apply_caveats(kb, facts, list(b.items["regimens"].values()), b.strategies,
+                                                   list(b.items["evidence"].values()))
     referrals = list(b.items["referrals"].values())
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
-    elif referrals or not b.strategies:
+    elif referrals or not strategies:
         # a referral from a framing table is the answer even when add-on tables offer options
         reasons = [r.note or r.label for r in referrals] or ["no strategy applies with the facts known"]
         scope = Scope(status="refer_mdt", reason="; ".join(reasons))
@@ -358,9 +361,9 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         scope=scope,
         goal=b.goal,
         first_steps=list(b.items["first_steps"].values()),
-        strategies=b.strategies,
+        strategies=strategies,
         local_treatment=list(b.items["local_treatment"].values()),
-        regimens=list(b.items["regimens"].values()),
+        regimens=regimens,
         warnings=list(b.items["warnings"].values()),
         tests=list(b.items["tests"].values()),
         workup=list(b.items["workup"].values()),
@@ -369,7 +372,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         considerations=list(b.items["considerations"].values()),
         referrals=referrals,
         positions=b.positions(),
-        evidence=list(b.items["evidence"].values()),
+        evidence=evidence,
         possible=possible,
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],

@@ -64,7 +64,15 @@ def _match(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
             return True
         if sel.drug_class and vocab.regimen_drug_classes(reg) & set(sel.drug_class):
             return True
+        if sel.combination and len({vocab.get("drugs", d).klass for d in drugs} & CYTOTOXIC) >= 2:
+            return True
     return False
+
+
+# Combination chemotherapy: cytotoxic drugs of two or more classes in one regimen (the `combination` selector). A
+# fluoropyrimidine with an antibody (capecitabine + bevacizumab) is the de-escalated option, not a combination; so
+# is hepatic arterial floxuridine with systemic 5-FU (two fluoropyrimidines).
+CYTOTOXIC = frozenset({"fluoropyrimidine", "oxaliplatin", "irinotecan", "thymidine_analogue"})
 
 
 def _active(inv: Invariant, facts: Facts) -> bool:
@@ -101,6 +109,8 @@ def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Fac
             if total > inv.limit:
                 bad.append(f"strategy {s.id} totals {total:g} months")
         return bad
+    if inv.kind == "caveat":
+        return _caveat_violations(kb, inv, a)
     if inv.kind == "forbid_together":
         bad = []
         for section, code, _cls, regs in entries:
@@ -111,6 +121,25 @@ def check_invariant(kb: KnowledgeBase, inv: Invariant, a: Assessment, facts: Fac
                 bad.append(f"{code} in {section} combines {', '.join(inv.classes)}")
         return bad
     return []
+
+
+def _caveat_violations(kb: KnowledgeBase, inv: Invariant, a: Assessment) -> list[str]:
+    """Every option the selector picks carries the caveat, and no regimen with a caveat precedes one without."""
+    bad = []
+    carriers = [("regimens", r.code, None, (r.code,), r.caveats) for r in a.regimens]
+    carriers += [("strategies", st.code, st.action_class, tuple(st.regimens), st.caveats)
+                 for s in a.strategies for st in s.steps if st.regimens]
+    carriers += [("evidence", ev.code, None, (reg,), ev.caveats) for ev in a.evidence for reg in ev.regimens]
+    for section, code, cls, regs, caveats in carriers:
+        if _matches(kb, inv.selector, (section, code, cls, regs)) and inv.caveat_code not in {c.code for c in caveats}:
+            bad.append(f"{code} in {section} lacks the caveat {inv.caveat_code}")
+    seen_caveat = False
+    for r in a.regimens:
+        if r.caveats:
+            seen_caveat = True
+        elif seen_caveat:
+            bad.append(f"{r.code} (no caveat) is listed after an option with a caveat")
+    return bad
 
 
 def check_safety(kb: KnowledgeBase, a: Assessment, facts: Facts) -> list[Problem]:

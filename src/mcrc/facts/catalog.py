@@ -198,6 +198,8 @@ CATALOG: tuple[FactSpec, ...] = (
        "an adjuvant course followed by early relapse)", low=0, high=10, definition="lines_of_therapy"),
     _f("lines_failed", "int", "Lines for metastatic disease that ended in progression", low=0, high=10,
        definition="lines_of_therapy"),
+    _f("first_chemotherapy_line", "bool", "A first chemotherapy line for metastatic disease is due (no line held a "
+       "cytotoxic drug, and none is working now)", definition="lines_of_therapy"),
     _f("progressing", "bool", "The disease progressed on or after the latest course for metastatic disease",
        definition="progressing"),
     _f("controlled_on_chemotherapy", "bool", "Responding or stable on the current course for at least 3 months, "

@@ -320,7 +320,8 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: 
         # for the choice of a regimen the guideline's 12-month window after adjuvant oxaliplatin counts as failure
         # (CONVENTIONS A1), beside the trials' 6 months that refractoriness uses
         v["oxaliplatin_failed"] = kleene_or([v["oxaliplatin_failed"], v["adjuvant_oxaliplatin_failure_12m"]])
-        v["lines_received"], v["lines_failed"], _ = h.lines()
+        v["lines_received"], v["lines_failed"], lines = h.lines()
+        v["first_chemotherapy_line"] = h.first_chemotherapy_line(lines, v["lines_received"])
         v["progressing"] = h.progressing()
         v["controlled_on_chemotherapy"], v["objective_response"] = h.controlled_on_chemotherapy(v["lines_received"])
         v.update(h.anti_egfr())

@@ -32,6 +32,7 @@ LINE_INTENTS = ("conversion", "palliative")  # L5: conversion therapy is a first
 RESPONSES = ("complete", "partial", "response")
 CONTROL = (*RESPONSES, "stable")
 BIOLOGICS = frozenset({"anti_vegf", "anti_egfr"})
+CYTOTOXIC_CLASSES = frozenset({"fluoropyrimidine", "oxaliplatin", "irinotecan", "thymidine_analogue"})
 
 
 def kleene_or(values: Iterable[bool | None]) -> bool | None:
@@ -266,8 +267,8 @@ class History:
                     else self._perioperative_early_relapse(c)
                 if early:
                     lines.append([c])
-                elif early is None and c.intent == "perioperative":
-                    uncertain = True
+                elif early is None:
+                    uncertain = True  # whether it was a failed first line (L6) is not recorded
                 continue
             if c.intent == "maintenance":
                 if lines:
@@ -328,6 +329,23 @@ class History:
             return None
         limit = self.params.anti_egfr_added_days if "anti_egfr" in now - before else self.params.biologic_added_days
         return (c.started - start).days <= limit
+
+    def first_chemotherapy_line(self, lines: list[list[Course]], lines_received: int | None) -> bool | None:
+        """A first chemotherapy line for metastatic disease is due: no line so far held a cytotoxic drug, and
+        none is working now (none given, or the latest progressed). After progression on first-line
+        immunotherapy, the first-line chemotherapy options apply (the review's case c14)."""
+        if self.courses is None:
+            return None
+        chemo = kleene_or(kleene_or(self._cytotoxic(c) for c in line) for line in lines)
+        if chemo is None or (chemo is False and lines_received is None):
+            return None
+        if chemo:
+            return False
+        return True if lines_received == 0 else self.progressing()
+
+    def _cytotoxic(self, c: Course) -> bool | None:
+        classes = self.classes(c)
+        return None if classes is None else bool(classes & CYTOTOXIC_CLASSES)
 
     # ---- where the disease stands --------------------------------------------------------------------
     def metastatic_courses(self) -> list[Course]:

@@ -20,6 +20,7 @@ from mcrc.knowledge.definitions import Definitions, parse_definitions
 from mcrc.knowledge.expr import TRUE_EXPR, And, Cmp, Eq, Expr, In, Known, Not, Or, compile_expr, conjuncts, facts_of
 from mcrc.knowledge.model import (
     SECTIONS,
+    CaveatRule,
     Citation,
     Constraint,
     Invariant,
@@ -399,17 +400,23 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
     out: list[Invariant] = []
     for i, inv in enumerate((data or {}).get("invariants") or []):
         p = ("invariants", i)
-        kinds = [k for k in ("forbid", "require", "max_months", "forbid_together") if k in inv]
+        kinds = [k for k in ("forbid", "require", "max_months", "forbid_together", "caveat") if k in inv]
         if len(kinds) != 1:
-            c.add(p, "an invariant has exactly one of forbid, require, max_months, forbid_together")
+            c.add(p, "an invariant has exactly one of forbid, require, max_months, forbid_together, caveat")
             continue
         kind = kinds[0]
         cites = parse_cites(c, inv.get("cite"), (*p, "cite"), sources)
         if not cites:
             c.add(p, f"invariant {inv.get('id')} has no citation")
-        sel, limit, classes = None, None, ()
+        sel, limit, classes, caveat_code = None, None, (), None
         body = inv[kind]
         if kind in ("forbid", "require"):
+            sel = _selector(c, vocab, body, (*p, kind))
+        elif kind == "caveat":
+            body = dict(body or {})
+            caveat_code = body.pop("warning", None)
+            if not _code(c, vocab, "warnings", caveat_code, (*p, kind, "warning")):
+                continue
             sel = _selector(c, vocab, body, (*p, kind))
         elif kind == "max_months":
             limit = body.get("limit")
@@ -436,7 +443,40 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
             unless_check=compile_expr(unless) if unless is not None else None,
             exempt_classes=exempt_classes, exempt_when=exempt_when,
             exempt_check=compile_expr(exempt_when) if exempt_when is not None else None,
+            caveat_code=caveat_code,
         ))
+    return out, c.problems
+
+
+CAVEAT_KEYS = {"id", "when", "regimens", "warning", "note", "cite"}
+
+
+def parse_caveats(text: str, file: str, vocab: Vocabulary, sources: dict) -> tuple[list[CaveatRule], list[Problem]]:
+    """caveats.yaml: when a condition holds, the regimens a selector picks carry a cited warning as caveat."""
+    data, lines = read_yaml(text, file)
+    c = _Collector(file, lines)
+    out: list[CaveatRule] = []
+    seen: set[str] = set()
+    for i, item in enumerate((data or {}).get("caveats") or []):
+        p = ("caveats", i)
+        if not isinstance(item, dict) or set(item) - CAVEAT_KEYS or not {"id", "when", "regimens", "warning"} <= set(
+                item):
+            c.add(p, "a caveat has id, when, regimens (a selector), warning, cite (and optional note)",
+                  ", ".join(sorted(CAVEAT_KEYS)))
+            continue
+        cid = str(item["id"])
+        if cid in seen:
+            c.add((*p, "id"), f"duplicate caveat id {cid}")
+        seen.add(cid)
+        cites = parse_cites(c, item.get("cite"), (*p, "cite"), sources)
+        if not cites:
+            c.add(p, f"caveat {cid} has no citation")
+        if not _code(c, vocab, "warnings", item["warning"], (*p, "warning")):
+            continue
+        when = parse_condition(c, item["when"], (*p, "when"))
+        out.append(CaveatRule(id=cid, when=when, selector=_selector(c, vocab, item["regimens"], (*p, "regimens")),
+                              code=item["warning"], citations=cites, note=_text(item.get("note")),
+                              when_check=compile_expr(when)))
     return out, c.problems
 
 
@@ -451,10 +491,14 @@ def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selec
     for j, v in enumerate(body.get("action_class") or []):
         if v not in classes:
             c.add((*path, "action_class", j), f"unknown action class {v!r}", ", ".join(sorted(classes)))
+    extra = set(body) - {"sections", "action_class", "drug_class", "drug", "code", "combination"}
+    if extra:
+        c.add(path, f"unknown selector key(s): {', '.join(sorted(extra))}",
+              "sections, action_class, drug_class, drug, code, combination")
     return Selector(
         sections=tuple(body.get("sections") or ()), action_class=tuple(body.get("action_class") or ()),
         drug_class=tuple(body.get("drug_class") or ()), drug=tuple(body.get("drug") or ()),
-        code=tuple(body.get("code") or ()),
+        code=tuple(body.get("code") or ()), combination=bool(body.get("combination")),
     )
 
 
@@ -566,6 +610,10 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     problems += p
     constraints, p = parse_constraints(read("constraints.yaml"), "constraints.yaml")
     problems += p
+    # caveats.yaml is optional (a knowledge base without caveat rules has none)
+    caveats, p = parse_caveats(read("caveats.yaml"), "caveats.yaml", vocab, sources) \
+        if (root / "caveats.yaml").is_file() else ([], [])
+    problems += p
     seen_tables: set[str] = set()
     rows: dict[str, Row] = {}
     for t in tables:
@@ -583,6 +631,7 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     return KnowledgeBase(
         version=digest.hexdigest()[:12], tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
+        caveats=tuple(caveats),
     )
 
 

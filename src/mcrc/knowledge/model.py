@@ -141,13 +141,29 @@ class Table:
 
 @dataclass(frozen=True)
 class Selector:
-    """Picks items out of an Assessment: by section, action class, drug class, drug or code."""
+    """Picks items out of an Assessment: by section, action class, drug class, drug or code; `combination`
+    picks regimens of two or more cytotoxic drugs (combination chemotherapy)."""
 
     sections: tuple[str, ...] = ()
     action_class: tuple[str, ...] = ()
     drug_class: tuple[str, ...] = ()
     drug: tuple[str, ...] = ()
     code: tuple[str, ...] = ()
+    combination: bool = False
+
+
+@dataclass(frozen=True)
+class CaveatRule:
+    """When `when` is TRUE, every regimen the selector picks carries the warning `code` as its caveat (and is
+    listed after the options that carry none): caveats are knowledge, cited like rows (caveats.yaml)."""
+
+    id: str
+    when: Expr
+    selector: Selector
+    code: str
+    citations: tuple[Citation, ...]
+    note: str | None = None
+    when_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -155,7 +171,7 @@ class Invariant:
     id: str
     text: str
     citations: tuple[Citation, ...]
-    kind: Literal["forbid", "require", "max_months", "forbid_together"]
+    kind: Literal["forbid", "require", "max_months", "forbid_together", "caveat"]
     selector: Selector | None = None
     when: Expr | None = None
     unless: Expr | None = None
@@ -166,6 +182,8 @@ class Invariant:
     exempt_classes: tuple[str, ...] = ()
     exempt_when: Expr | None = None
     exempt_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
+    # caveat only: the warning code every entry the selector picks must carry while the invariant is active
+    caveat_code: str | None = None
     when_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
     unless_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
 
@@ -190,6 +208,7 @@ class KnowledgeBase:
     invariants: tuple[Invariant, ...]
     rows: dict[str, Row] = field(default_factory=dict)
     constraints: tuple[Constraint, ...] = ()
+    caveats: tuple[CaveatRule, ...] = ()
 
     def table(self, table_id: str) -> Table:
         for t in self.tables:

@@ -250,6 +250,18 @@ class Verifier:
                                 if vocab.get("actions", s.code).klass in inv.classes)
                     if total > inv.limit:
                         yield (f"{row.id}#{i}", f"{inv.text}: {total:g} months", None, [row])
+        elif inv.kind == "caveat":
+            from mcrc.engine.safety import _matches
+
+            for row in self.kb.rows.values():
+                for entry in self._row_entries(row):
+                    if (entry[0] == "strategies" and not entry[3]) or not self._matches(inv, entry):
+                        continue
+                    covering = [self.enc.true(rule.when) for rule in self.kb.caveats
+                                if rule.code == inv.caveat_code and _matches(self.kb, rule.selector, entry)]
+                    goal = z3.And(self.fires(row), self._active(inv), z3.Not(z3.Or(covering)) if covering
+                                  else z3.BoolVal(True))
+                    yield (f"{row.id} -> {entry[1]}", f"{inv.text} (no caveat rule covers it)", goal, [row])
         elif inv.kind == "forbid_together":
             for row in self.kb.rows.values():
                 for entry in self._row_entries(row):

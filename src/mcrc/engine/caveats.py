@@ -1,0 +1,68 @@
+"""Attach the caveats of caveats.yaml to the options of an Assessment, for this patient.
+
+A caveat rule says: when a condition holds (Kleene TRUE), every regimen its selector picks carries a cited
+warning (anti-EGFR for a right-sided tumour, combination chemotherapy for a patient unfit for it, an anti-EGFR
+rechallenge). Rows stay per situation and are shared between patients; caveats are added here, per patient, as
+follow-up dates are. Options with a caveat are then listed after those without, so the first option a board
+reads is one no caveat qualifies. The `caveat` safety invariants check the result; the verifier proves the rules
+cover them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mcrc.engine.assessment import Caveat, EvidenceItem, RegimenItem, StrategyOut
+from mcrc.facts.model import Facts
+from mcrc.knowledge.model import CaveatRule, KnowledgeBase
+from mcrc.logic import Tri
+
+
+def _caveat(kb: KnowledgeBase, rule: CaveatRule) -> Caveat:
+    from mcrc.engine.evaluate import _cites
+
+    return Caveat(code=rule.code, label=kb.vocabulary.get("warnings", rule.code).label, rule=rule.id,
+                  citations=_cites(rule.citations))
+
+
+def active_rules(kb: KnowledgeBase, facts: Facts) -> list[CaveatRule]:
+    return [r for r in kb.caveats if r.when_check is not None and r.when_check(facts.values) is Tri.TRUE]
+
+
+def _picked(kb: KnowledgeBase, rule: CaveatRule, section: str, code: str, action_class: str | None,
+            regimens: tuple[str, ...]) -> bool:
+    from mcrc.engine.safety import _matches
+
+    return _matches(kb, rule.selector, (section, code, action_class, regimens))
+
+
+def apply_caveats(kb: KnowledgeBase, facts: Facts, regimens: list[RegimenItem], strategies: list[StrategyOut],
+                  evidence: list[EvidenceItem]) -> tuple[list[RegimenItem], list[StrategyOut], list[EvidenceItem]]:
+    """New lists (the engine's items are shared between assessments and never modified)."""
+    rules = active_rules(kb, facts)
+    if not rules:
+        return regimens, strategies, evidence
+
+    def found(section: str, code: str, action_class: str | None, regs: tuple[str, ...]) -> list[Caveat]:
+        return [_caveat(kb, r) for r in rules if _picked(kb, r, section, code, action_class, regs)]
+
+    out_regimens = []
+    for item in regimens:
+        extra = [c for c in found("regimens", item.code, None, (item.code,)) if c not in item.caveats]
+        out_regimens.append(replace(item, caveats=[*item.caveats, *extra]) if extra else item)
+    out_regimens.sort(key=lambda item: bool(item.caveats))  # stable: options without caveats first
+    out_strategies = []
+    for st in strategies:
+        steps, changed = [], False
+        for step in st.steps:
+            extra = [c for c in found("strategies", step.code, step.action_class, tuple(step.regimens))
+                     if c not in step.caveats] if step.regimens else []
+            steps.append(replace(step, caveats=[*step.caveats, *extra]) if extra else step)
+            changed |= bool(extra)
+        out_strategies.append(replace(st, steps=steps) if changed else st)
+    out_evidence = []
+    for ev in evidence:
+        extra = [c for reg in ev.regimens for c in found("evidence", ev.code, None, (reg,))]
+        unique = [c for i, c in enumerate(extra) if c not in extra[:i] and c not in ev.caveats]
+        out_evidence.append(replace(ev, caveats=[*ev.caveats, *unique]) if unique else ev)
+    return out_regimens, out_strategies, out_evidence

@@ -62,11 +62,11 @@ LATER_FIT = {"ecog": 1, "fitness": {"adequate_organ_function": True}}
 
 VIGNETTES: list[V] = [
     # c1: progression on FOLFOX + panitumumab, no ctDNA: anti-EGFR withheld and the test asked for; irinotecan next
+    # (no rechallenge is possible yet whatever the ctDNA: an anti-EGFR-free line comes first, CONVENTIONS E2)
     V("palliative.systemic.anti_egfr_withheld", "c1-progressed-on-panitumumab-no-ctdna", base(FOLFOX_PANI_PROGRESSED),
       must={"warnings": "anti_egfr_withheld_until_ctdna", "tests": "ctdna_testing",
             "regimens": "FOLFIRI FOLFIRI_AFLIBERCEPT FOLFIRI_RAMUCIRUMAB"},
-      must_not={"regimens": ANTI_EGFR + " " + OXALIPLATIN},
-      possible="palliative.systemic.after_oxaliplatin_ras_wild_type", scope=ANY),
+      must_not={"regimens": ANTI_EGFR + " " + OXALIPLATIN}, scope=ANY),
     # c1b: ... ctDNA after it shows a RAS mutation: anti-EGFR gone, and the answer says why, citing item 11
     V("evidence.systemic.rechallenge_ctdna_mutant", "c1b-ctdna-ras-mutant-after-panitumumab",
       base(FOLFOX_PANI_PROGRESSED, biomarkers=CTDNA_RAS_AFTER["biomarkers"]),
@@ -131,13 +131,61 @@ VIGNETTES: list[V] = [
       must={"regimens": "FOLFIRI", "warnings": "no_periop_oxaliplatin"}, must_not={"regimens": OXALIPLATIN},
       scope=ANY),
     # c13: conversion FOLFOX-bev progressed, salvage FOLFIRI-bev responded, liver now resectable: the curative route
-    # applies again (the source: not *directly* to resection), the prognosis stays on record
-    V("liver.route.chemo_first_primary_resected", "c13-salvage-response-then-resectable",
+    # applies again (the source: not *directly* to resection); the salvage worked, so resection now, not more
+    # preoperative chemotherapy, then the same regimen to 6 months in all
+    V("liver.route.after_conversion_primary_resected", "c13-salvage-response-then-resectable",
       base(CONVERSION_PROGRESSED,
            course("FOLFIRI_BEV", "2025-06-16", "2025-11-03", "planned_surgery", intent="conversion",
                   best_response="partial"),
            mets=[liver(count=5, largest_size={"value": 30, "unit": "mm"}, resectability="resectable")]),
-      must_not={"warnings": "neoadjuvant_progression"}, not_fired="liver.route.neoadjuvant_progression", goal="ned"),
+      must_not={"warnings": "neoadjuvant_progression"}, steps=["resect_or_ablate_liver postoperative_systemic_therapy"],
+      not_fired="liver.route.neoadjuvant_progression liver.route.chemo_first_primary_resected", goal="ned"),
+    # a resectable patient with no treatment recorded keeps the source's chemotherapy-first route
+    V("liver.route.chemo_first_primary_resected", "resectable-five-lesions-untreated",
+      base(mets=[liver(count=5, largest_size={"value": 30, "unit": "mm"}, resectability="resectable")]),
+      steps=["preoperative_systemic_therapy resect_or_ablate_liver"], goal="ned"),
+    V("liver.route.after_conversion_primary_in_place", "conversion-worked-primary-in-place",
+      base(course("FOLFOXIRI_BEV", "2025-02-03", "2025-07-07", "planned_surgery", intent="conversion",
+                  best_response="partial"),
+           mets=[liver(count=6, largest_size={"value": 30, "unit": "mm"}, resectability="resectable")],
+           primary={"status": "in_place", "resectability": "resectable", "resected_on": None},
+           treatment_history={"procedures": []}),
+      steps=["resect_primary_and_liver postoperative_systemic_therapy"], goal="ned",
+      not_fired="liver.route.chemo_first_primary_in_place liver.route.periop_primary_in_place"),
+    # conversion given but the response is not recorded: whether it worked is unknown, no resection-now route
+    V("liver.route.undetermined", "conversion-response-not-recorded",
+      base(course("FOLFOX_BEV", "2025-02-03", "2025-07-07", "completed", intent="conversion"),
+           mets=[liver(count=3, largest_size={"value": 30, "unit": "mm"}, resectability="resectable")]),
+      not_fired="liver.route.after_conversion_primary_resected liver.route.periop_primary_resected", scope=ANY),
+    # progression on capecitabine-bev maintenance 11 months after FOLFOX-bev induction: oxaliplatin has not failed;
+    # the induction doublet again (it stays line 1) or FOLFIRI; never "no drug has failed" with no regimen
+    V("palliative.line.progression_off_doublet", "progression-on-maintenance-after-folfox-bev",
+      base(course("FOLFOX_BEV", "2025-01-06", "2025-06-23", "completed", best_response="partial"),
+           course("CAPECITABINE_BEV", "2025-07-07", "2026-05-18", "progression", intent="maintenance",
+                  progression_date="2026-05-11", best_response="partial"),
+           biomarkers={"kras": "mutant", "kras_variant": "G12D"}),
+      must={"considerations": "palliative_line_progression_off_doublet"},
+      not_fired="palliative.line.no_failure_yet", scope=ANY),
+    V("palliative.systemic.progression_off_doublet", "maintenance-progression-regimens",
+      base(course("FOLFOX_BEV", "2025-01-06", "2025-06-23", "completed", best_response="partial"),
+           course("CAPECITABINE_BEV", "2025-07-07", "2026-05-18", "progression", intent="maintenance",
+                  progression_date="2026-05-11", best_response="partial"),
+           biomarkers={"kras": "mutant", "kras_variant": "G12D"}),
+      must={"regimens": "FOLFOX_BEV FOLFIRI_BEV FOLFIRI"}, must_not={"regimens": LATER + " " + ANTI_EGFR},
+      scope=ANY),
+    V("palliative.systemic.progression_off_doublet_ras_wild_type", "maintenance-progression-ras-wild-type",
+      base(course("FOLFOX_BEV", "2025-01-06", "2025-06-23", "completed", best_response="partial"),
+           course("CAPECITABINE_BEV", "2025-07-07", "2026-05-18", "progression", intent="maintenance",
+                  progression_date="2026-05-11")),
+      must={"regimens": "FOLFOX_PANITUMUMAB FOLFIRI_CETUXIMAB FOLFOX_BEV"}, scope=ANY),
+    # ... progression on maintenance 2 months after the induction's oxaliplatin: refractory (R1), irinotecan next
+    V("palliative.systemic.after_oxaliplatin", "progression-on-maintenance-soon-after-oxaliplatin",
+      base(course("FOLFOX_BEV", "2025-01-06", "2025-06-23", "completed", best_response="partial"),
+           course("CAPECITABINE_BEV", "2025-07-07", "2025-08-25", "progression", intent="maintenance",
+                  progression_date="2025-08-20"),
+           biomarkers={"kras": "mutant", "kras_variant": "G12D"}),
+      must={"regimens": "FOLFIRI FOLFIRI_BEV"}, must_not={"regimens": OXALIPLATIN},
+      not_fired="palliative.systemic.progression_off_doublet", scope=ANY),
     # c14 lives in test_vignettes_evidence.py (palliative.systemic.after_immunotherapy)
     # new rows
     V("palliative.systemic.after_both_trifluridine_tipiracil", "regorafenib-failed-trifluridine-next",
@@ -219,3 +267,71 @@ def test_c13_before_the_salvage_responds_resection_is_barred() -> None:
     assert "liver.route.chemo_first_primary_resected" not in a.fired_rows()
     assert "neoadjuvant_progression" in {u.fact for u in a.unknown_facts} or \
         "liver.route.neoadjuvant_progression" in a.fired_rows()
+
+
+# ---- the examples review (helper report on examples 59-70) ---------------------------------------------------
+FOLFIRI_CETUXIMAB_PROGRESSED = course("FOLFIRI_CETUXIMAB", "2025-03-24", "2026-10-19", "progression",
+                                      progression_date="2026-10-14", best_response="partial")
+CTDNA_CLEAR_AFTER = {"ctdna": {"ras": "wild_type", "braf": "wild_type", "egfr_ectodomain": "wild_type",
+                               "date": "2026-11-02"}}
+
+
+def test_no_rechallenge_straight_after_progression_on_anti_egfr() -> None:
+    """E2: a clear ctDNA right after progression on cetuximab is not enough; an anti-EGFR-free line comes first."""
+    a = mcrc.assess(base(FOLFIRI_CETUXIMAB_PROGRESSED, biomarkers=CTDNA_CLEAR_AFTER))
+    assert not a.codes("regimens") & set(ANTI_EGFR.split())
+    assert {"FOLFOX", "FOLFOX_BEV"} <= a.codes("regimens")
+
+
+def test_rechallenge_after_a_free_line_is_offered_and_labelled() -> None:
+    """Response on FOLFIRI-cetuximab, progression, FOLFOX-bev since (progressed), ctDNA clear after: CHRONOS and
+    CRICKET shown, each labelled as a rechallenge."""
+    a = mcrc.assess(base(course("FOLFIRI_CETUXIMAB", "2024-03-04", "2025-03-03", "progression",
+                                progression_date="2025-03-01", best_response="partial"),
+                         course("FOLFOX_BEV", "2025-03-17", "2026-09-07", "progression", progression_date="2026-09-01"),
+                         biomarkers={"ctdna": {**CTDNA_CLEAR_AFTER["ctdna"], "date": "2026-09-20"}}, **LATER_FIT))
+    shown = [e for e in a.evidence if e.code in ("chronos", "cricket")]
+    assert shown and all("anti_egfr_rechallenge" in {c.code for c in e.caveats} for e in shown)
+    anti_egfr = [r for r in a.regimens if "anti_egfr" in r.drug_classes]
+    assert all("anti_egfr_rechallenge" in {c.code for c in r.caveats} for r in anti_egfr)
+
+
+def test_beacon_carries_no_sidedness_caveat() -> None:
+    """The antibody in encorafenib + cetuximab serves the BRAF inhibitor: the right-sided caveat does not apply."""
+    a = mcrc.assess(base(course("FOLFOXIRI_BEV", "2025-04-13", "2025-09-21", "completed", best_response="partial"),
+                         course("FU_LV_BEV", "2025-10-05", "2025-11-16", "progression", intent="maintenance",
+                                progression_date="2025-11-16"),
+                         primary={"location": "ascending_colon"}, biomarkers={"braf": "v600e"}))
+    beacon = [e for e in a.evidence if e.code == "beacon_crc"]
+    assert beacon and not beacon[0].caveats
+    # progression 8 weeks after the last oxaliplatin and irinotecan, on maintenance: both have failed (R1)
+    assert {"palliative.line.after_both"} <= set(a.fired_rows())
+
+
+def test_oxaliplatin_reexposure_is_a_reminder_not_a_demotion() -> None:
+    """Adjuvant CAPOX three years ago: FOLFOX-bev keeps its place before right-sided anti-EGFR options."""
+    a = mcrc.assess(base(course("CAPOX", "2022-03-06", "2022-08-21", "completed", intent="adjuvant"),
+                         primary={"location": "ascending_colon"},
+                         mets=[liver(found="2026-10-26")]))
+    order = [r.code for r in a.regimens]
+    assert "oxaliplatin_reexposure" in {c.code for c in a.regimens[order.index("FOLFOX_BEV")].caveats}
+    for r in a.regimens:
+        if "anti_egfr" in r.drug_classes:
+            assert order.index(r.code) > order.index("FOLFOX_BEV"), order
+
+
+def test_no_hai_nor_cairo5_for_the_unfit() -> None:
+    a = mcrc.assess(base(fitness={"fit_for_intensive_therapy": False}, age=82, ecog=2))
+    assert not a.codes("local_treatment") & {"hai"} and not {r for r in a.codes("regimens") if r.startswith("HAI")}
+    assert not a.codes("evidence") & {"cairo5_right_or_mutant", "cairo5_left_wild_type"}
+    fit = mcrc.assess(base())
+    assert "hai" in fit.codes("local_treatment") and "cairo5_left_wild_type" in fit.codes("evidence")
+
+
+def test_no_chemoembolisation_when_disease_is_not_liver_dominant() -> None:
+    nodes = {"organ": "distant_lymph_nodes", "count": 1, "largest_size": {"value": 24, "unit": "mm"},
+             "found": "2025-01-15", "resectability": "unresectable"}
+    a = mcrc.assess(base(mets=[liver(multifocal_stage="late"), nodes]))
+    assert not a.codes("local_treatment") & {"tace", "tare", "hai"}
+    b = mcrc.assess(base(mets=[liver(multifocal_stage="late")]))
+    assert {"tace", "tare"} <= b.codes("local_treatment")

@@ -411,7 +411,7 @@ def test_invariants_hold_over_every_combination_of_the_safety_facts() -> None:
                       tumour_burden="high", braf="non_v600e", ecog=0, organ_function_adequate=True,
                       liver_multifocal_stage="early", liver_dominant=True, anti_egfr_refractory=False,
                       ctdna_tissue_ras_discordant=True, multikinase_inhibitor_refractory=False,
-                      thymidine_analogue_refractory=False)
+                      thymidine_analogue_refractory=False, progressing=True)
     fired = set()
     for combo in itertools.product(*_GRID.values()):
         values = dict(zip(_GRID, combo, strict=True))
@@ -422,7 +422,8 @@ def test_invariants_hold_over_every_combination_of_the_safety_facts() -> None:
         "palliative.line.undetermined", "palliative.systemic.after_both_limited_fitness",
         "palliative.liver.late_multifocal", "palliative.systemic.first_line_right_ras_wild_type",
         "palliative.tests.braf", "palliative.systemic.first_line_unfit", "palliative.systemic.anti_egfr_withheld",
-        "palliative.systemic.braf_v600e_no_anti_egfr_doublet"}  # need the opposite of a permissive value
+        "palliative.systemic.braf_v600e_no_anti_egfr_doublet",
+        "palliative.line.no_failure_yet"}  # need the opposite of a permissive value
 
 
 PALLIATIVE = "tables/30-cvir-2019-palliative.yaml"
@@ -431,7 +432,8 @@ _PANITUMUMAB_GUARD = (
     "(liver-sync-meta); V600E: see evidence\n          any:  # after progression on anti-EGFR only a rechallenge "
     "with ctDNA clear after it (evidence-2025 item 11)\n            - {anti_egfr_exposed: false}\n"
     "            - {all: [{anti_egfr_refractory: false}, {any: [{ctdna_clear: true}, {ctdna_clear: {known: "
-    "false}}]}]}\n            - {all: [{ctdna_clear: true}, {ctdna_after_anti_egfr: true}]}\n"
+    "false}}]}]}\n            - {all: [{ctdna_clear: true}, {ctdna_after_anti_egfr: true}, {anti_egfr_benefit: true}, "
+    "{anti_egfr_free_since: true}]}\n"
     '        cite: {source: cvir-2019-palliative, where: "Table 3, FOLFOX or FOLFIRI + panitumumab"')
 _LATER_AGENTS_GUARD = ("          oxaliplatin_failed: true\n          irinotecan_failed: true\n"
                        "          fluoropyrimidine_failed: true\n          multikinase_inhibitor_refractory: false\n"

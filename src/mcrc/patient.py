@@ -423,7 +423,8 @@ class TreatmentHistory(_Model):
 class Fitness(_Model):
     fit_for_surgery: bool | None = None
     fit_for_intensive_therapy: bool | None = Field(
-        default=None, description="Fit for intensive (triplet) chemotherapy, in the MDT's judgement"
+        default=None, description="Fit for intensive chemotherapy (combinations with oxaliplatin or irinotecan; "
+                                   "false: a fluoropyrimidine alone or with bevacizumab), in the MDT's judgement"
     )
     adequate_organ_function: bool | None = Field(
         default=None, description="Liver, kidney and marrow function adequate for further systemic therapy"

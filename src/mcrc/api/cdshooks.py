@@ -223,7 +223,10 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
         lines.append("")
     if a.regimens:
         lines += ["**Regimen options**", ""]
-        lines += [_bullet(r.label, r.citations) for r in a.regimens[:_MAX_ITEMS_IN_CARD]] + [""]
+        for r in a.regimens[:_MAX_ITEMS_IN_CARD]:
+            lines.append(_bullet(r.label, r.citations))
+            lines += [f"  - ⚠ {c.label}" for c in r.caveats]  # the option's caveat travels with it
+        lines.append("")
     if a.referrals:
         lines += ["**Referrals**", ""] + [_bullet(i.label, i.citations) for i in a.referrals] + [""]
     if not a.goal and not a.strategies and a.possible:

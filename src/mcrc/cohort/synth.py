@@ -101,10 +101,17 @@ def random_patient(rng: random.Random, p_unknown: float = 0.08) -> dict[str, Any
     courses = []
     for line in range(1, rng.choice([0, 0, 1, 1, 2, 3]) + 1):
         started = TODAY - dt.timedelta(days=400 * (4 - line) + rng.randint(0, 100))
-        courses.append({"setting": "palliative", "line": line, "regimen": rng.choice(REGIMENS),
-                        "started": started.isoformat(), "ended": (started + dt.timedelta(days=150)).isoformat(),
-                        "outcome": _maybe(rng, _pick(rng, {"progression": 5, "response": 2, "stable": 2}), u)})
+        ended = started + dt.timedelta(days=150)
+        outcome = _maybe(rng, _pick(rng, {"progression": 5, "response": 2, "stable": 2}), u)
+        course = {"intent": "palliative", "line": line, "regimen": rng.choice(REGIMENS),
+                  "started": started.isoformat(), "ended": ended.isoformat()}
+        if outcome == "progression":  # schema 2: why it stopped and when the disease progressed
+            course.update(stop_reason="progression", progression_date=ended.isoformat())
+        elif outcome is not None:  # a response or stable disease, the course completed
+            course.update(best_response="partial" if outcome == "response" else "stable", stop_reason="completed")
+        courses.append(course)
     patient: dict[str, Any] = {
+        "schema_version": "2",
         "age": _maybe(rng, max(25, min(95, int(rng.gauss(65, 11)))), u),
         "sex": _maybe(rng, rng.choice(["female", "male"]), u),
         "ecog": _maybe(rng, _pick(rng, {0: 40, 1: 40, 2: 14, 3: 6}), u),

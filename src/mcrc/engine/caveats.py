@@ -36,6 +36,13 @@ def _picked(kb: KnowledgeBase, rule: CaveatRule, section: str, code: str, action
     return _matches(kb, rule.selector, (section, code, action_class, regimens))
 
 
+def demotions(kb: KnowledgeBase, caveats: list[Caveat]) -> int:
+    """How many of an option's caveats push it down the list (a reminder such as oxaliplatin re-exposure does
+    not: the regimen stays where the guideline puts it)."""
+    demoting = {r.id for r in kb.caveats if r.demote}
+    return sum(c.rule in demoting for c in caveats)
+
+
 def apply_caveats(kb: KnowledgeBase, facts: Facts, regimens: list[RegimenItem], strategies: list[StrategyOut],
                   evidence: list[EvidenceItem]) -> tuple[list[RegimenItem], list[StrategyOut], list[EvidenceItem]]:
     """New lists (the engine's items are shared between assessments and never modified)."""
@@ -50,7 +57,7 @@ def apply_caveats(kb: KnowledgeBase, facts: Facts, regimens: list[RegimenItem], 
     for item in regimens:
         extra = [c for c in found("regimens", item.code, None, (item.code,)) if c not in item.caveats]
         out_regimens.append(replace(item, caveats=[*item.caveats, *extra]) if extra else item)
-    out_regimens.sort(key=lambda item: bool(item.caveats))  # stable: options without caveats first
+    out_regimens.sort(key=lambda item: demotions(kb, item.caveats))  # stable: fewest demoting caveats first
     out_strategies = []
     for st in strategies:
         steps, changed = [], False

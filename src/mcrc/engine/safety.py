@@ -60,6 +60,8 @@ def _match(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
         return True
     for reg in regimens:
         drugs = vocab.get("regimens", reg).drugs
+        if sel.without_drug_class and vocab.regimen_drug_classes(reg) & set(sel.without_drug_class):
+            continue
         if sel.drug and set(drugs) & set(sel.drug):
             return True
         if sel.drug_class and vocab.regimen_drug_classes(reg) & set(sel.drug_class):
@@ -133,12 +135,15 @@ def _caveat_violations(kb: KnowledgeBase, inv: Invariant, a: Assessment) -> list
     for section, code, cls, regs, caveats in carriers:
         if _matches(kb, inv.selector, (section, code, cls, regs)) and inv.caveat_code not in {c.code for c in caveats}:
             bad.append(f"{code} in {section} lacks the caveat {inv.caveat_code}")
+    from mcrc.engine.caveats import demotions
+
     seen_caveat = False
     for r in a.regimens:
-        if r.caveats:
+        mine = [c for c in r.caveats if c.code == inv.caveat_code]
+        if mine and demotions(kb, mine):
             seen_caveat = True
-        elif seen_caveat:
-            bad.append(f"{r.code} (no caveat) is listed after an option with a caveat")
+        elif seen_caveat and not demotions(kb, r.caveats):
+            bad.append(f"{r.code} (no caveat) is listed after an option with the caveat {inv.caveat_code}")
     return bad
 
 

@@ -206,6 +206,8 @@ CATALOG: tuple[FactSpec, ...] = (
        "within 3 lines", definition="disease_control"),
     _f("objective_response", "bool", "Complete or partial response on the current course",
        definition="disease_control"),
+    _f("conversion_response", "bool", "The latest course for metastatic disease was conversion therapy that worked "
+       "(response, or stopped for the planned surgery) without progression", definition="conversion_response"),
     _f("anti_egfr_benefit", "bool", "Objective response, or stable disease for at least 6 months, on earlier "
        "anti-EGFR therapy", definition="anti_egfr_rechallenge"),
     _f("anti_egfr_free_since", "bool", "The latest course for metastatic disease had no anti-EGFR antibody",
@@ -220,7 +222,8 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("prior_pelvic_radiotherapy", "bool", "Pelvic radiotherapy given before", source="treatment_history.procedures"),
     _f("ned", "bool", "No evidence of disease reached after local treatment", source="ned, ned_date"),
     # fitness and wishes
-    _f("fit_for_intensive_therapy", "bool", "Fit for intensive (triplet) chemotherapy",
+    _f("fit_for_intensive_therapy", "bool", "Fit for intensive (combination) chemotherapy in the MDT's judgement "
+       "(CONVENTIONS D3); triplets also need age and burden",
        source="fitness.fit_for_intensive_therapy"),
     _f("organ_function_adequate", "bool", "Organ function adequate for further systemic therapy",
        source="fitness.adequate_organ_function"),

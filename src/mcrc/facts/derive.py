@@ -192,6 +192,8 @@ def _ctdna_discordant(p: Patient, tissue_ras: str | None) -> bool | None:
     it cannot be acquired resistance; definitions.yaml ctdna_discordance)."""
     b = p.biomarkers
     ctdna = b.ctdna if b else None
+    if tissue_ras == "mutant":
+        return False  # no RAS wild-type tissue for a ctDNA result to disagree with, whatever the ctDNA shows
     if ctdna is None or ctdna.ras is None:
         return None
     if ctdna.ras != "mutant" or b.specimen == "liquid_biopsy":
@@ -324,6 +326,7 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: 
         v["first_chemotherapy_line"] = h.first_chemotherapy_line(lines, v["lines_received"])
         v["progressing"] = h.progressing()
         v["controlled_on_chemotherapy"], v["objective_response"] = h.controlled_on_chemotherapy(v["lines_received"])
+        v["conversion_response"] = h.conversion_response()
         v.update(h.anti_egfr())
     radiotherapy = hist.radiotherapy if hist else None
     if radiotherapy is not None:

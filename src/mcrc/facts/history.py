@@ -174,20 +174,51 @@ class History:
 
     def refractory_course(self, c: Course) -> bool | None:
         """R1: progression on the course or within the window after its last dose (3 months; 6 for curative
-        courses, where relapse during the course counts as well)."""
+        courses, where relapse during the course counts as well). The progression may be recorded on a later
+        course: progression on maintenance 2 months after the induction's oxaliplatin stopped makes the tumour
+        refractory to oxaliplatin too."""
         if c.intent in CURATIVE:
             return self.relapsed_within(c, self.params.curative_refractory_months)
         on = self.progressed_on(c)
         if on:
             return True
+        undated = False
         date = c.progression_date
+        if date is None:
+            date, undated = self._next_progression(c)
         if date is not None:
             if c.ended is not None:
-                return date <= add_months(c.ended, self.params.refractory_months)
+                if date <= add_months(c.ended, self.params.refractory_months):
+                    return True
+                return None if undated else False
             if c.started is not None and date <= add_months(c.started, self.params.refractory_months):
                 return True
             return None
-        return on
+        return None if undated else on
+
+    def _next_progression(self, c: Course) -> tuple[dt.date | None, bool]:
+        """(the earliest dated progression recorded on a course for metastatic disease begun after `c`, whether a
+        progression without a date was recorded after it)."""
+        if self.courses is None or c.started is None:
+            return None, False
+        dates: list[dt.date] = []
+        undated = False
+        for d in self.courses:
+            if d is c or d.intent in CURATIVE:
+                continue
+            if d.started is None:
+                undated = undated or bool(self.progressed_on(d) or d.progression_date)
+                continue
+            if d.started < c.started:
+                continue
+            if d.progression_date is not None:
+                dates.append(d.progression_date)
+            elif self.progressed_on(d):
+                if d.ended is not None:
+                    dates.append(d.ended)
+                else:
+                    undated = True
+        return (min(dates) if dates else None), undated
 
     def intolerant_course(self, c: Course, klass: str) -> bool | None:
         """R3: stopped for toxicity of a drug of the class, without progression on it. When the drugs not
@@ -419,6 +450,22 @@ class History:
             lasted = end >= add_months(last.started, self.params.control_months)
         within = None if lines_received is None else lines_received <= self.params.control_max_lines
         return kleene_and([lasted, within]), objective
+
+    def conversion_response(self) -> bool | None:
+        """The latest course for metastatic disease was conversion therapy that worked: an objective response, or
+        stopped for the planned surgery, and no progression on or after it (liver-sync-meta: once resectable,
+        operate, then continue the same regimen)."""
+        if self.courses is None:
+            return None
+        last = self.latest()
+        if last is None or last.intent != "conversion":
+            return False
+        progressed = self.progressed(last)
+        if progressed:
+            return False
+        worked = True if last.best_response in RESPONSES or last.stop_reason == "planned_surgery" else (
+            None if last.best_response is None else False)
+        return kleene_and([worked, None if progressed is None else True])
 
     # ---- anti-EGFR rechallenge (E1, E2) ---------------------------------------------------------------
     def anti_egfr(self) -> dict[str, bool | None]:

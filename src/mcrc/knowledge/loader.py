@@ -448,7 +448,7 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
     return out, c.problems
 
 
-CAVEAT_KEYS = {"id", "when", "regimens", "warning", "note", "cite"}
+CAVEAT_KEYS = {"id", "when", "regimens", "warning", "note", "cite", "demote"}
 
 
 def parse_caveats(text: str, file: str, vocab: Vocabulary, sources: dict) -> tuple[list[CaveatRule], list[Problem]]:
@@ -461,7 +461,7 @@ def parse_caveats(text: str, file: str, vocab: Vocabulary, sources: dict) -> tup
         p = ("caveats", i)
         if not isinstance(item, dict) or set(item) - CAVEAT_KEYS or not {"id", "when", "regimens", "warning"} <= set(
                 item):
-            c.add(p, "a caveat has id, when, regimens (a selector), warning, cite (and optional note)",
+            c.add(p, "a caveat has id, when, regimens (a selector), warning, cite (and optional note, demote)",
                   ", ".join(sorted(CAVEAT_KEYS)))
             continue
         cid = str(item["id"])
@@ -476,13 +476,14 @@ def parse_caveats(text: str, file: str, vocab: Vocabulary, sources: dict) -> tup
         when = parse_condition(c, item["when"], (*p, "when"))
         out.append(CaveatRule(id=cid, when=when, selector=_selector(c, vocab, item["regimens"], (*p, "regimens")),
                               code=item["warning"], citations=cites, note=_text(item.get("note")),
-                              when_check=compile_expr(when)))
+                              demote=item.get("demote", True) is not False, when_check=compile_expr(when)))
     return out, c.problems
 
 
 def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selector:
     body = body or {}
-    checks = {"action_class": None, "drug_class": "drug_classes", "drug": "drugs", "code": None}
+    checks = {"action_class": None, "drug_class": "drug_classes", "drug": "drugs", "code": None,
+              "without_drug_class": "drug_classes"}
     for key, section in checks.items():
         for j, v in enumerate(body.get(key) or []):
             if section and not vocab.has(section, v):
@@ -491,14 +492,15 @@ def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selec
     for j, v in enumerate(body.get("action_class") or []):
         if v not in classes:
             c.add((*path, "action_class", j), f"unknown action class {v!r}", ", ".join(sorted(classes)))
-    extra = set(body) - {"sections", "action_class", "drug_class", "drug", "code", "combination"}
+    keys = ("sections", "action_class", "drug_class", "drug", "code", "combination", "without_drug_class")
+    extra = set(body) - set(keys)
     if extra:
-        c.add(path, f"unknown selector key(s): {', '.join(sorted(extra))}",
-              "sections, action_class, drug_class, drug, code, combination")
+        c.add(path, f"unknown selector key(s): {', '.join(sorted(extra))}", ", ".join(keys))
     return Selector(
         sections=tuple(body.get("sections") or ()), action_class=tuple(body.get("action_class") or ()),
         drug_class=tuple(body.get("drug_class") or ()), drug=tuple(body.get("drug") or ()),
         code=tuple(body.get("code") or ()), combination=bool(body.get("combination")),
+        without_drug_class=tuple(body.get("without_drug_class") or ()),
     )
 
 

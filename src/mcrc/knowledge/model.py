@@ -142,7 +142,8 @@ class Table:
 @dataclass(frozen=True)
 class Selector:
     """Picks items out of an Assessment: by section, action class, drug class, drug or code; `combination`
-    picks regimens of two or more cytotoxic drugs (combination chemotherapy)."""
+    picks regimens of two or more cytotoxic drugs (combination chemotherapy); `without_drug_class` leaves out
+    regimens holding a drug of those classes (anti-EGFR with a BRAF inhibitor is not the sidedness question)."""
 
     sections: tuple[str, ...] = ()
     action_class: tuple[str, ...] = ()
@@ -150,6 +151,7 @@ class Selector:
     drug: tuple[str, ...] = ()
     code: tuple[str, ...] = ()
     combination: bool = False
+    without_drug_class: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ class CaveatRule:
     code: str
     citations: tuple[Citation, ...]
     note: str | None = None
+    demote: bool = True  # options carrying it are listed after the others (false: a reminder, order kept)
     when_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
 
 

@@ -37,9 +37,14 @@ def cite_text(cites: list[CitationOut]) -> str:
     return "; ".join(parts)
 
 
+def caveat_lines(caveats) -> list[str]:
+    """An option's caveats for this patient, each with its source: shown with the option, never dropped."""
+    return [f"CAVEAT: {c.label}" + (f" [{cite_text(c.citations)}]" if c.citations else "") for c in caveats]
+
+
 def _item(i: Item) -> Entry:
     text = i.label + (f" ({i.note})" if i.note else "")
-    return Entry(text=text, cites=cite_text(i.citations))
+    return Entry(text=text, cites=cite_text(i.citations), detail=caveat_lines(getattr(i, "caveats", ())))
 
 
 def outline(a: Assessment) -> list[Section]:
@@ -65,6 +70,8 @@ def outline(a: Assessment) -> list[Section]:
                 steps.append(st.label + (f" [{'; '.join(extra)}]" if extra else ""))
             head = f"{s.label}: " if s.label else ""
             detail = [s.note] if s.note else []
+            for st in s.steps:
+                detail += [f"{st.label}: {line}" for line in caveat_lines(st.caveats)]
             plan = timeline_text(s.timeline)
             if plan:
                 detail.append(f"timeline: {plan}")
@@ -98,7 +105,7 @@ def outline(a: Assessment) -> list[Section]:
         for ev in a.evidence:
             regs = f" [{', '.join(ev.regimens)}]" if ev.regimens else ""
             status = ev.regulatory_status and f"status: {ev.regulatory_status}"
-            detail = [x for x in (ev.headline, status, ev.note) if x]
+            detail = [x for x in (ev.headline, status, ev.note) if x] + caveat_lines(ev.caveats)
             if ev.differs:
                 detail.append(f"DIFFERS FROM THE GUIDELINES: {ev.differs}")
             entries.append(Entry(text=f"{ev.label}{regs}", cites=cite_text(ev.citations), detail=detail))

@@ -105,9 +105,13 @@ class Verifier:
         self.solver.pop()
         return result == z3.sat
 
-    def failure(self, check: str, subject: str, message: str, goal: z3.BoolRef, rows: list[Row]) -> Failure:
+    def failure(self, check: str, subject: str, message: str, goal: z3.BoolRef, rows: list[Row],
+                inv: Invariant | None = None) -> Failure:
         facts = self.witness(goal) or {}
         relevant = self.relevant(rows)
+        if inv is not None:  # the facts that make the invariant bite are part of the counterexample
+            for cond in (inv.when, inv.unless, inv.exempt_when):
+                relevant |= facts_of(cond) if cond is not None else set()
         patient, mismatched = reproduce(facts, relevant) if facts else (None, [])
         shown = {k: facts[k] for k in sorted(relevant) if facts.get(k) is not None}
         return Failure(check, subject, message, shown, patient, mismatched)
@@ -194,7 +198,7 @@ class Verifier:
                 if goal is None:
                     res.failures.append(Failure("safety", f"{inv.id}: {subject}", message))
                 elif self.sat(goal):
-                    res.failures.append(self.failure("safety", f"{inv.id}: {subject}", message, goal, rows))
+                    res.failures.append(self.failure("safety", f"{inv.id}: {subject}", message, goal, rows, inv))
         return res
 
     # --- safety, per invariant kind ------------------------------------------------------------

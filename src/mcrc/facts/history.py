@@ -110,13 +110,18 @@ class History:
         self.found = sorted(m.found for m in lesions if m.found)
         # every metastasis dated (or none recorded as present): a relapse not seen among them did not happen
         self.all_dated = patient.metastases is not None and all(m.found is not None for m in lesions)
+        # per-course answers that do not depend on the drug class, asked once per class otherwise (speed)
+        self._classes: dict[int, frozenset[str] | None] = {}
+        self._refractory: dict[int, bool | None] = {}
 
     # ---- one course -------------------------------------------------------------------------------
     def classes(self, c: Course) -> frozenset[str] | None:
-        drugs = c.drug_codes()
-        if drugs is None:
-            return None
-        return frozenset(self.vocab.terms["drugs"][d].klass for d in drugs)
+        key = id(c)
+        if key not in self._classes:
+            drugs = c.drug_codes()
+            self._classes[key] = None if drugs is None else frozenset(
+                self.vocab.terms["drugs"][d].klass for d in drugs)
+        return self._classes[key]
 
     def has(self, c: Course, klass: str) -> bool | None:
         classes = self.classes(c)
@@ -173,6 +178,12 @@ class History:
         return relapse <= add_months(c.ended, months)
 
     def refractory_course(self, c: Course) -> bool | None:
+        key = id(c)
+        if key not in self._refractory:
+            self._refractory[key] = self._refractory_course(c)
+        return self._refractory[key]
+
+    def _refractory_course(self, c: Course) -> bool | None:
         """R1: progression on the course or within the window after its last dose (3 months; 6 for curative
         courses, where relapse during the course counts as well). The progression may be recorded on a later
         course: progression on maintenance 2 months after the induction's oxaliplatin stopped makes the tumour

@@ -474,6 +474,7 @@ DIFFERS = {
 AGREES = {  # shown with a note saying they are consistent with the guideline sources
     ("evidence.systemic.msi_later_line", "checkmate_8hw"), ("evidence.systemic.paradigm_left", "paradigm"),
     ("evidence.liver.cairo5_right_or_mutant", "cairo5_right_or_mutant"),
+    ("evidence.systemic.avex_unfit_first_line", "avex"),
     ("evidence.systemic.rechallenge_ctdna_clear", "chronos"), ("evidence.systemic.rechallenge_ctdna_clear", "cricket"),
     ("evidence.local.sabr_comet", "sabr_comet"), ("evidence.local.sabr_comet_lung_nonsurgical", "sabr_comet"),
 }
@@ -518,8 +519,8 @@ def test_evidence_rows_output_only_evidence_tests_and_notes() -> None:
     for r in EVIDENCE_ROWS:
         assert set(r.outputs) <= {"evidence", "tests", "notes"}, r.id
         assert not r.strategies, r.id
-        assert all(c.source in ("evidence-2025", "mcrc-project") for c in r.citations), r.id
-        assert r.citations[0].source == "evidence-2025", r.id
+        assert all(c.source in ("evidence-2025", "evidence-2026", "mcrc-project") for c in r.citations), r.id
+        assert r.citations[0].source in ("evidence-2025", "evidence-2026"), r.id
 
 
 @pytest.mark.parametrize("v", [param(dataclasses.replace(v, xfail=None)) for v in VIGNETTES])
@@ -701,6 +702,7 @@ def test_invariants_hold_over_sampled_combinations_of_the_safety_facts() -> None
         fired |= set(a.fired_rows())
     systemic = {r for r in KB.rows if r.startswith(("evidence.systemic.", "evidence.tests."))}
     assert systemic - fired <= {"evidence.systemic.her2_not_ihc_3plus", "evidence.tests.braf_v600e",
+                                "evidence.systemic.avex_unfit_first_line",  # needs unfit and a first line
                                 "evidence.tests.kras_variant", "evidence.tests.fusions"}
 
 

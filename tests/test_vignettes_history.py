@@ -119,6 +119,9 @@ VIGNETTES: list[V] = [
     V("palliative.systemic.first_line_unfit", "c8-unfit-first-line-de-escalated",
       base(primary={"location": "ascending_colon"}, fitness={"fit_for_intensive_therapy": False}, age=81),
       must={"regimens": "CAPECITABINE_BEV CAPECITABINE", "considerations": "palliative_line_first_unfit"}, scope=ANY),
+    V("evidence.systemic.avex_unfit_first_line", "c8b-unfit-first-line-avex-beside",
+      base(primary={"location": "ascending_colon"}, fitness={"fit_for_intensive_therapy": False}, age=81),
+      must={"evidence": "avex", "regimens": "CAPECITABINE_BEV"}, scope=ANY),
     # c10: FOLFOX-bev, stable for 5 months and going on: no first-choice conversion regimens again; TRANSMET (55 y)
     V("evidence.liver.transmet", "c10-stable-on-folfox-bev-five-months",
       base(course("FOLFOX_BEV", "2026-07-01", None, "ongoing", best_response="stable"), age=55),
@@ -195,6 +198,12 @@ VIGNETTES: list[V] = [
            **LATER_FIT),
       must={"regimens": "TRIFLURIDINE_TIPIRACIL"}, must_not={"regimens": "REGORAFENIB"},
       not_fired="palliative.systemic.after_both_later_agents", scope=ANY),
+    # third line: control, not conversion; the conversion principles (restage every 2 months) are not repeated
+    V("palliative.line.after_both", "third-line-no-conversion-principles",
+      base(course("FOLFOX_BEV", "2024-06-03", "2025-01-06", "progression", progression_date="2025-01-06"),
+           course("FOLFIRI_BEV", "2025-01-20", "2025-09-01", "progression", progression_date="2025-09-01"),
+           **LATER_FIT),
+      not_fired="liver.conversion.principles", scope=ANY),
     V("palliative.systemic.ctdna_tissue_discordant", "ctdna-ras-mutant-tissue-wild-type-untreated",
       base(biomarkers={"ctdna": {"ras": "mutant", "braf": "wild_type", "egfr_ectodomain": "wild_type",
                                  "date": "2025-01-20"}}),
@@ -335,3 +344,15 @@ def test_no_chemoembolisation_when_disease_is_not_liver_dominant() -> None:
     assert not a.codes("local_treatment") & {"tace", "tare", "hai"}
     b = mcrc.assess(base(mets=[liver(multifocal_stage="late")]))
     assert {"tace", "tare"} <= b.codes("local_treatment")
+
+
+def test_rechallenge_with_ctdna_unknown_is_possible_and_the_test_is_asked() -> None:
+    """Benefit and a free line, no ctDNA yet: anti-EGFR is not offered, the rechallenge is listed as possible and the
+    ctDNA test is asked for (issue 16: unknown ctDNA leaves it possible, at any line)."""
+    a = mcrc.assess(base(course("FOLFIRI_CETUXIMAB", "2024-03-04", "2025-03-03", "progression",
+                                progression_date="2025-03-01", best_response="partial"),
+                         course("FOLFOX_BEV", "2025-03-17", "2026-09-07", "progression", progression_date="2026-09-01"),
+                         **LATER_FIT))
+    assert not {r.code for r in a.regimens if "anti_egfr" in r.drug_classes}
+    assert "evidence.systemic.rechallenge_ctdna_clear" in {p.row for p in a.possible}
+    assert "ctdna_testing" in a.codes("tests") and "anti_egfr_withheld_until_ctdna" in a.codes("warnings")

@@ -48,6 +48,16 @@ VIGNETTES: list[V] = [
       must={"local_treatment": "liver_first_resection", "considerations": "simultaneous_small_accessible_only"},
       must_not={"local_treatment": "primary_first_resection simultaneous_primary_liver_resection"},
       not_fired="liver.primary.simultaneous liver.primary.liver_first", goal="ned"),
+    # L23 ("with the prognosis item kept"): conversion FOLFOX-bev progressed, salvage FOLFIRI-bev responded, liver now
+    # resectable: the bar on going straight to resection lifts, the prognosis of progression on preoperative
+    # chemotherapy stays
+    V("liver.prognosis.preop_progression", "l23-prognosis-kept-after-salvage-response",
+      base(CONVERSION_FOLFOX_BEV_PROGRESSED,
+           course("FOLFIRI_BEV", "2025-06-16", "2025-11-03", "planned_surgery", intent="conversion",
+                  best_response="partial"),
+           mets=[liver(count=5, largest_size={"value": 30, "unit": "mm"}, resectability="resectable")]),
+      must={"prognosis": "neoadjuvant_progression"}, must_not={"warnings": "neoadjuvant_progression"},
+      not_fired="liver.warnings.neoadjuvant_progression liver.route.neoadjuvant_progression", goal="ned"),
     # L05 / D1 with the primary in place: upfront surgery (the source's "may") and the 3 + 3 route, both shown
     V("liver.route.single_small_primary_in_place", "l05-single-small-primary-in-place",
       base(mets=[liver(count=1, largest_size={"value": 15, "unit": "mm"}, resectability="resectable",

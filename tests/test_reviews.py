@@ -228,6 +228,8 @@ def test_marks_are_never_changed_or_deleted_and_a_change_behind_the_store_is_fou
 def test_downgrade_below_0006_is_refused_while_marks_exist(store):
     store.downgrade("0005")  # no marks yet: the table goes
     assert "row_reviews" not in store.tables()
+    book = store.review_book(fresh=True)  # a store before 0006 holds no marks: the knowledge file's statuses
+    assert book.sources == ("knowledge",) and book.get(ROW).status == "not_reviewed"
     store.upgrade()
     store.mark_row(ROW, "reviewed", "cli")
     with pytest.raises(StoreError, match="export them first"):

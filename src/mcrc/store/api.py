@@ -1138,12 +1138,23 @@ class Store:
                     book = build_book(kb.version, kb.row_versions(), [*kb.review_book.entries, *marks],
                                       sources=("knowledge", "store"))
         except SQLAlchemyError as exc:
-            log.warning("review marks of the case store could not be read (%s); answers show the knowledge base's "
-                        "review file only", type(exc).__name__)
             state, book = None, kb.review_book
+            if self._has_review_table():
+                log.warning("review marks of the case store could not be read (%s); answers show the knowledge "
+                            "base's review file only", type(exc).__name__)
+            else:  # a store before schema 0006 holds no marks (a server refuses it; a migration may still assess)
+                log.debug("the case store has no review marks table (schema before 0006)")
         with self._book_lock:
             self._book = (state, book, now)
         return book
+
+    def _has_review_table(self) -> bool:
+        """Whether the store's schema has the review marks (True when that cannot be told: the store is down)."""
+        try:
+            with self.engine.connect() as conn:
+                return inspect(conn).has_table(RowReviewMark.__tablename__)
+        except SQLAlchemyError:
+            return True
 
     # ---- audit --------------------------------------------------------------------------------
     def audit_entries(self, user: str) -> list[AuditEntry]:

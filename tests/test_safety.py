@@ -164,8 +164,8 @@ PLANTED = [
          (LUNG, "          first: [emergency_stent]\n", "          warnings: [emergency_first]\n")],
         emergency, "emergency_first", id="emergency-not-first"),
     pytest.param(
-        [(LUNG, "steps: [resect_lung_metastases, {code: postoperative_systemic_therapy, max_months: 6}]",
-          "steps: [resect_lung_metastases, {code: postoperative_systemic_therapy, max_months: 9}]")],
+        [(LUNG, "postoperative_systemic_therapy, max_months: 6, less_months_of",
+          "postoperative_systemic_therapy, max_months: 9, less_months_of")],
         early_failure, "periop_max_6_months", id="periop-9-months"),
     pytest.param(
         [(LUNG, "          regimens: [FOLFIRI]\n          warnings: [no_periop_oxaliplatin]",

@@ -45,6 +45,12 @@ class Vocabulary:
         reg = self.terms["regimens"][code]
         return {self.terms["drugs"][d].klass for d in reg.drugs}
 
+    def regimen_of(self, drugs: frozenset[str]) -> str | None:
+        """The one regimen code made of exactly these drugs (None when none or several are: FOLFOXIRI and
+        FOLFIRINOX share theirs)."""
+        found = [code for code, t in self.terms.get("regimens", {}).items() if frozenset(t.drugs) == drugs]
+        return found[0] if len(found) == 1 else None
+
     def find(self, code: str) -> Term | None:
         for section in SECTIONS:
             if code in self.terms.get(section, {}):

@@ -152,8 +152,8 @@ def _skipped_table_trace(table: Table) -> TableTrace:
     return hit[1]
 
 
-_EVENT_CLASSES = {"emergency", "surgery_primary", "local_lung", "local_liver", "local_peritoneal", "mdt",
-                  "restaging"}
+_EVENT_CLASSES = {"emergency", "surgery_primary", "local_lung", "local_liver", "local_peritoneal", "local_palliative",
+                  "mdt", "restaging"}
 
 
 def timeline(steps: list[StepOut]) -> list[Phase]:
@@ -269,16 +269,39 @@ class _Builder:
                 citations=_cites(row.citations), review=review))
         items = tuple((section, out, self._item(section, out, row, review))
                       for section, outs in row.outputs.items() for out in outs)
-        parts = _RowParts(rationale, tuple(strategies), view, items)
+        counted = frozenset(i for i, st in enumerate(row.strategies) if any(s.less_months_of for s in st.steps))
+        parts = _RowParts(rationale, tuple(strategies), view, items, counted)
         if len(_ROW_PARTS_CACHE) > 10_000:
             _ROW_PARTS_CACHE.clear()
         _ROW_PARTS_CACHE[id(row)] = (row, parts, rv)
         return parts
 
+    def _counted(self, row: Row, strategy: StrategyOut, i: int) -> StrategyOut:
+        """The strategy with the months the patient already had counted against each step's total (MC8)."""
+        steps = list(strategy.steps)
+        for j, spec in enumerate(row.strategies[i].steps):
+            if spec.less_months_of is None:
+                continue
+            total, given = spec.max_months, self.facts.get(spec.less_months_of)
+            if given is None:
+                note = f"{total:g} months in total, counting what was given before surgery (not recorded)"
+                steps[j] = replace(steps[j], note=_joined(steps[j].note, note))
+            else:
+                left = max(total - given, 0)
+                note = (f"{total:g} months in total, none given before surgery" if not given else
+                        f"{total:g} months in total less the {given} given before surgery" if left else
+                        f"none: the {total:g} months were given before surgery")
+                steps[j] = replace(steps[j], max_months=left, note=_joined(steps[j].note, note))
+        return replace(strategy, steps=steps, timeline=timeline(steps))
+
     def add_row(self, row: Row) -> None:
         parts = self._row_parts(row)
         self.rationale.append(parts.rationale)
-        self.strategies.extend(parts.strategies)
+        if parts.counted:
+            self.strategies.extend(self._counted(row, s, i) if i in parts.counted else s
+                                   for i, s in enumerate(parts.strategies))
+        else:
+            self.strategies.extend(parts.strategies)
         if parts.view is not None:
             self.views.setdefault(parts.view[0], []).append(parts.view[1])
         for section, out, item in parts.items:
@@ -311,6 +334,11 @@ class _RowParts:
     strategies: tuple[StrategyOut, ...]
     view: tuple[str, View] | None
     items: tuple[tuple[str, OutItem, Item], ...]  # (section, the row's output, the item without follow-up dates)
+    counted: frozenset[int] = frozenset()  # strategies with a step whose months depend on the patient (MC8)
+
+
+def _joined(note: str | None, more: str) -> str:
+    return f"{note}; {more}" if note else more
 
 
 _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}

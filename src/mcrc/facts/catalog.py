@@ -49,6 +49,10 @@ HISTORY_CLASSES = ("fluoropyrimidine", "oxaliplatin", "irinotecan", "anti_egfr",
                    "thymidine_analogue", "checkpoint_inhibitor", "braf_inhibitor", "her2_directed",
                    "kras_g12c_inhibitor", "trk_inhibitor", "ret_inhibitor", "vegfr_inhibitor")
 INTOLERANCE_CLASSES = ("fluoropyrimidine", "oxaliplatin", "irinotecan")
+# The irinotecan regimens given before resection of metastases that the lung consensus lets continue after it
+PREOP_IRINOTECAN_REGIMENS = ("FOLFIRI", "CAPIRI", "IRIS", "FOLFIRI_BEV", "FOLFIRI_CETUXIMAB", "FOLFIRI_PANITUMUMAB",
+                             "FOLFOXIRI", "FOLFIRINOX", "FOLFOXIRI_BEV", "FOLFOXIRI_CETUXIMAB", "FOLFOXIRI_PANITUMUMAB",
+                             "other")
 _CLASS_LABELS = {"fluoropyrimidine": "A fluoropyrimidine", "oxaliplatin": "Oxaliplatin", "irinotecan": "Irinotecan",
                  "anti_egfr": "An anti-EGFR antibody", "anti_vegf": "An anti-VEGF agent",
                  "multikinase_inhibitor": "Regorafenib (multikinase inhibitor)",
@@ -183,6 +187,12 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("preop_progression_ever", "bool", "Progression on any preoperative (perioperative or conversion) course",
        definition="preoperative_progression"),
     _f("preop_irinotecan_effective", "bool", "A preoperative irinotecan-based regimen was effective",
+       source="treatment_history.courses"),
+    _f("preop_irinotecan_regimen", "enum", "The irinotecan regimen that worked before surgery, to be continued after "
+       "it ('other': a regimen outside this list, or drugs matching no regimen code)", PREOP_IRINOTECAN_REGIMENS,
+       source="treatment_history.courses"),
+    _f("preoperative_months_given", "int", "Months of preoperative therapy of the current metastases already given "
+       "(perioperative and conversion courses since the latest local treatment of metastases)", low=0, high=60,
        source="treatment_history.courses"),
     *(_f(f"{klass}_exposed", "bool", f"{_CLASS_LABELS[klass]} received before (any intent)",
          source="treatment_history.courses") for klass in HISTORY_CLASSES),

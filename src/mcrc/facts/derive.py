@@ -323,6 +323,8 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: 
         v["neoadjuvant_given"] = any(c.intent in PREOPERATIVE for c in courses)
         v["neoadjuvant_progression"], v["preop_progression_ever"] = h.preoperative_progression()
         v["preop_irinotecan_effective"] = h.preop_irinotecan_effective()
+        v["preop_irinotecan_regimen"] = h.preop_irinotecan_regimen()
+        v["preoperative_months_given"] = h.preoperative_months()
         for klass in CLASSES:
             v[f"{klass}_exposed"] = h.exposed(klass)
             v[f"{klass}_refractory"] = h.refractory(klass)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mcrc.facts.catalog import HISTORY_CLASSES as CLASSES
-from mcrc.facts.catalog import INTOLERANCE_CLASSES
+from mcrc.facts.catalog import INTOLERANCE_CLASSES, PREOP_IRINOTECAN_REGIMENS
 from mcrc.patient import Course, Lesion, Patient
 from mcrc.vocabulary import Vocabulary
 
@@ -33,6 +33,9 @@ RESPONSES = ("complete", "partial", "response")
 CONTROL = (*RESPONSES, "stable")
 BIOLOGICS = frozenset({"anti_vegf", "anti_egfr"})
 CYTOTOXIC_CLASSES = frozenset({"fluoropyrimidine", "oxaliplatin", "irinotecan", "thymidine_analogue"})
+# procedures on the primary or for its complications (not local treatment of metastases)
+PRIMARY_PROCEDURES = ("primary_resection", "stent", "colostomy", "diverting_ostomy", "bypass")
+DAYS_PER_MONTH = 365.25 / 12
 
 
 def kleene_or(values: Iterable[bool | None]) -> bool | None:
@@ -428,6 +431,47 @@ class History:
             bar = kleene_and([progressed, None if answered is None else not answered])
             results.append(bar)
         return kleene_or(results), ever
+
+    def preop_irinotecan_regimen(self) -> str | None:
+        """Lung review MC7: what "the original regimen" is when an irinotecan regimen worked before surgery: the
+        latest preoperative course with irinotecan, if it worked, as its regimen code (or the code whose drugs are
+        the ones recorded; 'other' when none is); None when that course did not work or it is not known."""
+        for c in reversed(self.courses or ()):
+            if c.intent not in PREOPERATIVE or self.has(c, "irinotecan") is not True:
+                continue
+            if self.progressed_on(c) or not (c.best_response in CONTROL
+                                             or c.stop_reason in ("completed", "planned_surgery")):
+                return None
+            code = c.regimen or self.vocab.regimen_of(frozenset(c.drugs or ()))
+            return code if code in PREOP_IRINOTECAN_REGIMENS else "other"
+        return None
+
+    def preoperative_months(self) -> int | None:
+        """Lung review MC8: months of preoperative therapy of the current metastases, so that what follows surgery
+        completes the 6-month total instead of adding 6 more. The courses counted are the perioperative and
+        conversion ones since the latest local treatment of metastases; a course's months run from its start to
+        its end (today while it goes on), to the nearest whole month. Unknown when a date it needs is missing."""
+        if self.courses is None:
+            return None
+        preop = [c for c in self.courses if c.intent in PREOPERATIVE]
+        if not preop:
+            return 0
+        hist = self.patient.treatment_history
+        local = [p for p in (hist.procedures or ()) if p.kind not in PRIMARY_PROCEDURES]
+        if any(p.date is None for p in local):
+            return None
+        since = max((p.date for p in local), default=None)
+        total = 0.0
+        for c in preop:
+            if c.started is None:
+                return None
+            if since is not None and c.started < since:
+                continue
+            end = c.ended or (self.today if c.stop_reason == "ongoing" else None)
+            if end is None:
+                return None
+            total += (end - c.started).days / DAYS_PER_MONTH
+        return round(total)
 
     def preop_irinotecan_effective(self) -> bool | None:
         preop = [c for c in self.courses or () if c.intent in PREOPERATIVE]

@@ -43,7 +43,7 @@ TABLE_KEYS = {"id", "title", "hit", "applies", "rows", "cite"}
 ROW_KEYS = {"id", "title", "when", "default", "cite", "note", "then", "position"}
 POSITION_KEYS = {"topic", "voice", "stance", "summary"}
 THEN_KEYS = set(SECTIONS) | {"strategies"}
-STEP_KEYS = {"code", "months", "max_months", "regimens", "note", "every_months"}
+STEP_KEYS = {"code", "months", "max_months", "regimens", "note", "every_months", "less_months_of"}
 ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month", "differs"}
 # what a row of a source of kind `evidence` may output: never a guideline recommendation
 EVIDENCE_SECTIONS = {"evidence", "tests", "notes"}
@@ -260,8 +260,16 @@ def parse_step(c, vocab, data: Any, path: Path_) -> Step | None:
         val = data.get(key)
         if val is not None and (not isinstance(val, int | float) or isinstance(val, bool) or not 0 < val <= 60):
             c.add((*path, key), f"{key} must be a number of months between 0 and 60")
+    less = data.get("less_months_of")
+    if less is not None:
+        spec = FACTS.get(less) if isinstance(less, str) else None
+        if spec is None or spec.kind != "int":
+            c.add((*path, "less_months_of"), f"less_months_of names an integer fact (months); got {less!r}")
+            less = None
+        elif data.get("max_months") is None:
+            c.add((*path, "less_months_of"), "less_months_of needs max_months (the total it counts against)")
     return Step(data["code"], data.get("months"), data.get("max_months"), tuple(regimens) if ok else (),
-                _text(data.get("note")), data.get("every_months")) if ok else None
+                _text(data.get("note")), data.get("every_months"), less) if ok else None
 
 
 def _text(value: Any) -> str | None:

@@ -70,6 +70,9 @@ class Step:
     regimens: tuple[str, ...] = ()
     note: str | None = None
     every_months: float | None = None
+    # the months a patient fact says were already given count against max_months (a total, e.g. 6 months of
+    # perioperative therapy of which some came before surgery: lung review MC8)
+    less_months_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,14 @@ def _filler(v: dict, cytotoxic: bool | None, progressed: bool, exclude: frozense
     return None
 
 
+def _regimen_classes(regimen: str) -> set[str]:
+    if regimen == "other":
+        return {"irinotecan"}
+    from mcrc.vocabulary import load_vocabulary
+
+    return load_vocabulary().regimen_drug_classes(regimen)
+
+
 def _course(intent: str, classes: list[str], **extra: Any) -> dict:
     drugs = [_DRUG[k] for k in _ORDER if k in classes]
     return {"intent": intent, **({"drugs": drugs} if drugs else {}), **extra}
@@ -244,7 +252,13 @@ def _plan(v: dict) -> list[dict]:
             k for k in [_filler(v, True, False)] if k]
         if v.get("preop_irinotecan_effective") is False:
             classes = [k for k in classes if k != "irinotecan"] or ["fluoropyrimidine", "oxaliplatin"]
-        plan.append(_course("perioperative", classes, best_response="partial", stop_reason="planned_surgery"))
+        course = _course("perioperative", classes, best_response="partial", stop_reason="planned_surgery")
+        regimen = v.get("preop_irinotecan_regimen")
+        if regimen is not None:  # the regimen itself (MC7); 'other': irinotecan alone matches no regimen code
+            course.pop("drugs", None)
+            course.update({"regimen": regimen} if regimen != "other" else {"drugs": [_DRUG["irinotecan"]]})
+            classes = sorted(_regimen_classes(regimen))
+        plan.append(course)
         given = [k for k in given if k not in classes]
         if lines == 0:
             given = []

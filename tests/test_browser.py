@@ -50,6 +50,8 @@ def server(tmp_path_factory):
         s.add_user("adm", "admin")
         s.add_user("coo", "coordinator", actor="adm")
         token = s.create_token("coo", label="browser test").token
+        s.add_user("cli", "clinician", actor="adm")
+        clinician = s.create_token("cli", label="browser test").token
         for name in ("01-sync-low-rectal-resectable.json", "44-rectal-resectable-liver.json",
                      "16-referral-many-unknowns.json"):
             s.add_case(json.loads((ROOT / "examples" / name).read_text(encoding="utf-8")), "coo")
@@ -69,7 +71,7 @@ def server(tmp_path_factory):
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", token
+    yield f"http://127.0.0.1:{port}", token, clinician
     srv.should_exit = True
     thread.join(timeout=10)
 
@@ -79,7 +81,7 @@ def server(tmp_path_factory):
 def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    base, token = server
+    base, token, _ = server
     problems: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -161,6 +163,52 @@ def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
 
             page.goto(f"{base}/kb")
             expect(page.locator("[id^='row-']").first).to_be_attached()
+        finally:
+            browser.close()
+    assert not problems, problems
+
+
+def test_a_clinician_marks_a_row_reviewed_and_the_answer_page_shows_it(server):
+    """Issue 17: a signed-in clinician marks a row reviewed on the knowledge-base page; the answer of a case whose
+    item that row produced then shows the item reviewed, by whom (role) and when."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, clinician = server
+    row = "lung.goal.curable"  # the goal of case 1 (examples/01-sync-low-rectal-resectable.json)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(15_000)
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type == "error" or "Content Security Policy" in m.text else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+            page.goto(f"{base}/cases/1")  # before: the goal is not clinically reviewed
+            expect(page).to_have_url(re.compile(r"/login\?next=/cases/1$"))
+            page.fill("#token", clinician)
+            page.click("form[action='/login'] button[type=submit]")
+            expect(page).to_have_url(f"{base}/cases/1")
+            expect(page.locator("#goal [data-review]")).to_have_text("not clinically reviewed")
+
+            page.goto(f"{base}/kb")
+            article = page.locator(f"[id='row-{row}']")
+            expect(article.locator(".row-review")).to_contain_text("Not clinically reviewed")
+            article.locator(".review-form summary").click()
+            article.locator("input[name='status'][value='reviewed']").check()
+            article.locator(".review-form button[type=submit]").click()
+            expect(page).to_have_url(f"{base}/kb#row-{row}")
+            expect(article.locator(".row-review")).to_contain_text("Clinically reviewed by cli (clinician) on")
+            expect(page.locator("#review-summary")).to_contain_text("1 of")
+
+            page.goto(f"{base}/cases/1")
+            marker = page.locator("#goal [data-review]")
+            expect(marker).to_have_attribute("data-review", "reviewed")
+            expect(marker).to_have_text(re.compile(r"^reviewed by clinician on \d{4}-\d{2}-\d{2}$"))
+            expect(page.locator("#review-summary")).to_contain_text("1 of the")
+            # every other item stays not clinically reviewed
+            assert page.locator("[data-review='not_reviewed']").count() > 5
         finally:
             browser.close()
     assert not problems, problems

@@ -731,8 +731,10 @@ def test_a_record_sent_again_gets_the_same_cards_with_fresh_uuids_and_a_changed_
                                                 "display": "Present"}]}
     third = call(changed).json()["cards"]
     assert len(cdshooks._ANSWERS) == 2
-    today, version = dt.date.today().isoformat(), mcrc.load_knowledge().version
-    kept = [pickle.loads(cdshooks._ANSWERS.get((content_digest(b), today, version))) for b in (bundle, changed)]
+    kb = mcrc.load_knowledge()  # the key: the record, the day, the knowledge base and its rows' review status
+    today, version, reviews = dt.date.today().isoformat(), kb.version, kb.review_book.version
+    kept = [pickle.loads(cdshooks._ANSWERS.get((content_digest(b), today, version, reviews)))
+            for b in (bundle, changed)]
     assert [r.patient.biomarkers.kras for r, _ in kept] == ["wild_type", "mutant"]
     assert kept[0][1].facts != kept[1][1].facts
     cdshooks._ANSWERS.clear()

@@ -21,7 +21,7 @@ from mcrc.facts.catalog import FACTS
 from mcrc.knowledge import load_knowledge
 from mcrc.patient import Patient, parse_patient_json
 from mcrc.render import render_json, render_markdown, render_text
-from mcrc.store.cli import audit_app, case_app, db_app, decide, demo_app, user_app
+from mcrc.store.cli import DB, _run, audit_app, case_app, db_app, decide, demo_app, user_app
 from mcrc.vocabulary import SECTIONS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -35,8 +35,10 @@ app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
 app.add_typer(cohort_app, name="cohort")
 app.command("decide")(decide)
-
-
+reviews_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                          help="Clinical review of the rows: list every row's status, export the marks made in the "
+                               "app for a knowledge maintainer to merge into reviews.yaml.")
+kb_app.add_typer(reviews_app, name="reviews")
 
 
 class Format(StrEnum):
@@ -159,6 +161,9 @@ def kb_show(row_id: str = typer.Argument(..., help="A row id from `mcrc kb`")) -
         out.print(f"{section}: " + ", ".join(i.code for i in items))
     for c in row.citations:
         out.print(f"cite: {c.text()}")
+    out.print(f"version: {row.version} (knowledge base {kb.version}; a review of the row names both)")
+    out.print(f"clinical review: {_review_words(kb.review_of(row.id))} (the knowledge base's reviews.yaml; "
+              "`mcrc kb reviews list` adds the marks made in the app)", markup=False)
 
 
 @kb_app.command("facts")
@@ -314,6 +319,107 @@ def _worker_environment(config: Path | None, flags: dict, cfg, settings):
         if settings.cds is not None and settings.replay_cache is None:
             env[ENV["replay_cache"]] = str(Path(tmp) / "cds-replays.sqlite")
         yield env
+
+
+# ---- clinical review of the rows (issue 17) -------------------------------------------------------------------
+def _review_words(rv) -> str:
+    """A row's review status in words (`mcrc kb show`, `mcrc kb reviews list`)."""
+    if rv.status == "not_reviewed":
+        return "not clinically reviewed"
+    by = f"{rv.reviewer} ({rv.role}) on {rv.date}"
+    if rv.status == "reviewed":
+        return f"reviewed by {by}"
+    if rv.status == "concern":
+        return f"CONCERN raised by {by}: {rv.comment}"
+    earlier = "reviewed" if rv.earlier_status == "reviewed" else "a concern raised"
+    return f"not clinically reviewed in its current version ({earlier} by {by}, before the row changed)"
+
+
+def _review_book(db: str, file_only: bool):
+    """The review status of every row: the knowledge file's, and the store's marks unless `file_only`."""
+    if file_only:
+        kb = _guard(load_knowledge)
+        return kb, kb.review_book, []
+    def read(store):
+        kb = store.knowledge
+        marks = store.reviews()
+        book = store.review_book(fresh=True)
+        if "store" not in book.sources:  # review_book falls back to the file for answers; a listing says so
+            from mcrc.store.errors import StoreError
+
+            raise StoreError("the review marks of the case store could not be read")
+        return kb, book, marks
+
+    return _run(db, read)
+
+
+@reviews_app.command("list")
+def reviews_list(
+    db: str = DB,
+    file_only: bool = typer.Option(False, "--file-only", help="Only the knowledge base's reviews.yaml (no store)"),
+    every_row: bool = typer.Option(False, "--all", help="Every row, not only those with a review or a concern"),
+    as_json: bool = typer.Option(False, "--json", help="JSON: {kb_version, reviews_from, counts, rows}"),
+) -> None:
+    """The clinical review status of the rows: the knowledge base's reviews.yaml and the marks made in the app. A row
+    without a review of its current version is not clinically reviewed."""
+    kb, book, _ = _review_book(db, file_only)
+    shown = [rid for rid in kb.rows if every_row or book.get(rid).status != "not_reviewed"]
+    counts = book.counts()
+    if as_json:
+        from dataclasses import asdict
+
+        rows = {rid: {"version": kb.rows[rid].version, **asdict(book.get(rid))} for rid in shown}
+        sys.stdout.write(json.dumps({"kb_version": kb.version, "reviews_from": list(book.sources),
+                                     "counts": {**counts, "rows": len(kb.rows)}, "rows": rows},
+                                    indent=2, default=str) + "\n")
+        return
+    where = "reviews.yaml and the case store's marks" if "store" in book.sources else "reviews.yaml only"
+    out.print(f"knowledge base {kb.version}: {counts['reviewed']} of {len(kb.rows)} rows clinically reviewed, "
+              f"a concern on {counts['concern']}, {counts['earlier_version']} reviewed only before a change; "
+              f"every other row is not clinically reviewed ({where})", markup=False)
+    if not shown:
+        return
+    for rid in shown:
+        rv = book.get(rid)
+        where = {"store": " (marked in the app)", "knowledge": " (reviews.yaml)"}.get(rv.source or "", "")
+        out.print(f"{rid} [{kb.rows[rid].version}]: {_review_words(rv)}{where}", markup=False)
+
+
+@reviews_app.command("export")
+def reviews_export(
+    db: str = DB,
+    output: Path = typer.Option(None, "--output", "-o", help="Write to FILE (default: standard output)"),
+    merged: bool = typer.Option(False, "--merged", help="The whole reviews.yaml: the knowledge base's own entries "
+                                "followed by the new marks (to replace the file), not only the new marks"),
+) -> None:
+    """Export the review marks made in the app as a reviews.yaml document, for a knowledge maintainer to merge into
+    src/mcrc/knowledge/data/reviews.yaml (marks the file already holds are left out, each mark appears once)."""
+    import datetime as dt
+
+    from mcrc.knowledge.reviews import EXPORT_HEADER, dump_reviews, export_entries
+
+    kb, _, marks = _review_book(db, False)
+    entries, gone = export_entries(kb.review_book.entries, [m.entry() for m in marks], kb.row_versions(),
+                                   merged=merged)
+    new = len(entries) - (len(kb.review_book.entries) if merged else 0)
+    for m in gone:
+        err.print(f"left out: mark of {m.row} by {m.reviewer} on {m.date}: the row is no longer in the knowledge "
+                  "base", markup=False)
+    what = (f"the knowledge base's {len(kb.review_book.entries)} review(s) and {new} new mark(s)" if merged
+            else f"{new} mark(s) not yet in its reviews.yaml")
+    how = ("replace src/mcrc/knowledge/data/reviews.yaml with this file (keep its header comment)," if merged
+           else "append the entries under `reviews:` to the list in src/mcrc/knowledge/data/reviews.yaml,")
+    header = EXPORT_HEADER.format(when=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), kb_version=kb.version,
+                                  what=what, how=how)
+    text = dump_reviews(entries, header)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _fail(f"{output}: cannot write ({exc.strerror or exc})", EXIT_INPUT)
+        err.print(f"{new} new review mark(s) written to {output}", markup=False)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ The file has flat keys (every key is optional; unknown keys are refused):
     public_url = "https://mcrc.example.org"  # required with cds_issuers: the CDS Hooks JWT audience
     open_assess = false
     max_body_bytes = 1000000
-    token_cache_seconds = 5                 # how long a resolved API token is trusted (0: never cached)
+    token_cache_seconds = 5                 # how long a resolved API token and the review marks are trusted (0: never)
     workers = 1                             # server processes (mcrc serve); set to the number of cores
     replay_cache = "replays.db"             # SQLite file of seen CDS JWT ids; unset: in memory (1 worker) or
                                             # a private temporary file shared by the workers

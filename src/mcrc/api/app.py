@@ -28,8 +28,9 @@ from mcrc.api.errors import ApiError, Problem, responses
 from mcrc.api.security import SecurityMiddleware
 from mcrc.engine import Assessment
 from mcrc.errors import Problem as InputProblem
+from mcrc.knowledge.reviews import MAX_COMMENT, RowReview
 from mcrc.patient import PastDate, Patient, Text
-from mcrc.store.api import AssessmentRecord, CaseRecord, DecisionRecord, Store
+from mcrc.store.api import AssessmentRecord, CaseRecord, DecisionRecord, ReviewRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid, StoreNotReady
 from mcrc.store.models import DEVIATION_REASONS, ROLES
 from mcrc.vocabulary import load_vocabulary
@@ -156,6 +157,57 @@ DecisionIn = Annotated[ConcordantDecision | DeviatingDecision, Field(discriminat
 assert set(typing.get_args(Role)) == set(ROLES) and set(typing.get_args(Deviation)) == set(DEVIATION_REASONS)
 
 
+def _row_ids() -> list[str]:
+    return list(mcrc.load_knowledge().rows)
+
+
+def _known_row(row: str) -> str:
+    if row not in mcrc.load_knowledge().rows:
+        raise ValueError(f"'{row}' is not a row of the knowledge base (see GET /api/v1/kb)")
+    return row
+
+
+RowId = Annotated[str, AfterValidator(_known_row),
+                  Field(description="A row id of the knowledge base (GET /api/v1/kb)",
+                        json_schema_extra=lambda schema: schema.update(enum=_row_ids()))]
+
+
+class ReviewedMark(BaseModel):
+    """The row says what its source says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    row: RowId
+    status: Literal["reviewed"] = Field(description="Reviewed: the row says what its source says")
+    comment: Text | None = Field(None, max_length=MAX_COMMENT, description="Optional remark")
+
+
+class ConcernMark(BaseModel):
+    """The row may not say what its source says; why is required."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    row: RowId
+    status: Literal["concern"] = Field(description="A concern: the row may be wrong")
+    comment: str = Field(min_length=1, max_length=MAX_COMMENT, pattern=NON_BLANK_TEXT_PATTERN,
+                         description="What may be wrong (free text with at least one visible character)")
+
+
+# A clinician's review mark of a row, tagged by `status` (a comment is required with a concern).
+ReviewMarkIn = Annotated[ReviewedMark | ConcernMark, Field(discriminator="status")]
+
+
+class ReviewsOut(BaseModel):
+    """The review marks made in the app and the review status of every row that results (with the knowledge
+    base's own review file)."""
+
+    kb_version: str
+    reviews_from: list[Literal["knowledge", "store"]] = Field(
+        description="Where the statuses were read: the knowledge base's review file, and the store's marks")
+    marks: list[ReviewRecord] = Field(description="Every mark made in the app, oldest first")
+    rows: dict[str, RowReview] = Field(description="The effective status of every row of the knowledge base")
+
+
 class DiffEnd(BaseModel):
     assessment_id: int
     case_version: int
@@ -235,7 +287,10 @@ def create_app(settings: Settings) -> FastAPI:
         from mcrc.config import PUBLIC_URL_NEEDED, PUBLIC_URL_SETTING, ConfigError
 
         raise ConfigError([InputProblem(PUBLIC_URL_SETTING, PUBLIC_URL_NEEDED)])
-    store = Store(settings.database_url, token_cache_seconds=settings.token_cache_seconds)
+    # the review status of the rows is read again from the store as often as tokens are (marks made through this
+    # server count at once; those of another worker or the command line within `token_cache_seconds`)
+    store = Store(settings.database_url, token_cache_seconds=settings.token_cache_seconds,
+                  review_cache_seconds=settings.token_cache_seconds)
     bearer = HTTPBearer(auto_error=False, description="API token (`mcrc user token create NAME`)")
 
     @asynccontextmanager
@@ -268,7 +323,7 @@ def create_app(settings: Settings) -> FastAPI:
 
         replays = SqliteReplayCache(settings.replay_cache) if settings.replay_cache else ReplayCache()
         app.include_router(cds_router(settings.cds, replays, base_url=settings.public_url,
-                                      public_url=settings.public_url, kb=store.knowledge))
+                                      public_url=settings.public_url, kb=store.knowledge, reviews=store.review_book))
 
     def _unauthorized(detail: str) -> ApiError:
         return ApiError(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
@@ -313,7 +368,8 @@ def create_app(settings: Settings) -> FastAPI:
                = False) -> Response:
         # Run on the event loop: about a millisecond of CPU that a worker thread could not run any faster
         # (one process, one GIL), while the hop to and from the thread pool costs several under load.
-        a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence, trace=trace)
+        a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence, trace=trace,
+                        reviews=store.review_book())
         # Serialised once by pydantic-core: FastAPI's response_model path would validate the Assessment again
         # and encode it field by field, several times the cost of the assessment itself. Without `?trace=true`
         # the answer leaves the trace out (decision 0020): the rationale, possible rows and unknown facts
@@ -451,6 +507,21 @@ def create_app(settings: Settings) -> FastAPI:
               summary="Assess the stored case and keep the assessment")
     def assess_case(case_id: CaseId, who: Auth) -> AssessmentRecord:
         return store.assess(case_id, who.name)
+
+    # ---- clinical review of knowledge-base rows (issue 17) ---------------------------------------
+    @app.get(f"{PREFIX}/kb/reviews", response_model=ReviewsOut, tags=["reference"],
+             responses=responses(401, 403, 503), summary="Clinical review marks and the review status of every row")
+    def kb_reviews(who: Auth) -> ReviewsOut:
+        marks = store.reviews(who.name)
+        book = store.review_book(fresh=True)
+        return ReviewsOut(kb_version=book.kb_version, reviews_from=list(book.sources), marks=marks,
+                          rows={rid: book.get(rid) for rid in store.knowledge.rows})
+
+    @app.post(f"{PREFIX}/kb/reviews", response_model=ReviewRecord, status_code=201, tags=["reference"],
+              responses=responses(400, 401, 403, 422, 503),
+              summary="Mark a knowledge-base row reviewed or raise a concern (clinicians)")
+    def mark_row(body: Annotated[ReviewMarkIn, Body()], who: Auth) -> ReviewRecord:
+        return store.mark_row(body.row, body.status, who.name, body.comment)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -28,6 +28,7 @@ import logging
 import pickle
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,9 @@ from mcrc.fhir.orders import DraftOrder, Finding, OptionGap, check_orders, citat
 from mcrc.fhir.read import ReadResult, content_digest, read_bundle
 from mcrc.fhir.write import CODE_SYSTEM
 from mcrc.knowledge import KnowledgeBase, load_knowledge
+from mcrc.knowledge.reviews import ReviewBook
 from mcrc.lru import LRU
+from mcrc.render.outline import review_marker, review_summary
 
 log = logging.getLogger("mcrc.api.cdshooks")
 
@@ -125,9 +128,15 @@ def _cite(citations: Any) -> str:
     return "; ".join(parts)
 
 
-def _bullet(label: str, citations: list[Any]) -> str:
+def _bullet(label: str, citations: list[Any], review: str = "") -> str:
     cite = _cite(citations)
-    return f"- {label}" + (f" — *{cite}*" if cite else "")
+    return f"- {label}" + (f" — *{cite}*" if cite else "") + (f" ({review})" if review else "")
+
+
+def _reviewed(a: Any, item: Any) -> str:
+    """Whether the rows behind an item (or a strategy) were clinically reviewed, in a few words."""
+    rows = item.rows if hasattr(item, "rows") else [item.row]
+    return review_marker(a, item.review, rows)
 
 
 def _sources(*groups: list[Any]) -> list[str]:
@@ -210,25 +219,27 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
         summary = f"mcrc: {a.scope.reason or 'no recommendation'}"
     lines: list[str] = []
     if a.goal:
-        lines += ["**Goal**", "", _bullet(a.goal.label, a.goal.citations), ""]
+        lines += ["**Goal**", "", _bullet(a.goal.label, a.goal.citations, _reviewed(a, a.goal)), ""]
     if a.first_steps:
-        lines += ["**First steps**", ""] + [_bullet(i.label, i.citations) for i in a.first_steps] + [""]
+        lines += ["**First steps**", ""] + [_bullet(i.label, i.citations, _reviewed(a, i)) for i in a.first_steps]
+        lines += [""]
     if a.strategies:
         lines += ["**Strategies, in order**", ""]
         for n, s in enumerate(a.strategies, 1):
             steps = " → ".join(st.label for st in s.steps)
             head = f"{n}. {s.label + ': ' if s.label else ''}{steps}"
             cite = _cite(s.citations)
-            lines.append(head + (f" — *{cite}*" if cite else ""))
+            lines.append(head + (f" — *{cite}*" if cite else "") + f" ({_reviewed(a, s)})")
         lines.append("")
     if a.regimens:
         lines += ["**Regimen options**", ""]
         for r in a.regimens[:_MAX_ITEMS_IN_CARD]:
-            lines.append(_bullet(r.label, r.citations))
+            lines.append(_bullet(r.label, r.citations, _reviewed(a, r)))
             lines += [f"  - ⚠ {c.label}" for c in r.caveats]  # the option's caveat travels with it
         lines.append("")
     if a.referrals:
-        lines += ["**Referrals**", ""] + [_bullet(i.label, i.citations) for i in a.referrals] + [""]
+        lines += ["**Referrals**", ""] + [_bullet(i.label, i.citations, _reviewed(a, i)) for i in a.referrals]
+        lines += [""]
     if not a.goal and not a.strategies and a.possible:
         lines += ["**Possible once more facts are known**", ""]
         for p in a.possible[:_MAX_ITEMS_IN_CARD]:
@@ -236,6 +247,12 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
         lines.append("")
     if a.scope.status != "in_scope" and a.scope.reason:
         lines += [f"*Scope: {a.scope.status} — {a.scope.reason}*", ""]
+    summary_line, _ = review_summary(a)
+    if summary_line:
+        lines += [f"**Clinical review**: {summary_line}.", ""]
+        concerns = [f"- ⚠ CONCERN on row {row} ({rv.role}, {rv.date}): {rv.comment}"
+                    for row, rv in a.reviews.items() if rv.status == "concern"]
+        lines += [*concerns, ""] if concerns else []
     indicator = "critical" if _is_emergency(a) else ("warning" if a.warnings else "info")
     strat_cits = [c for s in a.strategies for c in s.citations]
     first_cits = [c for i in a.first_steps for c in i.citations]
@@ -246,7 +263,7 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
     cards.append(_card(summary, indicator, "\n".join(lines).strip(), label, links, row))
 
     if a.tests:
-        detail = "\n".join(_bullet(t.label, t.citations) for t in a.tests)
+        detail = "\n".join(_bullet(t.label, t.citations, _reviewed(a, t)) for t in a.tests)
         n = len(a.tests)
         suggestions = [_order_test(t.code, t.label, patient_id, f"mcrc: {_cite(t.citations)}") for t in a.tests]
         t_row = next((t.rows[0] for t in a.tests if t.rows), None)
@@ -254,7 +271,7 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
                            "info", detail, "mcrc: " + ", ".join(_sources(*(t.citations for t in a.tests))),
                            links, t_row, suggestions, selection="any"))
     if a.warnings or read_warnings:
-        detail_lines = [_bullet(w.label, w.citations) for w in a.warnings]
+        detail_lines = [_bullet(w.label, w.citations, _reviewed(a, w)) for w in a.warnings]
         detail_lines += [f"- FHIR record: {w}" for w in (read_warnings or [])]
         labels = [w.label for w in a.warnings] + list(read_warnings or [])
         w_row = next((w.rows[0] for w in a.warnings if w.rows), None)
@@ -328,7 +345,7 @@ def _gap_card(kb: KnowledgeBase, gap: OptionGap, a: Any, links: Links) -> dict[s
     evidence = [e for e in a.evidence if any(set(gap.classes) <= v.regimen_drug_classes(r) for r in e.regimens)]
     lines = [f"The selected orders ({names}) contain {classes}, which none of the regimen options the guideline"
              " sources give this patient contains.", "", "**Cited options**", ""]
-    lines += [_bullet(r.label, r.citations) for r in options]
+    lines += [_bullet(r.label, r.citations, _reviewed(a, r)) for r in options]
     if evidence:
         lines += ["", "**Newer evidence (beside the guidelines, not a recommendation)**", ""]
         lines += [_bullet(f"{e.label}" + (f": {e.headline}" if e.headline else ""), e.citations) for e in evidence]
@@ -455,10 +472,12 @@ _ANSWERS = LRU(256)
 _PATIENT_VIEW_CARDS = LRU(256)
 
 
-def _record_key(bundle: Any, kb: KnowledgeBase) -> tuple[str, str, str] | None:
+def _record_key(bundle: Any, kb: KnowledgeBase, book: ReviewBook | None = None) -> tuple[str, ...] | None:
+    """The key of a kept answer: the record, the day, the knowledge base and the review status of its rows (a row
+    marked reviewed gives new answers)."""
     if not isinstance(bundle, dict):
         return None
-    return content_digest(bundle), dt.date.today().isoformat(), kb.version
+    return content_digest(bundle), dt.date.today().isoformat(), kb.version, (book or kb.review_book).version
 
 
 def _fresh_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -470,9 +489,9 @@ def _fresh_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return cards
 
 
-def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase,
-                     key: tuple[str, str, str] | None = None) -> tuple[ReadResult, Any]:
-    key = key or _record_key(bundle, kb)
+def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase, key: tuple[str, ...] | None = None,
+                     book: ReviewBook | None = None) -> tuple[ReadResult, Any]:
+    key = key or _record_key(bundle, kb, book)
     if key is not None:
         kept = _ANSWERS.get(key)
         if kept is not None:
@@ -481,7 +500,7 @@ def _read_and_assess(bundle: Any, patient_id: str, kb: KnowledgeBase,
             return result, assessment
     result = _read(bundle, patient_id)
     try:
-        assessment = mcrc.assess(result.patient, kb=kb, trace=False)  # cards never show the trace
+        assessment = mcrc.assess(result.patient, kb=kb, trace=False, reviews=book)  # cards never show the trace
     except InputError as e:
         first = e.problems[0] if e.problems else None
         raise _bad(f"patient data not assessable: {first}"[:300]) from None
@@ -515,12 +534,14 @@ def cds_router(
     public_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     kb: KnowledgeBase | None = None,
+    reviews: Callable[[], ReviewBook] | None = None,
 ) -> APIRouter:
     """The CDS Hooks routes, authenticated as CDS Hooks 2.0 asks.
 
     `base_url`: the server's public URL, the JWT audience base (required; see cds_auth); `public_url`: the
     base of the web pages cards link to (default: `base_url`); `transport`: the httpx transport for the FHIR
-    server fallback (default: the network; `app.state.fhir_transport`, when set, wins, for tests).
+    server fallback (default: the network; `app.state.fhir_transport`, when set, wins, for tests); `reviews`:
+    the current review status of the rows (default: the knowledge base's review file).
     """
     router = APIRouter(tags=["cds-hooks"])
     auth = cds_auth_dependency(auth_settings, cache, base_url=base_url)
@@ -528,6 +549,9 @@ def cds_router(
 
     def knowledge() -> KnowledgeBase:
         return kb or load_knowledge()
+
+    def book() -> ReviewBook:
+        return reviews() if reviews is not None else knowledge().review_book
 
     def links_for(request: Request) -> Links:
         return Links(pages_base.rstrip("/"))
@@ -567,13 +591,13 @@ def cds_router(
         _, patient_id = _common(body, "patient-view")
         bundle, notes = await _record(body, patient_id, transport_for(request))
         log.info("patient-view hookInstance=%s iss=%s", str(body["hookInstance"])[:80], claims.get("iss"))
-        kb, links = knowledge(), links_for(request)
-        record = _record_key(bundle, kb)
+        kb, links, reviewed = knowledge(), links_for(request), book()
+        record = _record_key(bundle, kb, reviewed)
         key = None if record is None else (*record, patient_id, links.base, tuple(notes))
         kept = None if key is None else _PATIENT_VIEW_CARDS.get(key)
         if kept is not None:  # made for this very record, patient, day and link base: only the uuids change
             return _cards(_fresh_uuids(pickle.loads(kept)))
-        result, assessment = _read_and_assess(bundle, patient_id, kb, record)
+        result, assessment = _read_and_assess(bundle, patient_id, kb, record, reviewed)
         cards = build_cards(assessment, links, notes + result.warnings, patient_id)
         if key is not None:
             _PATIENT_VIEW_CARDS.put(key, pickle.dumps(cards, protocol=pickle.HIGHEST_PROTOCOL))
@@ -595,7 +619,7 @@ def cds_router(
         if not any(o.selected for o in orders):
             return _cards([])  # nothing selected that mcrc judges (e.g. only non-medication orders)
         bundle, notes = await _record(body, patient_id, transport_for(request))
-        result, assessment = _read_and_assess(bundle, patient_id, knowledge())
+        result, assessment = _read_and_assess(bundle, patient_id, knowledge(), book=book())
         return _cards(order_cards(knowledge(), orders, result, assessment, links_for(request), patient_id, notes))
 
     def _feedback_route(service_id: str) -> None:

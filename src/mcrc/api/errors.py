@@ -79,9 +79,14 @@ def input_problem(exc: InputError) -> JSONResponse:
     return problem(422, "invalid-input", "Invalid input", exc.headline, items)
 
 
+# The string tags of request bodies that are discriminated unions (a review mark, by its `status`): pydantic puts
+# the branch's tag in the location of an error inside it ("body", "concern", "comment"), which names no field.
+BODY_UNION_TAGS = frozenset({"reviewed", "concern"})
+
+
 def _loc_field(loc: tuple[Any, ...]) -> str:
     out = ""
-    if len(loc) > 2 and loc[0] == "body" and isinstance(loc[1], int):
+    if len(loc) > 2 and loc[0] == "body" and (isinstance(loc[1], int) or loc[1] in BODY_UNION_TAGS):
         loc = (loc[0], *loc[2:])  # every body is an object: an index here is the branch of a union (a decision)
     for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -135,8 +140,7 @@ def install(app: FastAPI) -> None:
         errs = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errs):
             return problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON")
-        items = [ProblemItem(pointer=pointer(f := _loc_field(tuple(e.get("loc", ())))), field=f,
-                             message=str(e.get("msg", "invalid"))) for e in errs]
+        items = [_validation_item(e) for e in errs]
         return problem(422, "invalid-input", "Invalid input", "invalid request parameters", items)
 
     @app.exception_handler(StarletteHTTPException)
@@ -151,6 +155,21 @@ def install(app: FastAPI) -> None:
     async def _any(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem(500, "internal", "Internal error", "an unexpected error occurred; see the server log")
+
+
+def _validation_item(e: dict[str, Any]) -> ProblemItem:
+    """One error of request validation, naming its field; a union's tag that is missing or unknown names the tag's
+    own field (pydantic locates it at the union, the whole body) with the values allowed."""
+    ctx = e.get("ctx") or {}
+    if e.get("type") in ("union_tag_invalid", "union_tag_not_found") and ctx.get("discriminator"):
+        loc = (*tuple(e.get("loc", ())), str(ctx["discriminator"]).strip("'"))
+        f = _loc_field(loc)
+        if e["type"] == "union_tag_not_found":
+            return ProblemItem(pointer=pointer(f), field=f, message="is required")
+        return ProblemItem(pointer=pointer(f), field=f, message=f"{ctx.get('tag')!r} is not allowed",
+                           allowed=str(ctx.get("expected_tags", "")).replace("'", "") or None)
+    f = _loc_field(tuple(e.get("loc", ())))
+    return ProblemItem(pointer=pointer(f), field=f, message=str(e.get("msg", "invalid")))
 
 
 _TEXT = {

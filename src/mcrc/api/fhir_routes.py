@@ -86,8 +86,9 @@ def fhir_router(auth: Callable[..., Any]) -> APIRouter:
                            "the Bundle is not valid FHIR R4B or its patient cannot be mapped", items)
         store = getattr(request.app.state, "store", None)
         kb = store.knowledge if store is not None else load_knowledge()
+        reviews = store.review_book() if store is not None else None
         try:
-            assessment = mcrc.assess(result.patient, kb=kb, show_evidence=evidence)
+            assessment = mcrc.assess(result.patient, kb=kb, show_evidence=evidence, reviews=reviews)
         except InputError as exc:
             items = [ProblemItem(field=f"(mapped patient) {p.where}", message=p.message, allowed=p.allowed)
                      for p in exc.problems]

@@ -14,6 +14,7 @@ from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation
 from mcrc.facts import Facts, derive_facts
 from mcrc.knowledge import KnowledgeBase, load_knowledge
+from mcrc.knowledge.reviews import ReviewBook
 from mcrc.patient import Patient, parse_patient
 
 
@@ -28,12 +29,13 @@ def default_show_evidence() -> bool:
 
 
 def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str | None = None,
-                 input_hash: str | None = None, show_evidence: bool | None = None, trace: bool = True) -> Assessment:
+                 input_hash: str | None = None, show_evidence: bool | None = None, trace: bool = True,
+                 reviews: ReviewBook | None = None) -> Assessment:
     """Assess already-flattened Facts (cohort rows and the verifier come in here)."""
     kb = kb or load_knowledge()
     show = default_show_evidence() if show_evidence is None else show_evidence
     assessment = build_assessment(kb, facts, patient_id=patient_id, input_hash=input_hash, show_evidence=show,
-                                  trace=trace)
+                                  trace=trace, reviews=reviews)
     violations = check_safety(kb, assessment, facts)
     if violations:
         raise SafetyViolation(violations)
@@ -41,17 +43,20 @@ def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str 
 
 
 def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
-           today: dt.date | None = None, show_evidence: bool | None = None, trace: bool = True) -> Assessment:
+           today: dt.date | None = None, show_evidence: bool | None = None, trace: bool = True,
+           reviews: ReviewBook | None = None) -> Assessment:
     """Assess one patient: validate, derive facts, evaluate every table, check safety.
 
     `show_evidence` (default: the MCRC_SHOW_EVIDENCE deployment setting, on) shows or hides newer
     trial evidence; the guideline recommendations are the same either way. `trace=False` leaves out the
-    trace of every table and row (the answer is the same; it is for viewers of the path taken)."""
+    trace of every table and row (the answer is the same; it is for viewers of the path taken). `reviews`: the
+    clinical review status of the rows (default: the knowledge base's review file; the server and the case
+    store pass theirs, with the marks made in the app)."""
     if not isinstance(patient, Patient):
         patient = parse_patient(patient, today=today)
     kb = kb or load_knowledge()
     return assess_facts(derive_facts(patient, kb.definitions, today=today), kb, patient_id=patient.id,
-                        input_hash=input_hash(patient), show_evidence=show_evidence, trace=trace)
+                        input_hash=input_hash(patient), show_evidence=show_evidence, trace=trace, reviews=reviews)
 
 
 __all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate_rows"]

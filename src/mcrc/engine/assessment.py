@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from mcrc.knowledge.reviews import ItemStatus, RowReview
+
 Certainty = Literal["definite", "possible"]
 
 
@@ -38,6 +40,8 @@ class Item:
     citations: list[CitationOut]
     rows: list[str]
     note: str | None = None
+    # whether the rows behind the item have been clinically reviewed (their statuses: `Assessment.reviews`)
+    review: ItemStatus = "not_reviewed"
 
 
 @_part
@@ -106,6 +110,7 @@ class StrategyOut:
     row: str
     citations: list[CitationOut]
     timeline: list[Phase] = field(default_factory=list)
+    review: ItemStatus = "not_reviewed"
 
 
 @_part
@@ -117,6 +122,7 @@ class View:
     summary: str | None
     row: str
     citations: list[CitationOut]
+    review: ItemStatus = "not_reviewed"
 
 
 @_part
@@ -197,6 +203,9 @@ class Provenance:
     input_hash: str | None = None
     sources: list[str]
     newer_evidence: Literal["shown", "hidden"] = "shown"
+    # where the review statuses were read: the knowledge base's review file, and the case store's marks when the
+    # answer was made by the server or the store (the command line reads the file only)
+    reviews_from: list[Literal["knowledge", "store"]] = field(default_factory=lambda: ["knowledge"])
 
 
 class Assessment(_Out):
@@ -221,6 +230,7 @@ class Assessment(_Out):
     possible: list[PossibleRow] = []
     unknown_facts: list[UnknownFact] = []
     rationale: list[Rationale] = []
+    reviews: dict[str, RowReview] = {}
     facts: dict[str, Any] = {}
     derivation_notes: list[str] = []
     trace: list[TableTrace] = []

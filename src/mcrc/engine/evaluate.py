@@ -36,6 +36,7 @@ from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
 from mcrc.facts.model import Facts
 from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row, Table
+from mcrc.knowledge.reviews import ITEM_STATUS, ReviewBook, RowReview, combine
 from mcrc.logic import Tri
 
 ENGINE_VERSION = "0.1.0"
@@ -193,8 +194,8 @@ def _cites(group: tuple[Citation, ...]) -> list[CitationOut]:
 class _Builder:
     """Collects outputs in table and row order, merging duplicates (one item, several citations)."""
 
-    def __init__(self, kb: KnowledgeBase, facts: Facts):
-        self.kb, self.vocab, self.facts = kb, kb.vocabulary, facts
+    def __init__(self, kb: KnowledgeBase, facts: Facts, book: ReviewBook):
+        self.kb, self.vocab, self.facts, self.book = kb, kb.vocabulary, facts, book
         self.items: dict[str, dict[str, Item]] = {f: {} for f in _SECTION_FIELD.values()}
         self.goal: Item | None = None
         self.strategies: list[StrategyOut] = []
@@ -211,12 +212,12 @@ class _Builder:
                                  views=views))
         return out
 
-    def _item(self, section: str, out: OutItem, row: Row) -> Item:
+    def _item(self, section: str, out: OutItem, row: Row, review: str) -> Item:
         """The item a row's output stands for; follow-up items without dates (they are the patient's, added in
         `add_row`)."""
         term = self.vocab.get(_VOCAB_SECTION[section], out.code)
         cites = _cites(out.citations or row.citations)
-        common = dict(code=out.code, label=term.label, citations=cites, rows=[row.id], note=out.note)
+        common = dict(code=out.code, label=term.label, citations=cites, rows=[row.id], note=out.note, review=review)
         if section == "regimens":
             classes = sorted(self.vocab.regimen_drug_classes(out.code))
             return RegimenItem(**common, drugs=list(term.drugs), drug_classes=classes)
@@ -238,11 +239,14 @@ class _Builder:
 
     def _row_parts(self, row: Row) -> _RowParts:
         """What a fired row contributes, built once per row: it depends on the row and the vocabulary only
-        (follow-up dates aside, added per patient). The parts are shared between assessments, as trace entries
-        and citations are; nothing modifies them (merging builds new items with `replace`)."""
+        (follow-up dates aside, added per patient) and its review status (kept with the parts: a new status makes
+        them again). The parts are shared between assessments, as trace entries and citations are; nothing
+        modifies them (merging builds new items with `replace`)."""
+        rv = self.book.get(row.id)
         hit = _ROW_PARTS_CACHE.get(id(row))
-        if hit is not None and hit[0] is row:
+        if hit is not None and hit[0] is row and hit[2] is rv:
             return hit[1]
+        review = ITEM_STATUS[rv.status]
         rationale = Rationale(row=row.id, table=row.table_id, title=row.title, note=row.note,
                               citations=_cites(row.citations))
         strategies = []
@@ -254,7 +258,7 @@ class _Builder:
                      for s in st.steps]
             strategies.append(StrategyOut(
                 id=f"{row.id}#{i}", label=st.label, note=st.note, row=row.id,
-                citations=_cites(st.citations or row.citations), steps=steps, timeline=timeline(steps),
+                citations=_cites(st.citations or row.citations), steps=steps, timeline=timeline(steps), review=review,
             ))
         view = None
         if row.position is not None:
@@ -262,14 +266,14 @@ class _Builder:
             view = (pos.topic, View(
                 voice=pos.voice, source=row.citations[0].source if row.citations else "", stance=pos.stance,
                 stance_label=self.vocab.get("stances", pos.stance).label, summary=pos.summary, row=row.id,
-                citations=_cites(row.citations)))
-        items = tuple((section, out, self._item(section, out, row))
+                citations=_cites(row.citations), review=review))
+        items = tuple((section, out, self._item(section, out, row, review))
                       for section, outs in row.outputs.items() for out in outs)
         counted = frozenset(i for i, st in enumerate(row.strategies) if any(s.less_months_of for s in st.steps))
         parts = _RowParts(rationale, tuple(strategies), view, items, counted)
         if len(_ROW_PARTS_CACHE) > 10_000:
             _ROW_PARTS_CACHE.clear()
-        _ROW_PARTS_CACHE[id(row)] = (row, parts)
+        _ROW_PARTS_CACHE[id(row)] = (row, parts, rv)
         return parts
 
     def _counted(self, row: Row, strategy: StrategyOut, i: int) -> StrategyOut:
@@ -315,7 +319,8 @@ class _Builder:
                 merged = prev.citations + [c for c in item.citations if c not in prev.citations]
                 note = prev.note if not item.note or item.note == prev.note else (
                     f"{prev.note} {item.note}" if prev.note else item.note)
-                update = {"citations": merged, "rows": [*prev.rows, row.id], "note": note}
+                update = {"citations": merged, "rows": [*prev.rows, row.id], "note": note,
+                          "review": combine(prev.review, item.review)}
                 if isinstance(prev, EvidenceItem) and item.differs and item.differs != prev.differs:
                     update["differs"] = f"{prev.differs} {item.differs}" if prev.differs else item.differs
                 bucket[key] = replace(prev, **update)
@@ -336,14 +341,19 @@ def _joined(note: str | None, more: str) -> str:
     return f"{note}; {more}" if note else more
 
 
-_ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts]] = {}
+_ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
-                     input_hash: str | None = None, show_evidence: bool = True, trace: bool = True) -> Assessment:
-    """`trace=False` leaves `trace` empty (answers that will not carry it need not build it)."""
+                     input_hash: str | None = None, show_evidence: bool = True, trace: bool = True,
+                     reviews: ReviewBook | None = None) -> Assessment:
+    """`trace=False` leaves `trace` empty (answers that will not carry it need not build it). `reviews`: the
+    review status of the rows (default: the knowledge base's own review file)."""
     evaluated = evaluate_rows(kb, facts, show_evidence)
-    b = _Builder(kb, facts)
+    book = reviews if reviews is not None else kb.review_book
+    if book.kb_version != kb.version:
+        raise ValueError(f"review statuses of knowledge base {book.kb_version} given for knowledge base {kb.version}")
+    b = _Builder(kb, facts, book)
     possible: list[PossibleRow] = []
     unknown_rows: dict[str, list[str]] = {}
     trace_out: list[TableTrace] = []
@@ -385,7 +395,8 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     return Assessment.model_construct(
         patient_id=patient_id,
         provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
-                              sources=used_sources, newer_evidence="shown" if show_evidence else "hidden"),
+                              sources=used_sources, newer_evidence="shown" if show_evidence else "hidden",
+                              reviews_from=list(book.sources)),
         scope=scope,
         goal=b.goal,
         first_steps=list(b.items["first_steps"].values()),
@@ -405,6 +416,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],
         rationale=b.rationale,
+        reviews={r.row: book.get(r.row) for r in b.rationale},
         facts=facts.known(),
         derivation_notes=list(facts.notes),
         trace=trace_out,

@@ -18,14 +18,21 @@ def _concept(code: str, label: str) -> dict[str, Any]:
 
 
 def careplan(assessment: Assessment, patient_ref: str) -> dict:
-    """A CarePlan (status draft, intent proposal): one activity per strategy step, citations as notes."""
+    """A CarePlan (status draft, intent proposal): one activity per strategy step, citations as notes, each note
+    saying whether the rows behind it were clinically reviewed."""
     from fhir.resources.R4B.careplan import CarePlan
+
+    from mcrc.render.outline import review_marker
+
+    def reviewed(status: str, rows: list[str]) -> str:
+        return f" [{review_marker(assessment, status, rows)}]"
 
     activities: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     for strategy in assessment.strategies:
         name = strategy.label or strategy.id
-        notes.append({"text": f"Strategy {strategy.id} ({name}), row {strategy.row}: {_cite(strategy.citations)}"})
+        notes.append({"text": f"Strategy {strategy.id} ({name}), row {strategy.row}: {_cite(strategy.citations)}"
+                                  + reviewed(strategy.review, [strategy.row])})
         for i, step in enumerate(strategy.steps, 1):
             detail: dict[str, Any] = {
                 "kind": "ServiceRequest", "code": _concept(step.code, step.label), "status": "not-started",
@@ -41,7 +48,8 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
             activities.append(activity)
     for section in ("regimens", "warnings", "tests"):
         for item in getattr(assessment, section):
-            notes.append({"text": f"{section[:-1]} {item.code} ({item.label}): {_cite(item.citations)}"})
+            notes.append({"text": f"{section[:-1]} {item.code} ({item.label}): {_cite(item.citations)}"
+                                  + reviewed(item.review, item.rows)})
     plan: dict[str, Any] = {
         "resourceType": "CarePlan", "status": "draft", "intent": "proposal",
         "title": "mcrc tumour board proposal", "subject": {"reference": patient_ref},
@@ -50,7 +58,8 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
     }
     if assessment.goal:
         notes.insert(0, {"text": f"goal {assessment.goal.code} ({assessment.goal.label}): "
-                                 f"{_cite(assessment.goal.citations)}"})
+                                 f"{_cite(assessment.goal.citations)}"
+                                 + reviewed(assessment.goal.review, assessment.goal.rows)})
     if activities:
         plan["activity"] = activities
     if notes:

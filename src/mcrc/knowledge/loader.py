@@ -33,6 +33,7 @@ from mcrc.knowledge.model import (
     Strategy,
     Table,
 )
+from mcrc.knowledge.reviews import REVIEWS_FILE, build_book, parse_reviews, row_digest, row_version
 from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
 from mcrc.vocabulary import Vocabulary, merge_vocabulary_data, parse_vocabulary, vocabulary_files
 
@@ -388,7 +389,7 @@ def parse_table_file(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
         for ri, r in enumerate(t.get("rows") or []):
             row = parse_row(c, vocab, sources, tid, r, (*tp, "rows", ri), file, table_cites, str(source))
             if row is not None:
-                rows.append(row)
+                rows.append(replace(row, version=row_digest(r, t, str(source))))
         if not rows:
             c.add((*tp, "rows"), f"table {tid} has no rows")
         defaults = [r.id for r in rows if r.default]
@@ -636,20 +637,51 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
             rows[r.id] = r
     if problems:
         raise KnowledgeError(problems)
-    compiled = tuple(_compile_table(t) for t in tables)
+    compiled = tuple(_compile_table(t, vocab) for t in tables)
     rows = {r.id: r for t in compiled for r in t.rows}
+    version = digest.hexdigest()[:12]
+    # reviews.yaml is optional and not part of the version (decision record 0029): reviews are about the rows
+    row_versions = {rid: r.version for rid, r in rows.items()}
+    entries = []
+    if (root / REVIEWS_FILE).is_file():
+        data, lines = read_yaml((root / REVIEWS_FILE).read_text(encoding="utf-8"), REVIEWS_FILE)
+        entries, p = parse_reviews(data, lines, REVIEWS_FILE, row_versions)
+        if p:
+            raise KnowledgeError(p)
     return KnowledgeBase(
-        version=digest.hexdigest()[:12], tables=compiled, vocabulary=vocab, definitions=definitions,
+        version=version, tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
-        caveats=tuple(caveats),
+        caveats=tuple(caveats), reviews=build_book(version, row_versions, entries),
     )
 
 
-def _compile_table(t: Table) -> Table:
+def _terms(row: Row, vocab: Vocabulary) -> list[Any]:
+    """The vocabulary terms a row's outputs stand for (part of the row's version): the meaning of its codes."""
+    wanted: list[tuple[str, str]] = []
+    for st in row.strategies:
+        for step in st.steps:
+            wanted.append(("actions", step.code))
+            wanted += [("regimens", r) for r in step.regimens]
+    for section, items in row.outputs.items():
+        wanted += [(SECTIONS[section], i.code) for i in items]
+    if row.position is not None:
+        wanted += [("topics", row.position.topic), ("stances", row.position.stance)]
+    for section, code in list(wanted):
+        if section == "regimens" and vocab.has("regimens", code):
+            wanted += [("drugs", d) for d in vocab.get("regimens", code).drugs]
+    out = []
+    for section, code in sorted(set(wanted)):
+        t = vocab.get(section, code)
+        out.append([section, code, t.label, t.definition, t.klass, list(t.drugs), t.meta])
+    return out
+
+
+def _compile_table(t: Table, vocab: Vocabulary) -> Table:
     rows = []
     for r in t.rows:
         checks = tuple((e, e.text(), compile_expr(e)) for e in conjuncts(r.when))
         rows.append(replace(r, checks=checks, fns=tuple(c[2] for c in checks),
-                            check_facts=tuple(frozenset(facts_of(c[0])) for c in checks), all_codes=tuple(r.codes())))
+                            check_facts=tuple(frozenset(facts_of(c[0])) for c in checks), all_codes=tuple(r.codes()),
+                            version=row_version(r.version, _terms(r, vocab))))
     return replace(t, rows=tuple(rows), applies_check=compile_expr(t.applies),
                    applies_facts=frozenset(facts_of(t.applies)))

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from mcrc.knowledge.definitions import Definitions
 from mcrc.knowledge.expr import Expr, conjuncts, facts_of
+from mcrc.knowledge.reviews import ReviewBook, RowReview, build_book
 from mcrc.logic import Tri
 from mcrc.vocabulary import Vocabulary
 
@@ -111,6 +112,8 @@ class Row:
     fns: tuple[Callable[[dict], Tri], ...] = field(default=(), compare=False, repr=False)
     check_facts: tuple[frozenset[str], ...] = field(default=(), compare=False, repr=False)
     all_codes: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # the row's version (mcrc.knowledge.reviews.row_version): what a clinical review of it is a review of
+    version: str = field(default="", compare=False)
 
     def facts(self) -> set[str]:
         return facts_of(self.when)
@@ -215,9 +218,25 @@ class KnowledgeBase:
     rows: dict[str, Row] = field(default_factory=dict)
     constraints: tuple[Constraint, ...] = ()
     caveats: tuple[CaveatRule, ...] = ()
+    # clinical review status of every row from reviews.yaml (issue 17); the store's marks are added by the outer
+    # layers (`with_marks`). Not part of `version`: a review is a statement about the knowledge, not knowledge.
+    reviews: ReviewBook | None = field(default=None, compare=False, repr=False)
 
     def table(self, table_id: str) -> Table:
         for t in self.tables:
             if t.id == table_id:
                 return t
         raise KeyError(table_id)
+
+    @property
+    def review_book(self) -> ReviewBook:
+        """The review status of every row from the knowledge base's own review file (nothing reviewed if none)."""
+        if self.reviews is None:
+            object.__setattr__(self, "reviews", build_book(self.version, self.row_versions(), ()))
+        return self.reviews  # type: ignore[return-value]
+
+    def row_versions(self) -> dict[str, str]:
+        return {rid: r.version for rid, r in self.rows.items()}
+
+    def review_of(self, row_id: str) -> RowReview:
+        return self.review_book.get(row_id)

@@ -14,14 +14,15 @@ def render_markdown(a: Assessment) -> str:
             lines.append("| " + " | ".join(section.columns) + " |")
             lines.append("|" + "---|" * len(section.columns))
             for e in section.entries:
-                cells = [*e.detail, e.cites]
+                cells = [*e.detail, e.cites + (f" ({e.review})" if e.review else "")]
                 lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
             lines.append("")
             continue
         for n, e in enumerate(section.entries, start=1):
             bullet = f"{n}." if section.numbered else "-"
             cite = f" _[{e.cites}]_" if e.cites else ""
-            lines.append(f"{bullet} {e.text}{cite}")
+            review = f" ({e.review})" if e.review else ""
+            lines.append(f"{bullet} {e.text}{cite}{review}")
             lines += [f"   - {d}" for d in e.detail]
         lines.append("")
     lines.append(f"<sub>{footer(a)}</sub>")

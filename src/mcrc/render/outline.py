@@ -18,6 +18,7 @@ class Entry:
     text: str
     cites: str = ""
     detail: list[str] = field(default_factory=list)
+    review: str = ""  # whether the rows behind it were clinically reviewed (review_marker); "" for no rows
 
 
 @dataclass
@@ -42,17 +43,70 @@ def caveat_lines(caveats) -> list[str]:
     return [f"CAVEAT: {c.label}" + (f" [{cite_text(c.citations)}]" if c.citations else "") for c in caveats]
 
 
-def _item(i: Item) -> Entry:
+NOT_REVIEWED_TEXT = "not clinically reviewed"
+
+
+def review_marker(a: Assessment, status: str, rows: list[str]) -> str:
+    """Short words on whether the rows behind an item were clinically reviewed, for after its citation: "not
+    clinically reviewed", "reviewed by <role> on <date>", "CONCERN raised by <role> on <date>", "partly reviewed"."""
+    if status == "not_reviewed":
+        return NOT_REVIEWED_TEXT
+    found = [a.reviews[r] for r in rows if r in a.reviews]
+    if status == "concern":
+        rv = next((x for x in found if x.status == "concern"), None)
+        return f"CONCERN raised by {rv.role} on {rv.date}" if rv else "CONCERN raised"
+    reviewed = [x for x in found if x.status == "reviewed"]
+    if status == "partly_reviewed":
+        return f"partly reviewed: {len(reviewed)} of {len(rows)} rows, the others not clinically reviewed"
+    latest = max(reviewed, key=lambda x: x.date, default=None)
+    if latest is None:
+        return "reviewed"
+    if len(rows) == 1:
+        return f"reviewed by {latest.role} on {latest.date}"
+    return f"reviewed (all {len(rows)} rows), latest by {latest.role} on {latest.date}"
+
+
+def concern_lines(a: Assessment, rows: list[str]) -> list[str]:
+    """The comment of every concern raised on the rows behind an item: shown with the item, never dropped."""
+    return [f"CONCERN ({rv.role}, {rv.date}): {rv.comment}" for r in rows
+            if (rv := a.reviews.get(r)) is not None and rv.status == "concern"]
+
+
+def _item(i: Item, a: Assessment) -> Entry:
     text = i.label + (f" ({i.note})" if i.note else "")
-    return Entry(text=text, cites=cite_text(i.citations), detail=caveat_lines(getattr(i, "caveats", ())))
+    return Entry(text=text, cites=cite_text(i.citations), review=review_marker(a, i.review, i.rows),
+                 detail=caveat_lines(getattr(i, "caveats", ())) + concern_lines(a, i.rows))
+
+
+def review_summary(a: Assessment) -> tuple[str, str]:
+    """One line on the clinical review of the rows behind the answer, and its style."""
+    counts = {"reviewed": 0, "concern": 0, "earlier_version": 0, "not_reviewed": 0}
+    for rv in a.reviews.values():
+        counts[rv.status] += 1
+    n = len(a.reviews)
+    if not n:
+        return "", "muted"
+    unreviewed = counts["not_reviewed"] + counts["earlier_version"]
+    earlier = (f"; {counts['earlier_version']} reviewed only on an earlier version of the row"
+               if counts["earlier_version"] else "")
+    if counts["concern"]:
+        return (f"CONCERN raised on {counts['concern']} of the {n} rows behind this answer (items marked CONCERN); "
+                f"{counts['reviewed']} reviewed, {unreviewed} not clinically reviewed{earlier}", "warning")
+    if counts["reviewed"] == n:
+        return f"All {n} rows behind this answer clinically reviewed", "default"
+    if counts["reviewed"] == 0:
+        return f"Not clinically reviewed: none of the {n} rows behind this answer{earlier}", "muted"
+    return (f"{counts['reviewed']} of the {n} rows behind this answer clinically reviewed, {unreviewed} not "
+            f"(each item says which){earlier}", "muted")
 
 
 def outline(a: Assessment) -> list[Section]:
     sections: list[Section] = []
     if a.goal:
-        sections.append(Section("Goal", [_item(a.goal)]))
+        sections.append(Section("Goal", [_item(a.goal, a)]))
     if a.first_steps:
-        sections.append(Section("First, before anything else", [_item(i) for i in a.first_steps], style="warning"))
+        sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
+                                style="warning"))
     if a.strategies:
         entries = []
         for s in a.strategies:
@@ -75,7 +129,9 @@ def outline(a: Assessment) -> list[Section]:
             plan = timeline_text(s.timeline)
             if plan:
                 detail.append(f"timeline: {plan}")
-            entries.append(Entry(text=head + " -> ".join(steps), cites=cite_text(s.citations), detail=detail))
+            detail += concern_lines(a, [s.row])
+            entries.append(Entry(text=head + " -> ".join(steps), cites=cite_text(s.citations), detail=detail,
+                                 review=review_marker(a, s.review, [s.row])))
         sections.append(Section("Strategies (alternatives, each in order)", entries, numbered=True))
     simple = [
         ("Local treatment", a.local_treatment, "default"),
@@ -87,19 +143,21 @@ def outline(a: Assessment) -> list[Section]:
     ]
     for title, items, style in simple:
         if items:
-            sections.append(Section(title, [_item(i) for i in items], style=style))
+            sections.append(Section(title, [_item(i, a) for i in items], style=style))
     if a.followup:
         entries = []
         for f in a.followup:
             when = f"every {f.every_months} months from month {f.from_month or 0} to month {f.until_month}"
             dates = ", ".join(d.isoformat() for d in f.dates)
             entries.append(Entry(text=f"{f.label}: {when}", cites=cite_text(f.citations),
-                                 detail=[f"due: {dates}"] if dates else ["dates appear once the NED date is given"]))
+                                 review=review_marker(a, f.review, f.rows),
+                                 detail=([f"due: {dates}"] if dates else ["dates appear once the NED date is given"])
+                                 + concern_lines(a, f.rows)))
         sections.append(Section("Follow-up", entries))
     if a.considerations:
-        sections.append(Section("MDT considerations", [_item(i) for i in a.considerations]))
+        sections.append(Section("MDT considerations", [_item(i, a) for i in a.considerations]))
     if a.referrals:
-        sections.append(Section("Referral", [_item(i) for i in a.referrals], style="warning"))
+        sections.append(Section("Referral", [_item(i, a) for i in a.referrals], style="warning"))
     if a.evidence:
         entries = []
         for ev in a.evidence:
@@ -108,7 +166,9 @@ def outline(a: Assessment) -> list[Section]:
             detail = [x for x in (ev.headline, status, ev.note) if x] + caveat_lines(ev.caveats)
             if ev.differs:
                 detail.append(f"DIFFERS FROM THE GUIDELINES: {ev.differs}")
-            entries.append(Entry(text=f"{ev.label}{regs}", cites=cite_text(ev.citations), detail=detail))
+            detail += concern_lines(a, ev.rows)
+            entries.append(Entry(text=f"{ev.label}{regs}", cites=cite_text(ev.citations), detail=detail,
+                                 review=review_marker(a, ev.review, ev.rows)))
         sections.append(Section("Newer evidence (trials and approvals shown beside the guidelines, not part of them)",
                                 entries, style="muted"))
     for topic in a.positions:
@@ -116,7 +176,8 @@ def outline(a: Assessment) -> list[Section]:
             continue
         verdict = "sources agree" if topic.agreement == "agree" else "SOURCES DIFFER"
         entries = [Entry(text=f"{v.voice}: {v.stance_label}" + (f" ({v.summary})" if v.summary else ""),
-                         cites=cite_text(v.citations), detail=[v.voice, v.stance_label, v.summary or ""])
+                         cites=cite_text(v.citations), detail=[v.voice, v.stance_label, v.summary or ""],
+                         review=review_marker(a, v.review, [v.row]))
                    for v in topic.views]
         sections.append(Section(f"Side by side - {topic.label} - {verdict}", entries,
                                 style="default" if topic.agreement == "agree" else "warning",
@@ -127,6 +188,9 @@ def outline(a: Assessment) -> list[Section]:
         sections.append(Section("Unknown facts that would change the answer", entries, style="muted"))
     if a.derivation_notes:
         sections.append(Section("Notes on the input", [Entry(n) for n in a.derivation_notes], style="warning"))
+    summary, style = review_summary(a)
+    if summary:
+        sections.append(Section("Clinical review of the rows", [Entry(summary)], style=style))
     return sections
 
 
@@ -158,6 +222,8 @@ def header(a: Assessment) -> str:
 
 def footer(a: Assessment) -> str:
     p = a.provenance
+    reviews = "the knowledge base's file and the case store" if "store" in p.reviews_from else \
+        "the knowledge base's file"
     return (f"knowledge base {p.kb_version}, engine {p.engine_version}, newer evidence {p.newer_evidence}, "
-            f"sources: {', '.join(p.sources) or 'none'}; "
+            f"sources: {', '.join(p.sources) or 'none'}; review status from {reviews}; "
             f"rows fired: {len(a.fired_rows())}, possible: {len(a.possible)}")

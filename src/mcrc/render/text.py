@@ -19,8 +19,10 @@ def build(a: Assessment) -> Group:
         for n, e in enumerate(section.entries, start=1):
             bullet = f"{n}. " if section.numbered else "- "
             parts.append(Text("  " + bullet + e.text))
-            if e.cites:
-                parts.append(Text(f"      [{e.cites}]", style="dim"))
+            if e.cites or e.review:
+                cite = f"[{e.cites}]" if e.cites else ""
+                review = f"({e.review})" if e.review else ""
+                parts.append(Text(f"      {cite}{' ' if cite and review else ''}{review}", style="dim"))
             for d in ([] if section.columns else e.detail):
                 parts.append(Text(f"      {d}", style="italic"))
         parts.append(Text(""))

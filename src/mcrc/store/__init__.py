@@ -9,6 +9,8 @@
     store.verify_chain(); store.export_audit_fhir(user="auditor")
     store.audit_head().line                   # keep it elsewhere; verify_chain(anchors) checks the log still has it
     new = store.create_token("ana", label="laptop"); new.token   # the raw API token, shown only here
+    store.mark_row("lung.goal.ned", "reviewed", user="ana")   # a clinician's review of a row (audited)
+    store.review_book()                       # every row's review status: reviews.yaml and the marks
     store.resolve_token(new.token)            # TokenUser(name='ana', role='clinician'); None once revoked
 """
 
@@ -21,6 +23,7 @@ from mcrc.store.api import (
     Finding,
     HeadRecord,
     NewToken,
+    ReviewRecord,
     Store,
     TokenRecord,
 )
@@ -29,6 +32,6 @@ from mcrc.store.models import DEVIATION_REASONS, ROLES
 
 __all__ = [
     "DEVIATION_REASONS", "PERMISSIONS", "ROLES", "AssessmentRecord", "CaseRecord", "ChainReport", "DecisionRecord",
-    "Finding", "HeadRecord", "NewToken", "Store", "StoreConflict", "StoreError", "StoreForbidden", "StoreInvalid",
-    "StoreNotFound", "TokenRecord",
+    "Finding", "HeadRecord", "NewToken", "ReviewRecord", "Store", "StoreConflict", "StoreError", "StoreForbidden",
+    "StoreInvalid", "StoreNotFound", "TokenRecord",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 import threading
 import time
@@ -21,13 +23,14 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, func, inspect, or_, select, text
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 import mcrc
 from mcrc.engine import ENGINE_VERSION
 from mcrc.errors import InputError, Problem
 from mcrc.knowledge import KnowledgeBase
+from mcrc.knowledge.reviews import MAX_COMMENT, ReviewBook, ReviewEntry, build_book
 from mcrc.patient import Patient
 from mcrc.store import audit
 from mcrc.store.db import WRITE, database_url, make_engine
@@ -35,6 +38,7 @@ from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreIn
 from mcrc.store.models import (
     DEVIATION_REASONS,
     GENESIS_HASH,
+    REVIEW_MARKS,
     ROLES,
     ApiToken,
     AssessmentRow,
@@ -43,10 +47,12 @@ from mcrc.store.models import (
     Case,
     Decision,
     MdtMeeting,
+    RowReviewMark,
     User,
 )
 
 T = TypeVar("T")
+log = logging.getLogger("mcrc.store")
 
 # What each role may do. Reading the audit log is for auditors and admins; only a coordinator
 # records an MDT decision; the auditor never writes.
@@ -61,6 +67,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_audit": frozenset({"auditor", "admin"}),
     "manage_users": frozenset({"admin"}),
     "manage_tokens": frozenset({"admin"}),  # anyone's tokens; every user manages their own
+    # clinical review of knowledge-base rows (issue 17): only clinicians say a row is right or raise a concern;
+    # everyone signed in may read the marks (decision record 0029)
+    "review_row": frozenset({"clinician"}),
+    "read_reviews": frozenset({"clinician", "coordinator", "auditor", "admin"}),
 }
 DIFF_SECTIONS = ("goal", "first_steps", "strategies", "local_treatment", "regimens", "warnings", "tests", "workup",
                  "prognosis", "followup", "considerations", "referrals", "evidence")
@@ -173,6 +183,28 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class ReviewRecord:
+    """A clinician's review mark of a knowledge-base row, as the store keeps it (`date` is the UTC day)."""
+
+    id: int
+    row: str
+    status: str
+    comment: str | None
+    reviewer: str
+    role: str
+    date: str
+    created_at: str
+    kb_version: str
+    row_version: str
+
+    def entry(self) -> ReviewEntry:
+        """The mark as a review entry of the knowledge base's format (`reviews.yaml`)."""
+        return ReviewEntry(row=self.row, status=self.status, role=self.role,  # type: ignore[arg-type]
+                           reviewer=self.reviewer, date=dt.date.fromisoformat(self.date), kb_version=self.kb_version,
+                           row_version=self.row_version, comment=self.comment, source="store")
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """What the store keeps about a token: never the token, not even its digest."""
 
@@ -221,7 +253,7 @@ class Finding:
     (a record with entries but no row); unaudited (a row no entry vouches for)."""
 
     seq: int | None  # the audit entry contradicted; None for a row that no entry vouches for
-    entity: str  # case, assessment, decision, token, user; audit, audit_head or anchor for the log itself
+    entity: str  # case, assessment, decision, token, user, review; audit, audit_head or anchor for the log itself
     entity_id: str
     code: str
     reason: str
@@ -284,6 +316,14 @@ def _decision_state(d: Decision, held_on: dt.date | None) -> dict[str, Any]:
             "participants": d.participants, "decided_by": d.decided_by}
 
 
+def _review_state(m: RowReviewMark) -> dict[str, Any]:
+    """What a review entry vouches for: the whole mark, its time included (when a row was reviewed is part of what
+    the review says)."""
+    return {"id": m.id, "row_id": m.row_id, "row_version": m.row_version, "kb_version": m.kb_version,
+            "status": m.status, "comment": m.comment, "user_id": m.user_id, "role": m.role,
+            "created_at": audit.utc_text(m.created_at)}
+
+
 def _token_state(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "user_id": t.user_id, "label": t.label, "digest": t.digest, "revoked": t.revoked_at is not None}
 
@@ -301,7 +341,7 @@ _RESOLVE_TOKEN = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.r
 
 # Kinds of record the audit log vouches for, and those whose entries changed shape in schema 0004 (entries before the
 # last `schema.upgrade` entry are not compared with the shape of the entries after it; see verify_chain).
-_KINDS = ("user", "token", "case", "assessment", "decision")
+_KINDS = ("user", "token", "case", "assessment", "decision", "review")
 _RESHAPED = frozenset({"user", "decision"})
 SCHEMA_ENTITY = "schema"  # entries the migrations write (`schema.upgrade`), not about any record
 
@@ -329,9 +369,14 @@ class Store:
     """Small public API over the case store. `url`: SQLAlchemy URL (default MCRC_DATABASE_URL or sqlite:///mcrc.db)."""
 
     def __init__(self, url: str | None = None, *, echo: bool = False, knowledge: KnowledgeBase | None = None,
-                 token_cache_seconds: float = 0.0):
+                 token_cache_seconds: float = 0.0, review_cache_seconds: float = 0.0):
         self.url = database_url(url)
         self.token_cache_seconds = token_cache_seconds  # 0: every token is read from the store each time
+        # how long the review status of the rows is used without asking the store whether marks were added (0: ask
+        # each time; marks made through this Store object count at once)
+        self.review_cache_seconds = review_cache_seconds
+        self._book: tuple[Any, ReviewBook, float] | None = None  # (state of the marks, book, monotonic time checked)
+        self._book_lock = threading.Lock()
         self._token_cache: dict[str, tuple[TokenUser, float]] = {}  # digest -> (user, monotonic expiry)
         self._token_lock = threading.Lock()
         self._knowledge = knowledge  # None: the packaged knowledge base (mcrc.load_knowledge)
@@ -740,7 +785,8 @@ class Store:
             if case.deleted:
                 raise StoreNotFound(f"case {case_id} is deleted")
             patient, version = case.patient, case.version
-        a = mcrc.assess(patient, kb=self.knowledge)  # outside the transaction: may take a moment on first use
+        # outside the transaction: may take a moment on first use
+        a = mcrc.assess(patient, kb=self.knowledge, reviews=self.review_book(fresh=True))
         data = a.model_dump(mode="json")
 
         def work(s: Session, chain: _Chain) -> AssessmentRecord:
@@ -996,6 +1042,120 @@ class Store:
                  .where(Decision.case_id == case_id).order_by(Decision.id))
             return [self._decision_record(d, held, by) for d, held, by in s.execute(q)]
 
+    # ---- clinical review of knowledge-base rows (issue 17) -------------------------------------
+    def _review_problems(self, row: Any, status: Any, comment: Any) -> tuple[list[Problem], str | None]:
+        """Every problem of a review mark (row, status, comment), and the comment as kept."""
+        problems: list[Problem] = []
+        rows = self.knowledge.rows
+        if not isinstance(row, str) or row not in rows:
+            import difflib
+
+            close = difflib.get_close_matches(str(row), list(rows), n=3)
+            problems.append(Problem("row", f"no row {row!r} in the knowledge base",
+                                    ", ".join(close) if close else "a row id from `mcrc kb` or GET /api/v1/kb"))
+        if status not in REVIEW_MARKS:
+            problems.append(Problem("status", f"{status!r} is not a review status", ", ".join(REVIEW_MARKS)))
+        kept: str | None = None
+        if comment is not None and not isinstance(comment, str):
+            problems.append(Problem("comment", "must be text"))
+        elif isinstance(comment, str) and comment.strip():
+            kept = comment.strip()
+            if len(kept) > MAX_COMMENT:
+                problems.append(Problem("comment", f"is {len(kept):,} characters; at most {MAX_COMMENT:,}"))
+            elif re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", kept):
+                problems.append(Problem("comment", "contains a control character (only tab and line breaks are kept)"))
+        if status == "concern" and kept is None and not any(p.where == "comment" for p in problems):
+            problems.append(Problem("comment", "is required with a concern: say what may be wrong with the row"))
+        return problems, kept
+
+    def mark_row(self, row: str, status: str, user: str, comment: str | None = None) -> ReviewRecord:
+        """A clinician marks a knowledge-base row `reviewed`, or raises a `concern` (comment required), against the
+        row's current version and the knowledge base's. Audited (`review.create`); StoreForbidden for any other role,
+        StoreInvalid (nothing written) for an unknown row, status or a bad comment."""
+        kb = self.knowledge
+
+        def work(s: Session, chain: _Chain) -> ReviewRecord:
+            u = self._user(s, user)
+            self._allow(u, "review_row", f"row {row!r} of the knowledge base")
+            problems, kept = self._review_problems(row, status, comment)
+            if problems:
+                raise StoreInvalid(problems)
+            m = RowReviewMark(row_id=row, row_version=kb.rows[row].version, kb_version=kb.version, status=status,
+                              comment=kept, user_id=u.id, role=u.role, created_at=_now())
+            s.add(m)
+            s.flush()
+            self._checkpoint("entity_written")
+            chain.append(u, "review.create", "review", m.id, None, _review_state(m))
+            return self._review_record(m, u.name)
+
+        try:
+            return self._write(work)
+        finally:
+            with self._book_lock:
+                self._book = None  # the next answer reads the marks again
+
+    @staticmethod
+    def _review_record(m: RowReviewMark, by: str) -> ReviewRecord:
+        created = audit.utc_text(m.created_at)
+        return ReviewRecord(id=m.id, row=m.row_id, status=m.status, comment=m.comment, reviewer=by, role=m.role,
+                            date=created[:10], created_at=created, kb_version=m.kb_version, row_version=m.row_version)
+
+    def _review_records(self, s: Session, row: str | None = None) -> list[ReviewRecord]:
+        q = select(RowReviewMark, User.name).join(User, User.id == RowReviewMark.user_id).order_by(RowReviewMark.id)
+        if row is not None:
+            q = q.where(RowReviewMark.row_id == row)
+        return [self._review_record(m, name) for m, name in s.execute(q)]
+
+    def reviews(self, user: str | None = None, row: str | None = None) -> list[ReviewRecord]:
+        """The review marks made in the app, oldest first (of one row, or all). With `user`, as that user (any
+        role may read them); without, as the system (the command line: whoever can open the database)."""
+        with self._read() as s:
+            if user is not None:
+                self._allow(self._user(s, user), "read_reviews", "review marks")
+            return self._review_records(s, row)
+
+    def review_book(self, fresh: bool = False) -> ReviewBook:
+        """The review status of every row: the knowledge base's review file and the marks made in the app.
+
+        Built again only when marks were added (their count and last id change: marks are never changed or
+        deleted); the store is asked at most every `review_cache_seconds` unless `fresh`. When the store cannot
+        be read, the knowledge file's statuses are returned (`sources` then says so: the answer shows it) and the
+        store is asked again after `review_cache_seconds`."""
+        kb = self.knowledge
+        now = time.monotonic()
+        with self._book_lock:
+            kept = self._book
+        if kept is not None and kept[1].kb_version == kb.version and not fresh \
+                and now - kept[2] < self.review_cache_seconds:
+            return kept[1]
+        try:
+            with self._read() as s:
+                state = tuple(s.execute(select(func.count(), func.max(RowReviewMark.id))).one())
+                if kept is not None and kept[0] == state and kept[1].kb_version == kb.version:
+                    book = kept[1]
+                else:
+                    marks = [r.entry() for r in self._review_records(s)]
+                    book = build_book(kb.version, kb.row_versions(), [*kb.review_book.entries, *marks],
+                                      sources=("knowledge", "store"))
+        except SQLAlchemyError as exc:
+            state, book = None, kb.review_book
+            if self._has_review_table():
+                log.warning("review marks of the case store could not be read (%s); answers show the knowledge "
+                            "base's review file only", type(exc).__name__)
+            else:  # a store before schema 0006 holds no marks (a server refuses it; a migration may still assess)
+                log.debug("the case store has no review marks table (schema before 0006)")
+        with self._book_lock:
+            self._book = (state, book, now)
+        return book
+
+    def _has_review_table(self) -> bool:
+        """Whether the store's schema has the review marks (True when that cannot be told: the store is down)."""
+        try:
+            with self.engine.connect() as conn:
+                return inspect(conn).has_table(RowReviewMark.__tablename__)
+        except SQLAlchemyError:
+            return True
+
     # ---- audit --------------------------------------------------------------------------------
     def audit_entries(self, user: str) -> list[AuditEntry]:
         with self._read() as s:
@@ -1054,6 +1214,9 @@ class Store:
         q = select(Decision, MdtMeeting.held_on).outerjoin(MdtMeeting, MdtMeeting.id == Decision.meeting_id)
         for d, held_on in s.execute(q.execution_options(yield_per=200)):
             yield "decision", str(d.id), _decision_state(d, held_on), None
+        if inspect(s.connection()).has_table(RowReviewMark.__tablename__):  # schema 0006 on
+            for m in stream(select(RowReviewMark)):
+                yield "review", str(m.id), _review_state(m), None
 
     def verify_chain(self, anchors: Iterable[audit.Anchor] = ()) -> ChainReport:
         """Check the log against itself and the records against the log; report every contradiction.

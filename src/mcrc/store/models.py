@@ -31,6 +31,7 @@ DEVIATION_REASONS = {
     "other": "Other (see text)",
 }
 GENESIS_HASH = "0" * 64
+REVIEW_MARKS = ("reviewed", "concern")  # what a clinician may say about a knowledge-base row (issue 17)
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 Stamp = DateTime(timezone=True)
@@ -122,6 +123,28 @@ class Decision(Base):
     deviation_text: Mapped[str | None] = mapped_column(Text)
     participants: Mapped[dict[str, list[str]]] = mapped_column(JsonType)
     decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class RowReviewMark(Base):
+    """A clinician's review of one knowledge-base row, made in the app (issue 17): reviewed, or a concern with a
+    comment; against the row's version and the knowledge base's. Written once (triggers refuse UPDATE and DELETE);
+    `mcrc kb reviews export` writes them in the format of the knowledge base's reviews.yaml."""
+
+    __tablename__ = "row_reviews"
+    __table_args__ = (
+        CheckConstraint(f"status IN {REVIEW_MARKS!r}", name="ck_row_reviews_status"),
+        CheckConstraint("status <> 'concern' OR comment IS NOT NULL", name="ck_row_reviews_comment"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row_id: Mapped[str] = mapped_column(String(128), index=True)
+    row_version: Mapped[str] = mapped_column(String(32))
+    kb_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
 

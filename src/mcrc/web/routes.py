@@ -28,9 +28,18 @@ import mcrc
 from mcrc import strictjson
 from mcrc.api.errors import input_problem
 from mcrc.engine import Assessment
+from mcrc.engine.reviewed import apply_reviews
 from mcrc.errors import InputError, McrcError
 from mcrc.render.flowchart import flowchart_svg
-from mcrc.render.outline import SCOPE_TEXT, cite_text, footer, timeline_text
+from mcrc.render.outline import (
+    SCOPE_TEXT,
+    cite_text,
+    concern_lines,
+    footer,
+    review_marker,
+    review_summary,
+    timeline_text,
+)
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
@@ -109,6 +118,7 @@ class Web:
                                autoescape=select_autoescape(default=True, default_for_string=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
+                                review_marker=review_marker, concern_lines=concern_lines, review_summary=review_summary,
                                 DEVIATION_REASONS=DEVIATION_REASONS, INDEX=pform.INDEX, LIST_STATE=pform.LIST_STATE,
                                 concrete=pform.concrete, with_index=lambda index, path, i: {**index, path: str(i)})
 
@@ -190,13 +200,17 @@ class Web:
         return case, latest, False
 
     def assessment_context(self, a: Assessment, pdf: bool = False) -> dict[str, Any]:
+        """What the answer templates need. A stored answer shows its rows' review status as it stands now (a row
+        marked after the assessment shows at once), when it was made with the knowledge base in use."""
         kb = self.store.knowledge
+        now = apply_reviews(a, self.store.review_book(fresh=True))
         return {
-            "a": a,
+            "a": now,
+            "reviews_now": now is not a,
             "sources": kb.sources,
             "flowchart": flowchart_svg(a, kb, id_prefix="flow" + ("-pdf" if pdf else ""), compact=pdf),
             "timelines": [timeline_svg(s, n) for n, s in enumerate(a.strategies, start=1)],
-            "footer": footer(a),
+            "footer": footer(now),
             "pdf": pdf,
         }
 
@@ -467,6 +481,26 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     @router.get("/kb", response_class=HTMLResponse, include_in_schema=False)
     def kb_page(request: Request) -> HTMLResponse:
         kb = store.knowledge
-        return web.page(request, "kb.html", kb=kb)
+        s, _ = web.session(request)
+        who = web.caller(s)
+        return web.page(request, "kb.html", kb=kb, book=store.review_book(fresh=True), _caller=who,
+                        may_review=who is not None and who.role in PERMISSIONS["review_row"])
+
+    @router.post("/kb/reviews", include_in_schema=False)
+    async def review_row(request: Request) -> Response:
+        """A clinician marks a row reviewed or raises a concern (the form of `_review.html`); back to the page the
+        form was on. Other roles get the 403 page; a bad mark the 422 page; nothing is written either way."""
+        s, _ = web.session(request)
+        form = await request.form()
+        who = web.caller(s)
+        if who is None:
+            raise SignInFirst("/kb")
+        web.check_csrf(request, s, form)
+        row = str(form.get("row") or "")
+        comment = str(form.get("comment") or "")
+        with friendly():
+            store.mark_row(row, str(form.get("status") or ""), who.name, comment if comment.strip() else None)
+        log.info("row review: %s marked %s", who.name, row)
+        return RedirectResponse(_local_next(str(form.get("next") or f"/kb#row-{row}")), status_code=303)
 
     app.include_router(router)

@@ -633,7 +633,7 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     return KnowledgeBase(
         version=digest.hexdigest()[:12], tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
-        caveats=tuple(caveats),
+        caveats=tuple(caveats), trace_dir=root / "trace",
     )
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcrc.knowledge.definitions import Definitions
 from mcrc.knowledge.expr import Expr, conjuncts, facts_of
 from mcrc.logic import Tri
 from mcrc.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from mcrc.knowledge.trace import Trace
 
 HitPolicy = Literal["unique", "collect"]
 
@@ -212,6 +217,15 @@ class KnowledgeBase:
     rows: dict[str, Row] = field(default_factory=dict)
     constraints: tuple[Constraint, ...] = ()
     caveats: tuple[CaveatRule, ...] = ()
+    trace_dir: Path | None = field(default=None, compare=False)  # the traceability matrix's files (trace/)
+
+    @cached_property
+    def trace(self) -> Trace:
+        """The traceability matrix, read on first use: no answer depends on it (it is outside `version` too), so
+        assessing a patient never pays for it. A malformed matrix file raises KnowledgeError here."""
+        from mcrc.knowledge.trace import read_trace
+
+        return read_trace(self.trace_dir, self.sources)
 
     def table(self, table_id: str) -> Table:
         for t in self.tables:

@@ -467,6 +467,27 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
     @router.get("/kb", response_class=HTMLResponse, include_in_schema=False)
     def kb_page(request: Request) -> HTMLResponse:
         kb = store.knowledge
-        return web.page(request, "kb.html", kb=kb)
+        return web.page(request, "kb.html", kb=kb, trace_sources=_trace_sources(kb))
+
+    def _trace_sources(kb) -> list[str]:
+        try:
+            return list(kb.trace.sources)
+        except McrcError:  # a malformed matrix file: no links here; its own page says what is wrong
+            return []
+
+    @router.get("/kb/trace/{source}", response_class=HTMLResponse, include_in_schema=False)
+    def kb_trace_page(request: Request, source: str) -> HTMLResponse:
+        from mcrc.render.trace import source_view
+
+        kb = store.knowledge
+        try:
+            kb.trace  # noqa: B018 - read (and check) the matrix
+        except McrcError as exc:
+            raise WebError(500, "The traceability matrix cannot be read; `mcrc verify` names the file and line.",
+                           [str(p) for p in getattr(exc, "problems", [])]) from None
+        if source not in kb.trace.sources:
+            raise WebError(404, f"There is no traceability matrix for the source {source!r}. Sources with one: "
+                                f"{', '.join(kb.trace.sources) or 'none'}.")
+        return web.page(request, "kb_trace.html", kb=kb, view=source_view(kb, source))
 
     app.include_router(router)

@@ -17,7 +17,7 @@ import yaml
 import mcrc
 from mcrc.errors import KnowledgeError
 from mcrc.knowledge import default_data_dir, load_knowledge_dir
-from mcrc.knowledge.trace import REASONS, TARGETS, guideline_sources, trace_findings, untraced_rows
+from mcrc.knowledge.trace import REASONS, TARGETS, guideline_sources, trace_findings, unlisted_citations, untraced_rows
 from mcrc.render.trace import render_trace_markdown, render_trace_text, source_view
 from mcrc.verify import verify
 from mcrc.verify.checks import Verifier
@@ -88,6 +88,24 @@ def test_reverse_direction_is_informational():
         assert all(TRACE.statement(s).source != "ccs-lung-2019" for s in elsewhere)
     named = {r for s in TRACE.sources["liver-sync-meta"].statements for r in s.rows}
     assert all(u["row"] not in named for u in untraced_rows(KB, "liver-sync-meta"))
+
+
+def test_citations_of_a_place_without_statement_are_listed_not_failed(tmp_path):
+    """A row citing a place of the source where the matrix lists nothing (a misnamed table, say) is shown by
+    `kb trace`; `Fig. 1` with footnote `note 3` matches the statement at `Fig. 1, note 3`."""
+    assert not [u for u in unlisted_citations(KB, "ccs-lung-2019") if u["cited_by"] == "row lung.route.non_initial"]
+    root = _copy(tmp_path)
+    path = root / "tables" / "40-cancers-2022-rectal.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count('where: "Table 8, lung row, NCCN column"') == 2
+    path.write_text(text.replace('where: "Table 8, lung row, NCCN column"', 'where: "Table 9, lung row"', 1),
+                    encoding="utf-8")
+    kb = load_knowledge_dir(root)
+    unlisted = unlisted_citations(kb, "cancers-2022-rectal")
+    assert [u["where"] for u in unlisted] == ["Table 9, lung row"]
+    res = Verifier(kb).check_traceability()
+    assert res.failures == [] and res.counts["citations_unlisted"] >= 1
+    assert source_view(kb, "cancers-2022-rectal")["reverse"]["citations_unlisted"] == 1
 
 
 def test_the_matrix_is_outside_the_knowledge_version(tmp_path):

@@ -345,3 +345,48 @@ def untraced_rows(kb, source: str) -> list[dict[str, Any]]:
             for r in s.rows:
                 elsewhere.setdefault(r, []).append(s.id)
     return [{"row": r, "statements_elsewhere": elsewhere.get(r, [])} for r in own if r not in named]
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _citations(kb) -> list[tuple[str, Any]]:
+    """(who cites, Citation) for every row (its own, its strategies' and its items' citations), invariant,
+    caveat and definition."""
+    from mcrc.knowledge.model import Citation
+
+    out: list[tuple[str, Any]] = []
+    for row in kb.rows.values():
+        cites = list(row.citations) + [c for st in row.strategies for c in st.citations]
+        cites += [c for items in row.outputs.values() for i in items for c in i.citations]
+        out += [(f"row {row.id}", c) for c in dict.fromkeys(cites)]
+    out += [(f"invariant {i.id}", c) for i in kb.invariants for c in i.citations]
+    out += [(f"caveat {c_.id}", c) for c_ in kb.caveats for c in c_.citations]
+    for name, d in kb.definitions.items.items():
+        for c in d.cite if isinstance(d.cite, list) else [d.cite]:
+            if isinstance(c, dict) and c.get("source") and c.get("where"):
+                out.append((f"definition {name}", Citation(str(c["source"]), str(c["where"]),
+                                                           None if c.get("footnote") is None else str(c["footnote"]))))
+    return out
+
+
+def unlisted_citations(kb, source: str) -> list[dict[str, Any]]:
+    """The other reverse question, informational only: citations of `source` (by a row, invariant, caveat or
+    definition) naming a place where its matrix lists no statement. A place matches when its words (each part
+    of a `;`-separated list, plus a footnote that is not a reference number) all occur in one statement's `where`
+    and section title, so "Fig. 1, note 3" matches a citation of "Fig. 1" with footnote "note 3"."""
+    st = kb.trace.sources.get(source)
+    if st is None:
+        return []
+    places = [_tokens(s.where) | _tokens(s.section) for s in st.statements]
+    out: list[dict[str, Any]] = []
+    for who, c in _citations(kb):
+        if c.source != source:
+            continue
+        note = _tokens(c.footnote) if c.footnote and not c.footnote.lower().startswith("ref") else set()
+        for part in c.where.split(";"):
+            if not any(_tokens(part) | note <= p for p in places):
+                out.append({"cited_by": who, "where": c.where, "footnote": c.footnote})
+                break
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcrc.knowledge.model import KnowledgeBase
-from mcrc.knowledge.trace import REASONS, Statement, untraced_rows
+from mcrc.knowledge.trace import REASONS, Statement, unlisted_citations, untraced_rows
 
 KIND_LABEL = {"rows": "row", "definitions": "definition", "invariants": "invariant", "caveats": "caveat"}
 
@@ -49,23 +49,28 @@ def source_view(kb: KnowledgeBase, source: str) -> dict[str, Any]:
         "sections": [{"title": sec.title, "statements": [statement_view(kb, s) for s in sec.statements]}
                      for sec in st.sections],
         "untraced_rows": (untraced := untraced_rows(kb, source)),
-        "reverse": reverse_counts(kb, source, untraced),
+        "unlisted_citations": (unlisted := unlisted_citations(kb, source)),
+        "reverse": reverse_counts(kb, source, untraced, unlisted),
     }
 
 
-def reverse_counts(kb: KnowledgeBase, source: str, untraced: list[dict[str, Any]] | None = None) -> dict[str, int]:
+def reverse_counts(kb: KnowledgeBase, source: str, untraced: list[dict[str, Any]] | None = None,
+                   unlisted: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """The reverse direction, informational: how many rows the source's tables hold, how many of them (or of the
-    rows citing the source) no statement of its matrix names, and how many of those another source's statements
-    name."""
+    rows citing the source) no statement of its matrix names, how many of those another source's statements
+    name, and how many citations of the source name a place where the matrix lists no statement."""
     untraced = untraced_rows(kb, source) if untraced is None else untraced
+    unlisted = unlisted_citations(kb, source) if unlisted is None else unlisted
     return {"table_rows": sum(len(t.rows) for t in kb.tables if t.source == source),
             "rows_not_named": len(untraced),
-            "named_by_other_sources": sum(1 for u in untraced if u["statements_elsewhere"])}
+            "named_by_other_sources": sum(1 for u in untraced if u["statements_elsewhere"]),
+            "citations_unlisted": len(unlisted)}
 
 
 def reverse_line(rev: dict[str, int]) -> str:
     return (f"rows in its tables {rev['table_rows']} · rows no statement of this matrix names "
-            f"{rev['rows_not_named']} ({rev['named_by_other_sources']} named by another source's statements)")
+            f"{rev['rows_not_named']} ({rev['named_by_other_sources']} named by another source's statements) · "
+            f"citations of a place with no statement {rev['citations_unlisted']}")
 
 
 def counts_line(counts: dict[str, Any]) -> str:
@@ -110,7 +115,15 @@ def render_trace_text(view: dict[str, Any]) -> str:
                   "behind its tables)", ""]
         lines += [f"{u['row']}" + (f"  (named by {', '.join(u['statements_elsewhere'])})"
                                    if u["statements_elsewhere"] else "") for u in view["untraced_rows"]]
+    if view["unlisted_citations"]:
+        lines += ["", "== Citations of this source naming a place where the matrix lists no statement (informational)",
+                  ""]
+        lines += [f"{u['cited_by']}: {_place(u)}" for u in view["unlisted_citations"]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _place(u: dict[str, Any]) -> str:
+    return f"\"{u['where']}\"" + (f", footnote {u['footnote']}" if u["footnote"] else "")
 
 
 def _cell(text: str) -> str:
@@ -143,6 +156,12 @@ def render_trace_markdown(view: dict[str, Any]) -> str:
                   "matrix lagging behind its tables.", ""]
         lines += [f"- `{u['row']}`" + (f" (named by {', '.join(u['statements_elsewhere'])})"
                                        if u["statements_elsewhere"] else "") for u in view["untraced_rows"]]
+        lines.append("")
+    if view["unlisted_citations"]:
+        lines += ["## Citations of this source naming a place where the matrix lists no statement", "",
+                  "Informational: a place name the source does not use, or a matrix lagging behind.", ""]
+        lines += [f"- {u['cited_by'].split(' ')[0]} `{u['cited_by'].split(' ', 1)[1]}`: {_cell(_place(u))}"
+                  for u in view["unlisted_citations"]]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

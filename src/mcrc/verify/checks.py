@@ -209,7 +209,7 @@ class Verifier:
         encoded or set aside with a reason, and every row, definition, invariant or caveat it names exists and
         cites the statement's source. Statements set aside as `open` are counted and named, not failed."""
         from mcrc.errors import KnowledgeError
-        from mcrc.knowledge.trace import guideline_sources, trace_findings
+        from mcrc.knowledge.trace import guideline_sources, trace_findings, unlisted_citations
 
         res = CheckResult("traceability")
         try:
@@ -221,7 +221,8 @@ class Verifier:
         res.questions = len(guideline_sources(self.kb)) + sum(1 + len(s.targets()) for s in statements)
         res.failures += [Failure("traceability", f.subject, f.message) for f in trace_findings(self.kb)]
         still_open = [s.id for s in statements if s.status == "open"]
-        res.counts = {"statements": len(statements), "open": len(still_open)}
+        res.counts = {"statements": len(statements), "open": len(still_open),
+                      "citations_unlisted": sum(len(unlisted_citations(self.kb, s)) for s in self.kb.trace.sources)}
         res.notes = still_open
         return res
 

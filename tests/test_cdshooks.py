@@ -121,14 +121,27 @@ def test_valid_call_returns_cited_cards(client, key, path):
     assert len({c["uuid"] for c in cards}) == len(cards)
 
 
-def test_warning_indicator_and_missing_tests_card(client, key):
-    bundle = _bundle(EXAMPLES[0])  # 01: liquid-biopsy warning, missing tests
+def test_missing_tests_card(client, key):
+    bundle = _bundle(EXAMPLES[0])  # 01: HER2 and metastasis-tissue testing still missing
     r = client.post(f"/cds-services/{SERVICE_ID}", json=_request(bundle, _patient_id(bundle)), headers=_auth(key))
     cards = r.json()["cards"]
-    assert cards[0]["indicator"] == "warning"
+    assert cards[0]["indicator"] == "info"  # nothing in the record warrants a warning
     assert any(c["summary"].startswith(("1 test", "2 tests", "3 tests")) and c["indicator"] == "info"
                for c in cards[1:])
-    assert any(c["indicator"] == "warning" and "Liquid biopsy" in c["detail"] for c in cards[1:])
+
+
+@pytest.mark.parametrize("name, indicator", [("07-lymphangitic-carcinomatosis", "warning"),
+                                             ("08-obstructing-sigmoid-emergency", "critical"),
+                                             ("17-liver-only-three-resectable", None)])
+def test_main_card_indicator_follows_the_answer(name, indicator):
+    from mcrc.api.cdshooks import Links, build_cards
+
+    a = mcrc.assess(mcrc.Patient.model_validate_json((EXAMPLES_ROOT / f"{name}.json").read_text()))
+    expected = indicator or ("warning" if a.warnings else "info")
+    assert build_cards(a, Links("https://mcrc.example.org"))[0]["indicator"] == expected
+    if indicator == "warning":  # the warning itself is spelt out on a card of its own
+        assert any(c["indicator"] == "warning" and a.warnings[0].label in c["detail"]
+                   for c in build_cards(a, Links("https://mcrc.example.org"))[1:])
 
 
 def test_missing_prefetch_is_412(client, key):

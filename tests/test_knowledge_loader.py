@@ -36,14 +36,14 @@ def test_misspelt_value_lists_the_domain(tmp_path):
 
 
 def test_row_without_citation_is_rejected(tmp_path):
-    anchor = "        cite: {source: ccs-lung-2019, where: Fig. 1, footnote: \"note 3\"}\n"
-    probs = problems_of(tmp_path, [(LUNG, anchor, "")])
+    anchor = "          behaviour.\n        cite: {source: ccs-lung-2019, where: Fig. 1, footnote: \"note 3\"}\n"
+    probs = problems_of(tmp_path, [(LUNG, anchor, "          behaviour.\n")])
     assert any("row lung.route.non_initial has no citation" in p for p in probs)
 
 
 def test_unknown_source_in_citation(tmp_path):
-    probs = problems_of(tmp_path, [(LUNG, "cite: {source: ccs-lung-2019, where: Fig. 1, footnote: \"note 3\"}",
-                                    "cite: {source: ccs-lung-2018, where: Fig. 1}")])
+    cite = "behaviour.\n        cite: {source: ccs-lung-2019, where: Fig. 1, footnote: \"note 3\"}"
+    probs = problems_of(tmp_path, [(LUNG, cite, "behaviour.\n        cite: {source: ccs-lung-2018, where: Fig. 1}")])
     assert any("unknown source 'ccs-lung-2018'" in p for p in probs)
 
 

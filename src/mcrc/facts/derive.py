@@ -268,10 +268,21 @@ def _timing(p: Patient, lesions: list[Lesion]) -> str | None:
     return None
 
 
+# treatment of metastases elsewhere: when it began before the lung lesions were found, the lung is not the first
+# distant site (lung review OV7: any organ, however treated)
+_OTHER_METASTASIS_PROCEDURES = ("liver_resection", "liver_ablation", "cytoreduction_hipec", "cytoreduction",
+                                "hai_pump", "tace", "tare")
+_METASTATIC_INTENTS = ("perioperative", "conversion", "palliative", "maintenance")
+
+
 def _other_metastasis_treated(p: Patient) -> list[dt.date | None]:
-    """Dates of earlier local treatment of non-lung metastases (liver resection or ablation)."""
-    procs = p.treatment_history.procedures if p.treatment_history else None
-    return [x.date for x in procs or () if x.kind in ("liver_resection", "liver_ablation")]
+    """Dates of earlier treatment of metastatic disease: local treatment of a non-lung metastasis (liver
+    resection or ablation, cytoreduction with or without HIPEC, an HAI pump, TACE or TARE), and the start of any
+    systemic course for metastatic disease (perioperative, conversion, palliative, maintenance)."""
+    hist = p.treatment_history
+    dates = [x.date for x in (hist.procedures if hist else None) or () if x.kind in _OTHER_METASTASIS_PROCEDURES]
+    dates += [c.started for c in (hist.courses if hist else None) or () if c.intent in _METASTATIC_INTENTS]
+    return dates
 
 
 def _lung_initial(timing: str | None, lung: list[Lesion], other: list[Lesion],
@@ -279,7 +290,7 @@ def _lung_initial(timing: str | None, lung: list[Lesion], other: list[Lesion],
     if timing == "synchronous":
         return True
     lung_found = [m.found for m in lung]
-    # liver metastases treated before the lung lesions appeared: the lung is not the first distant site
+    # metastatic disease treated before the lung lesions appeared: the lung is not the first distant site
     if other_treated and all(lung_found) and any(d is not None and d < min(lung_found) for d in other_treated):
         return False
     if not other:

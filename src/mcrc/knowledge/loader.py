@@ -652,6 +652,7 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
         version=version, tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
         caveats=tuple(caveats), reviews=build_book(version, row_versions, entries),
+        trace_dir=root / "trace",
     )
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcrc.knowledge.definitions import Definitions
 from mcrc.knowledge.expr import Expr, conjuncts, facts_of
 from mcrc.knowledge.reviews import ReviewBook, RowReview, build_book
 from mcrc.logic import Tri
 from mcrc.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from mcrc.knowledge.trace import Trace
 
 HitPolicy = Literal["unique", "collect"]
 
@@ -221,6 +226,15 @@ class KnowledgeBase:
     # clinical review status of every row from reviews.yaml (issue 17); the store's marks are added by the outer
     # layers (`with_marks`). Not part of `version`: a review is a statement about the knowledge, not knowledge.
     reviews: ReviewBook | None = field(default=None, compare=False, repr=False)
+    trace_dir: Path | None = field(default=None, compare=False)  # the traceability matrix's files (trace/)
+
+    @cached_property
+    def trace(self) -> Trace:
+        """The traceability matrix, read on first use: no answer depends on it (it is outside `version` too), so
+        assessing a patient never pays for it. A malformed matrix file raises KnowledgeError here."""
+        from mcrc.knowledge.trace import read_trace
+
+        return read_trace(self.trace_dir, self.sources)
 
     def table(self, table_id: str) -> Table:
         for t in self.tables:

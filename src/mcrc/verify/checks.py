@@ -34,6 +34,9 @@ class CheckResult:
     name: str
     questions: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # what a check reports besides failures (traceability: the statements still open)
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class Verifier:
@@ -201,6 +204,28 @@ class Verifier:
                     res.failures.append(self.failure("safety", f"{inv.id}: {subject}", message, goal, rows, inv))
         return res
 
+    def check_traceability(self) -> CheckResult:
+        """The matrix against the tables (no solver): every guideline source has one, every statement is
+        encoded or set aside with a reason, and every row, definition, invariant or caveat it names exists and
+        cites the statement's source. Statements set aside as `open` are counted and named, not failed."""
+        from mcrc.errors import KnowledgeError
+        from mcrc.knowledge.trace import guideline_sources, trace_findings, unlisted_citations
+
+        res = CheckResult("traceability")
+        try:
+            statements = self.kb.trace.statements()
+        except KnowledgeError as exc:  # a malformed matrix file: each problem is a failure with its file:line
+            res.failures += [Failure("traceability", p.where, p.message + (f" (allowed: {p.allowed})" if p.allowed
+                                                                              else "")) for p in exc.problems]
+            return res
+        res.questions = len(guideline_sources(self.kb)) + sum(1 + len(s.targets()) for s in statements)
+        res.failures += [Failure("traceability", f.subject, f.message) for f in trace_findings(self.kb)]
+        still_open = [s.id for s in statements if s.status == "open"]
+        res.counts = {"statements": len(statements), "open": len(still_open),
+                      "citations_unlisted": sum(len(unlisted_citations(self.kb, s)) for s in self.kb.trace.sources)}
+        res.notes = still_open
+        return res
+
     # --- safety, per invariant kind ------------------------------------------------------------
     def _active(self, inv: Invariant) -> z3.BoolRef:
         parts = []
@@ -280,6 +305,7 @@ CHECKS: list[tuple[str, Callable[[Verifier], CheckResult]]] = [
     ("reachability", Verifier.check_reachability),
     ("completeness", Verifier.check_completeness),
     ("safety", Verifier.check_safety),
+    ("traceability", Verifier.check_traceability),
 ]
 
 

@@ -484,7 +484,8 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         s, _ = web.session(request)
         who = web.caller(s)
         return web.page(request, "kb.html", kb=kb, book=store.review_book(fresh=True), _caller=who,
-                        may_review=who is not None and who.role in PERMISSIONS["review_row"])
+                        may_review=who is not None and who.role in PERMISSIONS["review_row"],
+                        trace_sources=_trace_sources(kb))
 
     @router.post("/kb/reviews", include_in_schema=False)
     async def review_row(request: Request) -> Response:
@@ -502,5 +503,30 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             store.mark_row(row, str(form.get("status") or ""), who.name, comment if comment.strip() else None)
         log.info("row review: %s marked %s", who.name, row)
         return RedirectResponse(_local_next(str(form.get("next") or f"/kb#row-{row}")), status_code=303)
+
+    def _trace_sources(kb) -> list[str]:
+        try:
+            return list(kb.trace.sources)
+        except McrcError:  # a malformed matrix file: no links here; its own page says what is wrong
+            return []
+
+    @router.get("/kb/trace/{source}", response_class=HTMLResponse, include_in_schema=False)
+    def kb_trace_page(request: Request, source: str) -> HTMLResponse:
+        from mcrc.render.trace import source_view
+
+        kb = store.knowledge
+        try:
+            kb.trace  # noqa: B018 - read (and check) the matrix
+        except McrcError as exc:
+            raise WebError(500, "The traceability matrix cannot be read; `mcrc verify` names the file and line.",
+                           [str(p) for p in getattr(exc, "problems", [])]) from None
+        if source not in kb.trace.sources:
+            raise WebError(404, f"There is no traceability matrix for the source {source!r}. Sources with one: "
+                                f"{', '.join(kb.trace.sources) or 'none'}.")
+        s, _ = web.session(request)
+        who = web.caller(s)  # a signed-in clinician reviews the rows beside the statements they encode
+        return web.page(request, "kb_trace.html", kb=kb, view=source_view(kb, source),
+                        book=store.review_book(fresh=True), _caller=who,
+                        may_review=who is not None and who.role in PERMISSIONS["review_row"])
 
     app.include_router(router)

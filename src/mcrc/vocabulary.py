@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+# what a trial term carries besides label and definition (the loader validates each key's shape)
+TRIAL_META = ("item", "status", "regimens", "seen", "approval", "updated_by", "status_history")
 SECTIONS = ("actions", "regimens", "drugs", "drug_classes", "goals", "warnings", "tests", "prognosis",
             "followup", "considerations", "referrals", "topics", "stances", "trials")
 
@@ -25,7 +27,7 @@ class Term:
     definition: str | None = None
     klass: str | None = None  # action class, drug class or test kind
     drugs: tuple[str, ...] = field(default_factory=tuple)  # regimens only
-    meta: dict = field(default_factory=dict, compare=False)  # trials: item, status, regimens
+    meta: dict = field(default_factory=dict, compare=False)  # trials: the keys of TRIAL_META
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def parse_vocabulary(data: dict) -> Vocabulary:
                 definition=body.get("definition"),
                 klass=body.get("class") or body.get("kind"),
                 drugs=tuple(body.get("drugs", ())),
-                meta={k: body[k] for k in ("item", "status", "regimens") if k in body},
+                meta={k: body[k] for k in TRIAL_META if k in body},
             )
             for code, body in entries.items()
         }

@@ -6,7 +6,9 @@ citation, a bad hit policy or a duplicate id stops the load; nothing half-valid 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import re
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,7 @@ from mcrc.knowledge.model import (
     CaveatRule,
     Citation,
     Constraint,
+    Indication,
     Invariant,
     KnowledgeBase,
     OutItem,
@@ -489,6 +492,38 @@ def parse_caveats(text: str, file: str, vocab: Vocabulary, sources: dict) -> tup
     return out, c.problems
 
 
+INDICATION_KEYS = {"when", "cite", "note"}
+
+
+def parse_indications(text: str, file: str, vocab: Vocabulary,
+                      sources: dict) -> tuple[dict[str, Indication], list[Problem]]:
+    """indications.yaml: per trial term, the population of its full approval as a condition (decision record
+    0033). Only a trial whose approval is regular or traditional is shown as the current standard, and only where
+    its indication holds; an entry for a trial not (yet) so approved waits for it."""
+    data, lines = read_yaml(text, file)
+    c = _Collector(file, lines)
+    out: dict[str, Indication] = {}
+    entries = (data or {}).get("indications") if isinstance(data, dict) else None
+    if entries is not None and not isinstance(entries, dict):
+        c.add(("indications",), "indications is a mapping of trial codes")
+        return out, c.problems
+    for code, body in (entries or {}).items():
+        p = ("indications", code)
+        if not _code(c, vocab, "trials", code, p):
+            continue
+        if not isinstance(body, dict) or set(body) - INDICATION_KEYS or "when" not in body:
+            c.add(p, "an indication has when (a condition) and cite (and optional note)",
+                  ", ".join(sorted(INDICATION_KEYS)))
+            continue
+        cites = parse_cites(c, body.get("cite"), (*p, "cite"), sources)
+        if not cites:
+            c.add(p, f"the indication of {code} has no citation")
+        when = parse_condition(c, body["when"], (*p, "when"))
+        out[code] = Indication(code=code, when=when, citations=cites, note=_text(body.get("note")), line=c.line(p),
+                               check=compile_expr(when))
+    return out, c.problems
+
+
 def _selector(c: _Collector, vocab: Vocabulary, body: Any, path: Path_) -> Selector:
     body = body or {}
     checks = {"action_class": None, "drug_class": "drug_classes", "drug": "drugs", "code": None,
@@ -534,10 +569,51 @@ def parse_constraints(text: str, file: str) -> tuple[list[Constraint], list[Prob
 
 # --- the whole knowledge base ---------------------------------------------------------------------
 
-VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "item", "status", "regimens"}
+VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "item", "status", "regimens", "seen", "approval",
+              "updated_by", "status_history"}
+TRIAL_ONLY_KEYS = {"seen", "approval", "updated_by", "status_history"}
+# a trial's US regulatory action (evidence-2025/-2026): `regular` and `traditional` are full approvals (the FDA's
+# two words for it); only those can make an item the current standard (decision record 0033)
+APPROVAL_KINDS = ("regular", "traditional", "accelerated", "none", "pending")
+APPROVAL_KEYS = {"agency", "kind", "date", "indication"}
+SEEN_GRADES = ("regulatory", "abstract", "press")
+_APPROVAL_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 
 
-def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> list[Problem]:
+def _check_trial_meta(c: _Collector, code: str, body: dict, sources: dict | None) -> None:
+    """The newer-evidence keys of a trial term: seen grades, the approval, the item that updated it."""
+    p = ("trials", code)
+    if "seen" in body:
+        seen = body["seen"]
+        if not isinstance(seen, list) or not seen or any(g not in SEEN_GRADES for g in seen) or \
+                len(set(seen)) != len(seen):
+            c.add((*p, "seen"), "seen is a list of grades, each once", ", ".join(SEEN_GRADES))
+    if "approval" in body:
+        ap = body["approval"]
+        if not isinstance(ap, dict) or set(ap) - APPROVAL_KEYS or ap.get("kind") not in APPROVAL_KINDS \
+                or not isinstance(ap.get("agency"), str) or not ap["agency"].strip():
+            c.add((*p, "approval"), "approval is {agency, kind, date, indication} with a known kind",
+                  "kind: " + ", ".join(APPROVAL_KINDS))
+        else:
+            date = ap.get("date")
+            text = date.isoformat() if isinstance(date, dt.date) else date
+            if date is None and ap["kind"] in ("regular", "traditional", "accelerated"):
+                c.add((*p, "approval", "date"), f"an approval of kind {ap['kind']} needs its date")
+            elif date is not None and not (isinstance(text, str) and _APPROVAL_DATE.match(text)):
+                c.add((*p, "approval", "date"), f"approval date {date!r} is not a date", "YYYY-MM-DD or YYYY-MM")
+            if ap.get("indication") is not None and not isinstance(ap["indication"], str):
+                c.add((*p, "approval", "indication"), "the indication is text")
+    if "updated_by" in body:
+        up = body["updated_by"]
+        if not isinstance(up, dict) or set(up) != {"source", "item"} or not isinstance(up["item"], int) \
+                or (sources is not None and up["source"] not in sources):
+            c.add((*p, "updated_by"), "updated_by is {source, item}: the newer digest's item that updated this one",
+                  ", ".join(sources or ()))
+    if "status_history" in body and not isinstance(body["status_history"], list):
+        c.add((*p, "status_history"), "status_history is a list (the earlier statuses, oldest first)")
+
+
+def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str, sources: dict | None = None) -> list[Problem]:
     c = _Collector(file, lines)
     if not isinstance(data, dict):
         c.add((), "the vocabulary must be a mapping of sections")
@@ -554,6 +630,10 @@ def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> lis
             if extra:
                 c.add((section, code), f"unknown key(s) {', '.join(sorted(map(str, extra)))} (quote text that "
                                        "contains commas)", ", ".join(sorted(VOCAB_KEYS)))
+            if section == "trials":
+                _check_trial_meta(c, code, body, sources)
+            elif set(body) & TRIAL_ONLY_KEYS:
+                c.add((section, code), f"{', '.join(sorted(set(body) & TRIAL_ONLY_KEYS))}: trial terms only")
     return c.problems
 
 
@@ -576,6 +656,75 @@ def _check_vocabulary(vocab: Vocabulary) -> list[Problem]:
     return problems
 
 
+SOURCE_KINDS = ("guideline", "evidence", "project")
+SOURCE_KEYS = {"title", "publisher", "kind", "files", "voices", "edition", "year", "newer_editions", "currency_note"}
+NEWER_KEYS = {"name", "year", "relation", "known", "cite"}
+NEWER_RELATIONS = ("edition", "later_guideline")
+
+
+def parse_sources(text: str, file: str) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+    """sources.yaml: every citable document, with its kind, edition and year; a guideline's newer editions known
+    (each cited to a newer-evidence source: evidence-2026's currency table). Decision record 0033."""
+    data, lines = read_yaml(text, file)
+    c = _Collector(file, lines)
+    sources = (data or {}).get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, dict) or not sources:
+        c.add((), "sources.yaml needs a mapping `sources:` of source ids")
+        return {}, c.problems
+    for sid, body in sources.items():
+        p = ("sources", sid)
+        if not isinstance(body, dict):
+            c.add(p, "a source is a mapping (title, kind, files, ...)")
+            continue
+        extra = set(body) - SOURCE_KEYS
+        if extra:
+            c.add(p, f"unknown key(s) {', '.join(sorted(map(str, extra)))}", ", ".join(sorted(SOURCE_KEYS)))
+        kind = body.get("kind")
+        if kind not in SOURCE_KINDS:
+            c.add((*p, "kind"), f"unknown source kind {kind!r}", ", ".join(SOURCE_KINDS))
+        if not isinstance(body.get("title"), str) or not body["title"].strip():
+            c.add((*p, "title"), "a source needs a title")
+        if kind in ("guideline", "evidence"):
+            if not isinstance(body.get("edition"), str) or not body["edition"].strip():
+                c.add((*p, "edition"), f"a {kind} source states its edition (as the document gives it)")
+            if "year" not in body:
+                c.add(p, f"a {kind} source states its year (null where the text gives none)")
+            elif body["year"] is not None and (not isinstance(body["year"], int) or isinstance(body["year"], bool)
+                                               or not 1900 <= body["year"] <= 2100):
+                c.add((*p, "year"), f"year {body['year']!r} is not a year", "a year such as 2019, or null")
+        newer = body.get("newer_editions")
+        if newer is not None and kind != "guideline":
+            c.add((*p, "newer_editions"), "only a guideline source lists newer editions")
+        elif newer is not None and not isinstance(newer, list):
+            c.add((*p, "newer_editions"), "newer_editions is a list")
+        note = body.get("currency_note")
+        if note is not None and (kind != "guideline" or not isinstance(note, str)):
+            c.add((*p, "currency_note"), "currency_note is a guideline source's line of text")
+    for sid, body in sources.items():
+        if not isinstance(body, dict) or body.get("kind") != "guideline":
+            continue
+        for i, entry in enumerate(body.get("newer_editions") or [] if isinstance(body.get("newer_editions"), list)
+                                  else []):
+            p = ("sources", sid, "newer_editions", i)
+            if not isinstance(entry, dict) or set(entry) - NEWER_KEYS or not {"name", "year", "relation", "cite"} \
+                    <= set(entry):
+                c.add(p, "a newer edition has name, year, relation, cite (and optional known)",
+                      ", ".join(sorted(NEWER_KEYS)))
+                continue
+            if not isinstance(entry["name"], str) or not entry["name"].strip():
+                c.add((*p, "name"), "a newer edition needs its name")
+            if not isinstance(entry["year"], int) or isinstance(entry["year"], bool):
+                c.add((*p, "year"), f"year {entry['year']!r} is not a year")
+            if entry["relation"] not in NEWER_RELATIONS:
+                c.add((*p, "relation"), f"unknown relation {entry['relation']!r}", ", ".join(NEWER_RELATIONS))
+            if entry.get("known") is not None and not isinstance(entry["known"], str):
+                c.add((*p, "known"), "known is text")
+            cites = parse_cites(c, entry["cite"], (*p, "cite"), sources)
+            if any((sources.get(ct.source) or {}).get("kind") != "evidence" for ct in cites):
+                c.add((*p, "cite"), "a newer edition is cited to a newer-evidence source (its currency table)")
+    return sources, c.problems
+
+
 def default_data_dir() -> Path:
     return Path(str(resources.files("mcrc.knowledge").joinpath("data")))
 
@@ -594,11 +743,13 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
         digest.update(name.encode() + b"\0" + text.encode())
         return text
 
-    sources = (read_yaml(read("sources.yaml"), "sources.yaml")[0] or {}).get("sources") or {}
+    sources, problems = parse_sources(read("sources.yaml"), "sources.yaml")
+    if problems:
+        raise KnowledgeError(problems)
     parts = []
     for path in vocabulary_files(root):
         data, lines = read_yaml(read(path.name), path.name)
-        problems += _check_vocabulary_data(data, lines, path.name)
+        problems += _check_vocabulary_data(data, lines, path.name, sources)
         parts.append((path.name, data))
     vocab_data, duplicates = merge_vocabulary_data(parts)
     problems += [Problem(d.split(":")[0], d.split(": ", 1)[1]) for d in duplicates]
@@ -624,6 +775,10 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     # caveats.yaml is optional (a knowledge base without caveat rules has none)
     caveats, p = parse_caveats(read("caveats.yaml"), "caveats.yaml", vocab, sources) \
         if (root / "caveats.yaml").is_file() else ([], [])
+    problems += p
+    # indications.yaml is optional too (without it no newer option is ever shown as the current standard)
+    indications, p = parse_indications(read("indications.yaml"), "indications.yaml", vocab, sources) \
+        if (root / "indications.yaml").is_file() else ({}, [])
     problems += p
     seen_tables: set[str] = set()
     rows: dict[str, Row] = {}
@@ -651,7 +806,7 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     return KnowledgeBase(
         version=version, tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
-        caveats=tuple(caveats), reviews=build_book(version, row_versions, entries),
+        caveats=tuple(caveats), indications=indications, reviews=build_book(version, row_versions, entries),
         trace_dir=root / "trace",
     )
 

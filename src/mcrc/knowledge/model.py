@@ -213,6 +213,21 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class Indication:
+    """Where an approved newer option may be shown as the current standard (indications.yaml): the population of
+    its full (regular or traditional) approval as conditions over facts, mcrc's reading of the indication. The
+    engine shows the option first only when this holds; `mcrc verify` proves every row that could show it lies
+    inside it (decision record 0033)."""
+
+    code: str  # the trial term
+    when: Expr
+    citations: tuple[Citation, ...]
+    note: str | None = None
+    line: int | None = None
+    check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     version: str
     tables: tuple[Table, ...]
@@ -223,6 +238,7 @@ class KnowledgeBase:
     rows: dict[str, Row] = field(default_factory=dict)
     constraints: tuple[Constraint, ...] = ()
     caveats: tuple[CaveatRule, ...] = ()
+    indications: dict[str, Indication] = field(default_factory=dict)  # trial code -> its approved population
     # clinical review status of every row from reviews.yaml (issue 17); the store's marks are added by the outer
     # layers (`with_marks`). Not part of `version`: a review is a statement about the knowledge, not knowledge.
     reviews: ReviewBook | None = field(default=None, compare=False, repr=False)

@@ -64,6 +64,16 @@ class RegimenItem(Item):
 
 
 @_part
+class Approval:
+    """A trial's US regulatory action as data (vocabulary-evidence.yaml `approval`)."""
+
+    agency: str
+    kind: Literal["regular", "traditional", "accelerated", "none", "pending"]
+    date: str | None = None  # YYYY-MM or YYYY-MM-DD, as precise as the source
+    indication: str | None = None
+
+
+@_part
 class EvidenceItem(Item):
     """Newer evidence (a trial or approval), shown beside the guidelines, never as one of them."""
 
@@ -73,6 +83,65 @@ class EvidenceItem(Item):
     regimens: list[str] = field(default_factory=list)
     differs: str | None = None
     caveats: list[Caveat] = field(default_factory=list)
+    approval: Approval | None = None
+
+
+@_part
+class SourceEdition:
+    """A guideline source with its edition and year (sources.yaml; year null where the text gives none)."""
+
+    source: str
+    edition: str | None = None
+    year: int | None = None
+
+
+@_part
+class GuidelineAnswer:
+    """What the guideline rows recommend instead of a current-standard option, for this patient."""
+
+    says: str  # the evidence row's `differs` text: what the guideline sources here give at this point
+    regimens: list[str] = field(default_factory=list)  # the regimen options the guideline rows give (codes)
+    sources: list[SourceEdition] = field(default_factory=list)  # the guideline sources behind them, edition, year
+
+
+@_part
+class CurrentStandard:
+    """An approved newer option that differs from the guideline answer, shown first and beside (never instead of)
+    the guideline's own recommendation (decision record 0033). It is also listed under `evidence`."""
+
+    code: str  # the trial term (as in `evidence`)
+    trial: str
+    option: str  # the option in words (its regimens' labels)
+    regimens: list[str]
+    approval: Approval
+    item: int | None = None
+    source: str  # the digest it comes from (evidence-2025, evidence-2026)
+    seen: list[str] = field(default_factory=list)  # how much of the primary source the digest read
+    guideline: GuidelineAnswer
+    citations: list[CitationOut]
+    rows: list[str]
+    caveats: list[Caveat] = field(default_factory=list)
+    review: ItemStatus = "not_reviewed"
+
+
+@_part
+class NewerEdition:
+    name: str
+    year: int
+    relation: Literal["edition", "later_guideline"]
+    citations: list[CitationOut]
+
+
+@_part
+class Currency:
+    """A guideline source this answer rests on, its edition and year, and the newer editions known of it (or later
+    guidelines in its field): nothing is encoded from them; the board checks the current text."""
+
+    source: str
+    edition: str | None = None
+    year: int | None = None
+    newer: list[NewerEdition] = field(default_factory=list)
+    note: str | None = None
 
 
 @_part
@@ -213,6 +282,7 @@ class Assessment(_Out):
     patient_id: str | None = None
     provenance: Provenance
     scope: Scope
+    current_standard: list[CurrentStandard] = []
     goal: Item | None = None
     first_steps: list[Item] = []
     strategies: list[StrategyOut] = []
@@ -227,6 +297,7 @@ class Assessment(_Out):
     referrals: list[Item] = []
     positions: list[TopicView] = []
     evidence: list[EvidenceItem] = []
+    currency: list[Currency] = []
     possible: list[PossibleRow] = []
     unknown_facts: list[UnknownFact] = []
     rationale: list[Rationale] = []
@@ -241,7 +312,7 @@ class Assessment(_Out):
         if section in (None, "goal") and self.goal:
             out.add(self.goal.code)
         for name in ("first_steps", "local_treatment", "regimens", "warnings", "tests", "workup", "prognosis",
-                     "followup", "considerations", "referrals", "evidence"):
+                     "followup", "considerations", "referrals", "evidence", "current_standard"):
             if section in (None, name):
                 out |= {i.code for i in getattr(self, name)}
         if section in (None, "strategies"):

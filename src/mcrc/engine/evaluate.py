@@ -31,6 +31,7 @@ from mcrc.engine.assessment import (
     View,
 )
 from mcrc.engine.caveats import apply_caveats
+from mcrc.engine.current import approval_of, currency, current_standard
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
@@ -224,7 +225,8 @@ class _Builder:
         if section == "evidence":
             return EvidenceItem(**common, item=term.meta.get("item"), headline=term.definition,
                                 regulatory_status=term.meta.get("status"),
-                                regimens=list(term.meta.get("regimens", [])), differs=out.differs)
+                                regimens=list(term.meta.get("regimens", [])), differs=out.differs,
+                                approval=approval_of(term))
         if section == "followup":
             return FollowupItem(**common, every_months=out.every_months, from_month=out.from_month,
                                 until_month=out.until_month)
@@ -358,6 +360,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     unknown_rows: dict[str, list[str]] = {}
     trace_out: list[TableTrace] = []
     used_sources: list[str] = []
+    guideline_sources: list[str] = []  # cited by fired rows of guideline tables (for `currency`)
     for table, applies, results in evaluated:
         if results is None:
             if trace:
@@ -372,6 +375,8 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
                 for c in rr.row.citations:
                     if c.source not in used_sources:
                         used_sources.append(c.source)
+                    if not table.evidence and c.source not in guideline_sources:
+                        guideline_sources.append(c.source)
             elif rr.result is _U:
                 needs = sorted(rr.unknown_facts)
                 possible.append(PossibleRow(row=rr.row.id, table=table.id, title=rr.row.title, needs=needs,
@@ -384,6 +389,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     regimens, strategies, evidence = apply_caveats(kb, facts, list(b.items["regimens"].values()), b.strategies,
                                                    list(b.items["evidence"].values()))
     referrals = list(b.items["referrals"].values())
+    current = current_standard(kb, facts, evidence, regimens, strategies, tuple(guideline_sources)) if evidence else []
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
     elif referrals or not strategies:
@@ -398,6 +404,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
                               sources=used_sources, newer_evidence="shown" if show_evidence else "hidden",
                               reviews_from=list(book.sources)),
         scope=scope,
+        current_standard=current,
         goal=b.goal,
         first_steps=list(b.items["first_steps"].values()),
         strategies=strategies,
@@ -412,6 +419,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         referrals=referrals,
         positions=b.positions(),
         evidence=evidence,
+        currency=currency(kb, tuple(guideline_sources)),
         possible=possible,
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],

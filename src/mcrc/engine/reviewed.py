@@ -14,7 +14,7 @@ from mcrc.engine.assessment import Assessment
 from mcrc.knowledge.reviews import ReviewBook, item_status
 
 ITEM_SECTIONS = ("first_steps", "local_treatment", "regimens", "warnings", "tests", "workup", "prognosis",
-                 "followup", "considerations", "referrals", "evidence")
+                 "followup", "considerations", "referrals", "evidence", "current_standard")
 
 
 def apply_reviews(a: Assessment, book: ReviewBook) -> Assessment:

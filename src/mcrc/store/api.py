@@ -73,7 +73,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_reviews": frozenset({"clinician", "coordinator", "auditor", "admin"}),
 }
 DIFF_SECTIONS = ("goal", "first_steps", "strategies", "local_treatment", "regimens", "warnings", "tests", "workup",
-                 "prognosis", "followup", "considerations", "referrals", "evidence")
+                 "prognosis", "followup", "considerations", "referrals", "evidence", "current_standard")
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 EXPORT_FORMAT = "mcrc.case-export/1"
 TOKEN_PREFIX = "mcrc_"  # makes a leaked token easy to recognise (secret scanners, logs)

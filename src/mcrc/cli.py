@@ -178,6 +178,23 @@ def kb_facts() -> None:
     out.print(table)
 
 
+@kb_app.command("sources")
+def kb_sources(
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, json or md"),
+    kb_dir: Path = typer.Option(None, "--kb", help="A knowledge directory (default: the packaged one)"),
+) -> None:
+    """The citable sources with their kind, edition and year, and the newer editions known of each guideline."""
+    from mcrc.knowledge import load_knowledge_dir
+    from mcrc.render.sources import render_sources_markdown, render_sources_text, sources_view
+
+    kb = _guard(lambda: load_knowledge_dir(kb_dir) if kb_dir else load_knowledge())
+    view = sources_view(kb)
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps({"kb_version": kb.version, "sources": view}, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_sources_markdown(view) if fmt is Format.md else render_sources_text(view))
+
+
 class TraceFormat(StrEnum):
     text = "text"
     md = "md"
@@ -250,7 +267,8 @@ def _report_json(report) -> dict:
         "ok": report.ok, "kb_version": report.kb_version, "seconds": round(report.seconds, 3),
         "questions": report.questions,
         "checks": [{"check": r.name, "questions": r.questions, "failures": len(r.failures),
-                    **({"counts": r.counts, "open_statements": r.notes} if r.counts else {})} for r in report.results],
+                    **({"counts": r.counts} if r.counts else {}),
+                    **({"open_statements": r.notes} if r.name == "traceability" else {})} for r in report.results],
         "failures": [{"check": f.check, "subject": f.subject, "message": f.message, "facts": f.facts,
                       "patient": f.patient, "not_reproduced": f.not_reproduced} for f in report.failures],
     }

@@ -47,7 +47,14 @@ from mcrc.fhir.write import CODE_SYSTEM
 from mcrc.knowledge import KnowledgeBase, load_knowledge
 from mcrc.knowledge.reviews import ReviewBook
 from mcrc.lru import LRU
-from mcrc.render.outline import review_marker, review_summary
+from mcrc.render.outline import (
+    currency_cites,
+    currency_text,
+    current_standard_head,
+    current_standard_lines,
+    review_marker,
+    review_summary,
+)
 
 log = logging.getLogger("mcrc.api.cdshooks")
 
@@ -204,8 +211,12 @@ def _is_emergency(a: Any) -> bool:
 
 def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
                 patient_id: str | None = None) -> list[dict[str, Any]]:
-    """The patient-view cards for one Assessment: recommendation, missing tests (orderable), warnings."""
+    """The patient-view cards for one Assessment: the current standard where an approved newer option differs
+    from the guideline answer (first, indicator warning), then the recommendation, missing tests (orderable),
+    warnings."""
     cards: list[dict[str, Any]] = []
+    if a.current_standard:
+        cards.append(_current_standard_card(a, links))
     goal_cits = a.goal.citations if a.goal else []
     first = a.strategies[0] if a.strategies else None
 
@@ -247,6 +258,11 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
         lines.append("")
     if a.scope.status != "in_scope" and a.scope.reason:
         lines += [f"*Scope: {a.scope.status} — {a.scope.reason}*", ""]
+    if a.current_standard:
+        lines += ["*An approved newer option differs from this guideline answer: see the current-standard card.*", ""]
+    if a.currency:
+        lines += ["**Guideline currency**", ""] + [_bullet(currency_text(c), currency_cites(c)) for c in a.currency]
+        lines += [""]
     summary_line, _ = review_summary(a)
     if summary_line:
         lines += [f"**Clinical review**: {summary_line}.", ""]
@@ -280,6 +296,24 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
                            "mcrc: " + (", ".join(_sources(*(w.citations for w in a.warnings))) or "FHIR record"),
                            links, w_row))
     return cards
+
+
+def _current_standard_card(a: Any, links: Links) -> dict[str, Any]:
+    """One card (indicator warning) for the approved newer options that differ from the guideline answer: shown
+    beside that answer, which the next card gives unchanged."""
+    items = a.current_standard
+    heads = [current_standard_head(cs) for cs in items]
+    summary = (f"Current standard differs from the guideline: {heads[0]}" if len(items) == 1 else
+               f"{len(items)} approved newer options differ from the guideline: {'; '.join(heads)}")
+    lines = ["An approved newer option differs from what the guideline sources recommend for this patient. It is "
+             "shown beside the guideline answer (the next card, unchanged), not instead of it.", ""]
+    for cs in items:
+        lines.append(_bullet(f"**{current_standard_head(cs)}**", cs.citations, _reviewed(a, cs)))
+        lines += [f"  - {line}" for line in current_standard_lines(cs)]
+        lines += [f"  - ⚠ {c.label}" for c in cs.caveats]
+    row = next((cs.rows[0] for cs in items if cs.rows), None)
+    label = "mcrc: newer evidence (" + ", ".join(dict.fromkeys(cs.source for cs in items)) + ")"
+    return _card(summary, "warning", "\n".join(lines), label, links, row)
 
 
 # ---- order-select --------------------------------------------------------------------------------

@@ -19,10 +19,18 @@ def _concept(code: str, label: str) -> dict[str, Any]:
 
 def careplan(assessment: Assessment, patient_ref: str) -> dict:
     """A CarePlan (status draft, intent proposal): one activity per strategy step, citations as notes, each note
-    saying whether the rows behind it were clinically reviewed."""
+    saying whether the rows behind it were clinically reviewed. An approved newer option that differs from the
+    guideline answer (the current standard) is the first note, never an activity; the guideline currency (newer
+    editions known of the sources behind the answer) the last notes."""
     from fhir.resources.R4B.careplan import CarePlan
 
-    from mcrc.render.outline import review_marker
+    from mcrc.render.outline import (
+        currency_cites,
+        currency_text,
+        current_standard_head,
+        current_standard_lines,
+        review_marker,
+    )
 
     def reviewed(status: str, rows: list[str]) -> str:
         return f" [{review_marker(assessment, status, rows)}]"
@@ -60,6 +68,15 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
         notes.insert(0, {"text": f"goal {assessment.goal.code} ({assessment.goal.label}): "
                                  f"{_cite(assessment.goal.citations)}"
                                  + reviewed(assessment.goal.review, assessment.goal.rows)})
+    # an approved newer option that differs from the guideline answer comes first, beside (not in) the activities
+    notes[:0] = [{"text": f"Current standard (newer evidence, beside the guideline answer, not in it): "
+                          f"{current_standard_head(cs)}. " + " ".join(f"{line[0].upper()}{line[1:]}."
+                                                                        for line in current_standard_lines(cs))
+                          + f" Cited: {_cite(cs.citations)}" + reviewed(cs.review, cs.rows)}
+                 for cs in assessment.current_standard]
+    notes += [{"text": f"Guideline currency: {currency_text(c)}"
+                       + (f" Cited: {_cite(currency_cites(c))}" if c.newer else "")}
+              for c in assessment.currency]
     if activities:
         plan["activity"] = activities
     if notes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mcrc.engine.assessment import Assessment, CitationOut, Item
+from mcrc.engine.assessment import Assessment, CitationOut, Currency, CurrentStandard, Item
 
 SCOPE_TEXT = {
     "in_scope": "in scope",
@@ -78,6 +78,65 @@ def _item(i: Item, a: Assessment) -> Entry:
                  detail=caveat_lines(getattr(i, "caveats", ())) + concern_lines(a, i.rows))
 
 
+CURRENT_STANDARD_TITLE = ("Current standard: an approved newer option differs from the guideline answer "
+                          "(shown beside it, not instead of it)")
+CURRENCY_TITLE = "Guideline currency (newer editions known; nothing in this answer is taken from them)"
+
+
+def year_text(year: int | None) -> str:
+    return str(year) if year is not None else "year not stated"
+
+
+def approval_text(cs: CurrentStandard) -> str:
+    """'FDA regular approval, 2020-06'."""
+    ap = cs.approval
+    return f"{ap.agency} {ap.kind} approval" + (f", {ap.date}" if ap.date else "")
+
+
+def guideline_basis_text(cs: CurrentStandard) -> str:
+    """The guideline sources behind the guideline answer, each with its year: 'cvir-2019-palliative, 2019'."""
+    return "; ".join(f"{s.source}, {year_text(s.year)}" for s in cs.guideline.sources) or "the guideline sources here"
+
+
+def current_standard_head(cs: CurrentStandard) -> str:
+    return f"{cs.option} ({cs.trial}): {approval_text(cs)}"
+
+
+def current_standard_lines(cs: CurrentStandard) -> list[str]:
+    """The detail of a current-standard item, the same in every renderer."""
+    lines = []
+    if cs.approval.indication:
+        lines.append(f"approved for: {cs.approval.indication}")
+    lines.append(f"the guideline answer ({guideline_basis_text(cs)}) differs: {cs.guideline.says}")
+    if cs.guideline.regimens:
+        lines.append(f"guideline regimen options for this patient (unchanged): {', '.join(cs.guideline.regimens)}")
+    src = f"{cs.source} item {cs.item}" if cs.item is not None else cs.source
+    lines.append(f"newer evidence, {src}" + (f"; seen: {', '.join(cs.seen)}" if cs.seen else ""))
+    return lines
+
+
+def currency_text(c: Currency) -> str:
+    """One short line per guideline source: its year and the newer editions known ('check the current text')."""
+    head = f"{c.source} ({year_text(c.year)})"
+    note = f" ({c.note})" if c.note else ""
+    parts = []
+    for relation, word in (("edition", "Newer edition"), ("later_guideline", "Later guideline")):
+        names = [n.name for n in c.newer if n.relation == relation]
+        if names:
+            parts.append(f"{word}{'s' if len(names) > 1 else ''} {'exist' if len(names) > 1 else 'exists'}: "
+                         f"{'; '.join(names)}.")
+    if not parts:
+        return f"{head}: no newer edition known{note}."
+    return f"{head}{note}: {' '.join(parts)} Check the current text."
+
+
+def currency_cites(c: Currency) -> list[CitationOut]:
+    out: list[CitationOut] = []
+    for n in c.newer:
+        out += [x for x in n.citations if x not in out]
+    return out
+
+
 def review_summary(a: Assessment) -> tuple[str, str]:
     """One line on the clinical review of the rows behind the answer, and its style."""
     counts = {"reviewed": 0, "concern": 0, "earlier_version": 0, "not_reviewed": 0}
@@ -102,6 +161,12 @@ def review_summary(a: Assessment) -> tuple[str, str]:
 
 def outline(a: Assessment) -> list[Section]:
     sections: list[Section] = []
+    if a.current_standard:  # first, beside (never instead of) the guideline answer that follows
+        sections.append(Section(CURRENT_STANDARD_TITLE, [
+            Entry(text=current_standard_head(cs), cites=cite_text(cs.citations),
+                  review=review_marker(a, cs.review, cs.rows),
+                  detail=current_standard_lines(cs) + caveat_lines(cs.caveats) + concern_lines(a, cs.rows))
+            for cs in a.current_standard], style="warning"))
     if a.goal:
         sections.append(Section("Goal", [_item(a.goal, a)]))
     if a.first_steps:
@@ -182,6 +247,9 @@ def outline(a: Assessment) -> list[Section]:
         sections.append(Section(f"Side by side - {topic.label} - {verdict}", entries,
                                 style="default" if topic.agreement == "agree" else "warning",
                                 columns=("Voice", "Position", "In short", "Source")))
+    if a.currency:
+        sections.append(Section(CURRENCY_TITLE, [Entry(text=currency_text(c), cites=cite_text(currency_cites(c)))
+                                                 for c in a.currency], style="muted"))
     if a.unknown_facts:
         entries = [Entry(text=f"{u.fact}: {u.description}", detail=[f"decides: {', '.join(u.rows)}"])
                    for u in a.unknown_facts]

@@ -35,6 +35,10 @@ from mcrc.render.outline import (
     SCOPE_TEXT,
     cite_text,
     concern_lines,
+    currency_cites,
+    currency_text,
+    current_standard_head,
+    current_standard_lines,
     footer,
     review_marker,
     review_summary,
@@ -118,6 +122,9 @@ class Web:
                                autoescape=select_autoescape(default=True, default_for_string=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
+                                current_standard_head=current_standard_head,
+                                current_standard_lines=current_standard_lines, currency_text=currency_text,
+                                currency_cites=currency_cites,
                                 review_marker=review_marker, concern_lines=concern_lines, review_summary=review_summary,
                                 DEVIATION_REASONS=DEVIATION_REASONS, INDEX=pform.INDEX, LIST_STATE=pform.LIST_STATE,
                                 concrete=pform.concrete, with_index=lambda index, path, i: {**index, path: str(i)})

@@ -226,6 +226,47 @@ class Verifier:
         res.notes = still_open
         return res
 
+    def check_current_standard(self) -> CheckResult:
+        """An approved newer option appears as the current standard only where its approved population holds.
+
+        The engine shows a newer-evidence item first when its trial is fully approved (regular or traditional), an
+        evidence row fired with a `differs` text for it, and the trial's indication (indications.yaml) is TRUE for
+        the patient. This proves, over every consistent patient, that each such row fires only inside the
+        indication: the rows alone already respect the approval, so the run-time gate never hides an item the
+        rows show (and a row widened past the approved population is caught here with a counterexample). A fully
+        approved item that differs in some row but has no indication is a failure: it could never be shown."""
+        from mcrc.engine.current import fully_approved
+
+        res = CheckResult("current standard")
+        showing = 0
+        for code, term in self.kb.vocabulary.terms["trials"].items():
+            if not fully_approved(term):
+                continue
+            rows = [r for t in self.kb.tables if t.evidence for r in t.rows
+                    if any(o.code == code and o.differs for o in r.outputs.get("evidence", ()))]
+            if not rows:
+                continue
+            indication = self.kb.indications.get(code)
+            res.questions += 1
+            if indication is None:
+                res.failures.append(Failure(
+                    "current standard", code,
+                    f"fully approved ({term.meta['approval']['kind']}) and differing from the guidelines in "
+                    f"{', '.join(r.id for r in rows)}, but indications.yaml gives no approved population: it would "
+                    "never be shown as the current standard"))
+                continue
+            showing += 1
+            for row in rows:
+                res.questions += 1
+                goal = z3.And(self.fires(row), z3.Not(self.enc.true(indication.when)))
+                if self.sat(goal):
+                    res.failures.append(self.failure(
+                        "current standard", f"{row.id} -> {code}",
+                        f"the row shows {term.label} (fully approved, differing from the guidelines) for a patient "
+                        f"outside its approved population ({indication.when.text()})", goal, [row]))
+        res.counts = {"approved_items_shown_first": showing}
+        return res
+
     # --- safety, per invariant kind ------------------------------------------------------------
     def _active(self, inv: Invariant) -> z3.BoolRef:
         parts = []
@@ -306,6 +347,7 @@ CHECKS: list[tuple[str, Callable[[Verifier], CheckResult]]] = [
     ("completeness", Verifier.check_completeness),
     ("safety", Verifier.check_safety),
     ("traceability", Verifier.check_traceability),
+    ("current standard", Verifier.check_current_standard),
 ]
 
 

@@ -117,17 +117,14 @@ def current_standard_lines(cs: CurrentStandard) -> list[str]:
 
 def currency_text(c: Currency) -> str:
     """One short line per guideline source: its year and the newer editions known ('check the current text')."""
-    head = f"{c.source} ({year_text(c.year)})"
-    note = f" ({c.note})" if c.note else ""
-    parts = []
+    parts = [f"{c.note[0].upper()}{c.note[1:]}." if c.note else ""]
     for relation, word in (("edition", "Newer edition"), ("later_guideline", "Later guideline")):
         names = [n.name for n in c.newer if n.relation == relation]
         if names:
             parts.append(f"{word}{'s' if len(names) > 1 else ''} {'exist' if len(names) > 1 else 'exists'}: "
                          f"{'; '.join(names)}.")
-    if not parts:
-        return f"{head}: no newer edition known{note}."
-    return f"{head}{note}: {' '.join(parts)} Check the current text."
+    parts.append("Check the current text." if c.newer else "No newer edition known.")
+    return f"{c.source} ({year_text(c.year)}): " + " ".join(p for p in parts if p)
 
 
 def currency_cites(c: Currency) -> list[CitationOut]:

@@ -109,9 +109,10 @@ class Verifier:
         return result == z3.sat
 
     def failure(self, check: str, subject: str, message: str, goal: z3.BoolRef, rows: list[Row],
-                inv: Invariant | None = None) -> Failure:
+                inv: Invariant | None = None, also: frozenset[str] = frozenset()) -> Failure:
+        """`also`: facts beyond the rows' (and the invariant's) that the counterexample must reproduce."""
         facts = self.witness(goal) or {}
-        relevant = self.relevant(rows)
+        relevant = self.relevant(rows) | also
         if inv is not None:  # the facts that make the invariant bite are part of the counterexample
             for cond in (inv.when, inv.unless, inv.exempt_when):
                 relevant |= facts_of(cond) if cond is not None else set()
@@ -260,10 +261,15 @@ class Verifier:
                 res.questions += 1
                 goal = z3.And(self.fires(row), z3.Not(self.enc.true(indication.when)))
                 if self.sat(goal):
+                    # the counterexample: a patient plainly outside the population where one exists (else one the
+                    # indication cannot place, some of its facts unknown)
+                    outside = z3.And(self.fires(row), self.enc.tf(indication.when)[1])
+                    goal = outside if self.sat(outside) else goal
                     res.failures.append(self.failure(
                         "current standard", f"{row.id} -> {code}",
                         f"the row shows {term.label} (fully approved, differing from the guidelines) for a patient "
-                        f"outside its approved population ({indication.when.text()})", goal, [row]))
+                        f"outside its approved population ({indication.when.text()})", goal, [row],
+                        also=frozenset(facts_of(indication.when))))
         res.counts = {"approved_items_shown_first": showing}
         return res
 

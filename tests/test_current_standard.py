@@ -259,6 +259,12 @@ def test_web_page_opens_with_the_current_standard_and_shows_the_currency(web):
     assert '<a href="#current-standard">Current standard</a>' in html
 
 
+def test_kb_page_lists_each_source_with_edition_year_and_newer_editions(web):
+    html = web.client.get("/kb").text
+    assert "2019 edition, 2019" in html and "year not stated" in html
+    assert "NCCN Colon / Rectal 1.2026 (2026)" in html and "CSCO colorectal 2025" in html
+
+
 def test_pdf_text_has_the_current_standard_first_and_the_currency(web):
     from weasyprint import HTML
 

@@ -35,7 +35,14 @@ from mcrc.knowledge.model import (
 )
 from mcrc.knowledge.reviews import REVIEWS_FILE, build_book, parse_reviews, row_digest, row_version
 from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
-from mcrc.vocabulary import Vocabulary, merge_vocabulary_data, parse_vocabulary, vocabulary_files
+from mcrc.vocabulary import (
+    TRIAL_META_KEYS,
+    Vocabulary,
+    check_trial_meta,
+    merge_vocabulary_data,
+    parse_vocabulary,
+    vocabulary_files,
+)
 
 Path_ = tuple[Any, ...]
 HIT_POLICIES = ("unique", "collect")
@@ -45,8 +52,10 @@ POSITION_KEYS = {"topic", "voice", "stance", "summary"}
 THEN_KEYS = set(SECTIONS) | {"strategies"}
 STEP_KEYS = {"code", "months", "max_months", "regimens", "note", "every_months", "less_months_of"}
 ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month", "differs"}
-# what a row of a source of kind `evidence` may output: never a guideline recommendation
-EVIDENCE_SECTIONS = {"evidence", "tests", "notes"}
+# what a row of a source of kind `evidence` may output: never a guideline recommendation (no goal, strategy, regimen,
+# local treatment or referral); a cautionary warning beside the guideline's options is allowed (ORCHESTRA, decision
+# record 0032), cited to its digest item
+EVIDENCE_SECTIONS = {"evidence", "tests", "notes", "warnings"}
 OPS = {"in", "not_in", "lt", "le", "gt", "ge", "ne", "eq", "known"}
 
 
@@ -534,7 +543,7 @@ def parse_constraints(text: str, file: str) -> tuple[list[Constraint], list[Prob
 
 # --- the whole knowledge base ---------------------------------------------------------------------
 
-VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "item", "status", "regimens"}
+VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", *TRIAL_META_KEYS}
 
 
 def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> list[Problem]:
@@ -554,6 +563,12 @@ def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> lis
             if extra:
                 c.add((section, code), f"unknown key(s) {', '.join(sorted(map(str, extra)))} (quote text that "
                                        "contains commas)", ", ".join(sorted(VOCAB_KEYS)))
+            if section == "trials":
+                for message in check_trial_meta(str(code), body):
+                    c.add((section, code), f"trial {code}: {message}")
+            elif set(body) & (set(TRIAL_META_KEYS) - {"regimens"}):
+                c.add((section, code), "item, source, status, seen, approval, updated_by and status_history belong "
+                                       "to trials")
     return c.problems
 
 

@@ -13,6 +13,9 @@ answer. Histories are schema 2.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import mcrc
@@ -446,3 +449,44 @@ def test_planted_defect_is_stopped(tmp_path, edits, case, invariants) -> None:
 def test_vignette_names_are_unique() -> None:
     ids = [v.id for v in VIGNETTES]
     assert len(ids) == len(set(ids))
+
+
+# ------------------------------------------------------------------------------------------------
+# Examples 71-78: one realistic board case per group of items
+# ------------------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLE_CASES = [
+    ("71-evidence-msi-h-potentially-resectable-liver-immunotherapy",
+     {"evidence": f"{MSI_FIRST} csco_2025", "regimens": "PEMBROLIZUMAB NIVOLUMAB_IPILIMUMAB"},
+     {"referrals": "refer_mdt"}),
+    ("72-evidence-msi-h-first-line-unresectable-lung-and-liver", {"evidence": f"{MSI_FIRST} csco_2025"},
+     {"tests": "mmr_msi_testing"}),
+    ("73-evidence-braf-v600e-early-relapse-folfiri-backbone", {"evidence": "breakwater_folfiri"},
+     {"evidence": "breakwater", "regimens": "FOLFOX CAPOX"}),
+    ("74-evidence-msi-h-progression-on-nivolumab-ipilimumab",
+     {"regimens": "FOLFOX FOLFIRI", "considerations": "first_chemotherapy_after_immunotherapy"},
+     {"regimens": CHECKPOINT, "evidence": f"{MSI_FIRST} csco_2025", "tests": "mmr_msi_testing"}),
+    ("75-evidence-refractory-pmmr-stellar-303-pending", {"evidence": "stellar_303 sunlight"},
+     {"regimens": "ZANZALINTINIB_ATEZOLIZUMAB"}),
+    ("76-evidence-multi-organ-palliative-liver-resection-orchestra",
+     {"evidence": "orchestra", "warnings": "orchestra_debulking_no_survival_gain",
+      "strategies": "resect_liver_metastases"}, {}),
+    ("77-evidence-unfit-elderly-first-line-capecitabine-avex",
+     {"evidence": "avex", "regimens": "CAPECITABINE CAPECITABINE_BEV"}, {"evidence": "csco_2025"}),
+    ("78-evidence-transmet-right-sided-stable-on-first-line",
+     {"evidence": "transmet", "considerations": "transmet_stricter_selection"}, {}),
+]
+
+
+@pytest.mark.parametrize(("stem", "must", "must_not"), EXAMPLE_CASES, ids=[c[0][:2] for c in EXAMPLE_CASES])
+def test_example_shows_its_item(stem, must, must_not) -> None:
+    a = mcrc.assess(json.loads((EXAMPLES / f"{stem}.json").read_text(encoding="utf-8")))
+    for section, codes in must.items():
+        assert set(codes.split()) <= a.codes(section), (section, sorted(set(codes.split()) - a.codes(section)))
+    for section, codes in must_not.items():
+        assert not set(codes.split()) & a.codes(section), (section, set(codes.split()) & a.codes(section))
+
+
+def test_examples_71_to_78_exist() -> None:
+    assert [p.stem[:2] for p in sorted(EXAMPLES.glob("7[1-8]-evidence-*.json"))] == [str(n) for n in range(71, 79)]

@@ -402,6 +402,26 @@ def test_constraints_hold_for_every_real_patient(data):
     assert violated_constraints(KB, facts) == []
 
 
+def test_first_chemotherapy_line_after_preoperative_folfox_and_early_progression():
+    """Found by the property above: perioperative FOLFOX (no line), then a conversion line of regorafenib with
+    progression two months after the last oxaliplatin dose. A first chemotherapy line is due, and oxaliplatin is
+    refractory all the same (R1): the constraints must admit that patient, and the answer offers no oxaliplatin."""
+    history = {"courses": [
+        {"intent": "perioperative", "regimen": "FOLFOX", "best_response": "complete", "started": "2025-01-01",
+         "ended": "2025-04-01", "stop_reason": "completed"},
+        {"intent": "conversion", "regimen": "REGORAFENIB", "started": "2025-05-01", "ended": "2025-06-01",
+         "stop_reason": "progression", "progression_date": "2025-06-01"}], "procedures": []}
+    data = {"id": "found", "primary": {"location": "sigmoid_colon", "status": "resected"},
+            "metastases": [{"organ": "liver", "count": 8, "resectability": "unresectable", "found": "2024-12-01"}],
+            "biomarkers": {"kras": "wild_type", "nras": "wild_type", "braf": "wild_type", "mmr": "proficient"},
+            "treatment_history": history}
+    facts = derive_facts(parse_patient(data))
+    assert facts.get("first_chemotherapy_line") is True and facts.get("oxaliplatin_refractory") is True
+    assert violated_constraints(KB, facts) == []
+    a = mcrc.assess(data)
+    assert a.regimens and not any("oxaliplatin" in r.drug_classes for r in a.regimens)
+
+
 @PROPERTY
 @given(patients())
 def test_symbolic_rules_agree_with_the_engine(data):

@@ -209,7 +209,7 @@ def test_cds_card_for_the_current_standard_comes_first_with_indicator_warning():
     assert "KEYNOTE-177" in first["detail"] and "cvir-2019-palliative, 2019" in first["detail"]
     assert "not instead of it" in first["detail"]
     assert first["source"]["label"] == "mcrc: newer evidence (evidence-2025)"
-    assert first["source"]["url"] == "https://mcrc.example.org/kb#row-evidence.systemic.msi_first_line"
+    assert first["source"]["url"] == "https://mcrc.example.org/kb#row-evidence.msi.first_line"
     assert "**Guideline currency**" in main["detail"] and "NCCN Colon / Rectal 1.2026" in main["detail"]
     # without the current standard (evidence hidden) the guideline card is the first and unchanged in kind
     hidden = build_cards(assess(MSI, show_evidence=False), Links("https://mcrc.example.org"))
@@ -336,15 +336,16 @@ def test_vocabulary_keeps_the_approval_in_meta():
     assert term.meta["approval"] == {"agency": "FDA", "kind": "regular", "date": "2020-06",
                                      "indication": term.meta["approval"]["indication"]}
     assert KB.vocabulary.get("trials", "avex").meta["seen"] == ["abstract"]
+    assert KB.vocabulary.get("trials", "breakwater").meta["updated_by"] == {"source": "evidence-2026", "item": 1}
 
 
 @pytest.mark.parametrize(("file", "old", "new", "message"), [
-    ("vocabulary-evidence.yaml", "      kind: regular\n      date: \"2020-06\"",
-     "      kind: conditional\n      date: \"2020-06\"", "approval is {agency, kind, date, indication}"),
-    ("vocabulary-evidence.yaml", 'date: "2020-06"', 'date: "June 2020"', "is not a date"),
-    ("vocabulary-evidence.yaml", "    seen: [abstract]", "    seen: [blog]", "seen is a list of grades"),
+    ("vocabulary-evidence.yaml", 'kind: regular, date: "2020-06"', 'kind: conditional, date: "2020-06"',
+     "approval.kind must be one of"),
+    ("vocabulary-evidence.yaml", 'kind: regular, date: "2020-06"', 'kind: regular, date: "June 2020"',
+     "must be a date YYYY-MM-DD or a month YYYY-MM"),
     ("vocabulary.yaml", "\nregimens:\n", "\nregimens:\n  SEEN_ON_A_REGIMEN: {label: x, drugs: [], seen: [press]}\n",
-     "trial terms only"),
+     "belong to trials"),
     ("sources.yaml", "    year: 2022\n", "", "states its year"),
     ("sources.yaml", "    edition: 2019 edition\n", "", "states its edition"),
     ("sources.yaml", "    year: 2022\n", "    year: twenty-two\n", "is not a year"),
@@ -371,21 +372,22 @@ def test_loader_refuses_malformed_editions_approvals_and_indications(tmp_path, f
 def test_verify_proves_the_current_standard_stays_inside_every_indication():
     result = next(r for r in verify(KB).results if r.name == "current standard")
     assert result.failures == []
-    assert result.counts["approved_items_shown_first"] == 7  # every full approval that differs in some row
-    assert result.questions > 7
+    approved = [code for code, t in KB.vocabulary.terms["trials"].items()
+                if t.meta["approval"]["kind"] in FULL_APPROVALS
+                and any(o.code == code and o.differs for r in KB.rows.values() for o in r.outputs.get("evidence", ()))]
+    assert result.counts["approved_items_shown_first"] == len(approved) >= 9
+    assert set(approved) <= set(KB.indications)
 
 
 def test_verify_catches_a_row_wider_than_the_approved_population(tmp_path):
     """Planted defect: the KEYNOTE-177 row loses its first-line condition, so it would show pembrolizumab as the
     current standard in later lines, outside the (first-line) approval."""
-    root = kb_copy(tmp_path, [(EVIDENCE_TABLE, "          mmr_status: dmmr_msi_h\n          lines_received: 0\n"
-                                               "          checkpoint_inhibitor_exposed: false\n        cite:\n"
-                                               "          - {source: evidence-2025, where: item 1}",
-                               "          mmr_status: dmmr_msi_h\n          checkpoint_inhibitor_exposed: false\n"
-                               "        cite:\n          - {source: evidence-2025, where: item 1}")])
+    first_line = ("          mmr_status: dmmr_msi_h\n          lines_received: 0\n"
+                  "          checkpoint_inhibitor_exposed: false\n          metastases_unresectable: true\n")
+    root = kb_copy(tmp_path, [(EVIDENCE_TABLE, first_line, first_line.replace("          lines_received: 0\n", ""))])
     kb = load_knowledge_dir(root)
     failures = [f for f in verify(kb).failures if f.check == "current standard"]
-    assert [f.subject for f in failures] == ["evidence.systemic.msi_first_line -> keynote_177"]
+    assert [f.subject for f in failures] == ["evidence.msi.first_line -> keynote_177"]
     failure = failures[0]
     assert failure.facts["mmr_status"] == "dmmr_msi_h" and failure.facts["lines_received"] >= 1
     assert failure.patient is not None and not failure.not_reproduced
@@ -397,24 +399,34 @@ def test_verify_catches_a_row_wider_than_the_approved_population(tmp_path):
 
 def test_verify_catches_a_full_approval_without_an_indication(tmp_path):
     """Planted defect: MOUNTAINEER's approval becomes regular, but indications.yaml gives no population for it."""
-    anchor = ("      kind: accelerated\n      date: \"2023-01\"")
+    anchor = 'kind: accelerated, date: "2023-01"'
     root = kb_copy(tmp_path, [("vocabulary-evidence.yaml", anchor, anchor.replace("accelerated", "regular"))])
     failures = [f for f in verify(load_knowledge_dir(root)).failures if f.check == "current standard"]
     assert [f.subject for f in failures] == ["mountaineer"]
     assert "never be shown as the current standard" in failures[0].message
 
 
-def test_an_indication_waiting_for_its_approval_changes_nothing_until_the_approval_is_full(tmp_path):
-    """BREAKWATER is accelerated in the 2025 digest: its indication waits. Made traditional (evidence-2026 item 1), it
-    comes first for untreated BRAF V600E patients, and the verifier still holds."""
-    assert KB.vocabulary.get("trials", "breakwater").meta["approval"]["kind"] == "accelerated"
-    anchor = "      kind: accelerated\n      date: \"2024-12\""
-    root = kb_copy(tmp_path, [("vocabulary-evidence.yaml", anchor,
-                               "      kind: traditional\n      date: \"2026-02-24\"")])
-    kb = load_knowledge_dir(root)
-    assert not [f for f in verify(kb).failures if f.check == "current standard"]
-    patient = example("48-evidence-braf-v600e-first-line")
-    before, after = mcrc.assess(patient), mcrc.assess(patient, kb=kb)
-    assert "breakwater" not in {c.code for c in before.current_standard}
-    cs = next(c for c in after.current_standard if c.code == "breakwater")
-    assert (cs.approval.kind, cs.approval.date) == ("traditional", "2026-02-24")
+def test_an_indication_waits_for_a_full_approval(tmp_path):
+    """An indication for an accelerated approval (MOUNTAINEER) changes nothing; made regular, the item comes first for
+    the patients inside it, and the verifier holds either way."""
+    indication = ("  mountaineer:\n    when: {metastatic: true, her2: positive, ras: wild_type, "
+                  "oxaliplatin_failed: true, irinotecan_failed: true}\n"
+                  "    cite: {source: evidence-2025, where: item 7}\n")
+    waiting = ("indications.yaml", "indications:\n", "indications:\n" + indication)
+    anchor = 'kind: accelerated, date: "2023-01"'
+    approved = ("vocabulary-evidence.yaml", anchor, anchor.replace("accelerated", "regular"))
+    patient = example("50-evidence-her2-positive-refractory")
+    for edits, shown in (([waiting], False), ([waiting, approved], True)):
+        kb = load_knowledge_dir(kb_copy(tmp_path / str(shown), edits))
+        assert not [f for f in verify(kb).failures if f.check == "current standard"]
+        assert ("mountaineer" in {c.code for c in mcrc.assess(patient, kb=kb).current_standard}) is shown
+
+
+def test_breakwater_traditional_approval_comes_first_for_untreated_braf_v600e():
+    """evidence-2026 item 1: the accelerated approval of December 2024 became a traditional one on 2026-02-24."""
+    cs = next(c for c in assess("48-evidence-braf-v600e-first-line").current_standard if c.code == "breakwater")
+    assert (cs.approval.kind, cs.approval.date, cs.source, cs.item) == ("traditional", "2026-02-24", "evidence-2025", 3)
+    assert {"source": "evidence-2026", "where": "item 1"} in [{"source": c.source, "where": c.where}
+                                                               for c in cs.citations]
+    folfiri = assess("73-evidence-braf-v600e-early-relapse-folfiri-backbone").current_standard
+    assert [(c.code, c.source, c.item) for c in folfiri] == [("breakwater_folfiri", "evidence-2026", 1)]

@@ -79,7 +79,9 @@ def _guideline_view(a: mcrc.Assessment) -> dict:
     evidence_rows = {r.id for t in KB.tables if t.evidence for r in t.rows}
     data = a.model_dump(mode="json")
     out = {k: data[k] for k in ("scope", "goal", "first_steps", "strategies", "local_treatment", "regimens",
-                                "warnings", "workup", "prognosis", "followup", "referrals")}
+                                "workup", "prognosis", "followup", "referrals")}
+    # a cautionary warning of the newer evidence (ORCHESTRA) stands beside the guideline's own warnings
+    out["warnings"] = [i for i in data["warnings"] if set(i["rows"]) - evidence_rows]
     for key in ("tests", "considerations"):
         out[key] = sorted(i["code"] for i in data[key] if set(i["rows"]) - evidence_rows)
     out["positions"] = sorted((t["topic"], v["voice"], v["stance"]) for t in data["positions"] for v in t["views"]

@@ -166,6 +166,25 @@ HISTORY_MUTATIONS = [
                  "unfit_first_line_de_escalated", id="no-de-escalated-option-for-the-unfit"),
 ]
 
+def offer_zanzalintinib(data):
+    """A pending drug planted among the later-line regimens (evidence-2026 item 6: no US decision confirmed)."""
+    then = row(data, "palliative.systemic.after_both_later_agents")["then"]
+    then["regimens"] = [*then["regimens"], "ZANZALINTINIB_ATEZOLIZUMAB"]
+
+
+def transmet_after_progression(data):
+    when = row(data, "evidence.liver.transmet")["when"]
+    del when["controlled_on_chemotherapy"], when["progressing"]
+
+
+# evidence-2026 (decision record 0032): its two invariants, each shown to catch the removal of what upholds it
+EVIDENCE_2026_MUTATIONS = [
+    pytest.param(PALLIATIVE, offer_zanzalintinib, "safety", "no_drug_awaiting_us_decision",
+                 id="zanzalintinib-offered"),
+    pytest.param(EVIDENCE, transmet_after_progression, "safety", "transplant_only_when_controlled_on_chemotherapy",
+                 id="transmet-without-disease-control"),
+]
+
 MUTATIONS = [
     pytest.param("tables/30-cvir-2019-palliative.yaml", drop_ras, "safety", "no_anti_egfr_unless_ras_wild_type",
                  id="drop-ras-condition-from-anti-egfr-row"),
@@ -178,7 +197,7 @@ MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("file", "edit", "check", "subject"), MUTATIONS + HISTORY_MUTATIONS)
+@pytest.mark.parametrize(("file", "edit", "check", "subject"), MUTATIONS + HISTORY_MUTATIONS + EVIDENCE_2026_MUTATIONS)
 def test_verify_catches_planted_defect(request, tmp_path, file, edit, check, subject):
     report = verify(load_knowledge_dir(mutated(tmp_path, file, edit)))
     hits = [f for f in report.failures if f.check == check and subject in f.subject]
@@ -197,6 +216,18 @@ def test_verify_catches_planted_defect(request, tmp_path, file, edit, check, sub
     if check in ("safety", "overlap") and not failure.not_reproduced:
         with pytest.raises(McrcError):  # the engine refuses the very patient the verifier found
             mcrc.assess(patient, kb=load_knowledge_dir(mutated(tmp_path / "again", file, edit)))
+
+
+def test_verify_catches_a_pending_trial_shown_as_differing(tmp_path):
+    """STELLAR-303 awaits a US decision: shown with a `differs` (as if an option to weigh against the guidelines),
+    the built-in check `pending_never_approved` fails (a regimen or a status without 'pending' is refused at load)."""
+    def edit(data):
+        item = row(data, "evidence.systemic.stellar_303")["then"]["evidence"][0]
+        item["differs"] = "The guideline sources here name regorafenib; this trial beat it."
+
+    report = verify(load_knowledge_dir(mutated(tmp_path, EVIDENCE, edit)))
+    assert [f.subject for f in report.failures] == [
+        "pending_never_approved: evidence.systemic.stellar_303 -> stellar_303"]
 
 
 def test_age_threshold_mutation_changes_reachable_answers(tmp_path):

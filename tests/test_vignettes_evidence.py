@@ -148,30 +148,30 @@ def ev(*rows_and_vignettes: V) -> list[V]:
 
 VIGNETTES: list[V] = ev(
     # --- MSI-H / dMMR ---------------------------------------------------------------------------------
-    V("evidence.systemic.msi_first_line", "untreated-dmmr-caecum-liver-only",
+    V("evidence.msi.first_line", "untreated-dmmr-caecum-liver-only",
       patient(LIVER_ONLY, DMMR, primary={"location": "caecum"}),
       must={"evidence": MSI_FIRST, "considerations": "checkpoint_listed_beyond_first_line"},
       must_not={"evidence": BRAF_TRIALS, "regimens": "PEMBROLIZUMAB NIVOLUMAB_IPILIMUMAB"}),
-    V("evidence.systemic.msi_first_line", "untreated-dmmr-lung-and-liver", patient(LUNG_AND_LIVER, DMMR),
-      must={"evidence": MSI_FIRST}, not_fired="evidence.systemic.msi_later_line"),
-    V("evidence.systemic.msi_first_line", "relapse-soon-after-adjuvant-capox-still-first-palliative-line",
+    V("evidence.msi.first_line", "untreated-dmmr-lung-and-liver", patient(LUNG_AND_LIVER, DMMR),
+      must={"evidence": MSI_FIRST}, not_fired="evidence.msi.later_line"),
+    V("evidence.msi.first_line", "relapse-soon-after-adjuvant-capox-still-first-palliative-line",
       patient(EARLY_ADJUVANT_FAILURE, DMMR), must={"evidence": MSI_FIRST}),
     V("evidence.systemic.paradigm_left", "pmmr-first-line-no-immunotherapy-evidence", patient(LIVER_ONLY),
-      must_not={"evidence": f"{MSI_FIRST} {BRAF_TRIALS}"}, not_fired="evidence.systemic.msi_first_line"),
-    V("evidence.systemic.msi_later_line", "dmmr-after-folfox-bev", patient(AFTER_OX, DMMR, RIGHT),
+      must_not={"evidence": f"{MSI_FIRST} {BRAF_TRIALS}"}, not_fired="evidence.msi.first_line"),
+    V("evidence.msi.later_line", "dmmr-after-folfox-bev", patient(AFTER_OX, DMMR, RIGHT),
       must={"evidence": "checkmate_8hw", "regimens": "PEMBROLIZUMAB NIVOLUMAB NIVOLUMAB_IPILIMUMAB"},
-      must_not={"evidence": "keynote_177"}, not_fired="evidence.systemic.msi_first_line"),
+      must_not={"evidence": "keynote_177"}, not_fired="evidence.msi.first_line"),
     # probe c14 of the 2026-12-07 review: progression on first-line pembrolizumab -> chemotherapy, never a checkpoint
     # inhibitor again (it used to offer pembrolizumab, nivolumab and nivolumab + ipilimumab and no chemotherapy)
     V("palliative.systemic.after_immunotherapy", "dmmr-progression-on-first-line-pembrolizumab",
       patient(history(PEMBRO_1), DMMR), must={"considerations": "first_chemotherapy_after_immunotherapy",
                                              "regimens": "FOLFOX FOLFIRI FOLFOX_BEV FOLFIRI_BEV"},
       must_not={"evidence": MSI_FIRST, "regimens": "PEMBROLIZUMAB NIVOLUMAB NIVOLUMAB_IPILIMUMAB"},
-      not_fired="evidence.systemic.msi_first_line evidence.systemic.msi_later_line "
+      not_fired="evidence.msi.first_line evidence.msi.later_line "
                 "palliative.systemic.checkpoint_dmmr"),
-    V("evidence.tests.mmr_before_first_line", "mmr-not-tested-first-line",
+    V("evidence.msi.mmr_testing", "mmr-not-tested-first-line",
       patient(LIVER_ONLY, biomarkers={"mmr": DROP, "msi": DROP}), must={"tests": "mmr_msi_testing"},
-      must_not={"evidence": MSI_FIRST}, possible="evidence.systemic.msi_first_line"),
+      must_not={"evidence": MSI_FIRST}, possible="evidence.msi.first_line"),
 
     # --- BRAF V600E -----------------------------------------------------------------------------------
     V("evidence.systemic.braf_v600e_first_line", "untreated-v600e-transverse",
@@ -288,7 +288,7 @@ VIGNETTES: list[V] = ev(
       must={"tests": "fusion_testing"}),
     V("evidence.systemic.paradigm_left", "pmmr-left-first-line-no-fusion-test", patient(LIVER_ONLY),
       must_not={"tests": "fusion_testing"}, not_fired="evidence.tests.fusions"),
-    V("evidence.systemic.msi_first_line", "dmmr-right-kras-mutant-no-fusion-test",
+    V("evidence.msi.first_line", "dmmr-right-kras-mutant-no-fusion-test",
       patient(LIVER_ONLY, DMMR, RIGHT, G12D), must_not={"tests": "fusion_testing"},
       not_fired="evidence.tests.fusions"),
 
@@ -409,7 +409,7 @@ EVIDENCE_ROWS = [r for r in KB.rows.values() if r.id.startswith("evidence.")]
 
 
 def test_every_digest_item_is_encoded_and_cited_by_number() -> None:
-    items = {t.meta["item"] for t in TRIALS.values()}
+    items = {t.meta["item"] for t in TRIALS.values() if t.meta["source"] == "evidence-2025"}
     assert items == set(range(1, 19)), f"items without a trial code: {sorted(set(range(1, 19)) - items)}"
     cited = {c.where for r in EVIDENCE_ROWS for c in r.citations if c.source == "evidence-2025"}
     cited |= {c.where for r in EVIDENCE_ROWS for items_ in r.outputs.values() for i in items_
@@ -424,23 +424,33 @@ def test_every_digest_item_is_encoded_and_cited_by_number() -> None:
 def test_trial_term_has_name_item_headline_and_us_status(code: str) -> None:
     t = TRIALS[code]
     assert t.label and t.definition and len(t.definition) > 60
-    assert 1 <= t.meta["item"] <= 18
+    assert 1 <= t.meta["item"] <= (18 if t.meta["source"] == "evidence-2025" else 10)
     status = t.meta["status"]
-    assert status.startswith("US FDA:") and status.endswith("Other regions: unknown.")
+    # other regions unknown, unless a digest reports one (evidence-2026 item 1: an EU approval, date unconfirmed)
+    assert status.startswith("US FDA:") and status.endswith("unknown.")
     for reg in t.meta.get("regimens", []):
         assert KB.vocabulary.has("regimens", reg)
-    # the item a trial code carries is the item its rows cite
+    # the item a trial code carries is the item its rows cite, in its own digest
     rows = [r for r in EVIDENCE_ROWS if any(i.code == code for i in r.outputs.get("evidence", ()))]
     for r in rows:
         item = next(i for i in r.outputs["evidence"] if i.code == code)
-        wheres = {c.where for c in (item.citations or r.citations)}
-        assert f"item {t.meta['item']}" in wheres, (code, r.id, wheres)
+        cites = {(c.source, c.where) for c in (item.citations or r.citations)}
+        assert (t.meta["source"], f"item {t.meta['item']}") in cites, (code, r.id, cites)
+        # an item a later digest updates cites both (its history is kept)
+        if "updated_by" in t.meta:
+            newer = t.meta["updated_by"]
+            assert (newer["source"], f"item {newer['item']}") in cites, (code, r.id, cites)
 
 
 def test_grades_are_never_invented() -> None:
+    """No guideline grade is given unless a digest states it: only the newer CSCO editions' own grades, which
+    evidence-2026 items 8 and 9 report, appear (as "its grade"/"its level" or "this edition's level")."""
     text = (Path(mcrc.__file__).parent / "knowledge" / "data" / EVIDENCE).read_text(encoding="utf-8")
     text += (Path(mcrc.__file__).parent / "knowledge" / "data" / "vocabulary-evidence.yaml").read_text(encoding="utf-8")
-    assert not re.search(r"\b(grade|level) (I|II|III|IV|V|A|B|C|1|2)\b|\bESMO-MCBS\b|\bcategory 2A\b", text)
+    stated = re.findall(r"(?:its|edition's) (?:grade|level) \w+", " ".join(text.split()))
+    assert sorted(stated) == ["edition's level 1A", "its grade I", "its grade III", "its grade III", "its level 1A"]
+    rest = re.sub(r"(?:its|edition's) (?:grade|level) \w+", "", " ".join(text.split()))
+    assert not re.search(r"\b(grade|level) (I|II|III|IV|V|A|B|C|1|2)\w*\b|\bESMO-MCBS\b|\bcategory 2A\b", rest)
 
 
 @pytest.mark.parametrize("v", [param(v) for v in VIGNETTES if not v.xfail])
@@ -451,14 +461,20 @@ def test_each_evidence_item_shown_carries_trial_item_headline_status(v: V) -> No
         assert e.label == term.label and e.item == term.meta["item"] and e.headline == term.definition
         assert e.regulatory_status and e.regulatory_status.startswith("US FDA:")
         assert e.regimens == list(term.meta.get("regimens", []))
-        assert any(c.source == "evidence-2025" and c.where == f"item {e.item}" for c in e.citations)
+        assert any(c.source == term.meta["source"] and c.where == f"item {e.item}" for c in e.citations)
+        assert "Seen: " in e.headline  # the seen grade shows with the item
         assert all(r.startswith("evidence.") for r in e.rows)
 
 
 # Where the trial departs from the guideline sources (the `differs` flag), by row and trial code.
 DIFFERS = {
-    ("evidence.systemic.msi_first_line", "keynote_177"), ("evidence.systemic.msi_first_line", "checkmate_8hw"),
+    ("evidence.msi.first_line", "keynote_177"), ("evidence.msi.first_line", "checkmate_8hw"),
+    ("evidence.msi.first_line", "csco_2025"), ("evidence.msi.first_line_resectable", "keynote_177"),
+    ("evidence.msi.first_line_resectable", "checkmate_8hw"), ("evidence.msi.first_line_resectable", "csco_2025"),
     ("evidence.systemic.braf_v600e_first_line", "breakwater"),
+    ("evidence.systemic.braf_v600e_first_line_folfiri", "breakwater_folfiri"),
+    ("evidence.systemic.csco_2024_triplet", "csco_2024"), ("evidence.liver.csco_2024_triplet_cetuximab", "csco_2024"),
+    ("evidence.liver.collision", "csco_2025"), ("evidence.local.orchestra", "orchestra"),
     ("evidence.systemic.braf_v600e_after_one_or_two", "beacon_crc"),
     ("evidence.systemic.her2_refractory_ras_wild_type", "mountaineer"),
     ("evidence.systemic.her2_previously_treated", "destiny_crc02"),
@@ -472,7 +488,9 @@ DIFFERS = {
     ("evidence.local.pulmicc", "pulmicc"),
 }
 AGREES = {  # shown with a note saying they are consistent with the guideline sources
-    ("evidence.systemic.msi_later_line", "checkmate_8hw"), ("evidence.systemic.paradigm_left", "paradigm"),
+    ("evidence.msi.first_line_liver", "keynote_177"), ("evidence.msi.first_line_liver", "checkmate_8hw"),
+    ("evidence.msi.first_line_liver", "csco_2025"),
+    ("evidence.msi.later_line", "checkmate_8hw"), ("evidence.systemic.paradigm_left", "paradigm"),
     ("evidence.liver.cairo5_right_or_mutant", "cairo5_right_or_mutant"),
     ("evidence.systemic.avex_unfit_first_line", "avex"),
     ("evidence.systemic.rechallenge_ctdna_clear", "chronos"), ("evidence.systemic.rechallenge_ctdna_clear", "cricket"),
@@ -480,15 +498,23 @@ AGREES = {  # shown with a note saying they are consistent with the guideline so
 }
 
 
+PENDING = {("evidence.systemic.stellar_303", "stellar_303")}  # a result awaiting a US decision: neither
+
+
 def test_differs_is_set_exactly_where_a_trial_departs_from_the_guidelines() -> None:
-    flagged, plain = set(), set()
+    flagged, plain, pending = set(), set(), set()
     for r in EVIDENCE_ROWS:
         for item in r.outputs.get("evidence", ()):
+            if TRIALS[item.code].meta["approval"]["kind"] == "pending":
+                assert not item.differs and (item.note or "").startswith("Not an approved option"), (r.id, item.code)
+                pending.add((r.id, item.code))
+                continue
             (flagged if item.differs else plain).add((r.id, item.code))
             if not item.differs:
                 assert any(w in (item.note or "") for w in ("onsistent", "Agrees", "In line")), (r.id, item.code)
     assert flagged == DIFFERS
     assert plain == AGREES
+    assert pending == PENDING
 
 
 def test_msi_first_line_is_flagged_as_differing_in_the_assessment() -> None:
@@ -515,9 +541,9 @@ def test_sunlight_cites_the_consolidating_guideline_paragraph_without_a_grade() 
 # Evidence is shown beside the guidelines and never changes them
 # ------------------------------------------------------------------------------------------------
 
-def test_evidence_rows_output_only_evidence_tests_and_notes() -> None:
+def test_evidence_rows_output_only_evidence_tests_notes_and_warnings() -> None:
     for r in EVIDENCE_ROWS:
-        assert set(r.outputs) <= {"evidence", "tests", "notes"}, r.id
+        assert set(r.outputs) <= {"evidence", "tests", "notes", "warnings"}, r.id
         assert not r.strategies, r.id
         assert all(c.source in ("evidence-2025", "evidence-2026", "mcrc-project") for c in r.citations), r.id
         assert r.citations[0].source in ("evidence-2025", "evidence-2026"), r.id
@@ -608,9 +634,13 @@ def test_nothing_for_ned_patients() -> None:
     assert not a.evidence
 
 
-def test_resectable_disease_gets_no_systemic_evidence() -> None:
+def test_resectable_disease_gets_immunotherapy_evidence_but_no_later_line_systemic_evidence() -> None:
+    """KEYNOTE-177 and CheckMate 8HW took untreated metastatic dMMR/MSI-H disease whatever its resectability
+    (evidence-2026 item 2); the refractory-line trials stay with unresectable disease."""
     a = mcrc.assess(patient(DMMR, G12C, HER2_3))  # resectable lung metastases, curative route
-    assert not {e.code for e in a.evidence} & set(f"{MSI_FIRST} {G12C_TRIALS} {HER2_TRIALS}".split())
+    codes = {e.code for e in a.evidence}
+    assert set(MSI_FIRST.split()) <= codes
+    assert not codes & set(f"{G12C_TRIALS} {HER2_TRIALS}".split())
     assert not [p for p in a.possible if p.row.startswith("evidence.systemic.")]
 
 
@@ -664,7 +694,7 @@ _GRID = {
     "ras": ("wild_type", "mutant", None),
     "kras_g12c": (True, False, None),
     "her2": ("positive", "negative", None),
-    "braf": ("wild_type", "v600e", "non_v600e", None),
+    "braf": ("wild_type", "v600e", "v600e", "non_v600e", None),
     "mmr_status": ("dmmr_msi_h", "pmmr_mss", None),
     "ntrk_fusion": (True, False, None),
     "ret_fusion": (True, False, None),
@@ -672,35 +702,39 @@ _GRID = {
     "ctdna_clear": (True, False, None),
     "checkpoint_inhibitor_exposed": (True, False, None),
     "oxaliplatin_failed": (True, False, None),
-    "irinotecan_failed": (True, False, None),
+    "irinotecan_failed": (True, False, False, None),  # repeated values are drawn more often
     "adjuvant_oxaliplatin_failure_12m": (True, False, None),
-    "lines_received": (0, 1, 2, 3, None),
+    "lines_received": (0, 0, 1, 2, 3, None),
     "fluoropyrimidine_failed": (True, False, None),
     "anti_egfr_refractory": (True, False, None),
     "anti_egfr_benefit": (True, False, None),
     "ctdna_after_anti_egfr": (True, False, None),
     "checkpoint_inhibitor_refractory": (True, False, None),
     "braf_inhibitor_refractory": (True, False, None),
+    "metastases_unresectable": (True, True, True, False, None),
+    "liver_only": (True, False, None),
+    "fit_for_intensive_therapy": (True, None),  # unfit needs the guideline's de-escalated line (not in this KB)
 }
 
 
 def test_invariants_hold_over_sampled_combinations_of_the_safety_facts() -> None:
-    """12,000 random combinations of every fact the targeted-drug invariants read (impossible ones
+    """30,000 random combinations of every fact the targeted-drug invariants read (impossible ones
     included, so the rows do not lean on the derivations), other facts set to fire as many rows as
     possible; every evidence row must fire somewhere and no assessment may breach an invariant."""
-    permissive = dict(metastatic=True, ned=False, metastases_unresectable=True, sidedness="left", liver_mets=True,
-                      liver_only=True, liver_resectability="unresectable", age=50, progressing=False,
+    permissive = dict(metastatic=True, ned=False, sidedness="left", liver_mets=True, primary_status="resected",
+                      liver_resectability="unresectable", age=50, progressing=False,
+                      multikinase_inhibitor_exposed=False, first_chemotherapy_line=True,
                       neoadjuvant_given=True, her2_ihc_3plus=True, kras="mutant", anti_egfr_free_since=True,
                       controlled_on_chemotherapy=True, **{f"{c}_refractory": False for c in (
                           "kras_g12c_inhibitor", "trk_inhibitor", "ret_inhibitor", "multikinase_inhibitor",
                           "thymidine_analogue", "vegfr_inhibitor", "irinotecan")})
     rng = random.Random(2025)
     fired: set[str] = set()
-    for _ in range(12000):
+    for _ in range(30000):
         values = {k: rng.choice(v) for k, v in _GRID.items()}
         a = assess_facts(Facts.of(**permissive, **values), _EVIDENCE_KB)  # raises SafetyViolation on a breach
         fired |= set(a.fired_rows())
-    systemic = {r for r in KB.rows if r.startswith(("evidence.systemic.", "evidence.tests."))}
+    systemic = {r for r in KB.rows if r.startswith(("evidence.systemic.", "evidence.tests.", "evidence.msi."))}
     assert systemic - fired <= {"evidence.systemic.her2_not_ihc_3plus", "evidence.tests.braf_v600e",
                                 "evidence.systemic.avex_unfit_first_line",  # needs unfit and a first line
                                 "evidence.tests.kras_variant", "evidence.tests.fusions"}
@@ -721,8 +755,10 @@ PLANTED = [
     pytest.param("          braf: v600e\n          ras: wild_type\n          lines_received: {ge: 1, le: 2}",
                  "          ras: wild_type\n          lines_received: {ge: 1, le: 2}",
                  patient(AFTER_OX, NON_V600E), {"braf_inhibitor_only_v600e"}, id="encorafenib-for-non-v600e"),
-    pytest.param("          mmr_status: dmmr_msi_h\n          lines_received: 0\n",
-                 "          lines_received: 0\n", patient(LIVER_ONLY), {"checkpoint_only_dmmr"},
+    pytest.param("          mmr_status: dmmr_msi_h\n          lines_received: 0\n"
+                 "          checkpoint_inhibitor_exposed: false\n          metastases_unresectable: true\n",
+                 "          lines_received: 0\n          checkpoint_inhibitor_exposed: false\n"
+                 "          metastases_unresectable: true\n", patient(LIVER_ONLY), {"checkpoint_only_dmmr"},
                  id="pembrolizumab-for-pmmr"),
     pytest.param("          irinotecan_failed: true\n          lines_received: {le: 2}",
                  "          lines_received: {le: 2}", patient(AFTER_OX),

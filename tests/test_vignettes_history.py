@@ -83,10 +83,10 @@ VIGNETTES: list[V] = [
       base(biomarkers={"braf": "v600e"}), must={"warnings": "anti_egfr_not_for_braf_v600e"},
       must_not={"regimens": ANTI_EGFR}, scope=ANY),
     # c3: dMMR, progression on conversion FOLFOX-bev: KEYNOTE-177 is not first line any more
-    V("evidence.systemic.msi_later_line", "c3-dmmr-after-conversion-folfox",
+    V("evidence.msi.later_line", "c3-dmmr-after-conversion-folfox",
       base(CONVERSION_PROGRESSED, biomarkers={"mmr": "deficient", "msi": "msi_high"}),
       must={"evidence": "checkmate_8hw"}, must_not={"evidence": "keynote_177"},
-      not_fired="evidence.systemic.msi_first_line", scope=ANY),
+      not_fired="evidence.msi.first_line", scope=ANY),
     # c4: rectum 8 cm, 3 resectable liver metastases, FOLFOX progressed, FOLFIRI-bev responded: no FOLFOX/CAPOX
     V("rectal.liver.esmo_resectable", "c4-rectal-liver-after-folfox-failure",
       base(course("FOLFOX", "2025-02-03", "2025-07-07", "progression", progression_date="2025-07-01"),

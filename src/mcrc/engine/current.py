@@ -130,8 +130,10 @@ def current_standard(kb: KnowledgeBase, facts: Facts, evidence: list[EvidenceIte
             reg for s in strategies for st in s.steps for reg in st.regimens))
         term = vocab.get("trials", ev.code)
         option = " or ".join(vocab.get("regimens", r).label for r in ev.regimens if vocab.has("regimens", r))
-        digest = next((c.source for c in ev.citations if (kb.sources.get(c.source) or {}).get("kind") == "evidence"),
-                      ev.citations[0].source if ev.citations else "")
+        # the digest the item number refers to (the term says; else the item's first evidence citation)
+        digest = term.meta.get("source") or next(
+            (c.source for c in ev.citations if (kb.sources.get(c.source) or {}).get("kind") == "evidence"),
+            ev.citations[0].source if ev.citations else "")
         out.append(CurrentStandard(
             code=ev.code, trial=ev.label, option=option or ev.label, regimens=list(ev.regimens), approval=ap,
             item=ev.item, source=digest, seen=list(term.meta.get("seen") or []),

@@ -31,6 +31,8 @@ def _entries(a: Assessment) -> Iterator[Entry]:
     for ev in a.evidence:
         for reg in ev.regimens:
             yield ("evidence", ev.code, None, (reg,))
+        if not ev.regimens:  # a trial without a regimen (a local-treatment trial): a `code` selector still sees it
+            yield ("evidence", ev.code, None, ())
 
 
 _MATCH_CACHE: dict[tuple, bool] = {}

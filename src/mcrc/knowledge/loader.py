@@ -6,9 +6,7 @@ citation, a bad hit policy or a duplicate id stops the load; nothing half-valid 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import re
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -38,7 +36,14 @@ from mcrc.knowledge.model import (
 )
 from mcrc.knowledge.reviews import REVIEWS_FILE, build_book, parse_reviews, row_digest, row_version
 from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
-from mcrc.vocabulary import Vocabulary, merge_vocabulary_data, parse_vocabulary, vocabulary_files
+from mcrc.vocabulary import (
+    TRIAL_META_KEYS,
+    Vocabulary,
+    check_trial_meta,
+    merge_vocabulary_data,
+    parse_vocabulary,
+    vocabulary_files,
+)
 
 Path_ = tuple[Any, ...]
 HIT_POLICIES = ("unique", "collect")
@@ -48,8 +53,10 @@ POSITION_KEYS = {"topic", "voice", "stance", "summary"}
 THEN_KEYS = set(SECTIONS) | {"strategies"}
 STEP_KEYS = {"code", "months", "max_months", "regimens", "note", "every_months", "less_months_of"}
 ITEM_KEYS = {"code", "note", "cite", "every_months", "from_month", "until_month", "differs"}
-# what a row of a source of kind `evidence` may output: never a guideline recommendation
-EVIDENCE_SECTIONS = {"evidence", "tests", "notes"}
+# what a row of a source of kind `evidence` may output: never a guideline recommendation (no goal, strategy, regimen,
+# local treatment or referral); a cautionary warning beside the guideline's options is allowed (ORCHESTRA, decision
+# record 0032), cited to its digest item
+EVIDENCE_SECTIONS = {"evidence", "tests", "notes", "warnings"}
 OPS = {"in", "not_in", "lt", "le", "gt", "ge", "ne", "eq", "known"}
 
 
@@ -569,51 +576,10 @@ def parse_constraints(text: str, file: str) -> tuple[list[Constraint], list[Prob
 
 # --- the whole knowledge base ---------------------------------------------------------------------
 
-VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "item", "status", "regimens", "seen", "approval",
-              "updated_by", "status_history"}
-TRIAL_ONLY_KEYS = {"seen", "approval", "updated_by", "status_history"}
-# a trial's US regulatory action (evidence-2025/-2026): `regular` and `traditional` are full approvals (the FDA's
-# two words for it); only those can make an item the current standard (decision record 0033)
-APPROVAL_KINDS = ("regular", "traditional", "accelerated", "none", "pending")
-APPROVAL_KEYS = {"agency", "kind", "date", "indication"}
-SEEN_GRADES = ("regulatory", "abstract", "press")
-_APPROVAL_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
+VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", *TRIAL_META_KEYS}
 
 
-def _check_trial_meta(c: _Collector, code: str, body: dict, sources: dict | None) -> None:
-    """The newer-evidence keys of a trial term: seen grades, the approval, the item that updated it."""
-    p = ("trials", code)
-    if "seen" in body:
-        seen = body["seen"]
-        if not isinstance(seen, list) or not seen or any(g not in SEEN_GRADES for g in seen) or \
-                len(set(seen)) != len(seen):
-            c.add((*p, "seen"), "seen is a list of grades, each once", ", ".join(SEEN_GRADES))
-    if "approval" in body:
-        ap = body["approval"]
-        if not isinstance(ap, dict) or set(ap) - APPROVAL_KEYS or ap.get("kind") not in APPROVAL_KINDS \
-                or not isinstance(ap.get("agency"), str) or not ap["agency"].strip():
-            c.add((*p, "approval"), "approval is {agency, kind, date, indication} with a known kind",
-                  "kind: " + ", ".join(APPROVAL_KINDS))
-        else:
-            date = ap.get("date")
-            text = date.isoformat() if isinstance(date, dt.date) else date
-            if date is None and ap["kind"] in ("regular", "traditional", "accelerated"):
-                c.add((*p, "approval", "date"), f"an approval of kind {ap['kind']} needs its date")
-            elif date is not None and not (isinstance(text, str) and _APPROVAL_DATE.match(text)):
-                c.add((*p, "approval", "date"), f"approval date {date!r} is not a date", "YYYY-MM-DD or YYYY-MM")
-            if ap.get("indication") is not None and not isinstance(ap["indication"], str):
-                c.add((*p, "approval", "indication"), "the indication is text")
-    if "updated_by" in body:
-        up = body["updated_by"]
-        if not isinstance(up, dict) or set(up) != {"source", "item"} or not isinstance(up["item"], int) \
-                or (sources is not None and up["source"] not in sources):
-            c.add((*p, "updated_by"), "updated_by is {source, item}: the newer digest's item that updated this one",
-                  ", ".join(sources or ()))
-    if "status_history" in body and not isinstance(body["status_history"], list):
-        c.add((*p, "status_history"), "status_history is a list (the earlier statuses, oldest first)")
-
-
-def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str, sources: dict | None = None) -> list[Problem]:
+def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> list[Problem]:
     c = _Collector(file, lines)
     if not isinstance(data, dict):
         c.add((), "the vocabulary must be a mapping of sections")
@@ -631,9 +597,11 @@ def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str, source
                 c.add((section, code), f"unknown key(s) {', '.join(sorted(map(str, extra)))} (quote text that "
                                        "contains commas)", ", ".join(sorted(VOCAB_KEYS)))
             if section == "trials":
-                _check_trial_meta(c, code, body, sources)
-            elif set(body) & TRIAL_ONLY_KEYS:
-                c.add((section, code), f"{', '.join(sorted(set(body) & TRIAL_ONLY_KEYS))}: trial terms only")
+                for message in check_trial_meta(str(code), body):
+                    c.add((section, code), f"trial {code}: {message}")
+            elif set(body) & (set(TRIAL_META_KEYS) - {"regimens"}):
+                c.add((section, code), "item, source, status, seen, approval, updated_by and status_history belong "
+                                       "to trials")
     return c.problems
 
 
@@ -749,7 +717,7 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     parts = []
     for path in vocabulary_files(root):
         data, lines = read_yaml(read(path.name), path.name)
-        problems += _check_vocabulary_data(data, lines, path.name, sources)
+        problems += _check_vocabulary_data(data, lines, path.name)
         parts.append((path.name, data))
     vocab_data, duplicates = merge_vocabulary_data(parts)
     problems += [Problem(d.split(":")[0], d.split(": ", 1)[1]) for d in duplicates]

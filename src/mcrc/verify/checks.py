@@ -195,6 +195,17 @@ class Verifier:
                 if wrong:
                     res.failures.append(Failure("safety", f"evidence_beside_guidelines: {row.id}",
                                                 f"a newer-evidence row outputs {', '.join(sorted(wrong))}"))
+                # a trial whose US decision is pending is shown as a result, never as an option (decision 0032)
+                for item in row.outputs.get("evidence", ()):
+                    term = self.kb.vocabulary.get("trials", item.code)
+                    if (term.meta.get("approval") or {}).get("kind") != "pending":
+                        continue
+                    res.questions += 1
+                    if term.meta.get("regimens") or item.differs or "pending" not in str(term.meta.get("status")):
+                        res.failures.append(Failure(
+                            "safety", f"pending_never_approved: {row.id} -> {item.code}",
+                            "a trial awaiting a US decision is shown with a regimen, as differing from the guidelines "
+                            "or without 'pending' in its status"))
         for inv in self.kb.invariants:
             for question in self._safety_questions(inv):
                 res.questions += 1
@@ -293,8 +304,11 @@ class Verifier:
         for item in row.outputs.get("regimens", ()):
             yield ("regimens", item.code, None, (item.code,))
         for item in row.outputs.get("evidence", ()):
-            for reg in vocab.get("trials", item.code).meta.get("regimens", []):
+            regimens = vocab.get("trials", item.code).meta.get("regimens", [])
+            for reg in regimens:
                 yield ("evidence", item.code, None, (reg,))
+            if not regimens:  # as the run-time check: a trial without a regimen is seen by `code` selectors
+                yield ("evidence", item.code, None, ())
 
     def _matches(self, inv: Invariant, entry) -> bool:
         from mcrc.engine.safety import _matches  # the run-time check's own selector logic

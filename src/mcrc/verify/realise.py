@@ -231,18 +231,32 @@ def _plan(v: dict) -> list[dict]:
                                           or v.get("neoadjuvant_progression") is True):
             failed = 1
     adj12 = v.get("adjuvant_oxaliplatin_failure_12m")
+    # no line for metastatic disease, yet a class failed without being refractory: it was not tolerated as adjuvant
+    # therapy (a failure there with relapse within 6 months would itself be a line, L6)
+    adjuvant_intolerant = [k for k in ("fluoropyrimidine", "oxaliplatin", "irinotecan") if lines == 0 and (
+        k in intolerant or (k in refractory and flags[k][1] is not True))]
+    refractory = [k for k in refractory if k not in adjuvant_intolerant]
+    intolerant = [k for k in intolerant if k not in adjuvant_intolerant]
 
     plan: list[dict] = []
     # the adjuvant course: oxaliplatin failure within 12 months of its end (6 and more: not refractory, no line)
     if adj12 is True:
         early = "oxaliplatin" in refractory and not (failed and lines)
         fp = flags["fluoropyrimidine"][1] is True if early else flags["fluoropyrimidine"][0] is not False
-        plan.append({**_course("adjuvant", ["oxaliplatin"] + (["fluoropyrimidine"] * fp), stop_reason="completed"),
-                     "_relapse_months": 4 if early else 9})
+        stop = {"stop_reason": "completed"}
+        if adjuvant_intolerant:  # stopped for toxicity, relapse 9 months after: oxaliplatin failed, no line
+            stop = {"stop_reason": "toxicity", "toxicity_drugs": [_DRUG[k] for k in adjuvant_intolerant]}
+        plan.append({**_course("adjuvant", ["oxaliplatin"] + (["fluoropyrimidine"] * fp) + adjuvant_intolerant,
+                               **stop), "_relapse_months": 4 if early else 9})
         if early:
             failed, lines = max(failed - 1, 0), (None if lines is None else max(lines - 1, 0))
             refractory = [k for k in refractory if k not in ("oxaliplatin", "fluoropyrimidine")]
-        given = [k for k in given if k not in ("oxaliplatin", "fluoropyrimidine")]
+        given = [k for k in given if k not in ("oxaliplatin", "fluoropyrimidine", *adjuvant_intolerant)]
+    elif adjuvant_intolerant:  # relapse 9 months after (or 24 when an early oxaliplatin failure is ruled out)
+        relapse = 24 if adj12 is False and "oxaliplatin" in adjuvant_intolerant else 9
+        plan.append({**_course("adjuvant", adjuvant_intolerant, stop_reason="toxicity",
+                               toxicity_drugs=[_DRUG[k] for k in adjuvant_intolerant]), "_relapse_months": relapse})
+        given = [k for k in given if k not in adjuvant_intolerant]
     # preoperative therapy of the metastases
     preop_progression = v.get("preop_progression_ever") is True or v.get("neoadjuvant_progression") is True
     answered = v.get("preop_progression_ever") is True and v.get("neoadjuvant_progression") is False

@@ -430,3 +430,40 @@ def test_breakwater_traditional_approval_comes_first_for_untreated_braf_v600e():
                                                                for c in cs.citations]
     folfiri = assess("73-evidence-braf-v600e-early-relapse-folfiri-backbone").current_standard
     assert [(c.code, c.source, c.item) for c in folfiri] == [("breakwater_folfiri", "evidence-2026", 1)]
+
+
+def _bleeding(stem: str = MSI) -> dict:
+    data = example(stem)
+    data["primary"]["emergency"] = "bleeding"
+    return data
+
+
+def test_an_emergency_leads_even_before_the_current_standard():
+    """A bleeding primary is dealt with before anything else (DESIGN's emergency-first rule): its first steps
+    open the text and Markdown, and its critical card comes before the current-standard card, which stays."""
+    a = mcrc.assess(_bleeding())
+    assert a.current_standard and [i.code for i in a.first_steps][:1] == ["emergency_resection"]
+    for out in (render_markdown(a), render_text(a, width=200)):
+        assert out.index("First, before anything else") < out.index("Current standard")
+    cards = build_cards(a, Links("https://mcrc.example.org"))
+    assert cards[0]["indicator"] == "critical"
+    assert any(c["indicator"] == "warning" and "KEYNOTE-177" in c["summary"] + c["detail"] for c in cards[1:])
+
+
+def test_web_page_puts_the_emergency_above_the_current_standard(tmp_path):
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    with Store(url) as s:
+        s.upgrade()
+        s.add_user("adm", "admin")
+        s.add_user("coo", "coordinator", actor="adm")
+        token = s.create_token("coo", label="tests").token
+        case = s.add_case(_bleeding(), "coo")
+        s.assess(case.id, "coo")
+    with TestClient(create_app(Settings(database_url=url, secret_key="test-secret"))) as c:
+        import re
+
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+        c.post("/login", data={"token": token, "csrf_token": csrf, "next": "/"}, follow_redirects=False)
+        html = c.get(f"/cases/{case.id}").text
+    assert html.index("First, before anything else") < html.index('id="current-standard"')
+    assert html.count("First, before anything else") == 1

@@ -52,6 +52,7 @@ from mcrc.render.outline import (
     currency_text,
     current_standard_head,
     current_standard_lines,
+    emergency_leads,
     review_marker,
     review_summary,
 )
@@ -204,7 +205,7 @@ def _order_test(test_code: str, label: str, patient_id: str | None, why: str) ->
 
 
 def _is_emergency(a: Any) -> bool:
-    if any(i.code.startswith("emergency") for i in a.first_steps):
+    if emergency_leads(a):
         return True
     return bool(a.strategies and a.strategies[0].steps and a.strategies[0].steps[0].action_class == "emergency")
 
@@ -215,7 +216,7 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
     from the guideline answer (first, indicator warning), then the recommendation, missing tests (orderable),
     warnings."""
     cards: list[dict[str, Any]] = []
-    if a.current_standard:
+    if a.current_standard and not emergency_leads(a):  # an emergency's card leads (it follows below otherwise)
         cards.append(_current_standard_card(a, links))
     goal_cits = a.goal.citations if a.goal else []
     first = a.strategies[0] if a.strategies else None
@@ -277,6 +278,8 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
                                    (a.referrals[0].rows[0] if a.referrals and a.referrals[0].rows else None))
     label = "mcrc: " + (", ".join(_sources(goal_cits, first_cits, strat_cits, ref_cits)) or "guidelines")
     cards.append(_card(summary, indicator, "\n".join(lines).strip(), label, links, row))
+    if a.current_standard and emergency_leads(a):
+        cards.append(_current_standard_card(a, links))
 
     if a.tests:
         detail = "\n".join(_bullet(t.label, t.citations, _reviewed(a, t)) for t in a.tests)

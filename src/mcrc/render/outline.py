@@ -156,8 +156,18 @@ def review_summary(a: Assessment) -> tuple[str, str]:
             f"(each item says which){earlier}", "muted")
 
 
+def emergency_leads(a: Assessment) -> bool:
+    """A complication of the primary (bleeding, obstruction, perforation) is dealt with before anything else: its
+    first steps lead every rendering, ahead even of the current standard (DESIGN's emergency-first rule)."""
+    return any(i.code.startswith("emergency") for i in a.first_steps)
+
+
 def outline(a: Assessment) -> list[Section]:
     sections: list[Section] = []
+    urgent = emergency_leads(a)
+    if urgent:
+        sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
+                                style="warning"))
     if a.current_standard:  # first, beside (never instead of) the guideline answer that follows
         sections.append(Section(CURRENT_STANDARD_TITLE, [
             Entry(text=current_standard_head(cs), cites=cite_text(cs.citations),
@@ -166,7 +176,7 @@ def outline(a: Assessment) -> list[Section]:
             for cs in a.current_standard], style="warning"))
     if a.goal:
         sections.append(Section("Goal", [_item(a.goal, a)]))
-    if a.first_steps:
+    if a.first_steps and not urgent:
         sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
                                 style="warning"))
     if a.strategies:

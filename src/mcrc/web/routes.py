@@ -39,6 +39,7 @@ from mcrc.render.outline import (
     currency_text,
     current_standard_head,
     current_standard_lines,
+    emergency_leads,
     footer,
     review_marker,
     review_summary,
@@ -122,7 +123,7 @@ class Web:
                                autoescape=select_autoescape(default=True, default_for_string=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
-                                current_standard_head=current_standard_head,
+                                current_standard_head=current_standard_head, emergency_leads=emergency_leads,
                                 current_standard_lines=current_standard_lines, currency_text=currency_text,
                                 currency_cites=currency_cites,
                                 review_marker=review_marker, concern_lines=concern_lines, review_summary=review_summary,

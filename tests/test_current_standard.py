@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -231,15 +232,16 @@ def test_fhir_careplan_notes_the_current_standard_first_and_the_currency_last():
     assert plan["activity"] == hidden["activity"]
 
 
-@pytest.fixture
-def web(tmp_path):
+@contextmanager
+def signed_in_web(tmp_path, data: dict):
+    """A web app on a fresh store holding one assessed case of `data`, a coordinator signed in."""
     url = f"sqlite:///{tmp_path / 'web.db'}"
     with Store(url) as s:
         s.upgrade()
         s.add_user("adm", "admin")
         s.add_user("coo", "coordinator", actor="adm")
         token = s.create_token("coo", label="tests").token
-        case = s.add_case(example(MSI), "coo")
+        case = s.add_case(data, "coo")
         s.assess(case.id, "coo")
     with TestClient(create_app(Settings(database_url=url, secret_key="test-secret"))) as c:
         import re
@@ -248,6 +250,12 @@ def web(tmp_path):
         r = c.post("/login", data={"token": token, "csrf_token": csrf, "next": "/"}, follow_redirects=False)
         assert r.status_code == 303
         yield SimpleNamespace(client=c, case=case.id, url=url)
+
+
+@pytest.fixture
+def web(tmp_path):
+    with signed_in_web(tmp_path, example(MSI)) as w:
+        yield w
 
 
 def test_web_page_opens_with_the_current_standard_and_shows_the_currency(web):
@@ -451,19 +459,7 @@ def test_an_emergency_leads_even_before_the_current_standard():
 
 
 def test_web_page_puts_the_emergency_above_the_current_standard(tmp_path):
-    url = f"sqlite:///{tmp_path / 'web.db'}"
-    with Store(url) as s:
-        s.upgrade()
-        s.add_user("adm", "admin")
-        s.add_user("coo", "coordinator", actor="adm")
-        token = s.create_token("coo", label="tests").token
-        case = s.add_case(_bleeding(), "coo")
-        s.assess(case.id, "coo")
-    with TestClient(create_app(Settings(database_url=url, secret_key="test-secret"))) as c:
-        import re
-
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-        c.post("/login", data={"token": token, "csrf_token": csrf, "next": "/"}, follow_redirects=False)
-        html = c.get(f"/cases/{case.id}").text
+    with signed_in_web(tmp_path, _bleeding()) as w:
+        html = w.client.get(f"/cases/{w.case}").text
     assert html.index("First, before anything else") < html.index('id="current-standard"')
     assert html.count("First, before anything else") == 1

@@ -33,7 +33,7 @@ def test_real_knowledge_base_verifies():
     assert report.ok, [(f.check, f.subject) for f in report.failures]
     names = {r.name for r in report.results}
     assert names == {"consistency of facts", "overlap (unique tables and goals)", "reachability", "completeness",
-                     "safety invariants", "traceability", "current standard"}
+                     "safety invariants", "presumptions", "traceability", "current standard"}
     assert report.questions > 500
 
 

@@ -47,12 +47,12 @@ class Format(StrEnum):
     md = "md"
 
 
-def _render(a, fmt: Format, trace: bool) -> str:
-    if fmt is Format.json:
+def _render(a, fmt: Format, trace: bool, strict: bool = False) -> str:
+    if fmt is Format.json:  # JSON carries both: the strict answer, and `provisional` with its assumptions
         return render_json(a, trace=trace)
     if fmt is Format.md:
-        return render_markdown(a)
-    return render_text(a, width=max(out.width, 100))
+        return render_markdown(a, strict=strict)
+    return render_text(a, width=max(out.width, 100), strict=strict)
 
 
 def _guard(fn):
@@ -78,8 +78,11 @@ def recommend(
     evidence: bool = typer.Option(None, "--evidence/--no-evidence",
                                   help="Show newer trial evidence beside the guidelines "
                                        "(default: MCRC_SHOW_EVIDENCE, on)"),
+    strict: bool = typer.Option(False, "--strict", help="Show the strict answer (nothing assumed) instead of the "
+                                                        "provisional one, where presumptions were used"),
 ) -> None:
-    """Assess one patient and print the cited recommendation."""
+    """Assess one patient and print the cited recommendation. Where the summary leaves out findings a clinician
+    takes as absent (presumptions.yaml), the provisional answer is shown first with its assumptions."""
     text = read_source(source)
 
     def run():
@@ -97,7 +100,7 @@ def recommend(
         return assess(patient, show_evidence=evidence)
 
     a = _guard(run)
-    sys.stdout.write(_render(a, fmt, trace))
+    sys.stdout.write(_render(a, fmt, trace, strict))
     if fmt is not Format.text:
         sys.stdout.write("\n")
 

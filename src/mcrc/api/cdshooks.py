@@ -48,6 +48,8 @@ from mcrc.knowledge import KnowledgeBase, load_knowledge
 from mcrc.knowledge.reviews import ReviewBook
 from mcrc.lru import LRU
 from mcrc.render.outline import (
+    SCOPE_TEXT,
+    branch_lines,
     currency_cites,
     currency_text,
     current_standard_head,
@@ -55,6 +57,7 @@ from mcrc.render.outline import (
     emergency_leads,
     review_marker,
     review_summary,
+    shown,
 )
 
 log = logging.getLogger("mcrc.api.cdshooks")
@@ -214,7 +217,9 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
                 patient_id: str | None = None) -> list[dict[str, Any]]:
     """The patient-view cards for one Assessment: the current standard where an approved newer option differs
     from the guideline answer (first, indicator warning), then the recommendation, missing tests (orderable),
-    warnings."""
+    warnings. Where presumptions were used the cards show the provisional answer, its summary marked as such and
+    its assumptions first in the detail; the branches on what is still unknown follow the strategies."""
+    full, a = a, shown(a)
     cards: list[dict[str, Any]] = []
     if a.current_standard and not emergency_leads(a):  # an emergency's card leads (it follows below otherwise)
         cards.append(_current_standard_card(a, links))
@@ -230,6 +235,12 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
     else:
         summary = f"mcrc: {a.scope.reason or 'no recommendation'}"
     lines: list[str] = []
+    if full.provisional is not None:
+        summary = f"Provisional: {summary}"
+        lines += ["**Provisional answer: it assumes what the record does not say**", ""]
+        lines += [_bullet(f"assumed: {x.assumed}", x.citations) for x in full.provisional.assumptions]
+        goal = f"; goal: {full.goal.label}" if full.goal else ""
+        lines += ["", f"*Strict answer, nothing assumed: {SCOPE_TEXT[full.scope.status]}{goal}.*", ""]
     if a.goal:
         lines += ["**Goal**", "", _bullet(a.goal.label, a.goal.citations, _reviewed(a, a.goal)), ""]
     if a.first_steps:
@@ -242,6 +253,12 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
             head = f"{n}. {s.label + ': ' if s.label else ''}{steps}"
             cite = _cite(s.citations)
             lines.append(head + (f" — *{cite}*" if cite else "") + f" ({_reviewed(a, s)})")
+        lines.append("")
+    if a.branches:
+        lines += ["**To settle at this board**", ""]
+        for n, b in enumerate(a.branches, 1):
+            lines.append(f"{n}. {b.question}")
+            lines += [f"   - {line}" for line in branch_lines(b)]
         lines.append("")
     if a.regimens:
         lines += ["**Regimen options**", ""]

@@ -33,7 +33,7 @@ def reference(kb: KnowledgeBase, plan: Plan, values: dict[str, Any], action: str
     taken from `evaluate_rows` instead (and no codes are given)."""
     facts = Facts(values=values)
     try:
-        a = assess_facts(facts, kb, show_evidence=show_evidence)
+        a = assess_facts(facts, kb, show_evidence=show_evidence, branch=False)  # the audit reads the answer only
     except HitPolicyViolation as exc:
         return Reference(hit=exc.table_id)
     except SafetyViolation:

@@ -260,6 +260,44 @@ class TableTrace:
 
 
 @_part
+class Assumption:
+    """A presumption the provisional answer rests on (presumptions.yaml, decision record 0034)."""
+
+    presumption: str  # its id
+    kind: Literal["reported_when_present", "untreated_synchronous"]
+    assumed: str  # in words: "no lymphangitic spread (not reported)"
+    reason: str
+    fills: str  # the Patient field it fills
+    facts: list[str]  # the facts it settled that the strict answer was waiting for
+    citations: list[CitationOut] = field(default_factory=list)
+
+
+@_part
+class Outcome:
+    """What the answer would be for some values of one unknown fact."""
+
+    values: list[Any]  # the fact's values that give this outcome
+    value_labels: list[str]
+    scope: Literal["in_scope", "refer_mdt", "out_of_scope"]
+    goal: str | None = None  # goal label
+    summary: str  # the answer in words: the first strategy, or the referral
+    strategies: list[str] = field(default_factory=list)  # every strategy in words
+    regimens: list[str] = field(default_factory=list)  # regimen codes
+    rows: list[str] = field(default_factory=list)  # the answer-shaping rows that fire
+    only_here: list[str] = field(default_factory=list)  # strategies and regimens (words) not every outcome has
+
+
+@_part
+class Branch:
+    """One unknown fact worth settling, and the answer for each of its values (equal answers merged)."""
+
+    fact: str
+    question: str  # the fact in clinical words
+    outcomes: list[Outcome]
+    weight: int  # how much of the answer depends on it (answer-shaping rows that differ between outcomes)
+
+
+@_part
 class Scope:
     status: Literal["in_scope", "refer_mdt", "out_of_scope"]
     reason: str | None = None
@@ -305,6 +343,11 @@ class Assessment(_Out):
     facts: dict[str, Any] = {}
     derivation_notes: list[str] = []
     trace: list[TableTrace] = []
+    # the unknown facts that change the answer most, each with the answer for its values (issue 19)
+    branches: list[Branch] = []
+    # the answer computed with the presumptions a clinician would make (decision record 0034); the fields above
+    # stay the strict answer, unknown kept unknown
+    provisional: Provisional | None = None
 
     def codes(self, section: str | None = None) -> set[str]:
         """All definite codes, or those of one section (handy for programs and tests)."""
@@ -323,3 +366,17 @@ class Assessment(_Out):
 
     def fired_rows(self) -> list[str]:
         return [r.row for t in self.trace for r in t.rows if r.result == "fired"]
+
+    def shown(self) -> Assessment:
+        """The answer to show first: the provisional one when presumptions were used, else this (strict) one."""
+        return self.provisional.answer if self.provisional is not None else self
+
+
+class Provisional(_Out):
+    """The answer with the presumptions used, stated next to it; the strict answer stays the Assessment itself."""
+
+    assumptions: list[Assumption]
+    answer: Assessment  # no trace, no provisional of its own
+
+
+Assessment.model_rebuild()

@@ -65,61 +65,111 @@ class RowResult:
     unknown_facts: set[str] | frozenset[str]
 
 
-def evaluate_rows(kb: KnowledgeBase, facts: Facts,
-                  show_evidence: bool = True) -> list[tuple[Table, Tri, list[RowResult] | None]]:
+Evaluated = list[tuple[Table, Tri, "list[RowResult] | None"]]
+_TABLE_FACTS: dict[int, tuple[Table, frozenset[str]]] = {}
+
+
+def table_facts(table: Table) -> frozenset[str]:
+    """Every fact a table reads (its applies condition and all its rows), cached per table."""
+    hit = _TABLE_FACTS.get(id(table))
+    if hit is None or hit[0] is not table:
+        names = set(table.applies_facts)
+        for row in table.rows:
+            for group in row.check_facts:
+                names |= group
+        hit = _TABLE_FACTS[id(table)] = (table, frozenset(names))
+    return hit[1]
+
+
+def evaluate_rows(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True,
+                  previous: Evaluated | None = None, changed: frozenset[str] | set[str] = frozenset()) -> Evaluated:
     """Per table: whether it applies, and each row's result with its per-condition results.
     A table that does not apply fires nothing; its rows are not evaluated (results is None).
-    With `show_evidence` off, tables of newer-evidence sources are treated as not applying."""
+    With `show_evidence` off, tables of newer-evidence sources are treated as not applying.
+    `previous`: the results for facts that differ from these only in `changed`; a table that reads none of the
+    changed facts keeps its previous result (the provisional answer and the branches are evaluated this way)."""
     values = facts.values
-    out: list[tuple[Table, Tri, list[RowResult] | None]] = []
-    for table in kb.tables:
-        if not show_evidence and table.evidence:
-            out.append((table, _F, None))
-            continue
-        applies = table.applies_check(values)
-        if applies is _F:
-            out.append((table, applies, None))
-            continue
-        results: list[RowResult] = []
-        append = results.append
-        any_fired = False
-        for row in table.rows:
-            if row.default:
-                append(RowResult(row, _F, (), _NONE))
-                continue
-            # conditions are evaluated in order until one is FALSE (the trace shows those evaluated)
-            evaluated: list[Tri] = []
-            res = applies
-            for check in row.fns:
-                r = check(values)
-                evaluated.append(r)
-                if r is _F:
-                    res = _F
-                    break
-                if r is _U:  # r and res are TRUE or UNKNOWN here: their conjunction is UNKNOWN if either is
-                    res = _U
-            conds = tuple(evaluated)
-            if res is _U:
-                unknown: set[str] = set()
-                if applies is _U:
-                    unknown |= {f for f in table.applies_facts if values.get(f) is None}
-                for names, r in zip(row.check_facts, conds, strict=False):
-                    if r is _U:
-                        unknown |= {f for f in names if values.get(f) is None}
-                append(RowResult(row, res, conds, unknown))
-                continue
-            if res is _T:
-                any_fired = True
-            append(RowResult(row, res, conds, _NONE))
-        for rr in results:
-            if rr.row.default:
-                rr.result = _T if applies is _T and not any_fired else _F
-        if table.hit == "unique":
-            fired = [rr.row.id for rr in results if rr.result is _T]
-            if len(fired) > 1:
-                raise HitPolicyViolation(table.id, fired)
-        out.append((table, applies, results))
+    out: Evaluated = []
+    for i, table in enumerate(kb.tables):
+        if previous is not None and not (changed & table_facts(table)):
+            out.append(previous[i])
+        else:
+            out.append(evaluate_table(table, values, show_evidence))
     return out
+
+
+def evaluate_table(table: Table, values: dict, show_evidence: bool = True) -> tuple[Table, Tri, list[RowResult] | None]:
+    """One table over the fact values: whether it applies, and each row's result (see evaluate_rows)."""
+    if not show_evidence and table.evidence:
+        return (table, _F, None)
+    applies = table.applies_check(values)
+    if applies is _F:
+        return (table, applies, None)
+    results: list[RowResult] = []
+    append = results.append
+    any_fired = False
+    for row in table.rows:
+        if row.default:
+            append(RowResult(row, _F, (), _NONE))
+            continue
+        # conditions are evaluated in order until one is FALSE (the trace shows those evaluated)
+        evaluated: list[Tri] = []
+        res = applies
+        for check in row.fns:
+            r = check(values)
+            evaluated.append(r)
+            if r is _F:
+                res = _F
+                break
+            if r is _U:  # r and res are TRUE or UNKNOWN here: their conjunction is UNKNOWN if either is
+                res = _U
+        conds = tuple(evaluated)
+        if res is _U:
+            unknown: set[str] = set()
+            if applies is _U:
+                unknown |= {f for f in table.applies_facts if values.get(f) is None}
+            for names, r in zip(row.check_facts, conds, strict=False):
+                if r is _U:
+                    unknown |= {f for f in names if values.get(f) is None}
+            append(RowResult(row, res, conds, unknown))
+            continue
+        if res is _T:
+            any_fired = True
+        append(RowResult(row, res, conds, _NONE))
+    for rr in results:
+        if rr.row.default:
+            rr.result = _T if applies is _T and not any_fired else _F
+    if table.hit == "unique":
+        fired = [rr.row.id for rr in results if rr.result is _T]
+        if len(fired) > 1:
+            raise HitPolicyViolation(table.id, fired)
+    return (table, applies, results)
+
+
+def fired_in_table(table: Table, values: dict, show_evidence: bool = True) -> list[Row]:
+    """Only the rows of one table that fire (defaults included), without the per-condition results and unknown
+    facts evaluate_table records: what a hypothetical answer (a branch) needs, at a fraction of the cost."""
+    if not show_evidence and table.evidence:
+        return []
+    applies = table.applies_check(values)
+    if applies is not _T:
+        return []
+    fired: list[Row] = []
+    default = None
+    for row in table.rows:
+        if row.default:
+            default = row
+            continue
+        for check in row.fns:
+            if check(values) is not _T:
+                break
+        else:
+            fired.append(row)
+    if table.hit == "unique" and len(fired) > 1:
+        raise HitPolicyViolation(table.id, [r.id for r in fired])
+    if not fired and default is not None:
+        fired.append(default)
+    return fired
 
 
 _LABEL = {_T: "fired", _U: "possible", _F: "not_fired"}
@@ -348,10 +398,12 @@ _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
                      input_hash: str | None = None, show_evidence: bool = True, trace: bool = True,
-                     reviews: ReviewBook | None = None) -> Assessment:
+                     reviews: ReviewBook | None = None, evaluated: Evaluated | None = None) -> Assessment:
     """`trace=False` leaves `trace` empty (answers that will not carry it need not build it). `reviews`: the
-    review status of the rows (default: the knowledge base's own review file)."""
-    evaluated = evaluate_rows(kb, facts, show_evidence)
+    review status of the rows (default: the knowledge base's own review file). `evaluated`: the tables already
+    evaluated for these facts (evaluate_rows), when the caller has them."""
+    if evaluated is None:
+        evaluated = evaluate_rows(kb, facts, show_evidence)
     book = reviews if reviews is not None else kb.review_book
     if book.kb_version != kb.version:
         raise ValueError(f"review statuses of knowledge base {book.kb_version} given for knowledge base {kb.version}")

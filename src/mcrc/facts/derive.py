@@ -254,18 +254,17 @@ def _timing(p: Patient, lesions: list[Lesion]) -> str | None:
         return recorded.pop()
     if "metachronous" in recorded:
         return "metachronous"
-    found = [m.found for m in lung]
-    if any(f is None for f in found):
-        return None
-    first = min(found)
     start = _treatment_start(p)
-    if start is not None:
-        return "synchronous" if first < start else "metachronous"
     status = p.primary.status if p.primary else None
-    # primary untreated so far: the lung lesion was found in the primary's work-up
-    if status == "in_place" and p.treatment_history is not None and p.treatment_history.courses == []:
+    # primary untreated so far (in place, no course given, no treatment dated): every lesion was found in the
+    # primary's work-up, whenever it was found
+    if start is None and status == "in_place" and p.treatment_history is not None \
+            and p.treatment_history.courses == []:
         return "synchronous"
-    return None
+    found = [m.found for m in lung]
+    if start is None or any(f is None for f in found):
+        return None
+    return "synchronous" if min(found) < start else "metachronous"
 
 
 # treatment of metastases elsewhere: when it began before the lung lesions were found, the lung is not the first

@@ -21,16 +21,23 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
     """A CarePlan (status draft, intent proposal): one activity per strategy step, citations as notes, each note
     saying whether the rows behind it were clinically reviewed. An approved newer option that differs from the
     guideline answer (the current standard) is the first note, never an activity; the guideline currency (newer
-    editions known of the sources behind the answer) the last notes."""
+    editions known of the sources behind the answer) the last notes. Where presumptions were used the plan is the
+    provisional answer: its description says so and its first notes state each assumption and the strict answer;
+    the branches on what is still unknown follow the strategies' notes."""
     from fhir.resources.R4B.careplan import CarePlan
 
     from mcrc.render.outline import (
+        SCOPE_TEXT,
+        branch_lines,
         currency_cites,
         currency_text,
         current_standard_head,
         current_standard_lines,
         review_marker,
+        shown,
     )
+
+    full, assessment = assessment, shown(assessment)
 
     def reviewed(status: str, rows: list[str]) -> str:
         return f" [{review_marker(assessment, status, rows)}]"
@@ -54,6 +61,8 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
             if step.note:
                 activity["progress"] = [{"text": step.note}]
             activities.append(activity)
+    notes += [{"text": f"To settle at this board: {b.question} " + "; ".join(branch_lines(b))}
+              for b in assessment.branches]
     for section in ("regimens", "warnings", "tests"):
         for item in getattr(assessment, section):
             notes.append({"text": f"{section[:-1]} {item.code} ({item.label}): {_cite(item.citations)}"
@@ -64,6 +73,9 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
         "description": (f"Goal: {assessment.goal.label}" if assessment.goal else "Goal: not determined")
         + f" (knowledge base {assessment.provenance.kb_version})",
     }
+    if full.provisional is not None:
+        assumed = "; ".join(x.assumed for x in full.provisional.assumptions)
+        plan["description"] = f"PROVISIONAL (assumes: {assumed}). " + plan["description"]
     if assessment.goal:
         notes.insert(0, {"text": f"goal {assessment.goal.code} ({assessment.goal.label}): "
                                  f"{_cite(assessment.goal.citations)}"
@@ -74,6 +86,12 @@ def careplan(assessment: Assessment, patient_ref: str) -> dict:
                                                                         for line in current_standard_lines(cs))
                           + f" Cited: {_cite(cs.citations)}" + reviewed(cs.review, cs.rows)}
                  for cs in assessment.current_standard]
+    if full.provisional is not None:  # the assumptions lead: every note after them rests on them
+        strict_goal = f"; goal: {full.goal.label}" if full.goal else ""
+        notes[:0] = [{"text": f"Provisional answer, assumed: {x.assumed}. {x.reason}"
+                              + (f" Cited: {_cite(x.citations)}" if x.citations else "")}
+                     for x in full.provisional.assumptions] + [
+            {"text": f"Strict answer, nothing assumed: {SCOPE_TEXT[full.scope.status]}{strict_goal}."}]
     notes += [{"text": f"Guideline currency: {currency_text(c)}"
                        + (f" Cited: {_cite(currency_cites(c))}" if c.newer else "")}
               for c in assessment.currency]

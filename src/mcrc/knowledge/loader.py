@@ -34,6 +34,7 @@ from mcrc.knowledge.model import (
     Strategy,
     Table,
 )
+from mcrc.knowledge.presumptions import parse_presumptions
 from mcrc.knowledge.reviews import REVIEWS_FILE, build_book, parse_reviews, row_digest, row_version
 from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
 from mcrc.vocabulary import (
@@ -748,6 +749,13 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     indications, p = parse_indications(read("indications.yaml"), "indications.yaml", vocab, sources) \
         if (root / "indications.yaml").is_file() else ({}, [])
     problems += p
+    # presumptions.yaml is optional (without it there is no provisional answer, only the strict one)
+    presumptions: list = []
+    if (root / "presumptions.yaml").is_file():
+        data, lines = read_yaml(read("presumptions.yaml"), "presumptions.yaml")
+        pc = _Collector("presumptions.yaml", lines)
+        presumptions = parse_presumptions(data, pc, sources, parse_condition, parse_cites)
+        problems += pc.problems
     seen_tables: set[str] = set()
     rows: dict[str, Row] = {}
     for t in tables:
@@ -774,7 +782,8 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
     return KnowledgeBase(
         version=version, tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
-        caveats=tuple(caveats), indications=indications, reviews=build_book(version, row_versions, entries),
+        caveats=tuple(caveats), indications=indications, presumptions=tuple(presumptions),
+        reviews=build_book(version, row_versions, entries),
         trace_dir=root / "trace",
     )
 

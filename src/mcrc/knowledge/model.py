@@ -239,6 +239,7 @@ class KnowledgeBase:
     constraints: tuple[Constraint, ...] = ()
     caveats: tuple[CaveatRule, ...] = ()
     indications: dict[str, Indication] = field(default_factory=dict)  # trial code -> its approved population
+    presumptions: tuple[Any, ...] = ()  # mcrc.knowledge.presumptions.Presumption (presumptions.yaml, decision 0034)
     # clinical review status of every row from reviews.yaml (issue 17); the store's marks are added by the outer
     # layers (`with_marks`). Not part of `version`: a review is a statement about the knowledge, not knowledge.
     reviews: ReviewBook | None = field(default=None, compare=False, repr=False)

@@ -6,9 +6,10 @@ from mcrc.engine.assessment import Assessment
 from mcrc.render.outline import footer, header, outline
 
 
-def render_markdown(a: Assessment) -> str:
-    lines = [f"# {header(a)}", ""]
-    for section in outline(a):
+def render_markdown(a: Assessment, strict: bool = False) -> str:
+    """`strict`: the strict answer (nothing assumed) instead of the provisional one, where there is one."""
+    lines = [f"# {header(a, strict)}", ""]
+    for section in outline(a, strict):
         lines += [f"## {section.title}", ""]
         if section.columns:
             lines.append("| " + " | ".join(section.columns) + " |")

@@ -162,12 +162,61 @@ def emergency_leads(a: Assessment) -> bool:
     return any(i.code.startswith("emergency") for i in a.first_steps)
 
 
-def outline(a: Assessment) -> list[Section]:
+PROVISIONAL_TITLE = "PROVISIONAL ANSWER: it assumes what the case summary does not say (check each assumption)"
+BRANCHES_TITLE = "To settle at this board: the answer turns on"
+
+
+def shown(a: Assessment, strict: bool = False) -> Assessment:
+    """The answer a renderer shows: the provisional one when there is one (unless `strict`), else the strict."""
+    return a if strict or a.provisional is None else a.provisional.answer
+
+
+def provisional_section(a: Assessment, strict: bool = False) -> Section | None:
+    """The assumptions the provisional answer rests on, and what the strict answer says without them."""
+    if a.provisional is None:
+        return None
+    if strict:
+        n = len(a.provisional.assumptions)
+        return Section("Strict answer (nothing assumed)", [Entry(
+            f"A provisional answer assuming {n} unreported finding{'s' if n > 1 else ''} exists: "
+            + "; ".join(x.assumed for x in a.provisional.assumptions) + " (shown without --strict).")], style="muted")
+    entries = [Entry(text=f"assumed: {x.assumed}", cites=cite_text(x.citations), detail=[x.reason])
+               for x in a.provisional.assumptions]
+    goal = f"; goal: {a.goal.label}" if a.goal else ""
+    entries.append(Entry(text=f"Strict answer, nothing assumed: {SCOPE_TEXT[a.scope.status]}{goal} "
+                              "(`--strict` shows it in full)"))
+    return Section(PROVISIONAL_TITLE, entries, style="warning")
+
+
+def branch_lines(b) -> list[str]:
+    """One line per outcome: 'yes -> Cure intent: ... (only here: FOLFOXIRI)'."""
+    out = []
+    for o in b.outcomes:
+        only = [x for x in o.only_here if x not in o.summary]
+        extra = f" (only here: {', '.join(only)})" if only else ""
+        out.append(f"{' / '.join(o.value_labels)} -> {o.summary}{extra}")
+    return out
+
+
+def branches_section(a: Assessment) -> Section | None:
+    if not a.branches:
+        return None
+    return Section(BRANCHES_TITLE, [Entry(text=b.question, detail=branch_lines(b)) for b in a.branches],
+                   numbered=True, style="warning")
+
+
+def outline(a: Assessment, strict: bool = False) -> list[Section]:
+    """The sections, in reading order, of the answer shown: the provisional one with its assumptions first when
+    presumptions were used (`strict`: the strict one, saying that a provisional one exists)."""
+    head = provisional_section(a, strict)
+    a = shown(a, strict)
     sections: list[Section] = []
     urgent = emergency_leads(a)
     if urgent:
         sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
                                 style="warning"))
+    if head is not None:
+        sections.append(head)
     if a.current_standard:  # first, beside (never instead of) the guideline answer that follows
         sections.append(Section(CURRENT_STANDARD_TITLE, [
             Entry(text=current_standard_head(cs), cites=cite_text(cs.citations),
@@ -176,6 +225,9 @@ def outline(a: Assessment) -> list[Section]:
             for cs in a.current_standard], style="warning"))
     if a.goal:
         sections.append(Section("Goal", [_item(a.goal, a)]))
+    branching = branches_section(a)
+    if branching is not None and a.scope.status != "in_scope":  # no definite route: what it turns on comes first
+        sections.append(branching)
     if a.first_steps and not urgent:
         sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
                                 style="warning"))
@@ -257,6 +309,8 @@ def outline(a: Assessment) -> list[Section]:
     if a.currency:
         sections.append(Section(CURRENCY_TITLE, [Entry(text=currency_text(c), cites=cite_text(currency_cites(c)))
                                                  for c in a.currency], style="muted"))
+    if branching is not None and a.scope.status == "in_scope":
+        sections.append(branching)
     if a.unknown_facts:
         entries = [Entry(text=f"{u.fact}: {u.description}", detail=[f"decides: {', '.join(u.rows)}"])
                    for u in a.unknown_facts]
@@ -289,10 +343,12 @@ def timeline_text(phases) -> str:
     return "; ".join(parts)
 
 
-def header(a: Assessment) -> str:
+def header(a: Assessment, strict: bool = False) -> str:
     who = f"Patient {a.patient_id}" if a.patient_id else "Patient"
+    provisional = a.provisional is not None and not strict
+    a = shown(a, strict)
     reason = f": {a.scope.reason}" if a.scope.reason else ""
-    return f"{who} - {SCOPE_TEXT[a.scope.status]}{reason}"
+    return f"{who} - {'PROVISIONAL: ' if provisional else ''}{SCOPE_TEXT[a.scope.status]}{reason}"
 
 
 def footer(a: Assessment) -> str:

@@ -12,9 +12,9 @@ from mcrc.render.outline import footer, header, outline
 _STYLE = {"default": "bold cyan", "warning": "bold red", "muted": "bold yellow"}
 
 
-def build(a: Assessment) -> Group:
+def build(a: Assessment, strict: bool = False) -> Group:
     parts: list = []
-    for section in outline(a):
+    for section in outline(a, strict):
         parts.append(Text(section.title, style=_STYLE[section.style]))
         for n, e in enumerate(section.entries, start=1):
             bullet = f"{n}. " if section.numbered else "- "
@@ -30,9 +30,10 @@ def build(a: Assessment) -> Group:
     return Group(*parts)
 
 
-def render_text(a: Assessment, width: int = 110, color: bool = False) -> str:
+def render_text(a: Assessment, width: int = 110, color: bool = False, strict: bool = False) -> str:
+    """`strict`: the strict answer (nothing assumed) instead of the provisional one, where there is one."""
     console = Console(width=width, record=True, color_system="standard" if color else None, file=_Null())
-    console.print(Panel(build(a), title=header(a), title_align="left"))
+    console.print(Panel(build(a, strict), title=header(a, strict), title_align="left"))
     return console.export_text(styles=color)
 
 

@@ -216,6 +216,36 @@ class Verifier:
                     res.failures.append(self.failure("safety", f"{inv.id}: {subject}", message, goal, rows, inv))
         return res
 
+    def check_presumptions(self) -> CheckResult:
+        """Presumptions (decision record 0034): each keeps the policy (only the two kinds, never a biomarker,
+        resectability, fitness, burden or wish), can be used on some patient the constraints allow, and no safety
+        invariant can be broken by an answer made with it: every violation the safety check asks about stays
+        impossible with the presumed facts pinned (the provisional answers are proved, not only the strict)."""
+        from mcrc.knowledge.expr import Eq
+        from mcrc.knowledge.presumptions import policy_problems
+
+        res = CheckResult("presumptions")
+        questions = [q for inv in self.kb.invariants for q in self._safety_questions(inv) if q[2] is not None]
+        for p in self.kb.presumptions:
+            res.questions += 1
+            problems = policy_problems(p)
+            res.failures += [Failure("presumptions", p.id, problem) for problem in problems]
+            if problems:
+                continue
+            settled = [Eq(f, p.value) for f in p.facts] if p.kind == "reported_when_present" else \
+                [Eq("systemic_history_known", True), Eq("lines_received", 0)]
+            pinned = z3.And(self.enc.true(p.when), *[self.enc.true(e) for e in settled])
+            res.questions += 1
+            if not self.sat(pinned):
+                res.failures.append(Failure("presumptions", p.id, "no patient the constraints allow can use it"))
+                continue
+            for subject, message, goal, rows in questions:
+                res.questions += 1
+                both = z3.And(goal, pinned)
+                if self.sat(both):
+                    res.failures.append(self.failure("presumptions", f"{p.id}: {subject}", message, both, rows))
+        return res
+
     def check_traceability(self) -> CheckResult:
         """The matrix against the tables (no solver): every guideline source has one, every statement is
         encoded or set aside with a reason, and every row, definition, invariant or caveat it names exists and
@@ -366,6 +396,7 @@ CHECKS: list[tuple[str, Callable[[Verifier], CheckResult]]] = [
     ("reachability", Verifier.check_reachability),
     ("completeness", Verifier.check_completeness),
     ("safety", Verifier.check_safety),
+    ("presumptions", Verifier.check_presumptions),
     ("traceability", Verifier.check_traceability),
     ("current standard", Verifier.check_current_standard),
 ]

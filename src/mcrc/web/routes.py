@@ -33,6 +33,7 @@ from mcrc.errors import InputError, McrcError
 from mcrc.render.flowchart import flowchart_svg
 from mcrc.render.outline import (
     SCOPE_TEXT,
+    branch_lines,
     cite_text,
     concern_lines,
     currency_cites,
@@ -123,6 +124,7 @@ class Web:
                                autoescape=select_autoescape(default=True, default_for_string=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
+                                branch_lines=branch_lines,
                                 current_standard_head=current_standard_head, emergency_leads=emergency_leads,
                                 current_standard_lines=current_standard_lines, currency_text=currency_text,
                                 currency_cites=currency_cites,
@@ -207,17 +209,24 @@ class Web:
                 return case, latest, latest is not None
         return case, latest, False
 
-    def assessment_context(self, a: Assessment, pdf: bool = False) -> dict[str, Any]:
+    def assessment_context(self, a: Assessment, pdf: bool = False, strict: bool = False) -> dict[str, Any]:
         """What the answer templates need. A stored answer shows its rows' review status as it stands now (a row
-        marked after the assessment shows at once), when it was made with the knowledge base in use."""
+        marked after the assessment shows at once), when it was made with the knowledge base in use. `a` in the
+        templates is the answer shown: the provisional one where presumptions were used (its assumptions above
+        it), unless `strict`; `full` is the stored (strict) answer, whose trace the flowchart draws."""
         kb = self.store.knowledge
-        now = apply_reviews(a, self.store.review_book(fresh=True))
+        book = self.store.review_book(fresh=True)
+        now = apply_reviews(a, book)
+        shown = now if strict or now.provisional is None else apply_reviews(now.provisional.answer, book)
         return {
-            "a": now,
+            "a": shown,
+            "full": now,
+            "provisional": now.provisional,
+            "strict_view": strict and now.provisional is not None,
             "reviews_now": now is not a,
             "sources": kb.sources,
             "flowchart": flowchart_svg(a, kb, id_prefix="flow" + ("-pdf" if pdf else ""), compact=pdf),
-            "timelines": [timeline_svg(s, n) for n, s in enumerate(a.strategies, start=1)],
+            "timelines": [timeline_svg(s, n) for n, s in enumerate(shown.strategies, start=1)],
             "footer": footer(now),
             "pdf": pdf,
         }
@@ -226,7 +235,10 @@ class Web:
 def _strategy_codes(a: Assessment, chosen: list[str], extra: str) -> list[str]:
     """The action and regimen codes of the strategies ticked, then any extra codes typed, in order, once each."""
     codes: list[str] = []
+    # the page offers the provisional answer's strategies where there is one (the strict ones with ?strict=1)
     by_id = {s.id: s for s in a.strategies}
+    if a.provisional is not None:
+        by_id.update({s.id: s for s in a.provisional.answer.strategies if s.id not in by_id})
     for sid in chosen:
         s = by_id.get(sid)
         if s is None:
@@ -418,7 +430,8 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             decisions = store.decisions(case_id, who.name)
         ctx: dict[str, Any] = {}
         if record is not None:
-            ctx = web.assessment_context(Assessment.model_validate(record.assessment))
+            ctx = web.assessment_context(Assessment.model_validate(record.assessment),
+                                         strict=request.query_params.get("strict") in ("1", "true", "yes"))
         return web.page(request, "assessment.html", status=status, case=case, record=record, stale=stale,
                         decisions=decisions, may_decide=who.role in PERMISSIONS["decide"],
                         may_edit=who.role in PERMISSIONS["update_case"],

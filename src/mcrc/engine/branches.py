@@ -1,0 +1,227 @@
+"""Answers that branch: for the unknown facts that change the answer most, the answer for each of their values.
+
+Candidates are the unknown (yes/no or listed-value) facts that answer-shaping rows are waiting for (rows that give
+a goal, a strategy, a regimen, a local treatment, a first step or a referral). Each value is one more evaluation
+of only the tables that read the fact; values giving the same answer are merged, and a fact whose values all give
+the same answer is not a question for the board. The rest are ranked by how many answer-shaping rows differ
+between their outcomes, and the first three are kept. Branches are hypotheses shown beside the answer, never
+recommendations of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import replace
+
+from mcrc.engine.assessment import Branch, Outcome
+from mcrc.engine.evaluate import Evaluated, fired_in_table, table_facts
+from mcrc.errors import HitPolicyViolation
+from mcrc.facts.catalog import FACTS
+from mcrc.facts.model import Facts
+from mcrc.knowledge.expr import compile_expr, facts_of
+from mcrc.knowledge.model import KnowledgeBase, Row
+from mcrc.logic import Tri
+
+_SHAPING = ("goal", "regimens", "local", "first", "refer")
+MAX_BRANCHES, MAX_CANDIDATES = 3, 4
+_VALUE_WORDS = {"wild_type": "wild-type", "dmmr_msi_h": "dMMR/MSI-H",
+                "pmmr_mss": "pMMR/MSS", "v600e": "V600E", "non_v600e": "non-V600E", "middle_lower": "middle or lower",
+                "R0": "R0", "R1": "R1", "R2": "R2"}
+
+
+def value_words(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and value in _VALUE_WORDS:
+        return _VALUE_WORDS[value]
+    return str(value).replace("_", " ")
+
+
+_CONSTRAINTS: dict[int, tuple[KnowledgeBase, dict[str, tuple]]] = {}
+
+
+def _possible(kb: KnowledgeBase, values: dict, fact: str) -> bool:
+    """False when setting `fact` breaks a constraint (a combination no real patient can produce); only the
+    constraints that read the fact are checked, the others held before it was set."""
+    hit = _CONSTRAINTS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        by_fact: dict[str, list] = {}
+        for c in kb.constraints:
+            pair = (compile_expr(c.if_), compile_expr(c.then))
+            for f in facts_of(c.if_) | facts_of(c.then):
+                by_fact.setdefault(f, []).append(pair)
+        hit = _CONSTRAINTS[id(kb)] = (kb, {f: tuple(v) for f, v in by_fact.items()})
+    return not any(if_(values) is Tri.TRUE and then(values) is Tri.FALSE for if_, then in hit[1].get(fact, ()))
+
+
+# questions in the words a board uses, where the catalog's description is written for the knowledge base's authors
+_QUESTIONS = {
+    "fit_for_intensive_therapy": "Fit for intensive (combination) chemotherapy?",
+    "fit_for_surgery": "Fit for surgery (site, lung function, tolerance)?",
+    "region": "Where is the patient treated (drug availability)?",
+    "lung_resectability": "Are the lung metastases resectable (MDT judgement)?",
+    "liver_resectability": "Are the liver metastases resectable (MDT judgement)?",
+    "peritoneal_resectability": "Are the peritoneal metastases resectable (MDT judgement)?",
+    "primary_resectability": "Is the primary (or local recurrence) resectable (MDT judgement)?",
+    "extrapulmonary_resectability": "Are the metastases outside the lung resectable (MDT judgement)?",
+    "tumour_burden": "Tumour burden high or low (MDT judgement)?",
+    "mmr_status": "Mismatch repair status (dMMR/MSI-H or pMMR/MSS)?",
+    "ras": "RAS (KRAS and NRAS) status?",
+    "braf": "BRAF status?",
+    "declines_surgery": "Does the patient decline surgery of the metastases?",
+}
+
+
+def question(fact: str) -> str:
+    """The fact in clinical words, asked as a question (the catalog's description where no wording is set)."""
+    if fact in _QUESTIONS:
+        return _QUESTIONS[fact]
+    doc = re.sub(r"\s*\((?:CONVENTIONS|see) [^)]*\)", "", FACTS[fact].doc)
+    return f"{doc}?"
+
+
+_SHAPING_ROWS: dict[int, tuple[Row, bool]] = {}
+
+
+def _shaping(row: Row) -> bool:
+    """Whether a row shapes the answer (a goal, strategy, regimen, local treatment, first step or referral)."""
+    hit = _SHAPING_ROWS.get(id(row))
+    if hit is None or hit[0] is not row:
+        hit = _SHAPING_ROWS[id(row)] = (row, bool(row.strategies) or any(s in row.outputs for s in _SHAPING))
+    return hit[1]
+
+
+def _outcome(kb: KnowledgeBase, rows: tuple[Row, ...], value) -> tuple[tuple, Outcome]:
+    """The answer the answer-shaping rows give, in words, and its content (what two values must share to be
+    merged: scope, goal, strategies, regimens, local treatments, first steps, referrals)."""
+    vocab = kb.vocabulary
+    refer = [o for r in rows for o in r.outputs.get("refer", ())]
+    goal = next((o for r in rows for o in r.outputs.get("goal", ())), None)
+    strategies = list(dict.fromkeys(
+        st.label or " -> ".join(vocab.get("actions", s.code).label for s in st.steps)
+        for r in rows for st in r.strategies))
+    regimens = list(dict.fromkeys(o.code for r in rows for o in r.outputs.get("regimens", ())))
+    local = sorted({o.code for r in rows for o in r.outputs.get("local", ())})
+    first = sorted({o.code for r in rows for o in r.outputs.get("first", ())})
+    if any(o.code == "out_of_scope" for o in refer):
+        scope = "out_of_scope"
+    elif refer or not strategies:
+        scope = "refer_mdt"
+    else:
+        scope = "in_scope"
+    goal_label = vocab.get("goals", goal.code).label if goal else None
+    if strategies:
+        said = strategies[0] + (f" (or {len(strategies) - 1} other strateg{'y' if len(strategies) == 2 else 'ies'})"
+                                if len(strategies) > 1 else "")
+    elif local or regimens:
+        said = ", ".join([vocab.get("actions", c).label for c in local] + [vocab.get("regimens", c).label
+                                                                              for c in regimens[:3]])
+    else:
+        said = ""
+    if refer and scope != "in_scope":
+        said = "; ".join([*([said] if said else []), *dict.fromkeys(vocab.get("referrals", o.code).label
+                                                                    for o in refer)])
+    said = said or "no strategy yet (the MDT decides)"
+    summary = f"{goal_label}: {said}" if goal_label else said
+    key = (scope, goal.code if goal else None, tuple(strategies), tuple(regimens), tuple(local), tuple(first),
+           tuple(sorted({o.code for o in refer})))
+    return key, Outcome(values=[value], value_labels=[value_words(value)], scope=scope, goal=goal_label,
+                        summary=summary, strategies=strategies, regimens=regimens, rows=[r.id for r in rows])
+
+
+def _marked(kb: KnowledgeBase, outcomes: list[Outcome]) -> list[Outcome]:
+    """Each outcome with what only some outcomes give and it does (strategies and regimens, in words): the part
+    of the answer that turns on the fact."""
+    vocab = kb.vocabulary
+    common_s = set.intersection(*(set(o.strategies) for o in outcomes))
+    common_r = set.intersection(*(set(o.regimens) for o in outcomes))
+    return [replace(o, only_here=[s for s in o.strategies if s not in common_s]
+                    + [vocab.get("regimens", r).label for r in o.regimens if r not in common_r])
+            for o in outcomes]
+
+
+_READERS: dict[int, tuple[KnowledgeBase, dict[str, tuple[int, ...]]]] = {}
+
+
+def _readers(kb: KnowledgeBase, fact: str) -> tuple[int, ...]:
+    """The positions of the tables that read a fact (cached per knowledge base)."""
+    hit = _READERS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        by_fact: dict[str, list[int]] = {}
+        for i, t in enumerate(kb.tables):
+            for f in table_facts(t):
+                by_fact.setdefault(f, []).append(i)
+        hit = _READERS[id(kb)] = (kb, {f: tuple(ix) for f, ix in by_fact.items()})
+    return hit[1].get(fact, ())
+
+
+_OUTCOMES: dict[tuple, tuple[KnowledgeBase, tuple, Outcome]] = {}
+
+
+def _outcome_of(kb: KnowledgeBase, rows: tuple[Row, ...], value) -> tuple[tuple, Outcome]:
+    """_outcome, cached by the rows that fire (the same sets recur across values and patients)."""
+    ids = tuple(r.id for r in rows)
+    hit = _OUTCOMES.get(ids)
+    if hit is None or hit[0] is not kb:
+        if len(_OUTCOMES) > 20_000:
+            _OUTCOMES.clear()
+        key, outcome = _outcome(kb, rows, value)
+        hit = _OUTCOMES[ids] = (kb, key, outcome)
+    return hit[1], replace(hit[2], values=[value], value_labels=[value_words(value)])
+
+
+def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Evaluated, show_evidence: bool) -> list[Branch]:
+    """The unknown facts that change the answer most, each with the answer for its values (module docstring)."""
+    values = facts.values
+    waiting: Counter[str] = Counter()
+    base: list[tuple[Row, ...]] = []
+    for _, _, results in evaluated:
+        fired_here = []
+        for rr in results or ():
+            if not _shaping(rr.row):
+                continue
+            if rr.result is Tri.TRUE:
+                fired_here.append(rr.row)
+            elif rr.result is Tri.UNKNOWN:
+                waiting.update(f for f in rr.unknown_facts if FACTS[f].kind in ("bool", "enum"))
+        base.append(tuple(fired_here))
+    if not waiting:
+        return []
+    out: list[Branch] = []
+    for fact, _ in waiting.most_common(MAX_CANDIDATES):
+        spec = FACTS[fact]
+        domain = (True, False) if spec.kind == "bool" else spec.values
+        readers = _readers(kb, fact)
+        groups: dict[tuple, Outcome] = {}
+        fired: list[frozenset[str]] = []
+        for value in domain:
+            values[fact] = value  # set in place and restored below (a copy of every fact per value costs more)
+            try:
+                if not _possible(kb, values, fact):
+                    continue
+                per_table = list(base)
+                for i in readers:
+                    per_table[i] = tuple(r for r in fired_in_table(kb.tables[i], values, show_evidence)
+                                         if _shaping(r))
+            except HitPolicyViolation:
+                # two rows of a unique table: `mcrc verify` proves no consistent patient does that, so the facts
+                # around this value are not a patient's (e.g. raw cohort rows); the value is not a branch
+                continue
+            finally:
+                values[fact] = None
+            rows = tuple(r for group in per_table for r in group)
+            fired.append(frozenset(r.id for r in rows))
+            key, outcome = _outcome_of(kb, rows, value)
+            if key in groups:
+                g = groups[key]
+                groups[key] = replace(g, values=[*g.values, value], value_labels=[*g.value_labels, value_words(value)])
+            else:
+                groups[key] = outcome
+        if len(groups) < 2:
+            continue  # every value gives the same answer: not a question for the board
+        weight = len(frozenset.union(*fired) - frozenset.intersection(*fired))
+        out.append(Branch(fact=fact, question=question(fact), outcomes=_marked(kb, list(groups.values())),
+                          weight=weight))
+    out.sort(key=lambda b: -b.weight)
+    return out[:MAX_BRANCHES]

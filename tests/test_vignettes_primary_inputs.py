@@ -52,18 +52,18 @@ VIGNETTES: list[V] = [
       patient(META, PATH_ONLY, primary={"ypt": "T1", "ypn": "N1"}), must={"prognosis": "advanced_primary"},
       scope=ANY),
     # --- Lynch syndrome: a consideration, and the tumour test still asked for ---------------------------------
-    V("general.context.lynch", "lynch-with-pmmr-tumour", patient(hereditary_syndrome="lynch"),
+    V("general.hereditary.lynch", "lynch-with-pmmr-tumour", patient(hereditary_syndrome="lynch"),
       must={"considerations": "lynch_not_covered"}, must_not={"tests": "mmr_msi_testing"},
-      not_fired="general.context.lynch_mmr_test"),
-    V("general.context.lynch_mmr_test", "lynch-mmr-not-tested",
+      not_fired="general.hereditary.lynch_mmr_test"),
+    V("general.hereditary.lynch_mmr_test", "lynch-mmr-not-tested",
       patient(hereditary_syndrome="lynch", biomarkers={"mmr": DROP, "msi": DROP}),
       must={"tests": "mmr_msi_testing", "considerations": "lynch_not_covered"}),
     # --- a second primary cancer: out of scope, with the referral, even when a curative route fires ----------
-    V("general.context.second_primary", "active-breast-cancer-resectable-lung",
+    V("general.second_primary.active_or_recent", "active-breast-cancer-resectable-lung",
       patient(second_primary_cancer="active"), must={"referrals": "out_of_scope",
                                                      "considerations": "second_primary_not_covered"},
       scope="out_of_scope"),
-    V("general.context.second_primary", "recent-second-cancer", patient(second_primary_cancer="recent"),
+    V("general.second_primary.active_or_recent", "recent-second-cancer", patient(second_primary_cancer="recent"),
       must={"referrals": "out_of_scope"}, scope="out_of_scope"),
 ]
 
@@ -135,4 +135,4 @@ def test_a_second_primary_is_never_answered_in_scope(path: Path) -> None:
     a = mcrc.assess(data)
     assert a.scope.status == "out_of_scope"
     assert "out_of_scope" in {r.code for r in a.referrals}
-    assert "general.context.second_primary" in a.fired_rows()
+    assert "general.second_primary.active_or_recent" in a.fired_rows()

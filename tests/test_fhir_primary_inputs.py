@@ -65,7 +65,8 @@ def test_pathological_categories(t: str, n: str, expected: dict) -> None:
     _add(bundle, _path_obs("pt", "21899-0", t))
     _add(bundle, _path_obs("pn", "21900-6", n))
     result = read_bundle(bundle, today=TODAY)
-    got = {k: getattr(result.patient.primary, k) for k in ("pt", "pn", "ypt", "ypn") if getattr(result.patient.primary, k)}
+    primary = result.patient.primary
+    got = {k: getattr(primary, k) for k in ("pt", "pn", "ypt", "ypn") if getattr(primary, k)}
     assert got == expected
     assert result.patient.primary.ct == "T3"  # the clinical category stays beside it
     assert not [u for u in result.unmapped if u.startswith("Observation/p")]

@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 
 import mcrc
-from mcrc.cohort.schema import BY_NAME, validate
+from mcrc.cohort.schema import BY_NAME, CohortError, validate
 from mcrc.errors import InputError
-from mcrc.facts.catalog import FACTS, OPTIONAL_COLUMNS
+from mcrc.facts.catalog import FACTS
 from mcrc.knowledge.definitions import load_definitions
 from mcrc.patient import RECTAL_MIDDLE_LOWER_MAX_CM, parse_patient
 from mcrc.web.form import SPEC, form_to_draft
@@ -180,33 +180,43 @@ def test_the_form_offers_every_new_input() -> None:
 
 
 # --- the cohort schema ---------------------------------------------------------------------------------------
-def test_new_fact_columns_are_optional_and_typed() -> None:
-    for name in OPTIONAL_COLUMNS:
-        assert name in FACTS and not BY_NAME[name].required
+NEW_FACTS = ("rectal_third", "pt", "pn", "pathological_after_neoadjuvant", "pathological_advanced",
+             "hereditary_syndrome", "second_primary_cancer")
+
+
+def test_new_facts_are_cohort_columns_like_every_fact() -> None:
+    for name in NEW_FACTS:
+        assert BY_NAME[name].required and BY_NAME[name].values == FACTS[name].values
     assert "right_colon" in BY_NAME["primary_location"].values
 
 
-def test_a_cohort_file_without_the_new_columns_reads_them_as_unknown() -> None:
-    required = {c: [None] for c, col in BY_NAME.items() if col.required}
-    required["decision_id"] = ["d1"]
-    df = validate(pl.DataFrame(required, schema={c: pl.String for c in required}, strict=False)
-                  .with_columns([pl.lit(None, dtype=pl.Boolean).alias(c) for c, col in BY_NAME.items()
-                                 if col.required and col.type == "boolean"]
-                                + [pl.lit(None, dtype=pl.Int64).alias(c) for c, col in BY_NAME.items()
-                                   if col.required and col.type == "integer"]
-                                + [pl.lit(None, dtype=pl.Float64).alias(c) for c, col in BY_NAME.items()
-                                   if col.required and col.type == "number"]
-                                + [pl.lit(None, dtype=pl.Date).alias(c) for c, col in BY_NAME.items()
-                                   if col.required and col.type == "date"]), "<test>")
-    for name in OPTIONAL_COLUMNS:
-        assert df.get_column(name).null_count() == 1
-
-
 def test_a_cohort_value_outside_a_new_domain_is_named() -> None:
-    from mcrc.cohort.schema import CohortError
     base = {c: [None] for c, col in BY_NAME.items() if col.required and col.type == "string"}
     base["decision_id"] = ["d1"]
     base["rectal_third"] = ["mid"]
+    base["second_primary_cancer"] = ["yes"]
     with pytest.raises(CohortError) as exc:
         validate(pl.DataFrame(base, schema={c: pl.String for c in base}), "<test>", partial=True)
-    assert any("rectal_third" in p.where and "'mid'" in p.message for p in exc.value.problems)
+    named = {p.where: p.message for p in exc.value.problems}
+    assert "'mid'" in named["column rectal_third"] and "'yes'" in named["column second_primary_cancer"]
+
+
+# --- the case store ------------------------------------------------------------------------------------------
+def test_the_store_keeps_the_new_inputs_and_reads_old_records(tmp_path) -> None:
+    """Schema "2" gains optional fields only: a stored record with them reads back as it was stored, and one
+    written before them still parses (absent = unknown)."""
+    from mcrc.store.api import Store
+    from tests.stores import store_with_clinician
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store_with_clinician(url)
+    new = {"schema_version": "2", "primary": {"location": "rectum", "rectal_third": "lower", "status": "resected",
+                                              "ypt": "T0", "ypn": "N0"},
+           "hereditary_syndrome": "lynch", "second_primary_cancer": "remote"}
+    old = {"schema_version": "2", "primary": {"location": "rectum", "distance_from_anal_verge_cm": 6}}
+    with Store(url) as s:
+        ids = [s.add_case(p, "cli").id for p in (new, old)]
+        back = [parse_patient(s.get_case(i, "cli").patient) for i in ids]
+    assert back[0].primary.rectal_third == "lower" and back[0].primary.ypt == "T0"
+    assert back[0].hereditary_syndrome == "lynch" and back[0].second_primary_cancer == "remote"
+    assert back[1].hereditary_syndrome is None and back[1].primary.rectal_third is None

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from mcrc.errors import McrcError, Problem
-from mcrc.facts.catalog import FACTS, OPTIONAL_COLUMNS, FactSpec
+from mcrc.facts.catalog import FACTS, FactSpec
 
 DECISION_ID = "decision_id"
 DONE_ACTION = "done_action"
@@ -47,9 +47,7 @@ _TYPE = {"enum": "string", "bool": "boolean", "int": "integer", "number": "numbe
 
 
 def fact_column(spec: FactSpec) -> Column:
-    # a fact added after cohort files were first written may be left out of a file (all unknown; decision 0035)
-    return Column(spec.name, _TYPE[spec.kind], spec.doc, spec.name not in OPTIONAL_COLUMNS, spec.values, spec.low,
-                  spec.high)
+    return Column(spec.name, _TYPE[spec.kind], spec.doc, True, spec.values, spec.low, spec.high)
 
 
 COLUMNS: tuple[Column, ...] = META + tuple(fact_column(s) for s in FACTS.values())
@@ -175,10 +173,7 @@ def validate(df: pl.DataFrame, path: str, vocabulary: dict[str, set[str]] | None
     # what makes hundreds of predicates per row cheap)
     types = {c.name: _dtype(c, vocabulary) for c in COLUMNS}
     casts = [pl.col(n).cast(t) for n, t in types.items() if n in present and df.schema[n] != t]
-    # partial: the file's other required columns exist but were not read; an optional column the file lacks is
-    # added as unknown either way (the rules may read it)
-    absent = [pl.lit(None, dtype=t).alias(n) for n, t in types.items()
-              if n not in present and (not partial or not BY_NAME[n].required)]
+    absent = [] if partial else [pl.lit(None, dtype=t).alias(n) for n, t in types.items() if n not in present]
     if casts or absent:
         df = df.with_columns(casts + absent)
     return df

@@ -263,11 +263,4 @@ CATALOG: tuple[FactSpec, ...] = (
        ("active", "recent", "remote", "none"), source="second_primary_cancer"),
 )
 
-# Facts added after cohort files were first written (decision record 0035): a cohort file may leave their columns
-# out (all unknown), so older files stay valid.
-OPTIONAL_COLUMNS: frozenset[str] = frozenset({
-    "rectal_third", "pt", "pn", "pathological_after_neoadjuvant", "pathological_advanced", "hereditary_syndrome",
-    "second_primary_cancer",
-})
-
 FACTS: dict[str, FactSpec] = {spec.name: spec for spec in CATALOG}

@@ -220,3 +220,28 @@ def test_the_store_keeps_the_new_inputs_and_reads_old_records(tmp_path) -> None:
     assert back[0].primary.rectal_third == "lower" and back[0].primary.ypt == "T0"
     assert back[0].hereditary_syndrome == "lynch" and back[0].second_primary_cancer == "remote"
     assert back[1].hereditary_syndrome is None and back[1].primary.rectal_third is None
+
+
+# --- the published JSON Schema refuses what the validators refuse --------------------------------------------
+@pytest.mark.parametrize("primary", [
+    {"rectal_third": "upper"}, {"location": "rectum", "rectal_third": "upper"},
+    {"location": "sigmoid_colon", "rectal_third": "lower"},
+    {"location": "rectum", "rectal_third": "upper", "distance_from_anal_verge_cm": 10},
+    {"location": "rectum", "rectal_third": "upper", "distance_from_anal_verge_cm": 10.5},
+    {"location": "rectum", "rectal_third": "middle", "distance_from_anal_verge_cm": 10},
+    {"location": "rectum", "rectal_third": "lower", "distance_from_anal_verge_cm": 11},
+    {"pt": "T3", "pn": "N0"}, {"pt": "T3", "ypn": "N0"}, {"ypt": "T0", "ypn": "N0"},
+    {"status": "in_place", "pt": "T3"}, {"status": "resected", "pt": "T3"}, {"location": "right_colon"},
+])
+def test_json_schema_agrees_with_validation(primary: dict) -> None:
+    import jsonschema_rs
+
+    from mcrc.patient import Patient
+
+    schema_ok = jsonschema_rs.validator_for(Patient.model_json_schema()).is_valid({"primary": primary})
+    try:
+        parse_patient({"primary": primary})
+        model_ok = True
+    except InputError:
+        model_ok = False
+    assert schema_ok == model_ok

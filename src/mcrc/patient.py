@@ -173,6 +173,10 @@ class Primary(_Model):
         _when("status", ["in_place"], _null(*PATHOLOGICAL_FIELDS)),
         {"if": {"properties": {"rectal_third": {"type": "string"}}, "required": ["rectal_third"]},
          "then": {"properties": {"location": {"const": "rectum"}}, "required": ["location"]}},
+        _when("rectal_third", ["upper"], {"properties": {"distance_from_anal_verge_cm": {
+            "anyOf": [{"type": "null"}, {"exclusiveMinimum": RECTAL_MIDDLE_LOWER_MAX_CM}]}}}),
+        _when("rectal_third", ["middle", "lower"], {"properties": {"distance_from_anal_verge_cm": {
+            "anyOf": [{"type": "null"}, {"maximum": RECTAL_MIDDLE_LOWER_MAX_CM}]}}}),
         {"not": {"anyOf": [{"required": [a, b], "properties": {a: {"type": "string"}, b: {"type": "string"}}}
                            for a in ("pt", "pn") for b in ("ypt", "ypn")]}},
         _when("status", ["resected"], {"properties": {"emergency": {"enum": ["none", None]}}}),

@@ -75,7 +75,8 @@ CATALOG: tuple[FactSpec, ...] = (
     # primary
     _f("primary_location", "enum", "Location of the primary",
        ("caecum", "ascending_colon", "hepatic_flexure", "transverse_colon", "splenic_flexure",
-        "descending_colon", "sigmoid_colon", "rectosigmoid", "rectum"), source="primary.location"),
+        "descending_colon", "sigmoid_colon", "rectosigmoid", "rectum", "right_colon", "left_colon"),
+       source="primary.location"),
     _f("primary_site", "enum", "Colon or rectum", ("colon", "rectum"), definition="sidedness"),
     _f("sidedness", "enum", "Side of the primary", ("right", "left"), definition="sidedness"),
     _f("rectal_distance_cm", "number", "Distance of a rectal primary from the anal verge (cm)", low=0, high=30,
@@ -85,6 +86,17 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("ct", "enum", "Clinical T category of the primary", ("T1", "T2", "T3", "T4"), source="primary.ct"),
     _f("cn", "enum", "Clinical N category of the primary", ("N0", "N1", "N2"), source="primary.cn"),
     _f("locally_advanced", "bool", "Primary is cT3-4 or N+", definition="locally_advanced"),
+    # primary: inputs of decision record 0035 (rectal third, pathological TNM)
+    _f("rectal_third", "enum", "Third of the rectum the primary lies in, as reported", ("upper", "middle", "lower"),
+       source="primary.rectal_third"),
+    _f("pt", "enum", "Pathological T category of the resected primary (pT, or ypT after neoadjuvant therapy)",
+       ("T0", "Tis", "T1", "T2", "T3", "T4"), source="primary.pt, primary.ypt"),
+    _f("pn", "enum", "Pathological N category of the resected primary (pN, or ypN after neoadjuvant therapy)",
+       ("N0", "N1", "N2"), source="primary.pn, primary.ypn"),
+    _f("pathological_after_neoadjuvant", "bool", "The pathological stage was taken after neoadjuvant therapy (yp)",
+       source="primary.ypt, primary.ypn"),
+    _f("pathological_advanced", "bool", "Pathological stage of the resected primary is pT3-4 or pN+ (ypT3-4 or "
+       "ypN+); false for a primary in place (no specimen)", definition="pathological_advanced"),
     _f("primary_status", "enum", "State of the primary", ("in_place", "resected", "local_recurrence"),
        source="primary.status"),
     _f("primary_resectability", "enum", "MDT judgement of the primary or local recurrence", RESECT,
@@ -244,6 +256,11 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("declines_surgery", "bool", "Patient declines surgery of the metastases", source="preferences.declines_surgery"),
     _f("wishes_organ_preservation", "bool", "Patient wants the rectum preserved and refuses rectal resection",
        source="preferences.wishes_organ_preservation"),
+    # patient context (decision record 0035)
+    _f("hereditary_syndrome", "enum", "Known hereditary cancer syndrome (never a substitute for the tumour's MMR/MSI "
+       "result)", ("lynch", "other", "none"), source="hereditary_syndrome"),
+    _f("second_primary_cancer", "enum", "Another primary cancer besides the colorectal one",
+       ("active", "recent", "remote", "none"), source="second_primary_cancer"),
 )
 
 FACTS: dict[str, FactSpec] = {spec.name: spec for spec in CATALOG}

@@ -69,11 +69,13 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         if pr.location is not None:
             side = d.params("sidedness")
             v["primary_site"] = "rectum" if pr.location == "rectum" else "colon"
-            v["sidedness"] = "right" if pr.location in side["right"] else "left"
+            v["sidedness"] = ("right" if pr.location in side["right"] else
+                              "left" if pr.location in side["left"] else None)
         if pr.location == "rectum" and pr.distance_from_anal_verge_cm is not None:
             v["rectal_distance_cm"] = pr.distance_from_anal_verge_cm
             limit = d.params("rectal_height")["middle_lower_max_cm"]
             v["rectal_height"] = "middle_lower" if pr.distance_from_anal_verge_cm <= limit else "upper"
+        _primary_0035(pr, v, d)
         v["ct"] = pr.ct[:2] if pr.ct else None
         v["cn"] = pr.cn[:2] if pr.cn else None
         t_adv = None if v["ct"] is None else v["ct"] in d.params("locally_advanced")["t_categories"]
@@ -184,7 +186,33 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
     if p.preferences:
         v["declines_surgery"] = p.preferences.declines_surgery
         v["wishes_organ_preservation"] = p.preferences.wishes_organ_preservation
+    # --- patient context (decision record 0035) ---------------------------------------------------
+    v["hereditary_syndrome"] = p.hereditary_syndrome  # never read into mmr_status: only a tumour test sets that
+    v["second_primary_cancer"] = p.second_primary_cancer
     return Facts(values=v, ned_date=p.ned_date, notes=tuple(notes))
+
+
+def _primary_0035(pr, v: dict, d: Definitions) -> None:
+    """The primary-tumour inputs of decision record 0035: the rectal third (when no distance settles the height;
+    validation has made the two agree when both are given) and the pathological stage, kept apart from the
+    clinical one (`locally_advanced` stays cT/cN only)."""
+    if pr.location == "rectum" and pr.rectal_third is not None:
+        v["rectal_third"] = pr.rectal_third
+        if v["rectal_height"] is None:
+            v["rectal_height"] = d.params("rectal_height")["third"][pr.rectal_third]
+    after = pr.ypt is not None or pr.ypn is not None
+    t, n = (pr.ypt, pr.ypn) if after else (pr.pt, pr.pn)
+    v["pt"] = t[:3] if t == "Tis" else (t[:2] if t else None)
+    v["pn"] = n[:2] if n else None
+    if t is not None or n is not None:
+        v["pathological_after_neoadjuvant"] = after
+    params = d.params("pathological_advanced")
+    if pr.status == "in_place":
+        v["pathological_advanced"] = False  # no resection specimen: no pathological stage, advanced or not
+    else:
+        t_adv = None if v["pt"] is None else v["pt"] in params["t_categories"]
+        n_pos = None if v["pn"] is None else v["pn"] in params["n_categories"]
+        v["pathological_advanced"] = kleene_or([t_adv, n_pos])
 
 
 def _ctdna_discordant(p: Patient, tissue_ras: str | None) -> bool | None:

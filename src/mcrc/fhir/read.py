@@ -40,6 +40,9 @@ PRIMARY_SITES: dict[str, str] = {
     "60184004": "sigmoid_colon",     # Sigmoid colon structure
     "49832006": "rectosigmoid",      # Rectosigmoid junction structure
     "34402009": "rectum",            # Rectum structure
+    # the side without the segment (decision record 0035)
+    "51342009": "right_colon",       # Right colon structure
+    "55572008": "left_colon",        # Left colon structure
 }
 # ICD-10 topography in Condition.code, used only when no bodySite is given.
 PRIMARY_ICD10: dict[str, str] = {
@@ -68,9 +71,8 @@ LOINC_ECOG = "89247-1"
 ECOG_ANSWERS = {"LA9622-7": 0, "LA9623-5": 1, "LA9624-3": 2, "LA9625-0": 3, "LA9626-8": 4}
 LOINC_CEA = "2039-6"
 LOINC_CT, LOINC_CN = "21905-5", "21906-3"
+LOINC_PT, LOINC_PN = "21899-0", "21900-6"  # pathological T and N (a "yp" prefix: after neoadjuvant therapy)
 LOINC_OTHER_TNM = {"21907-1": "clinical M category (implied by the metastases)",
-                   "21899-0": "pathological T category (not in the model)",
-                   "21900-6": "pathological N category (not in the model)",
                    "21901-4": "pathological M category (not in the model)",
                    "21908-9": "clinical stage group (not in the model)",
                    "21902-2": "pathological stage group (not in the model)"}
@@ -84,6 +86,24 @@ LOINC_MSI = "81695-9"
 MSI_ANSWERS = {"LA26203-2": "msi_high", "LA26202-4": "msi_low", "LA14122-8": "stable"}
 GENES = {"HGNC:6407": "KRAS", "HGNC:7989": "NRAS", "HGNC:1097": "BRAF", "HGNC:3430": "ERBB2"}
 GENE_SYMBOLS = {"KRAS": "KRAS", "NRAS": "NRAS", "BRAF": "BRAF", "ERBB2": "ERBB2", "HER2": "ERBB2"}
+
+# Patient context of decision record 0035. Lynch syndrome: SNOMED CT 315058005 (Hereditary nonpolyposis colon
+# cancer). Another primary cancer: a Condition whose ICD-10 code is a malignant neoplasm outside the colon and rectum
+# (C00-C97 except C18-C20, the secondary sites C77-C79 and C80, unknown primary), read as "active" when its clinical
+# status is active, recurrence or relapse; whether a cancer in remission is recent is the MDT's judgement.
+SNOMED_LYNCH = "315058005"
+_ICD_MALIGNANT = re.compile(r"^C(\d\d)")
+CURRENT_STATUSES = ("active", "recurrence", "relapse")
+
+
+def _other_cancer(icd: list[str]) -> str | None:
+    """The first ICD-10 code of a malignant neoplasm other than the colorectal primary and its metastases."""
+    for code in icd:
+        m = _ICD_MALIGNANT.match(code)
+        if m and int(m.group(1)) <= 97 and int(m.group(1)) not in (18, 19, 20, 77, 78, 79, 80):
+            return code
+    return None
+
 
 # SNOMED CT intent qualifiers -> Course.intent. mCODE STU4 names the extension `mcode-procedure-intent`
 # (its value set has palliative but leaves adjuvant/neoadjuvant out as timing, not intent); older mCODE
@@ -118,6 +138,11 @@ PROCEDURE_TEXT = [  # (phrase in the code's display/text, kind); first match win
     ("segmentectomy", "lung_sublobar_resection"), ("hepatectomy", "liver_resection"),
     ("liver resection", "liver_resection"), ("metastasectomy of liver", "liver_resection"),
 ]
+
+
+_PT = ("Tis", "T1", "T2", "T3", "T4", "T4a", "T4b")
+_YPT = ("T0", *_PT)
+_PN = ("N0", "N1", "N1a", "N1b", "N1c", "N2", "N2a", "N2b")
 
 
 @dataclass
@@ -195,6 +220,12 @@ class _Reader:
     def condition(self, res: Any) -> None:
         profiles = _profiles(res)
         icd = _code_in(res.code, ICD10)
+        if SNOMED_LYNCH in _code_in(res.code, SNOMED):
+            self.data["hereditary_syndrome"] = "lynch"
+            return
+        if (other := _other_cancer(icd)) is not None:
+            self._other_primary(res, other)
+            return
         if any("primary-cancer-condition" in p for p in profiles) or any(c.startswith(("C18", "C19", "C20"))
                                                                           for c in icd):
             self._primary(res, icd)
@@ -230,6 +261,15 @@ class _Reader:
         if onset:
             self.primary["diagnosed"] = onset
 
+    def _other_primary(self, res: Any, code: str) -> None:
+        status = _code_in(res.clinicalStatus, "http://terminology.hl7.org/CodeSystem/condition-clinical")
+        if status and status[0] in CURRENT_STATUSES:
+            self.data["second_primary_cancer"] = "active"
+        else:
+            shown = f"clinical status '{status[0]}'" if status else "no clinical status"
+            self.skip(res, f"another primary cancer ({code}) with {shown}: whether it is recent enough to matter is "
+                           "the MDT's judgement (record second_primary_cancer)")
+
     def _secondary(self, res: Any, icd: list[str]) -> None:
         organ = self._site(res, icd, METASTASIS_SITES, METASTASIS_ICD10)
         if organ is None:
@@ -256,6 +296,8 @@ class _Reader:
             self._cea(res, when)
         elif loinc & {LOINC_CT, LOINC_CN}:
             self._tnm(res, "ct" if LOINC_CT in loinc else "cn")
+        elif loinc & {LOINC_PT, LOINC_PN}:
+            self._path_tnm(res, "T" if LOINC_PT in loinc else "N")
         elif loinc & set(LOINC_OTHER_TNM):
             self.skip(res, LOINC_OTHER_TNM[next(iter(loinc & set(LOINC_OTHER_TNM)))])
         elif LOINC_VARIANT in loinc:
@@ -308,6 +350,26 @@ class _Reader:
                     self.skip(res, f"c{value} has no equivalent in the model")
                 return
         self.skip(res, f"clinical {letter} category value not recognised")
+
+    def _path_tnm(self, res: Any, letter: str) -> None:
+        """A pathological category: pT/pN, or ypT/ypN with the "yp" prefix (decision record 0035)."""
+        pattern = re.compile(rf"^(yp|p)?({letter}(?:[0-4][abc]?|is|X))$", re.IGNORECASE)
+        candidates = _texts(res.valueCodeableConcept) if res.valueCodeableConcept else []
+        if res.valueString:
+            candidates.append(res.valueString)
+        for cand in candidates:
+            m = pattern.match(cand.strip())
+            if m:
+                after = (m.group(1) or "").lower() == "yp"
+                value = m.group(2)[0].upper() + m.group(2)[1:]
+                key = ("yp" if after else "p") + letter.lower()
+                allowed = (_YPT if after else _PT) if letter == "T" else _PN
+                if value in allowed:
+                    self.primary[key] = value
+                else:
+                    self.skip(res, f"{'yp' if after else 'p'}{value} has no equivalent in the model")
+                return
+        self.skip(res, f"pathological {letter} category value not recognised")
 
     def _gene(self, res: Any) -> str | None:
         for comp in res.component or []:

@@ -26,7 +26,9 @@ _SKIP = {"schema_version"}
 _ACRONYMS = {"ecog": "ECOG", "cea": "CEA", "pci": "PCI", "kras": "KRAS", "nras": "NRAS", "braf": "BRAF",
              "mmr": "MMR", "msi": "MSI", "her2": "HER2", "ihc": "IHC", "ntrk": "NTRK", "ret": "RET",
              "ned": "NED", "ct": "cT", "cn": "cN", "ctdna": "ctDNA", "egfr": "EGFR", "ng": "ng", "ml": "mL",
-             "id": "Case label (id)"}
+             "id": "Case label (id)",
+             # primary-tumour inputs of decision record 0035
+             "pt": "pT", "pn": "pN", "ypt": "ypT", "ypn": "ypN"}
 
 
 @dataclass

@@ -244,6 +244,21 @@ CATALOG: tuple[FactSpec, ...] = (
     _f("declines_surgery", "bool", "Patient declines surgery of the metastases", source="preferences.declines_surgery"),
     _f("wishes_organ_preservation", "bool", "Patient wants the rectum preserved and refuses rectal resection",
        source="preferences.wishes_organ_preservation"),
+    # individual lesions, bilobar and disappearing liver metastases, complete response (decision record 0036)
+    _f("lung_lesions_resectable", "enum", "Lung lesions listed one by one that the MDT judges suitable for "
+       "resection: all, some (others unsuitable, e.g. by position) or none", ("all", "some", "none"),
+       definition="lesion_suitability"),
+    _f("liver_lesions_resectable", "enum", "Liver lesions listed one by one that the MDT judges suitable for "
+       "resection: all, some or none (descriptive)", ("all", "some", "none"), definition="lesion_suitability"),
+    _f("liver_bilobar", "bool", "Liver metastases in both liver lobes (descriptive)", definition="bilobar"),
+    _f("liver_disappeared_count", "int", "Liver metastases that disappeared on imaging during chemotherapy",
+       low=0, high=500, definition="disappearing_liver_metastases"),
+    _f("liver_complete_response", "bool", "Every liver metastasis shows a complete response on imaging after "
+       "treatment", definition="site_complete_response"),
+    _f("lung_complete_response", "bool", "Every lung metastasis shows a complete response on imaging after "
+       "treatment", definition="site_complete_response"),
+    _f("all_sites_complete_response", "bool", "Every metastatic site shows a complete response on imaging after "
+       "treatment", definition="site_complete_response"),
 )
 
 FACTS: dict[str, FactSpec] = {spec.name: spec for spec in CATALOG}

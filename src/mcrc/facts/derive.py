@@ -97,7 +97,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["liver_mets"] = "liver" in organs
         v["pelvic_implant"] = "pelvic_implant" in organs
         liver = [m for m in other if m.organ == "liver"]
-        v["liver_met_count"] = _sum_or_none([m.count for m in liver]) if liver else 0
+        v["liver_met_count"] = _sum_or_none([site_count(m) for m in liver]) if liver else 0
         v["extrapulmonary_resectability"] = worst_resectability([m.resectability for m in other]) if other else "none"
         v["isolated_lung"] = bool(lung) and not other
         v["oligometastatic"] = len(organs) <= d.params("oligometastatic")["max_extrapulmonary_sites"]
@@ -105,7 +105,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["metastatic"] = bool(mets)
         all_organs = {m.organ for m in mets}
         v["metastatic_organ_count"] = len(all_organs)
-        v["metastatic_lesion_count"] = _sum_or_none([m.count for m in mets])
+        v["metastatic_lesion_count"] = _sum_or_none([site_count(m) for m in mets])
         judged = [m.resectability for m in mets]
         v["metastases_unresectable"] = (True if "unresectable" in judged else
                                         None if None in judged else False) if mets else False
@@ -122,7 +122,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
             cats = [m.p_category for m in peri]
             v["p_category"] = max(cats) if all(cats) else None
         if liver:
-            sizes = [m.largest_size.mm for m in liver if m.largest_size is not None]
+            sizes = [mm for mm in map(site_largest_mm, liver) if mm is not None]
             v["liver_largest_mm"] = max(sizes) if len(sizes) == len(liver) else None
             v["liver_major_resection"] = _any_attr(liver, "major_resection_needed")
             small = [m.small_and_accessible for m in liver]
@@ -133,12 +133,12 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
     if lung:
         lymph = _any_attr(lung, "lymphangitic")
         v["lymphangitic"] = lymph
-        v["lung_met_count"] = _sum_or_none([m.count for m in lung])
-        sizes = [m.largest_size.mm for m in lung if m.largest_size is not None]
+        v["lung_met_count"] = _sum_or_none([site_count(m) for m in lung])
+        sizes = [mm for mm in map(site_largest_mm, lung) if mm is not None]
         v["lung_largest_mm"] = max(sizes) if len(sizes) == len(lung) else None
-        v["lung_bilateral"] = _any_attr(lung, "bilateral")
+        v["lung_bilateral"] = _both_sides(lung, "bilateral")
         if v["lung_met_count"] == 1:
-            v["lung_zone"] = lung[0].zone
+            v["lung_zone"] = lung[0].zone or (lung[0].lesions[0].zone if lung[0].lesions else None)
         v["lung_nodes"] = _any_attr(lung, "hilar_mediastinal_nodes")
         v["lung_symptomatic"] = _any_attr(lung, "symptomatic")
         v["lung_resectability"] = worst_resectability([m.resectability for m in lung])
@@ -146,6 +146,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other, _other_metastasis_treated(p))
         v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
 
+    _lesion_facts(p, v, lung, other)
     v["bone_pain"] = p.symptoms.bone_pain if p.symptoms else None
 
     # --- biology -----------------------------------------------------------------------------
@@ -185,6 +186,60 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["declines_surgery"] = p.preferences.declines_surgery
         v["wishes_organ_preservation"] = p.preferences.wishes_organ_preservation
     return Facts(values=v, ned_date=p.ned_date, notes=tuple(notes))
+
+
+# ---- individual lesions, bilobar and disappearing liver metastases, complete response (decision record 0036) ----
+def site_count(m: Lesion) -> int | None:
+    """A site's lesion count: as recorded, else the number of lesions listed one by one (the list is complete)."""
+    return m.count if m.count is not None else (len(m.lesions) if m.lesions else None)
+
+
+def site_largest_mm(m: Lesion) -> float | None:
+    """A site's largest lesion (mm): as recorded, else the largest of the listed lesions when all are measured."""
+    if m.largest_size is not None:
+        return m.largest_size.mm
+    sizes = [x.size.mm if x.size else None for x in m.lesions or ()]
+    return max(sizes) if sizes and None not in sizes else None
+
+
+def _both_sides(sites: list[Lesion], attr: str) -> bool | None:
+    """Lesions on both sides (lung: bilateral; liver: bilobar): as recorded, else from the listed lesions' sides
+    (definitions.yaml bilobar)."""
+    said = [getattr(m, attr) for m in sites]
+    sides = {x.side for m in sites for x in m.lesions or ()}
+    if True in said or {"left", "right"} <= sides:
+        return True
+    if said and all(x is False for x in said):
+        return False
+    every_listed = all(m.lesions for m in sites) and None not in sides
+    return False if sites and every_listed and len(sides) == 1 else None
+
+
+def lesion_suitability(sites: list[Lesion]) -> str | None:
+    """all / some / none of the lesions listed one by one are suitable for resection (definitions.yaml
+    lesion_suitability); 'some' as soon as one is and one is not, else unknown unless every lesion is judged."""
+    judged = [x.suitable_for_resection for m in sites for x in m.lesions or ()]
+    if True in judged and False in judged:
+        return "some"
+    if not sites or not judged or None in judged or not all(m.lesions for m in sites):
+        return None
+    return "all" if judged[0] else "none"
+
+
+def _lesion_facts(p: Patient, v: dict, lung: list[Lesion], other: list[Lesion]) -> None:
+    if p.metastases is None:
+        return
+    liver = [m for m in other if m.organ == "liver"]
+    if lung:
+        v["lung_lesions_resectable"] = lesion_suitability(lung)
+        v["lung_complete_response"] = kleene_and(m.complete_response for m in lung)
+    if liver:
+        v["liver_lesions_resectable"] = lesion_suitability(liver)
+        v["liver_bilobar"] = _both_sides(liver, "bilobar")
+        v["liver_disappeared_count"] = _sum_or_none([m.disappeared_count for m in liver])
+        v["liver_complete_response"] = kleene_and(m.complete_response for m in liver)
+    if p.metastases:
+        v["all_sites_complete_response"] = kleene_and(m.complete_response for m in p.metastases)
 
 
 def _ctdna_discordant(p: Patient, tissue_ras: str | None) -> bool | None:

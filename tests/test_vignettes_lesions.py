@@ -278,3 +278,45 @@ def test_old_records_without_the_new_fields_still_validate() -> None:
     """Every new field is optional: a stored schema-2 patient without them is read as before."""
     p = parse_patient(patient())
     assert all(m.lesions is None and m.complete_response is None for m in p.metastases)
+
+
+# ---- the cohort schema ------------------------------------------------------------------------------------------
+def test_cohort_files_without_the_lesion_columns_still_audit(tmp_path) -> None:
+    """The new fact columns are optional: a file written before them validates, each is unknown in every row, and
+    the audit (column-pruned Parquet read, full read, both backends) answers as with the columns present and
+    empty."""
+    import polars as pl
+
+    from mcrc.cohort.audit import run_audit, vocabulary_codes
+    from mcrc.cohort.schema import OPTIONAL_FACTS, read_cohort
+    from tests.test_cohort_helpers import raw_rows
+
+    frame = raw_rows(40, 3, 0.1)
+    empty = frame.with_columns([pl.lit(None, dtype=frame.schema[c]).alias(c) for c in OPTIONAL_FACTS])
+    old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"
+    frame.drop(*OPTIONAL_FACTS).write_parquet(old)
+    empty.write_parquet(new)
+    read = read_cohort(old, vocabulary_codes(mcrc.load_knowledge()))
+    assert all(read.get_column(c).null_count() == read.height for c in OPTIONAL_FACTS)
+    for engine in ("polars", "duckdb"):
+        for decisions in (False, True):
+            a = run_audit(old, engine=engine, decisions=decisions)
+            b = run_audit(new, engine=engine, decisions=decisions)
+            assert a.concordance.equals(b.concordance)
+
+
+def test_cohort_lesion_column_out_of_domain_is_named(tmp_path) -> None:
+    import polars as pl
+
+    from mcrc.cohort.audit import vocabulary_codes
+    from mcrc.cohort.schema import CohortError, read_cohort
+    from tests.test_cohort_helpers import raw_rows
+
+    p = tmp_path / "bad.parquet"
+    raw_rows(5, 4, 0.0).with_columns(pl.lit("partly").alias("lung_lesions_resectable"),
+                                     pl.lit(501).alias("liver_disappeared_count")).write_parquet(p)
+    with pytest.raises(CohortError) as exc:
+        read_cohort(p, vocabulary_codes(mcrc.load_knowledge()))
+    text = str(exc.value)
+    assert "column lung_lesions_resectable" in text and "'partly'" in text and "all, some, none" in text
+    assert "column liver_disappeared_count" in text and "0..500" in text

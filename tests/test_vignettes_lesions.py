@@ -129,6 +129,15 @@ def test_count_size_and_sides_come_from_the_list() -> None:
     assert "lung_bilateral" not in _facts(patient(metastases=[unknown_side]))
 
 
+def test_liver_dominance_reads_listed_lung_nodules() -> None:
+    small = lung(count=DROP, zone=DROP, largest_size=DROP, lesions=[{"size": size(8)}, {"size": size(6)}])
+    assert _facts(patient(CONVERSION, metastases=[liver(), small]))["liver_dominant"] is True
+    large = merge(small, {"lesions": [{"size": size(8)}, {"size": size(12)}]})
+    assert _facts(patient(CONVERSION, metastases=[liver(), large]))["liver_dominant"] is False
+    unmeasured = merge(small, {"lesions": [{"size": size(8)}, {}]})
+    assert "liver_dominant" not in _facts(patient(CONVERSION, metastases=[liver(), unmeasured]))
+
+
 @pytest.mark.parametrize(("site_kw", "expected"), [
     pytest.param({"bilobar": True}, True, id="recorded"),
     pytest.param({"bilobar": False}, False, id="recorded-false"),
@@ -320,3 +329,32 @@ def test_cohort_lesion_column_out_of_domain_is_named(tmp_path) -> None:
     text = str(exc.value)
     assert "column lung_lesions_resectable" in text and "'partly'" in text and "all, some, none" in text
     assert "column liver_disappeared_count" in text and "0..500" in text
+
+
+# ---- the OpenAPI description refuses what JSON Schema can state ---------------------------------------------------
+SCHEMA_CANNOT_STATE = {"count-mismatch", "lesion-too-big", "site-size-too-big", "disappeared-more-than-count",
+                       "cr-but-lesions-left", "all-gone-not-cr", "cr-course-vs-site", "zone-contradiction"}
+
+
+def test_patient_json_schema_states_the_lesion_rules_it_can() -> None:
+    """Each refusal above is in the Patient's JSON Schema unless JSON Schema cannot state it (a number compared with
+    a list's length or another number, sizes in two units, the latest course); those are the ones the schemathesis
+    hook lets through (with a single lesion's zone against the site's, which the generator cannot draw with), and
+    the boundaries stay schema-valid."""
+    import json
+
+    import jsonschema_rs
+
+    from mcrc.patient import Patient
+    from tests.schemathesis_hooks import DATE_RULES
+
+    validator = jsonschema_rs.validator_for(Patient.model_json_schema())
+    for case in test_bad_values_refused.pytestmark[0].args[1]:
+        p = case.values[0]
+        if case.id in SCHEMA_CANNOT_STATE:
+            assert validator.is_valid(json.loads(json.dumps(p))), case.id
+            assert all(DATE_RULES.search(message) for _, message in _problems(p)), case.id
+        else:
+            assert not validator.is_valid(json.loads(json.dumps(p))), case.id
+    for case in test_boundaries_accepted.pytestmark[0].args[1]:
+        assert validator.is_valid(json.loads(json.dumps(case.values[0]))), case.id

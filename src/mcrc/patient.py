@@ -257,13 +257,52 @@ def _response_problems(site: Lesion) -> list[str]:
     return out
 
 
+def _listed(then: dict[str, Any]) -> dict[str, Any]:
+    """A rule on the listed lesions (`lesions` as an array; absent or null it holds)."""
+    return {"properties": {"lesions": then}}
+
+
+def _side_in(*values: str | None) -> dict[str, Any]:
+    return {"properties": {"side": {"enum": list(values)}}}
+
+
+def _lesion_rules() -> list[dict[str, Any]]:
+    """The listed lesions' rules in the JSON Schema (decision record 0036). Comparing count or sizes with the list
+    and the response with the count cannot be stated there; a single listed lesion's zone against the site's could
+    (one rule per zone), but with it the API's test generator can no longer draw patients from the schema, so it
+    stays a validator only, as those do (tests/schemathesis_hooks.py names them)."""
+    organs = typing.get_args(Organ)
+    not_both = {"anyOf": [{"items": _side_in("left", None)}, {"items": _side_in("right", None)}]}
+    not_one = {"allOf": [{"contains": _side_in("left", None)}, {"contains": _side_in("right", None)}]}
+    lung = {"organ": {"const": "lung"}}
+    return [
+        _when("organ", [o for o in organs if o not in ("lung", "liver")], _listed({"items": _null("side")})),
+        {"if": {"properties": {"zone": {"type": "string"}}, "required": ["zone"]}, "then": _listed({"maxItems": 1})},
+        {"if": {"properties": {**lung, "bilateral": {"const": False}}, "required": ["organ", "bilateral"]},
+         "then": _listed(not_both)},
+        {"if": {"properties": {**lung, "bilateral": {"const": True}}, "required": ["organ", "bilateral"]},
+         "then": _listed(not_one)},
+        _when("bilobar", [False], _listed(not_both)),
+        _when("bilobar", [True], _listed(not_one)),
+    ]
+
+
+def _organ_only(organ: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """Fields of one organ are null elsewhere; so is a listed lesion's zone outside the lung (decision 0036)."""
+    then = _null(*fields)
+    if organ == "lung":
+        then["properties"]["lesions"] = {"items": _null("zone")}
+    return _when("organ", [o for o in typing.get_args(Organ) if o != organ], then)
+
+
 class Lesion(_Model):
     """One metastatic site (or a group of lesions in one organ)."""
 
-    model_config = _rules(*(_when("organ", [o for o in typing.get_args(Organ) if o != organ], _null(*fields))
-                            for organ, fields in (("lung", LUNG_ONLY_FIELDS), ("liver", LIVER_ONLY_FIELDS),
-                                                  ("liver", LIVER_LESION_FIELDS),
-                                                  ("peritoneum", PERITONEUM_ONLY_FIELDS))))
+    model_config = _rules(*(_organ_only(organ, fields)
+                            for organ, fields in (("lung", LUNG_ONLY_FIELDS),
+                                                  ("liver", LIVER_ONLY_FIELDS + LIVER_LESION_FIELDS),
+                                                  ("peritoneum", PERITONEUM_ONLY_FIELDS))),
+                          *_lesion_rules())
 
     organ: Organ
     count: int | None = Field(default=None, ge=1, le=500)
@@ -324,6 +363,18 @@ class Lesion(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def lesion_count(self) -> int | None:
+        """The site's lesion count: as recorded, else the number of lesions listed one by one (the list is
+        complete; decision record 0036)."""
+        return self.count if self.count is not None else (len(self.lesions) if self.lesions else None)
+
+    def largest_mm(self) -> float | None:
+        """The site's largest lesion (mm): as recorded, else the largest listed lesion when all are measured."""
+        if self.largest_size is not None:
+            return self.largest_size.mm
+        sizes = [x.size.mm if x.size else None for x in self.lesions or ()]
+        return max(sizes) if sizes and None not in sizes else None
 
 
 class Ctdna(_Model):
@@ -544,7 +595,20 @@ class Symptoms(_Model):
 class Patient(_Model):
     """A patient with colorectal cancer, as the MDT knows them today."""
 
-    model_config = _rules(_when("ned", [False], _null("ned_date")))
+    model_config = _rules(
+        _when("ned", [False], _null("ned_date")),
+        # responses against the history (decision record 0036; the latest course's response stays a validator)
+        {"if": {"properties": {"treatment_history": {"properties": {"courses": {"type": "array", "maxItems": 0}},
+                                                     "required": ["courses"]}}, "required": ["treatment_history"]},
+         "then": {"properties": {"metastases": {"items": {"properties": {
+             "disappeared_count": {"anyOf": [{"type": "null"}, {"maximum": 0}]}}}}}}},
+        {"if": {"properties": {"treatment_history": {
+            "properties": {"courses": {"type": "array", "maxItems": 0},
+                           "radiotherapy": {"type": "array", "maxItems": 0}},
+            "required": ["courses", "radiotherapy"]}}, "required": ["treatment_history"]},
+         "then": {"properties": {"metastases": {"items": {"properties": {
+             "complete_response": {"enum": [False, None]}}}}}}},
+    )
 
     schema_version: Literal["1", "2"] = Field(
         default=SCHEMA_VERSION, description='"2"; a "1" document (courses with `setting` and `outcome`) is read '

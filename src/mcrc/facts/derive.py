@@ -97,7 +97,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["liver_mets"] = "liver" in organs
         v["pelvic_implant"] = "pelvic_implant" in organs
         liver = [m for m in other if m.organ == "liver"]
-        v["liver_met_count"] = _sum_or_none([site_count(m) for m in liver]) if liver else 0
+        v["liver_met_count"] = _sum_or_none([m.lesion_count() for m in liver]) if liver else 0
         v["extrapulmonary_resectability"] = worst_resectability([m.resectability for m in other]) if other else "none"
         v["isolated_lung"] = bool(lung) and not other
         v["oligometastatic"] = len(organs) <= d.params("oligometastatic")["max_extrapulmonary_sites"]
@@ -105,7 +105,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["metastatic"] = bool(mets)
         all_organs = {m.organ for m in mets}
         v["metastatic_organ_count"] = len(all_organs)
-        v["metastatic_lesion_count"] = _sum_or_none([site_count(m) for m in mets])
+        v["metastatic_lesion_count"] = _sum_or_none([m.lesion_count() for m in mets])
         judged = [m.resectability for m in mets]
         v["metastases_unresectable"] = (True if "unresectable" in judged else
                                         None if None in judged else False) if mets else False
@@ -122,7 +122,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
             cats = [m.p_category for m in peri]
             v["p_category"] = max(cats) if all(cats) else None
         if liver:
-            sizes = [mm for mm in map(site_largest_mm, liver) if mm is not None]
+            sizes = [mm for mm in (m.largest_mm() for m in liver) if mm is not None]
             v["liver_largest_mm"] = max(sizes) if len(sizes) == len(liver) else None
             v["liver_major_resection"] = _any_attr(liver, "major_resection_needed")
             small = [m.small_and_accessible for m in liver]
@@ -133,8 +133,8 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
     if lung:
         lymph = _any_attr(lung, "lymphangitic")
         v["lymphangitic"] = lymph
-        v["lung_met_count"] = _sum_or_none([site_count(m) for m in lung])
-        sizes = [mm for mm in map(site_largest_mm, lung) if mm is not None]
+        v["lung_met_count"] = _sum_or_none([m.lesion_count() for m in lung])
+        sizes = [mm for mm in (m.largest_mm() for m in lung) if mm is not None]
         v["lung_largest_mm"] = max(sizes) if len(sizes) == len(lung) else None
         v["lung_bilateral"] = _both_sides(lung, "bilateral")
         if v["lung_met_count"] == 1:
@@ -189,19 +189,6 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
 
 
 # ---- individual lesions, bilobar and disappearing liver metastases, complete response (decision record 0036) ----
-def site_count(m: Lesion) -> int | None:
-    """A site's lesion count: as recorded, else the number of lesions listed one by one (the list is complete)."""
-    return m.count if m.count is not None else (len(m.lesions) if m.lesions else None)
-
-
-def site_largest_mm(m: Lesion) -> float | None:
-    """A site's largest lesion (mm): as recorded, else the largest of the listed lesions when all are measured."""
-    if m.largest_size is not None:
-        return m.largest_size.mm
-    sizes = [x.size.mm if x.size else None for x in m.lesions or ()]
-    return max(sizes) if sizes and None not in sizes else None
-
-
 def _both_sides(sites: list[Lesion], attr: str) -> bool | None:
     """Lesions on both sides (lung: bilateral; liver: bilobar): as recorded, else from the listed lesions' sides
     (definitions.yaml bilobar)."""

@@ -15,7 +15,17 @@ import schemathesis
 # Patient rules no JSON Schema keyword can state (mcrc.patient): a date compared with today or with another date;
 # drugs named as not tolerated that the course's regimen does not contain; two lines running at once.
 DATE_RULES = re.compile(r"is in the future|is before (started|the date of diagnosis)|were not given in this course"
-                        r"|are all ongoing: one line of therapy")
+                        r"|are all ongoing: one line of therapy"
+                        # lesions listed one by one against their site (decision record 0036): a count or a size
+                        # compared with the list (sizes in either unit), disappeared lesions or a complete response
+                        # compared with the count, a site's response against the latest course for metastatic disease,
+                        # and a single listed lesion's zone against the site's (statable, but the generator cannot
+                        # draw from the schema with it; mcrc.patient._lesion_rules)
+                        r"|but lesions lists \d+: the list gives every lesion|is larger than largest_size"
+                        r"|zone is \w+ but lesions\[0\]\.zone is"
+                        r"|but the largest of the lesions listed measures|is more than the site's lesions"
+                        r"|complete_response is (true|false) but (disappeared_count|all \d+ lesions)"
+                        r"|complete_response is false but the latest course")
 # What the strict JSON reader refuses inside a FHIR resource (FHIR strings allow no C0 controls; R4B integers are
 # 32-bit): the Bundle body describes only the Bundle's frame, the resources are as the FHIR specification says.
 READER_RULES = re.compile(r"control character|digits is beyond|too large to represent")

@@ -212,3 +212,49 @@ def test_a_clinician_marks_a_row_reviewed_and_the_answer_page_shows_it(server):
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_lesion_rows_inside_metastasis_rows(server):
+    """Lesions listed one by one are rows inside a metastasis row (decision record 0036): adding one fills only its
+    own row number, also in a metastasis row added in the page, and a contradiction is shown as it is typed."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, _ = server
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(15_000)
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type == "error" or "Content Security Policy" in m.text else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"{base}/login?next=/cases/new")
+            page.fill("#token", token)
+            page.click("form[action='/login'] button[type=submit]")
+            expect(page).to_have_url(f"{base}/cases/new")
+
+            page.select_option("[name='metastases[0].organ']", "liver")
+            page.click("fieldset[data-repeat='metastases'] > .add-row")
+            page.select_option("[name='metastases[1].organ']", "lung")
+            page.fill("[name='metastases[1].count']", "2")
+            lesions = "fieldset[data-repeat='metastases[1].lesions'] > .add-row"
+            page.click(lesions)
+            page.click(lesions)
+            page.select_option("[name='metastases[1].lesions[0].zone']", "outer")
+            page.select_option("[name='metastases[1].lesions[0].suitable_for_resection']", "true")
+            page.select_option("[name='metastases[1].lesions[1].zone']", "inner")
+            page.select_option("[name='metastases[1].lesions[1].suitable_for_resection']", "false")
+            expect(page.locator("[name='metastases[0].lesions[0].zone']")).to_have_count(0)
+            page.click(".json-view summary")
+            expect(page.locator("#patient-json")).to_have_value(re.compile(r'"suitable_for_resection": false'))
+            draft = json.loads(page.locator("#patient-json").input_value())
+            assert [x["zone"] for x in draft["metastases"][1]["lesions"]] == ["outer", "inner"]
+            page.fill("[name='metastases[1].count']", "3")
+            expect(page.locator("[data-err-for='metastases[1]']")).to_contain_text("count is 3 but lesions lists 2")
+            page.click("fieldset[data-path='metastases[1].lesions[1]'] .remove-row")
+            expect(page.locator("[name='metastases[1].lesions[1].zone']")).to_have_count(0)
+            expect(page.locator("[name='metastases[1].organ']")).to_have_count(1)  # the outer row stays
+        finally:
+            browser.close()
+    assert not problems, problems

@@ -434,3 +434,82 @@ def test_content_digest_is_canonical_and_takes_any_json_value():
     assert content_digest(changed) != content_digest(bundle)
     big = {"resourceType": "Bundle", "total": 2**70}
     assert content_digest(big) != content_digest({"resourceType": "Bundle", "total": 2**70 + 1})
+
+
+# ---- sides of lung and liver metastases; a site's complete response (decision record 0036) -----------------------
+SCT = "http://snomed.info/sct"
+
+
+def _secondary(rid: str, code: str, **extra: Any) -> dict:
+    return {"fullUrl": f"urn:uuid:{rid}", "resource": {
+        "resourceType": "Condition", "id": rid,
+        "meta": {"profile": ["http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-secondary-cancer-condition"]},
+        "code": {"coding": [{"system": SCT, "code": "128462008"}]},
+        "bodySite": [{"coding": [{"system": SCT, "code": code}], **extra}],
+        "subject": {"reference": "Patient/fhir-02"}, "onsetDateTime": "2026-10-09"}}
+
+
+def _status(rid: str, focus: str, value: str, when: str = "2026-11-20", loinc: str = "97509-4") -> dict:
+    return {"resource": {"resourceType": "Observation", "id": rid, "status": "final",
+                         "code": {"coding": [{"system": LOINC_SYS, "code": loinc}]},
+                         "subject": {"reference": "Patient/fhir-02"}, "focus": [{"reference": focus}],
+                         "effectiveDateTime": when,
+                         "valueCodeableConcept": {"coding": [{"system": SCT, "code": value}]}}}
+
+
+def _liver_bundle(*entries: dict) -> dict:
+    bundle = _load("02-left-colon-ras-wt-liver")
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != "fhir-02-met-liver-1"] + list(entries)
+    return bundle
+
+
+def _site(p, organ: str):
+    return next(m for m in p.metastases if m.organ == organ)
+
+
+def test_liver_lobes_make_bilobar_disease_and_one_lobe_says_nothing():
+    both = read_bundle(_liver_bundle(_secondary("l1", "48521005"), _secondary("l2", "69842003")), today=TODAY)
+    assert both.unmapped == [] and _site(both.patient, "liver").bilobar is True
+    assert mcrc.assess(both.patient, today=TODAY).facts["liver_bilobar"] is True
+    one = read_bundle(_liver_bundle(_secondary("l1", "48521005"), _secondary("l2", "10200004")), today=TODAY)
+    assert _site(one.patient, "liver").bilobar is None  # other lesions may lie in the left lobe: unknown
+
+
+def test_lung_laterality_from_body_structure_or_mcode_qualifier():
+    ext = {"extension": [{"url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier",
+                          "valueCodeableConcept": {"coding": [{"system": SCT, "code": "7771000"}]}}]}
+    p = read_bundle(_liver_bundle(_secondary("l1", "10200004"), _secondary("r", "3341006"),
+                                  _secondary("q", "39607008", **ext)), today=TODAY).patient
+    assert _site(p, "lung").bilateral is True
+    p = read_bundle(_liver_bundle(_secondary("l1", "10200004"), _secondary("r", "3341006"),
+                                  _secondary("s", "44029006")), today=TODAY).patient
+    assert _site(p, "lung").bilateral is True
+    p = read_bundle(_liver_bundle(_secondary("l1", "10200004"), _secondary("r", "3341006")), today=TODAY).patient
+    assert _site(p, "lung").bilateral is None
+
+
+@pytest.mark.parametrize(("value", "loinc", "expected"), [
+    pytest.param("260415000", "97509-4", True, id="not-detected"),
+    pytest.param("281900007", "88040-1", True, id="no-abnormality-older-code"),
+    pytest.param("359746009", "97509-4", False, id="stable"),
+    pytest.param("271299001", "97509-4", False, id="worsened"),
+])
+def test_disease_status_of_a_site_is_its_complete_response(value, loinc, expected):
+    bundle = _liver_bundle(_secondary("l1", "10200004"), _status("st", "urn:uuid:l1", value, loinc=loinc))
+    result = read_bundle(bundle, today=TODAY)
+    assert result.unmapped == []
+    assert _site(result.patient, "liver").complete_response is expected
+    facts = mcrc.assess(result.patient, today=TODAY).facts
+    assert facts["liver_complete_response"] is expected and facts["all_sites_complete_response"] is expected
+
+
+def test_latest_disease_status_wins_and_unclear_ones_are_reported():
+    bundle = _liver_bundle(_secondary("l1", "10200004"),
+                           _status("old", "Condition/l1", "260415000", when="2026-10-20"),
+                           _status("new", "Condition/l1", "271299001", when="2026-11-20"),
+                           _status("improved", "Condition/l1", "268910001"),
+                           _status("nofocus", "Condition/nowhere", "260415000"))
+    result = read_bundle(bundle, today=TODAY)
+    assert _site(result.patient, "liver").complete_response is False
+    assert any(u.startswith("Observation/improved:") and "does not say" in u for u in result.unmapped)
+    assert any(u.startswith("Observation/nofocus:") and "not one metastatic site" in u for u in result.unmapped)

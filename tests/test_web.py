@@ -221,6 +221,12 @@ def test_form_to_draft_leaves_blank_fields_unknown():
     assert pform.form_to_draft({}) == {"schema_version": "2"}  # the form is schema 2: radiotherapy stays unknown
 
 
+def _generic(path: str) -> str:
+    """A concrete field path with each row number replaced by its depth's placeholder."""
+    depth = iter(range(len(pform.INDEXES)))
+    return re.sub(r"\[\d+\]", lambda _: f"[{pform.INDEXES[next(depth)]}]", path)
+
+
 def test_form_covers_every_patient_field_and_round_trips_every_example():
     def paths(schema_model, prefix=""):
         out = set()
@@ -233,7 +239,7 @@ def test_form_covers_every_patient_field_and_round_trips_every_example():
     for example in sorted(EXAMPLES.glob("*.json")):
         data = json.loads(example.read_text(encoding="utf-8"))
         values = pform.draft_to_form(data)
-        generic = {re.sub(r"\[\d+\]", f"[{pform.INDEX}]", k.removeprefix(pform.LIST_STATE)) for k in values}
+        generic = {_generic(k.removeprefix(pform.LIST_STATE)) for k in values}
         assert generic <= shown, example.name
         expected = mcrc.parse_patient(data).model_dump(mode="json", exclude_none=True)
         assert mcrc.parse_patient(pform.form_to_draft(values)).model_dump(mode="json", exclude_none=True) == expected
@@ -565,3 +571,44 @@ def test_pdf_fetcher_refuses_every_other_url_without_touching_it(tmp_path, caplo
     assert any(r.name == "weasyprint" for r in caplog.records)
     for secret in ("SECRET", "127.0.0.1", "evil.example", "passwd", str(tmp_path)):
         assert not any(secret in m for m in everything), secret
+
+
+# ---- lesions listed one by one: a repeated group inside a metastasis row (decision record 0036) -------------------
+LESIONS_PATIENT = {"metastases": [
+    {"organ": "liver", "count": 2, "bilobar": True, "disappeared_count": 1},
+    {"organ": "lung", "lesions": [
+        {"size": {"value": 12, "unit": "mm"}, "zone": "outer", "side": "right", "suitable_for_resection": True},
+        {"zone": "inner", "suitable_for_resection": False}]}],
+    "treatment_history": {"courses": [{"intent": "conversion", "regimen": "FOLFOX", "stop_reason": "ongoing"}]}}
+
+
+def test_form_round_trips_lesions_listed_one_by_one():
+    values = pform.draft_to_form(LESIONS_PATIENT)
+    assert values["metastases[1].lesions[1].zone"] == "inner"
+    assert values["metastases[1].lesions[0].suitable_for_resection"] == "true"
+    assert pform.row_counts(values)["metastases[1].lesions"] == 2
+    assert "metastases[0].lesions" not in pform.row_counts(values)
+    draft = pform.form_to_draft(values)
+    assert mcrc.parse_patient(draft).model_dump(mode="json", exclude_none=True) == \
+        mcrc.parse_patient(LESIONS_PATIENT).model_dump(mode="json", exclude_none=True)
+    spec = {s.name: s for s in pform.SPEC}["metastases"]
+    lesions = {s.name: s for s in spec.children}["lesions"]
+    assert (spec.index, lesions.index) == ("__i__", "__j__")  # an outer row number never fills the inner rows'
+    assert lesions.children[0].path == "metastases[__i__].lesions[__j__].size"
+
+
+def test_form_shows_listed_lesions_and_places_their_problems(coo):
+    csrf = _csrf(coo.get("/cases/new").text)
+    values = pform.draft_to_form(LESIONS_PATIENT)
+    values["metastases[1].lesions[1].zone"] = "central"
+    values["metastases[1].count"] = "3"
+    text = _friendly_form(coo.post("/cases", data={"csrf_token": csrf, **values}))
+    field = re.search(r'<div class="field invalid" data-path="metastases\[1\]\.lesions\[1\]\.zone">.*?</div>', text,
+                      re.S)
+    assert field and "&#39;central&#39; is not an allowed value" in field.group(0)
+    assert 'name="metastases[1].lesions[0].size.value"' in text and 'value="12"' in text
+    # each lung row carries its own template for a further lesion, with the inner placeholder kept
+    assert 'data-repeat="metastases[1].lesions" data-index="__j__"' in text
+    assert 'name="metastases[1].lesions[__j__].zone"' in text
+    body = _validate(coo, {**values, "metastases[1].lesions[1].zone": "inner"})
+    assert any("count is 3 but lesions lists 2" in e["message"] for e in body["problem"]["errors"])

@@ -113,6 +113,10 @@ def run_audit(source: str | Path | pl.DataFrame, engine: str = "polars", kb: Kno
         # Spark reads a validated Parquet file itself; anything else is handed over through a temporary file
         parquet = None if isinstance(source, pl.DataFrame) or Path(source).suffix.lower() not in (".parquet", ".pq") \
             else source
+        if parquet is not None:
+            from mcrc.cohort.schema import has_every_column
+
+            parquet = parquet if has_every_column(parquet) else None  # optional columns absent: hand the frame over
         out, groups, totals = spark_backend.run(None if parquet else df, plan, decisions=decisions, session=spark,
                                                 path=parquet)
     timings["evaluate"] = time.perf_counter() - t1

@@ -46,8 +46,18 @@ META: tuple[Column, ...] = (
 _TYPE = {"enum": "string", "bool": "boolean", "int": "integer", "number": "number"}
 
 
+# Fact columns added after cohort files were first written (decision record 0036): optional, so that older files
+# still validate; an absent column is read as unknown (NULL) for every row, and the rules that read these facts
+# treat unknown as "not recorded".
+OPTIONAL_FACTS = frozenset({
+    "lung_lesions_resectable", "liver_lesions_resectable", "liver_bilobar", "liver_disappeared_count",
+    "liver_complete_response", "lung_complete_response", "all_sites_complete_response",
+})
+
+
 def fact_column(spec: FactSpec) -> Column:
-    return Column(spec.name, _TYPE[spec.kind], spec.doc, True, spec.values, spec.low, spec.high)
+    return Column(spec.name, _TYPE[spec.kind], spec.doc, spec.name not in OPTIONAL_FACTS, spec.values, spec.low,
+                  spec.high)
 
 
 COLUMNS: tuple[Column, ...] = META + tuple(fact_column(s) for s in FACTS.values())
@@ -206,8 +216,11 @@ def read_cohort(path: str | Path, vocabulary: dict[str, set[str]] | None = None,
                          for c in COLUMNS if c.name in schema and not _type_ok(schema[c.name], c.type)]
             if problems:
                 raise CohortError(str(path), problems)
-            return validate(pl.read_parquet(p, columns=[c for c in columns if c in schema]), str(path), vocabulary,
-                            partial=True)
+            df = validate(pl.read_parquet(p, columns=[c for c in columns if c in schema]), str(path), vocabulary,
+                          partial=True)
+            absent = [c for c in columns if c not in schema and c in BY_NAME and not BY_NAME[c].required]
+            return df.with_columns([pl.lit(None, dtype=_dtype(BY_NAME[c], vocabulary)).alias(c) for c in absent]) \
+                if absent else df
         if suffix in (".parquet", ".pq"):
             df = pl.read_parquet(p)
         elif suffix in (".csv", ".txt"):
@@ -219,6 +232,12 @@ def read_cohort(path: str | Path, vocabulary: dict[str, set[str]] | None = None,
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise CohortError(str(path), [Problem("file", f"cannot be read: {str(exc).splitlines()[0]}")]) from None
     return validate(df, str(path), vocabulary)
+
+
+def has_every_column(path: str | Path) -> bool:
+    """A Parquet file that holds every column of the schema, optional ones included (a backend that reads the file
+    itself, Spark, needs them all; otherwise it is handed the validated frame, absent columns filled)."""
+    return set(pl.read_parquet_schema(path)) >= {c.name for c in COLUMNS}
 
 
 def _read_csv(p: Path) -> pl.DataFrame:

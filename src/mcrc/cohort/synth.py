@@ -128,7 +128,38 @@ def random_patient(rng: random.Random, p_unknown: float = 0.08) -> dict[str, Any
         "symptoms": {"bone_pain": _maybe(rng, rng.random() < 0.05, u)},
         "ned": _maybe(rng, rng.random() < 0.1, u),
     }
+    _lesion_details(random.Random(hash(rng.getstate())), patient, courses, u)
     return patient
+
+
+def _lesion_details(rng: random.Random, patient: dict[str, Any], courses: list[dict[str, Any]], u: float) -> None:
+    """Lesions listed one by one, bilobar and disappearing liver metastases, complete response (decision 0036),
+    drawn from a generator of their own so that the patients drawn before these fields existed stay the same."""
+    mets = patient["metastases"]
+    treated = bool(courses) and patient["treatment_history"] is not None
+    for site in mets or ():
+        count = site.get("count")
+        if site["organ"] == "lung" and count in (1, 2, 3) and rng.random() < 0.4:
+            zone = site.pop("zone", None) if count > 1 else site.get("zone")
+            sides = {True: ["left", "right", "right"], False: ["right"] * 3}.get(site.get("bilateral"), [None] * 3)
+            if count == 1 and site.get("bilateral"):
+                sides = [None]
+            size = site.get("largest_size")
+            listed = []
+            for i in range(count):
+                lesion = {"zone": zone if count == 1 else _maybe(rng, rng.choice(["outer", "middle", "inner"]), u),
+                          "side": sides[i],
+                          "suitable_for_resection": _maybe(rng, rng.random() < 0.7, u * 3)}
+                if size is not None:
+                    lesion["size"] = size if i == 0 else {"value": max(1, size["value"] // 2), "unit": size["unit"]}
+                listed.append({k: v for k, v in lesion.items() if v is not None})
+            site["lesions"] = listed
+        if site["organ"] == "liver":
+            site["bilobar"] = _maybe(rng, rng.random() < 0.4, u * 3)
+            if treated and count is not None and rng.random() < 0.3:
+                gone = rng.choice([0, 0, 1, count])
+                site["disappeared_count"] = gone
+                site["complete_response"] = gone == count if rng.random() < 0.5 else None
 
 
 def profiles(n: int, seed: int, kb: KnowledgeBase) -> list[dict[str, Any]]:

@@ -261,6 +261,21 @@ CATALOG: tuple[FactSpec, ...] = (
        "result)", ("lynch", "other", "none"), source="hereditary_syndrome"),
     _f("second_primary_cancer", "enum", "Another primary cancer besides the colorectal one",
        ("active", "recent", "remote", "none"), source="second_primary_cancer"),
+    # individual lesions, bilobar and disappearing liver metastases, complete response (decision record 0036)
+    _f("lung_lesions_resectable", "enum", "Lung lesions listed one by one that the MDT judges suitable for "
+       "resection: all, some (others unsuitable, e.g. by position) or none", ("all", "some", "none"),
+       definition="lesion_suitability"),
+    _f("liver_lesions_resectable", "enum", "Liver lesions listed one by one that the MDT judges suitable for "
+       "resection: all, some or none (descriptive)", ("all", "some", "none"), definition="lesion_suitability"),
+    _f("liver_bilobar", "bool", "Liver metastases in both liver lobes (descriptive)", definition="bilobar"),
+    _f("liver_disappeared_count", "int", "Liver metastases that disappeared on imaging during chemotherapy",
+       low=0, high=500, definition="disappearing_liver_metastases"),
+    _f("liver_complete_response", "bool", "Every liver metastasis shows a complete response on imaging after "
+       "treatment", definition="site_complete_response"),
+    _f("lung_complete_response", "bool", "Every lung metastasis shows a complete response on imaging after "
+       "treatment", definition="site_complete_response"),
+    _f("all_sites_complete_response", "bool", "Every metastatic site shows a complete response on imaging after "
+       "treatment", definition="site_complete_response"),
 )
 
 FACTS: dict[str, FactSpec] = {spec.name: spec for spec in CATALOG}

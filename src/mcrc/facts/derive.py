@@ -99,7 +99,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["liver_mets"] = "liver" in organs
         v["pelvic_implant"] = "pelvic_implant" in organs
         liver = [m for m in other if m.organ == "liver"]
-        v["liver_met_count"] = _sum_or_none([m.count for m in liver]) if liver else 0
+        v["liver_met_count"] = _sum_or_none([m.lesion_count() for m in liver]) if liver else 0
         v["extrapulmonary_resectability"] = worst_resectability([m.resectability for m in other]) if other else "none"
         v["isolated_lung"] = bool(lung) and not other
         v["oligometastatic"] = len(organs) <= d.params("oligometastatic")["max_extrapulmonary_sites"]
@@ -107,7 +107,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["metastatic"] = bool(mets)
         all_organs = {m.organ for m in mets}
         v["metastatic_organ_count"] = len(all_organs)
-        v["metastatic_lesion_count"] = _sum_or_none([m.count for m in mets])
+        v["metastatic_lesion_count"] = _sum_or_none([m.lesion_count() for m in mets])
         judged = [m.resectability for m in mets]
         v["metastases_unresectable"] = (True if "unresectable" in judged else
                                         None if None in judged else False) if mets else False
@@ -124,7 +124,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
             cats = [m.p_category for m in peri]
             v["p_category"] = max(cats) if all(cats) else None
         if liver:
-            sizes = [m.largest_size.mm for m in liver if m.largest_size is not None]
+            sizes = [mm for mm in (m.largest_mm() for m in liver) if mm is not None]
             v["liver_largest_mm"] = max(sizes) if len(sizes) == len(liver) else None
             v["liver_major_resection"] = _any_attr(liver, "major_resection_needed")
             small = [m.small_and_accessible for m in liver]
@@ -135,12 +135,12 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
     if lung:
         lymph = _any_attr(lung, "lymphangitic")
         v["lymphangitic"] = lymph
-        v["lung_met_count"] = _sum_or_none([m.count for m in lung])
-        sizes = [m.largest_size.mm for m in lung if m.largest_size is not None]
+        v["lung_met_count"] = _sum_or_none([m.lesion_count() for m in lung])
+        sizes = [mm for mm in (m.largest_mm() for m in lung) if mm is not None]
         v["lung_largest_mm"] = max(sizes) if len(sizes) == len(lung) else None
-        v["lung_bilateral"] = _any_attr(lung, "bilateral")
+        v["lung_bilateral"] = _both_sides(lung, "bilateral")
         if v["lung_met_count"] == 1:
-            v["lung_zone"] = lung[0].zone
+            v["lung_zone"] = lung[0].zone or (lung[0].lesions[0].zone if lung[0].lesions else None)
         v["lung_nodes"] = _any_attr(lung, "hilar_mediastinal_nodes")
         v["lung_symptomatic"] = _any_attr(lung, "symptomatic")
         v["lung_resectability"] = worst_resectability([m.resectability for m in lung])
@@ -148,6 +148,7 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other, _other_metastasis_treated(p))
         v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
 
+    _lesion_facts(p, v, lung, other)
     v["bone_pain"] = p.symptoms.bone_pain if p.symptoms else None
 
     # --- biology -----------------------------------------------------------------------------
@@ -213,6 +214,47 @@ def _primary_0035(pr, v: dict, d: Definitions) -> None:
         t_adv = None if v["pt"] is None else v["pt"] in params["t_categories"]
         n_pos = None if v["pn"] is None else v["pn"] in params["n_categories"]
         v["pathological_advanced"] = kleene_or([t_adv, n_pos])
+
+
+# ---- individual lesions, bilobar and disappearing liver metastases, complete response (decision record 0036) ----
+def _both_sides(sites: list[Lesion], attr: str) -> bool | None:
+    """Lesions on both sides (lung: bilateral; liver: bilobar): as recorded, else from the listed lesions' sides
+    (definitions.yaml bilobar)."""
+    said = [getattr(m, attr) for m in sites]
+    sides = {x.side for m in sites for x in m.lesions or ()}
+    if True in said or {"left", "right"} <= sides:
+        return True
+    if said and all(x is False for x in said):
+        return False
+    every_listed = all(m.lesions for m in sites) and None not in sides
+    return False if sites and every_listed and len(sides) == 1 else None
+
+
+def lesion_suitability(sites: list[Lesion]) -> str | None:
+    """all / some / none of the lesions listed one by one are suitable for resection (definitions.yaml
+    lesion_suitability); 'some' as soon as one is and one is not, else unknown unless every lesion is judged."""
+    judged = [x.suitable_for_resection for m in sites for x in m.lesions or ()]
+    if True in judged and False in judged:
+        return "some"
+    if not sites or not judged or None in judged or not all(m.lesions for m in sites):
+        return None
+    return "all" if judged[0] else "none"
+
+
+def _lesion_facts(p: Patient, v: dict, lung: list[Lesion], other: list[Lesion]) -> None:
+    if p.metastases is None:
+        return
+    liver = [m for m in other if m.organ == "liver"]
+    if lung:
+        v["lung_lesions_resectable"] = lesion_suitability(lung)
+        v["lung_complete_response"] = kleene_and(m.complete_response for m in lung)
+    if liver:
+        v["liver_lesions_resectable"] = lesion_suitability(liver)
+        v["liver_bilobar"] = _both_sides(liver, "bilobar")
+        v["liver_disappeared_count"] = _sum_or_none([m.disappeared_count for m in liver])
+        v["liver_complete_response"] = kleene_and(m.complete_response for m in liver)
+    if p.metastases:
+        v["all_sites_complete_response"] = kleene_and(m.complete_response for m in p.metastases)
 
 
 def _ctdna_discordant(p: Patient, tissue_ras: str | None) -> bool | None:

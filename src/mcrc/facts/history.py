@@ -566,8 +566,8 @@ def liver_dominant(lesions: Sequence[Lesion] | None, params: dict) -> bool | Non
     checks: list[bool | None] = []
     lung = [m for m in lesions if m.organ == "lung"]
     if lung:
-        counts = [m.count for m in lung]
-        sizes = [m.largest_size.mm if m.largest_size else None for m in lung]
+        counts = [m.lesion_count() for m in lung]  # a site's own count and size, else its listed lesions' (0036)
+        sizes = [m.largest_mm() for m in lung]
         count = None if None in counts else sum(counts)
         size = None if None in sizes else max(sizes)
         if (count is not None and count >= params["max_lung_nodules"]) or (

@@ -67,6 +67,24 @@ METASTASIS_ICD10: dict[str, str] = {
     "C79.7": "adrenal", "C79.70": "adrenal", "C79.6": "ovary", "C79.60": "ovary", "C77.9": "distant_lymph_nodes",
 }
 
+# ---- sides of lung and liver metastases; a site's response (decision record 0036; docs/fhir-codes.md) --------------
+# SNOMED CT body structures that name the side as well as the organ (SecondaryCancerCondition.bodySite).
+METASTASIS_SIDED: dict[str, tuple[str, str]] = {
+    "3341006": ("lung", "right"),    # Right lung structure
+    "44029006": ("lung", "left"),    # Left lung structure
+    "48521005": ("liver", "right"),  # Structure of right lobe of liver
+    "69842003": ("liver", "left"),   # Structure of left lobe of liver
+}
+METASTASIS_SITES_ALL = {**METASTASIS_SITES, **{code: organ for code, (organ, _) in METASTASIS_SIDED.items()}}
+LATERALITY_EXT = MCODE + "mcode-laterality-qualifier"
+LATERALITY = {"7771000": "left", "24028007": "right"}  # Left / Right (qualifier value); for lung metastases
+# mCODE CancerDiseaseStatus (LOINC 97509-4 in STU3, 88040-1 "Response to cancer treatment" before), its focus a
+# SecondaryCancerCondition: "not detected" / "no abnormality detected" is a complete response of that site;
+# stable or worse is not; "improved" does not say whether anything is left (unknown).
+LOINC_DISEASE_STATUS = {"97509-4", "88040-1"}
+DISEASE_STATUS_CR = {"260415000": True, "281900007": True, "359746009": False, "271299001": False}
+DISEASE_STATUS_OPEN = {"268910001", "709137006"}  # improved; undetermined
+
 LOINC_ECOG = "89247-1"
 ECOG_ANSWERS = {"LA9622-7": 0, "LA9623-5": 1, "LA9624-3": 2, "LA9625-0": 3, "LA9626-8": 4}
 LOINC_CEA = "2039-6"
@@ -196,6 +214,10 @@ class _Reader:
         self.meds: list[tuple[str, Any, str | None]] = []  # (ref, resource, drug)
         self.ecog: tuple[dt.date | None, int] | None = None
         self.cea: tuple[dt.date | None, float] | None = None
+        self.full_url: str | None = None  # of the entry being read
+        self.sides: dict[str, set[str]] = {}  # organ -> sides named by its SecondaryCancerConditions
+        self.condition_organs: dict[str, str] = {}  # "Condition/<id>" or fullUrl -> organ
+        self.statuses: list[tuple[Any, list[str], dt.date | None, bool]] = []  # (res, focus refs, date, CR)
 
     def skip(self, res: Any, reason: str) -> None:
         self.unmapped.append(f"{res.__resource_type__}/{res.id or '(no id)'}: {reason}")
@@ -271,7 +293,7 @@ class _Reader:
                            "the MDT's judgement (record second_primary_cancer)")
 
     def _secondary(self, res: Any, icd: list[str]) -> None:
-        organ = self._site(res, icd, METASTASIS_SITES, METASTASIS_ICD10)
+        organ = self._site(res, icd, METASTASIS_SITES_ALL, METASTASIS_ICD10)
         if organ is None:
             return
         status = _code_in(res.clinicalStatus, "http://terminology.hl7.org/CodeSystem/condition-clinical")
@@ -279,6 +301,7 @@ class _Reader:
             self.skip(res, f"clinical status '{status[0]}' (not current disease)")
             return
         lesion = self.lesions.setdefault(organ, {"organ": organ})
+        self._sides(res, organ)
         found = _date(res.onsetDateTime) or _date(res.recordedDate)
         if found and (lesion.get("found") is None or found < lesion["found"]):
             lesion["found"] = found
@@ -304,10 +327,60 @@ class _Reader:
             self._variant(res)
         elif LOINC_MSI in loinc:
             self._msi(res)
+        elif loinc & LOINC_DISEASE_STATUS:
+            self._disease_status(res, when)
         elif any("mismatch repair" in t.lower() for t in _texts(res.code)):
             self._mmr(res)
         else:
             self.skip(res, "observation code not recognised (" + ", ".join(_texts(res.code)[:2] or ["no code"]) + ")")
+
+    def _sides(self, res: Any, organ: str) -> None:
+        """The side a SecondaryCancerCondition names (a sided body structure, or mCODE's laterality qualifier on a
+        lung body site), and the references by which a disease-status observation may point at it."""
+        for key in (f"Condition/{res.id}" if res.id else None, self.full_url):
+            if key:
+                self.condition_organs[key] = organ
+        for bs in res.bodySite or []:
+            for code in _code_in(bs, SNOMED):
+                if code in METASTASIS_SIDED and METASTASIS_SIDED[code][0] == organ:
+                    self.sides.setdefault(organ, set()).add(METASTASIS_SIDED[code][1])
+            for ext in bs.extension or []:
+                if ext.url == LATERALITY_EXT and organ == "lung":
+                    for code in _code_in(ext.valueCodeableConcept, SNOMED):
+                        if code in LATERALITY:
+                            self.sides.setdefault(organ, set()).add(LATERALITY[code])
+
+    def _disease_status(self, res: Any, when: dt.date | None) -> None:
+        codes = _code_in(res.valueCodeableConcept, SNOMED) if res.valueCodeableConcept else []
+        known = [c for c in codes if c in DISEASE_STATUS_CR]
+        refs = [f.reference for f in res.focus or [] if f.reference]
+        if not refs:
+            self.skip(res, "disease status without a focus (which metastatic site it describes is unknown)")
+        elif not known:
+            open_ = [c for c in codes if c in DISEASE_STATUS_OPEN]
+            self.skip(res, "disease status " + (f"{open_[0]} does not say whether the site is in complete response"
+                                               if open_ else "value not recognised"))
+        else:
+            self.statuses.append((res, refs, when, DISEASE_STATUS_CR[known[0]]))
+
+    def _responses(self) -> None:
+        """Each site's latest disease status, when its focus is a SecondaryCancerCondition of the Bundle."""
+        latest: dict[str, tuple[dt.date, bool]] = {}
+        for res, refs, when, cr in self.statuses:
+            organs = {self.condition_organs[r] for r in refs if r in self.condition_organs}
+            if len(organs) != 1:
+                self.skip(res, "disease status whose focus is not one metastatic site of this Bundle")
+                continue
+            organ = organs.pop()
+            day = when or dt.date.min
+            if organ not in latest or day >= latest[organ][0]:
+                latest[organ] = (day, cr)
+        for organ, (_, cr) in latest.items():
+            if organ in self.lesions:
+                self.lesions[organ]["complete_response"] = cr
+        for organ, sides in self.sides.items():
+            if organ in self.lesions and sides == {"left", "right"}:  # one side only does not say the other is clear
+                self.lesions[organ]["bilateral" if organ == "lung" else "bilobar"] = True
 
     def _ecog(self, res: Any, when: dt.date | None) -> None:
         value = res.valueInteger
@@ -553,6 +626,7 @@ class _Reader:
             data["cea_ng_ml"] = self.cea[1]
         if self.primary:
             data["primary"] = self.primary
+        self._responses()
         if self.lesions:
             data["metastases"] = list(self.lesions.values())
         bio = {k: v for k, v in self.bio.items() if v != "__conflict__"}
@@ -736,6 +810,7 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
             if patients > 1:
                 raise InputError([Problem("Bundle.entry", "more than one Patient resource")])
         handler = handlers.get(kind)
+        reader.full_url = entry.fullUrl
         if handler is None:
             reader.skip(res, f"resource type {kind} is not read")
         else:

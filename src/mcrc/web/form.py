@@ -21,6 +21,9 @@ from mcrc.patient import SCHEMA_VERSION, Patient
 from mcrc.vocabulary import load_vocabulary
 
 INDEX = "__i__"  # placeholder for the row number in the template of a repeated group
+# one placeholder per nesting depth (a metastasis row holds rows of its lesions): filling in an outer row's number
+# must leave the placeholder of the rows nested in it for their own "add" button (decision record 0036)
+INDEXES = (INDEX, "__j__")
 LIST_STATE = "_list."  # `_list.metastases` = "" (not recorded: unknown) or "none" (an empty list)
 _SKIP = {"schema_version"}
 _ACRONYMS = {"ecog": "ECOG", "cea": "CEA", "pci": "PCI", "kras": "KRAS", "nras": "NRAS", "braf": "BRAF",
@@ -43,6 +46,7 @@ class FieldSpec:
     required: bool = False
     choices: list[tuple[str, str]] = field(default_factory=list)  # (value, label)
     children: list[FieldSpec] = field(default_factory=list)
+    index: str = INDEX  # a repeated group: the placeholder of its row number (INDEXES, by depth)
 
 
 def _label(name: str) -> str:
@@ -85,8 +89,9 @@ def _leaf(name: str, path: str, ann: Any, help_text: str | None, required: bool)
     return spec
 
 
-def build_spec(model: type[BaseModel] = Patient, prefix: str = "") -> list[FieldSpec]:
-    """The form's fields, in the model's order, walked from the pydantic annotations."""
+def build_spec(model: type[BaseModel] = Patient, prefix: str = "", depth: int = 0) -> list[FieldSpec]:
+    """The form's fields, in the model's order, walked from the pydantic annotations (`depth`: how many repeated
+    groups enclose them)."""
     out: list[FieldSpec] = []
     for name, info in model.model_fields.items():
         if name in _SKIP:
@@ -100,11 +105,12 @@ def build_spec(model: type[BaseModel] = Patient, prefix: str = "") -> list[Field
                                  help=(info.description or "") + " (codes separated by commas)"))
         elif get_origin(ann) is list:
             item = _unwrap(get_args(ann)[0])
+            index = INDEXES[depth]
             out.append(FieldSpec(name=name, path=path, label=_label(name), kind="repeat", help=info.description,
-                                 children=build_spec(item, f"{path}[{INDEX}]")))
+                                 children=build_spec(item, f"{path}[{index}]", depth + 1), index=index))
         elif isinstance(ann, type) and issubclass(ann, BaseModel):
             out.append(FieldSpec(name=name, path=path, label=_label(name), kind="group", help=info.description,
-                                 children=build_spec(ann, path)))
+                                 children=build_spec(ann, path, depth)))
         else:
             out.append(_leaf(name, path, ann, info.description, info.is_required()))
     return out
@@ -165,8 +171,9 @@ def concrete(path: str, index: dict[str, str]) -> str:
     """Fill the INDEX placeholders of a spec path with the row numbers of the enclosing repeats."""
     out = path
     for repeat, i in index.items():
-        if out.startswith(repeat + f"[{INDEX}]"):
-            out = f"{repeat}[{i}]" + out[len(repeat) + len(INDEX) + 2:]
+        for placeholder in INDEXES:
+            if out.startswith(repeat + f"[{placeholder}]"):
+                out = f"{repeat}[{i}]" + out[len(repeat) + len(placeholder) + 2:]
     return out
 
 
@@ -204,9 +211,9 @@ def row_counts(values: Mapping[str, str]) -> dict[str, int]:
     """How many rows each repeated group needs to show `values` (at least one lesion row)."""
     counts: dict[str, int] = {"metastases": 1}
     for key in values:
-        for m in re.finditer(r"([A-Za-z_.]+?)\[(\d+)\]", key):
-            name = m.group(1).lstrip(".")
-            counts[name] = max(counts.get(name, 0), int(m.group(2)) + 1)
+        for m in re.finditer(r"\[(\d+)\]", key):
+            name = key[:m.start()].removeprefix(LIST_STATE)  # the repeat's path, rows of enclosing repeats included
+            counts[name] = max(counts.get(name, 0), int(m.group(1)) + 1)
     return counts
 
 

@@ -43,7 +43,9 @@
         var m = r.getAttribute("data-path").match(/\[(\d+)\]$/);
         if (m) next = Math.max(next, Number(m[1]) + 1);
       });
-      rows.insertAdjacentHTML("beforeend", tpl.innerHTML.split("__i__").join(String(next)));
+      // only this group's placeholder is filled: rows nested in the new row keep theirs (__j__) for their own button
+      rows.insertAdjacentHTML("beforeend", tpl.innerHTML.split(fs.getAttribute("data-index") || "__i__").join(String(next)));
+      rows.lastElementChild.querySelectorAll("fieldset.repeat").forEach(function (inner) { setupRepeat(form, inner); });
       state.value = "";
       sync();
       form.dispatchEvent(new Event("input", { bubbles: true }));

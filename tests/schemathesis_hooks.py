@@ -19,10 +19,13 @@ DATE_RULES = re.compile(r"is in the future|is before (started|the date of diagno
                         # lesions listed one by one against their site (decision record 0036): a count or a size
                         # compared with the list (sizes in either unit), disappeared lesions or a complete response
                         # compared with the count, a site's response against the latest course for metastatic disease,
-                        # and a single listed lesion's zone against the site's (statable, but the generator cannot
-                        # draw from the schema with it; mcrc.patient._lesion_rules)
+                        # and a single listed lesion's zone and the listed sides against the site's zone and
+                        # bilateral/bilobar (statable, but the generator cannot draw from the schema with them;
+                        # mcrc.patient._lesion_rules)
                         r"|but lesions lists \d+: the list gives every lesion|is larger than largest_size"
                         r"|zone is \w+ but lesions\[0\]\.zone is"
+                        r"|(bilateral|bilobar) is (false|true) but (lesions lists lesions on the left and on the right"
+                        r"|every lesion listed is on the)"
                         r"|but the largest of the lesions listed measures|is more than the site's lesions"
                         r"|complete_response is (true|false) but (disappeared_count|all \d+ lesions)"
                         r"|complete_response is false but the latest course")

@@ -333,13 +333,15 @@ def test_cohort_lesion_column_out_of_domain_is_named(tmp_path) -> None:
 
 # ---- the OpenAPI description refuses what JSON Schema can state ---------------------------------------------------
 SCHEMA_CANNOT_STATE = {"count-mismatch", "lesion-too-big", "site-size-too-big", "disappeared-more-than-count",
-                       "cr-but-lesions-left", "all-gone-not-cr", "cr-course-vs-site", "zone-contradiction"}
+                       "cr-but-lesions-left", "all-gone-not-cr", "cr-course-vs-site", "zone-contradiction",
+                       "bilateral-false", "bilateral-true", "bilobar-false"}
 
 
 def test_patient_json_schema_states_the_lesion_rules_it_can() -> None:
     """Each refusal above is in the Patient's JSON Schema unless JSON Schema cannot state it (a number compared with
     a list's length or another number, sizes in two units, the latest course); those are the ones the schemathesis
-    hook lets through (with a single lesion's zone against the site's, which the generator cannot draw with), and
+    hook lets through (with a single lesion's zone against the site's and the sides against bilateral/bilobar,
+    which the generator cannot draw with beside the primary's rules), and
     the boundaries stay schema-valid."""
     import json
 

@@ -328,28 +328,16 @@ def _listed(then: dict[str, Any]) -> dict[str, Any]:
     return {"properties": {"lesions": then}}
 
 
-def _side_in(*values: str | None) -> dict[str, Any]:
-    return {"properties": {"side": {"enum": list(values)}}}
-
-
 def _lesion_rules() -> list[dict[str, Any]]:
     """The listed lesions' rules in the JSON Schema (decision record 0036). Comparing count or sizes with the list
-    and the response with the count cannot be stated there; a single listed lesion's zone against the site's could
-    (one rule per zone), but with it the API's test generator can no longer draw patients from the schema, so it
-    stays a validator only, as those do (tests/schemathesis_hooks.py names them)."""
+    and the response with the count cannot be stated there; a single listed lesion's zone against the site's, and
+    the sides against `bilateral`/`bilobar` could (`contains` rules), but with them beside the primary's rules the
+    API's test generator can no longer draw patients from the schema, so they stay validators only, as those do
+    (tests/schemathesis_hooks.py names them)."""
     organs = typing.get_args(Organ)
-    not_both = {"anyOf": [{"items": _side_in("left", None)}, {"items": _side_in("right", None)}]}
-    not_one = {"allOf": [{"contains": _side_in("left", None)}, {"contains": _side_in("right", None)}]}
-    lung = {"organ": {"const": "lung"}}
     return [
         _when("organ", [o for o in organs if o not in ("lung", "liver")], _listed({"items": _null("side")})),
         {"if": {"properties": {"zone": {"type": "string"}}, "required": ["zone"]}, "then": _listed({"maxItems": 1})},
-        {"if": {"properties": {**lung, "bilateral": {"const": False}}, "required": ["organ", "bilateral"]},
-         "then": _listed(not_both)},
-        {"if": {"properties": {**lung, "bilateral": {"const": True}}, "required": ["organ", "bilateral"]},
-         "then": _listed(not_one)},
-        _when("bilobar", [False], _listed(not_both)),
-        _when("bilobar", [True], _listed(not_one)),
     ]
 
 

@@ -5,8 +5,9 @@ change to the knowledge base, the engine or an example, then review the diff bef
 `--check` only reports which goldens are out of date and exits 1 if any are.
 
 A golden is `render_json(assess(example))`, trace included, re-indented with 2 spaces, except that
-the volatile `provenance.kb_version` (a hash of every knowledge YAML file) is replaced by a
-placeholder, so an edit to the YAML that changes no answer leaves every golden untouched.
+the volatile `provenance.kb_version` (a hash of every knowledge YAML file; also in the provisional
+answer's provenance) is replaced by a placeholder, so an edit to the YAML that changes no answer
+leaves every golden untouched.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def golden_data(assessment: mcrc.Assessment) -> dict:
     """The rendered JSON, with the knowledge-base hash replaced by a fixed placeholder."""
     data = json.loads(render_json(assessment))
     data["provenance"]["kb_version"] = KB_VERSION_PLACEHOLDER
+    if data.get("provisional"):  # the provisional answer carries the same hash
+        data["provisional"]["answer"]["provenance"]["kb_version"] = KB_VERSION_PLACEHOLDER
     return data
 
 

@@ -189,12 +189,15 @@ def test_text_and_markdown_open_with_the_current_standard_and_close_with_the_cur
     a = assess(MSI)
     md = render_markdown(a)
     sections = [line for line in md.splitlines() if line.startswith("## ")]
-    assert sections[0].startswith("## Current standard") and sections[1] == "## Goal"
+    # the board summary first (decision record 0037), then the current standard ahead of the guideline answer
+    assert sections[0] == "## Board summary"
+    assert sections[1].startswith("## Current standard") and sections[2] == "## Goal"
     assert "Pembrolizumab (KEYNOTE-177): FDA regular approval, 2020-06" in md
     assert "the guideline answer (cvir-2019-palliative, 2019) differs" in md
     assert "NCCN Colon / Rectal 1.2026" in md and "Check the current text." in md
     text = render_text(a, width=200)
-    assert text.index("Current standard") < text.index("Goal") < text.index("Guideline currency")
+    section = text.index("Current standard: an approved newer option")
+    assert text.index("Board summary") < section < text.index("Goal", section) < text.index("Guideline currency")
     assert "FDA regular approval, 2020-06" in text
 
 
@@ -339,7 +342,8 @@ def test_cli_kb_sources_prints_editions_years_and_newer_editions():
 def test_cli_recommend_opens_with_the_current_standard():
     r = cli("recommend", str(ROOT / "examples" / f"{MSI}.json"), "-f", "md")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n## ")[1].startswith("Current standard")
+    after = r.stdout.split("\n## ")
+    assert after[1].startswith("Board summary") and after[2].startswith("Current standard")
     r = cli("recommend", str(ROOT / "examples" / f"{MSI}.json"), "-f", "md", "--no-evidence")
     assert "Current standard" not in r.stdout and "Guideline currency" in r.stdout
 

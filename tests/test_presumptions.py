@@ -126,7 +126,8 @@ def test_text_and_markdown_lead_with_the_provisional_answer_and_its_assumptions(
     a = mcrc.assess(example(LUNG_LETTER))
     text = render_text(a, width=160)
     assert "PROVISIONAL" in text.splitlines()[0]
-    assert text.index("PROVISIONAL ANSWER") < text.index("Goal") < text.index("To settle at this board")
+    head = text.index("PROVISIONAL ANSWER")  # after the board summary (decision record 0037)
+    assert text.index("Board summary") < head < text.index("Goal", head) < text.index("To settle at this board")
     assert "assumed: no lymphangitic spread (not reported)" in text
     assert "Strict answer, nothing assumed: refer to the MDT" in text
     strict = render_text(a, width=160, strict=True)

@@ -454,6 +454,12 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
             if not vocab.has("drug_classes", k):
                 c.add((*p, "exempt", "drug_class", j), f"unknown drug class {k!r}")
         exempt_when = parse_condition(c, exempt["when"], (*p, "exempt", "when")) if "when" in exempt else None
+        warning_codes = inv.get("warnings") or []
+        if not isinstance(warning_codes, list):
+            c.add((*p, "warnings"), "warnings is a list of warning codes")
+            warning_codes = []
+        for j, w in enumerate(warning_codes):
+            _code(c, vocab, "warnings", w, (*p, "warnings", j))
         if exempt and (kind != "forbid" or not exempt_classes or exempt_when is None):
             c.add((*p, "exempt"), "an exemption belongs to a forbid invariant and needs drug_class and when")
         out.append(Invariant(
@@ -463,7 +469,7 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
             unless_check=compile_expr(unless) if unless is not None else None,
             exempt_classes=exempt_classes, exempt_when=exempt_when,
             exempt_check=compile_expr(exempt_when) if exempt_when is not None else None,
-            caveat_code=caveat_code,
+            caveat_code=caveat_code, warning_codes=tuple(str(w) for w in warning_codes),
         ))
     return out, c.problems
 

@@ -198,6 +198,9 @@ class Invariant:
     exempt_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
     # caveat only: the warning code every entry the selector picks must carry while the invariant is active
     caveat_code: str | None = None
+    # the warnings that state this invariant to the reader (safety.yaml `warnings`): the board summary shows them
+    # as safety warnings, apart from cautions and notes (decision record 0037)
+    warning_codes: tuple[str, ...] = ()
     when_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
     unless_check: Callable[[dict], Tri] | None = field(default=None, compare=False, repr=False)
 

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from mcrc.engine.assessment import Assessment
-from mcrc.render.outline import footer, header, outline
+from mcrc.render.outline import Section, footer, header, outline, summary_section
 
 
 def render_markdown(a: Assessment, strict: bool = False) -> str:
     """`strict`: the strict answer (nothing assumed) instead of the provisional one, where there is one."""
-    lines = [f"# {header(a, strict)}", ""]
-    for section in outline(a, strict):
+    lines = [f"# {header(a, strict)}", "", *_sections(outline(a, strict)), f"<sub>{footer(a)}</sub>"]
+    return "\n".join(lines) + "\n"
+
+
+def render_summary_markdown(a: Assessment, strict: bool = False) -> str:
+    """The board summary alone (the top of `render_markdown`), under the same header."""
+    lines = [f"# {header(a, strict)}", "", *_sections([summary_section(a, strict)])]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _sections(sections: list[Section]) -> list[str]:
+    lines: list[str] = []
+    for section in sections:
         lines += [f"## {section.title}", ""]
         if section.columns:
             lines.append("| " + " | ".join(section.columns) + " |")
@@ -26,5 +37,4 @@ def render_markdown(a: Assessment, strict: bool = False) -> str:
             lines.append(f"{bullet} {e.text}{cite}{review}")
             lines += [f"   - {d}" for d in e.detail]
         lines.append("")
-    lines.append(f"<sub>{footer(a)}</sub>")
-    return "\n".join(lines) + "\n"
+    return lines

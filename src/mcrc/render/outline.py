@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcrc.engine.assessment import Assessment, CitationOut, Currency, CurrentStandard, Item
-
-SCOPE_TEXT = {
-    "in_scope": "in scope",
-    "refer_mdt": "refer to the MDT (no definite route yet)",
-    "out_of_scope": "out of scope",
-}
+from mcrc.knowledge import load_knowledge
+from mcrc.knowledge.model import KnowledgeBase
+from mcrc.render.summary import KIND_LABEL, SCOPE_TEXT, SUMMARY_TITLE, branch_lines, cite_text, summary_items
 
 
 @dataclass
@@ -26,16 +23,8 @@ class Section:
     title: str
     entries: list[Entry]
     numbered: bool = False
-    style: str = "default"  # default, warning, muted
+    style: str = "default"  # default, warning, muted, summary
     columns: tuple[str, ...] = ()  # when set, entries are table rows: text cells joined by " | "
-
-
-def cite_text(cites: list[CitationOut]) -> str:
-    parts = []
-    for c in cites:
-        fn = "" if not c.footnote else f" {c.footnote}" if c.footnote.startswith("note") else f" fn {c.footnote}"
-        parts.append(f"{c.source} {c.where}{fn}")
-    return "; ".join(parts)
 
 
 def caveat_lines(caveats) -> list[str]:
@@ -188,16 +177,6 @@ def provisional_section(a: Assessment, strict: bool = False) -> Section | None:
     return Section(PROVISIONAL_TITLE, entries, style="warning")
 
 
-def branch_lines(b) -> list[str]:
-    """One line per outcome: 'yes -> Cure intent: ... (only here: FOLFOXIRI)'."""
-    out = []
-    for o in b.outcomes:
-        only = [x for x in o.only_here if x not in o.summary]
-        extra = f" (only here: {', '.join(only)})" if only else ""
-        out.append(f"{' / '.join(o.value_labels)} -> {o.summary}{extra}")
-    return out
-
-
 def branches_section(a: Assessment) -> Section | None:
     if not a.branches:
         return None
@@ -205,16 +184,29 @@ def branches_section(a: Assessment) -> Section | None:
                    numbered=True, style="warning")
 
 
-def outline(a: Assessment, strict: bool = False) -> list[Section]:
-    """The sections, in reading order, of the answer shown: the provisional one with its assumptions first when
-    presumptions were used (`strict`: the strict one, saying that a provisional one exists)."""
+def summary_section(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None) -> Section:
+    """The board summary of the answer shown (decision record 0037): one entry per item, its kind leading."""
+    provisional = a.provisional if not strict else None
+    items = summary_items(shown(a, strict), kb or load_knowledge(), provisional)
+    return Section(SUMMARY_TITLE, [Entry(text=f"{KIND_LABEL[x['kind']]}: {x['text']}", cites=cite_text(x["cites"]),
+                                         detail=list(x["detail"])) for x in items], style="summary")
+
+
+def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None,
+            summary: bool = True) -> list[Section]:
+    """The sections, in reading order, of the answer shown: the board summary first (after an emergency's first
+    steps), then the provisional answer's assumptions when presumptions were used (`strict`: the strict answer,
+    saying that a provisional one exists), then the answer in full. `summary=False` leaves the summary out."""
     head = provisional_section(a, strict)
+    board = summary_section(a, strict, kb) if summary else None
     a = shown(a, strict)
     sections: list[Section] = []
     urgent = emergency_leads(a)
     if urgent:
         sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
                                 style="warning"))
+    if board is not None:
+        sections.append(board)
     if head is not None:
         sections.append(head)
     if a.current_standard:  # first, beside (never instead of) the guideline answer that follows

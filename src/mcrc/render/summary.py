@@ -1,0 +1,322 @@
+"""The board summary: what a tumour board reads first, the same in every renderer (issue 20, decision record 0037).
+
+One line for the patient (as recorded and as derived, from the facts of the answer shown), the goal, the
+recommended strategy with its regimens and its course in words, the alternatives, the current standard where it
+differs, the assumptions of a provisional answer, what to settle at this board, and the safety warnings apart from
+the cautions and notes. Every item keeps its citation; nothing here is new: it repeats, shorter, what the sections
+below it say in full.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcrc.engine.assessment import Assessment, Caveat, CitationOut, StrategyOut
+from mcrc.knowledge.model import KnowledgeBase
+
+SUMMARY_TITLE = "Board summary"
+SCOPE_TEXT = {
+    "in_scope": "in scope",
+    "refer_mdt": "refer to the MDT (no definite route yet)",
+    "out_of_scope": "out of scope",
+}
+MAX_REGIMENS = 6  # regimen options named inline; the rest are counted (all are listed under "Regimen options")
+
+_LOCATION = {
+    "caecum": "caecum", "ascending_colon": "ascending colon", "hepatic_flexure": "hepatic flexure",
+    "transverse_colon": "transverse colon", "splenic_flexure": "splenic flexure",
+    "descending_colon": "descending colon", "sigmoid_colon": "sigmoid colon", "rectosigmoid": "rectosigmoid",
+    "rectum": "rectum", "right_colon": "right colon", "left_colon": "left colon",
+}
+_STATUS = {"in_place": "in place", "resected": "resected", "local_recurrence": "local recurrence"}
+_BIO = {"wild_type": "wild-type", "mutant": "mutant", "v600e": "V600E", "non_v600e": "non-V600E mutant",
+        "dmmr_msi_h": "dMMR/MSI-H", "pmmr_mss": "pMMR/MSS", "positive": "positive", "negative": "negative"}
+_EMERGENCY = {"bleeding": "bleeding", "obstruction": "obstructed", "impending_obstruction": "impending obstruction",
+              "perforation": "perforated"}
+# the systemic classes whose failure gates later lines (facts `<class>_failed`), in the oncologists' order
+_FAILED = (("fluoropyrimidine", "fluoropyrimidine"), ("oxaliplatin", "oxaliplatin"), ("irinotecan", "irinotecan"))
+_REFRACTORY = (("anti_egfr", "anti-EGFR"), ("anti_vegf", "anti-VEGF"), ("checkpoint_inhibitor", "checkpoint inhibitor"),
+               ("braf_inhibitor", "BRAF inhibitor"), ("her2_directed", "HER2-directed therapy"),
+               ("kras_g12c_inhibitor", "KRAS G12C inhibitor"), ("multikinase_inhibitor", "regorafenib"),
+               ("thymidine_analogue", "trifluridine-tipiracil"), ("vegfr_inhibitor", "fruquintinib"))
+# action classes of steps that give the systemic regimens of the answer
+_SYSTEMIC = {"systemic", "perioperative"}
+
+
+def branch_lines(b) -> list[str]:
+    """One line per outcome: 'yes -> Cure intent: ... (only here: FOLFOXIRI)'."""
+    out = []
+    for o in b.outcomes:
+        only = [x for x in o.only_here if x not in o.summary]
+        extra = f" (only here: {', '.join(only)})" if only else ""
+        out.append(f"{' / '.join(o.value_labels)} -> {o.summary}{extra}")
+    return out
+
+
+def cite_text(cites: list[CitationOut]) -> str:
+    """'source where fn footnote' joined by '; ' (the outline's short citation form)."""
+    parts = []
+    for c in cites:
+        fn = "" if not c.footnote else f" {c.footnote}" if c.footnote.startswith("note") else f" fn {c.footnote}"
+        parts.append(f"{c.source} {c.where}{fn}")
+    return "; ".join(parts)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _sites(f: dict[str, Any]) -> str:
+    """'liver 14, lung 2 (both lungs), peritoneum (PCI 8), 1 other organ'; counts only where recorded."""
+    if f.get("metastatic") is False:
+        return "no distant metastases recorded"
+    if not f.get("metastases_recorded") and f.get("metastatic") is None:
+        return "metastases not recorded"
+    parts, named = [], 0
+    for organ, flag, count in (("liver", "liver_mets", "liver_met_count"), ("lung", "lung_mets", "lung_met_count")):
+        if f.get(flag):
+            named += 1
+            n = f.get(count)
+            extra = []
+            if organ == "lung" and f.get("lung_bilateral") is not None:
+                extra.append("both lungs" if f["lung_bilateral"] else "one lung")
+            if organ == "liver" and f.get("liver_bilobar"):
+                extra.append("both lobes")
+            largest = f.get(f"{organ}_largest_mm")
+            if largest is not None:
+                extra.append(f"largest {largest:g} mm")
+            parts.append(f"{organ}{'' if n is None else f' {n}'}" + (f" ({', '.join(extra)})" if extra else ""))
+    if f.get("peritoneal_mets"):
+        named += 1
+        extra = [x for x in (f.get("pci") is not None and f"PCI {f['pci']}", f.get("p_category")) if x]
+        parts.append("peritoneum" + (f" ({', '.join(extra)})" if extra else ""))
+    if f.get("pelvic_implant"):
+        named += 1
+        parts.append("pelvic implants")
+    organs = f.get("metastatic_organ_count")
+    if organs is not None and organs > named:
+        parts.append(_plural(organs - named, "other organ"))
+    timing = sorted({f[k] for k in ("liver_timing", "lung_timing") if f.get(k)})
+    text = ", ".join(parts) or "metastatic, sites not recorded"
+    return text + (f"; {'/'.join(timing)}" if timing else "")
+
+
+def _primary(f: dict[str, Any]) -> str:
+    loc = _LOCATION.get(f.get("primary_location"), "location not recorded")
+    if f.get("rectal_third"):
+        loc += f", {f['rectal_third']} third"
+    elif f.get("rectal_distance_cm") is not None:
+        loc += f", {f['rectal_distance_cm']:g} cm from the anal verge"
+    side = f" ({f['sidedness']}-sided)" if f.get("sidedness") else ""
+    stage = []
+    if f.get("ct") or f.get("cn"):
+        stage.append(f"c{f.get('ct') or 'T?'} c{f.get('cn') or 'N?'}")
+    if f.get("pt") or f.get("pn"):
+        yp = "yp" if f.get("pathological_after_neoadjuvant") else "p"
+        stage.append(f"{yp}{f.get('pt') or 'T?'} {yp}{f.get('pn') or 'N?'}")
+    status = _STATUS.get(f.get("primary_status"))
+    bits = [b for b in (status, " ".join(stage) or "stage not recorded",
+                        _EMERGENCY.get(f.get("emergency"))) if b]
+    return f"{loc}{side}, {', '.join(bits)}"
+
+
+def _biology(f: dict[str, Any]) -> str:
+    def val(key: str) -> str:
+        return _BIO.get(f.get(key), "not recorded") if f.get(key) is not None else "not recorded"
+    ras = val("ras")
+    if f.get("kras_g12c"):
+        ras += " (KRAS G12C)"
+    parts = [f"RAS {ras}", f"BRAF {val('braf')}", f"MMR {val('mmr_status')}"]
+    if f.get("her2") is not None:
+        parts.append(f"HER2 {val('her2')}")
+    for key, word in (("ntrk_fusion", "NTRK fusion"), ("ret_fusion", "RET fusion")):
+        if f.get(key):
+            parts.append(word)
+    return ", ".join(parts)
+
+
+def _history(f: dict[str, Any]) -> str:
+    """Prior lines and the derived history facts that gate the next choice; unknown history says so."""
+    if f.get("systemic_history_known") is False or (f.get("lines_received") is None
+                                                   and f.get("systemic_history_known") is None):
+        return "not recorded"
+    n = f.get("lines_received")
+    parts = ["no line for metastatic disease" if n == 0 else
+             f"{_plural(n, 'line')} for metastatic disease" if n is not None else "lines not recorded"]
+    failed = [w for k, w in _FAILED if f.get(f"{k}_failed")]
+    if failed:
+        parts.append(f"{', '.join(failed)} failed")
+    refractory = [w for k, w in _REFRACTORY if f.get(f"{k}_refractory")]
+    if refractory:
+        parts.append(f"refractory to {', '.join(refractory)}")
+    if f.get("adjuvant_oxaliplatin_failure_12m"):
+        parts.append("relapse within 12 months of adjuvant oxaliplatin")
+    if f.get("neoadjuvant_progression"):
+        parts.append("progression on preoperative therapy")
+    if f.get("progressing"):
+        parts.append("progressing now")
+    elif f.get("controlled_on_chemotherapy"):
+        parts.append("controlled on current therapy")
+    return "; ".join(parts)
+
+
+def patient_line(f: dict[str, Any]) -> str:
+    """The patient in one line, from the facts of the answer shown: recorded values, then derived facts; an
+    unknown value says "not recorded" (or is left out where absence says nothing), never a guess."""
+    who = []
+    who.append(f"{f['age']} y" if f.get("age") is not None else "age not recorded")
+    who.append(f["sex"] if f.get("sex") else "sex not recorded")
+    who.append(f"ECOG {f['ecog']}" if f.get("ecog") is not None else "ECOG not recorded")
+    if f.get("fit_for_intensive_therapy") is False:
+        who.append("unfit for intensive therapy")
+    context = []
+    if f.get("lymphangitic"):
+        context.append("lymphangitic carcinomatosis")
+    if f.get("ned"):
+        context.append("no evidence of disease")
+    if f.get("hereditary_syndrome") == "lynch":
+        context.append("Lynch syndrome")
+    if f.get("second_primary_cancer") in ("active", "recent"):
+        context.append(f"{f['second_primary_cancer']} second primary cancer")
+    return (f"{', '.join(who)}. Primary: {_primary(f)}. Metastases: {_sites(f)}"
+            + (f"; {', '.join(context)}" if context else "") + f". Biology: {_biology(f)}. Prior therapy: "
+            f"{_history(f)}.")
+
+
+def safety_codes(kb: KnowledgeBase) -> set[str]:
+    """The warning codes that state a safety invariant (its `warnings`, or its caveat), and every caveat code."""
+    out = {w for inv in kb.invariants for w in inv.warning_codes}
+    out |= {inv.caveat_code for inv in kb.invariants if inv.caveat_code}
+    out |= {c.code for c in kb.caveats}
+    return out
+
+
+def _duration(p) -> str:
+    if p.duration == "fixed" and p.start_month is not None and p.end_month is not None:
+        return f"{p.end_month - p.start_month:g} months"
+    if p.duration == "up_to" and p.start_month is not None and p.end_month is not None:
+        return f"up to {p.end_month - p.start_month:g} months"
+    return ""
+
+
+def timeline_words(s: StrategyOut) -> str:
+    """The strategy's course in words: 'Systemic therapy, then restage every 2 months'; durations where the
+    sources give them, nothing invented where they do not."""
+    parts = []
+    phases = s.timeline or []
+    for p in phases:
+        extra = [x for x in (_duration(p), p.every_months and f"every {p.every_months:g} months") if x]
+        parts.append(p.label + (f" ({', '.join(extra)})" if extra else ""))
+    if not parts:
+        for st in s.steps:
+            extra = [x for x in (st.months and f"{st.months:g} months", st.max_months and
+                                 f"up to {st.max_months:g} months") if x]
+            parts.append(st.label + (f" ({', '.join(extra)})" if extra else ""))
+    return ", then ".join(parts)
+
+
+def strategy_regimens(a: Assessment, s: StrategyOut) -> tuple[list[str], int, list[CitationOut]]:
+    """The regimen labels of a strategy: its steps' own regimens, or, for a strategy with a systemic step and none
+    named, the answer's regimen options (those with a caveat marked); the count left out; their citations."""
+    by_code = {r.code: r for r in a.regimens}
+    codes = [c for st in s.steps for c in st.regimens]
+    if not codes and any(st.action_class in _SYSTEMIC for st in s.steps):
+        codes = [r.code for r in a.regimens]
+    codes = list(dict.fromkeys(codes))
+    labels, cites = [], []
+    for c in codes[:MAX_REGIMENS]:
+        r = by_code.get(c)
+        labels.append((r.label + (" (caveat)" if r.caveats else "")) if r else c)
+        cites += [x for x in (r.citations if r else []) if x not in cites]
+    return labels, max(0, len(codes) - MAX_REGIMENS), cites
+
+
+def strategy_head(n: int, s: StrategyOut) -> str:
+    steps = " -> ".join(st.label for st in s.steps)
+    return f"{s.label}: {steps}" if s.label else steps
+
+
+def _caveats(a: Assessment) -> dict[str, tuple[Caveat, list[str]]]:
+    """Every caveat of the answer shown, once per code, with the options that carry it."""
+    out: dict[str, tuple[Caveat, list[str]]] = {}
+    carriers = [(r.label, r.caveats) for r in a.regimens]
+    carriers += [(st.label, st.caveats) for s in a.strategies for st in s.steps]
+    carriers += [(cs.option, cs.caveats) for cs in a.current_standard]
+    for label, cavs in carriers:
+        for c in cavs:
+            entry = out.setdefault(c.code, (c, []))
+            if label not in entry[1]:
+                entry[1].append(label)
+    return out
+
+
+def safety_items(a: Assessment, kb: KnowledgeBase) -> tuple[list[tuple[str, str, list[CitationOut]]], int]:
+    """(code, text, citations) of every safety warning of the answer shown, and how many other warnings there
+    are (cautions and notes, listed in full under Warnings)."""
+    codes = safety_codes(kb)
+    items: list[tuple[str, str, list[CitationOut]]] = []
+    seen: set[str] = set()
+    others = 0
+    for w in a.warnings:
+        if w.code in codes:
+            items.append((w.code, w.label + (f" ({w.note})" if w.note else ""), w.citations))
+            seen.add(w.code)
+        else:
+            others += 1
+    for code, (c, labels) in _caveats(a).items():
+        if code in seen:
+            continue
+        shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        items.append((code, f"{c.label} (on {shown})", c.citations))
+    return items, others
+
+
+def summary_items(a: Assessment, kb: KnowledgeBase, provisional=None) -> list[dict[str, Any]]:
+    """The summary as a list of items, renderer-neutral: kind, text, citations, detail lines. `a` is the answer
+    shown; `provisional` the assumptions it rests on (None for a strict answer)."""
+    items: list[dict[str, Any]] = [{"kind": "patient", "text": patient_line(a.facts), "cites": [], "detail": []}]
+    if a.scope.status != "in_scope":
+        reason = f": {a.scope.reason}" if a.scope.reason else ""
+        items.append({"kind": "scope", "text": f"{SCOPE_TEXT[a.scope.status]}{reason}",
+                      "cites": [], "detail": []})
+    if a.goal:
+        items.append({"kind": "goal", "text": a.goal.label, "cites": a.goal.citations, "detail": []})
+    if a.strategies:
+        first = a.strategies[0]
+        regs, more, reg_cites = strategy_regimens(a, first)
+        detail = []
+        if regs:
+            detail.append("regimens: " + ", ".join(regs) + (f" (+{more} more under Regimen options)" if more else "")
+                          + (f" [{cite_text(reg_cites)}]" if reg_cites else ""))
+        course = timeline_words(first)
+        if course:
+            detail.append(f"course: {course}")
+        items.append({"kind": "recommended", "text": first.label or strategy_head(1, first),
+                      "cites": first.citations, "detail": detail})
+        for s in a.strategies[1:]:
+            items.append({"kind": "alternative", "text": strategy_head(0, s), "cites": s.citations, "detail": []})
+    elif a.referrals:
+        for r in a.referrals:
+            items.append({"kind": "referral", "text": r.label, "cites": r.citations, "detail": []})
+    for cs in a.current_standard:
+        items.append({"kind": "current_standard", "text": f"{cs.option} ({cs.trial}, {cs.approval.agency} "
+                      f"{cs.approval.kind} approval{', ' + cs.approval.date if cs.approval.date else ''}); "
+                      "the guideline answer differs", "cites": cs.citations, "detail": []})
+    for x in (provisional.assumptions if provisional is not None else []):
+        items.append({"kind": "assumed", "text": x.assumed, "cites": x.citations, "detail": []})
+    for b in a.branches:
+        items.append({"kind": "settle", "text": b.question, "cites": [], "detail": branch_lines(b)})
+    safety, others = safety_items(a, kb)
+    for code, text, cites in safety:
+        items.append({"kind": "safety", "code": code, "text": text, "cites": cites, "detail": []})
+    if others:
+        items.append({"kind": "other_warnings", "text": f"{_plural(others, 'other warning')} (cautions and notes) "
+                      "under Warnings below", "cites": [], "detail": []})
+    return items
+
+
+KIND_LABEL = {
+    "patient": "Patient", "scope": "Scope", "goal": "Goal", "recommended": "Recommended", "referral": "Referral",
+    "alternative": "Alternative", "current_standard": "Current standard", "assumed": "ASSUMED",
+    "settle": "To settle", "safety": "SAFETY", "other_warnings": "Also",
+}

@@ -37,6 +37,8 @@ def _data(stem: str) -> dict:
 
 
 STEMS = [*SUMMARY_EXAMPLES, BLEEDING]
+EMERGENCIES = ["42-rectal-upper-obstruction-peritoneal", "43-rectal-low-impending-obstruction-peritoneal",
+               "85-letter-bleeding-sigmoid-liver-metastases"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def site(tmp_path_factory):
         s.add_user("adm", "admin")
         s.add_user("coo", "coordinator", actor="adm")
         token = s.create_token("coo", label="tests").token
-        for stem in STEMS:
+        for stem in [*STEMS, *EMERGENCIES]:
             case = s.add_case(_data(stem), "coo")
             s.assess(case.id, "coo")
             cases[stem] = case.id
@@ -215,8 +217,9 @@ def test_the_toc_links_to_the_summary_and_the_strict_view_has_no_assumption(site
     assert strict.index('id="summary"') < strict.index('id="provisional"')
 
 
-def pdf_page_texts(site, stem: str) -> list[str]:
-    """The text of each page of the case's PDF, as WeasyPrint lays it out (the current-standard PDF test's way)."""
+def pdf_pages_of(site, stem: str) -> tuple[list[str], list[int]]:
+    """The text of each page of the case's PDF, as WeasyPrint lays it out (the current-standard PDF test's way),
+    and the pages (from 0) on which a box of the summary card is laid out."""
     from weasyprint import HTML
 
     from mcrc.web.pdf import BASE_URL, AppAssetFetcher
@@ -233,12 +236,35 @@ def pdf_page_texts(site, stem: str) -> list[str]:
         own = [box.text] if type(box).__name__ == "TextBox" else []
         return own + [w for child in getattr(box, "children", []) for w in words(child)]
 
-    # a line broken after a hyphen ("wild-" / "type") reads as one word again
-    return [unbreak(" ".join(words(page._page_box))) for page in doc.pages]
+    def summary(box) -> bool:
+        element = getattr(box, "element", None)
+        return (element is not None and element.get("id") == "summary") or any(
+            summary(child) for child in getattr(box, "children", []))
+
+    # a line broken after a hyphen or a slash ("wild-" / "type", "dMMR/" / "MSI-H") reads as one word again
+    return ([unbreak(" ".join(words(page._page_box))) for page in doc.pages],
+            [n for n, page in enumerate(doc.pages) if summary(page._page_box)])
 
 
 def unbreak(text: str) -> str:
-    return re.sub(r"(?<=\w-) ", "", squash(text))
+    return re.sub(r"(?<=\w[-/]) ", "", squash(text))
+
+
+# every example's summary fits on page 1 (checked for all 92 examples when this was written); these include the
+# three example emergencies, whose first steps come before it on that page (their citations one short line each)
+PAGE_ONE = [*STEMS, *EMERGENCIES]
+
+
+@pytest.mark.parametrize("stem", PAGE_ONE)
+def test_pdf_summary_is_on_page_one_and_the_answer_starts_on_page_two(site, stem):
+    full = stored(site, stem)
+    a = shown(full)
+    pages, laid_out = pdf_pages_of(site, stem)
+    assert laid_out == [0], f"the summary is laid out on pages {laid_out}"
+    if emergency_leads(a):
+        assert "First, before anything else" in pages[0]
+        assert pages[0].index("First, before anything else") < pages[0].index("Board summary")
+    assert "Path through the decision tables" not in pages[0] and len(pages) >= 2
 
 
 @pytest.mark.parametrize("stem", ["47-evidence-msi-h-first-line-immunotherapy",
@@ -249,7 +275,8 @@ def test_pdf_page_one_is_the_board_summary(site, stem):
     assert site.client.get(f"/cases/{site.cases[stem]}/pdf").status_code == 200
     full = stored(site, stem)
     a = shown(full)
-    pages = pdf_page_texts(site, stem)
+    pages, laid_out = pdf_pages_of(site, stem)
+    assert laid_out == [0]
     one, rest = pages[0], " ".join(pages[1:])
     assert "Board summary" in one and "Board summary" not in rest
     assert unbreak(patient_line(a.facts)) in one

@@ -258,3 +258,55 @@ def test_lesion_rows_inside_metastasis_rows(server):
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_board_summary_opens_the_case_page_and_fits_a_390_px_phone(server):
+    """Issue 20 item 1: the board summary is the first card of the case page; on a 390 px phone neither the card nor
+    anything in it is wider than the viewport, its citations open, and its links lead to the full sections. Saves
+    build/summary-390.png and build/summary-1440.png."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, _ = server
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            page.set_default_timeout(15_000)
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type == "error" or "Content Security Policy" in m.text else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"{base}/login?next=/cases/2")  # examples/44-rectal-resectable-liver.json
+            page.fill("#token", token)
+            page.click("form[action='/login'] button[type=submit]")
+            expect(page).to_have_url(f"{base}/cases/2")
+            summary = page.locator("#summary")
+            expect(summary).to_be_visible()
+            first = page.locator("section.card").first
+            expect(first).to_have_attribute("id", "summary")
+            expect(summary.locator("[data-kind='patient']")).to_contain_text("ECOG")
+            expect(summary.locator("[data-kind='recommended']")).to_have_count(1)
+            cite = summary.locator("details.cite").first
+            cite.locator("summary").click()
+            expect(cite.locator(".cite-list li").first).to_be_visible()
+            widest = page.evaluate("""() => {
+                const card = document.getElementById('summary');
+                const boxes = [card, ...card.querySelectorAll('*')].map(e => e.getBoundingClientRect());
+                return {right: Math.max(...boxes.map(b => b.right)), left: Math.min(...boxes.map(b => b.left)),
+                        scroll: card.scrollWidth, client: card.clientWidth, viewport: window.innerWidth};
+            }""")
+            assert widest["viewport"] == 390
+            assert widest["left"] >= 0 and widest["right"] <= widest["viewport"], widest
+            assert widest["scroll"] <= widest["client"], widest
+            Path(ROOT / "build").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "build" / "summary-390.png"), full_page=False)
+            summary.locator("[data-kind='recommended'] a.sum-more").click()
+            expect(page).to_have_url(f"{base}/cases/2#strategies")
+            # a desktop look at a case with unknowns to settle (examples/16-referral-many-unknowns.json)
+            page.set_viewport_size({"width": 1440, "height": 900})
+            page.goto(f"{base}/cases/3")
+            expect(page.locator("#summary [data-kind='settle']").first).to_be_visible()
+            page.screenshot(path=str(ROOT / "build" / "summary-1440.png"), full_page=False)
+        finally:
+            browser.close()
+    assert not problems, problems

@@ -271,16 +271,32 @@ def safety_items(a: Assessment, kb: KnowledgeBase) -> tuple[list[tuple[str, str,
     return items, others
 
 
+def _safety_section(a: Assessment, code: str) -> str:
+    """Where the full answer states a safety item: the warnings, else the first kind of option carrying the caveat."""
+    if any(w.code == code for w in a.warnings):
+        return "warnings"
+    if any(c.code == code for r in a.regimens for c in r.caveats):
+        return "regimens"
+    if any(c.code == code for s in a.strategies for st in s.steps for c in st.caveats):
+        return "strategies"
+    return "current-standard"
+
+
 def summary_items(a: Assessment, kb: KnowledgeBase, provisional=None) -> list[dict[str, Any]]:
-    """The summary as a list of items, renderer-neutral: kind, text, citations, detail lines. `a` is the answer
-    shown; `provisional` the assumptions it rests on (None for a strict answer)."""
-    items: list[dict[str, Any]] = [{"kind": "patient", "text": patient_line(a.facts), "cites": [], "detail": []}]
+    """The summary as a list of items, renderer-neutral: kind, text, citations, detail lines, and `section`: the
+    anchor of the section below that says it in full (the web page's ids; "" for the patient line). The
+    recommended item also carries its parts (`regimens`, `more`, `regimen_cites`, `course`) for renderers that
+    lay them out themselves (the web card); its detail lines say the same in words. `a` is the answer shown;
+    `provisional` the assumptions it rests on (None for a strict answer)."""
+    items: list[dict[str, Any]] = [{"kind": "patient", "text": patient_line(a.facts), "cites": [], "detail": [],
+                                    "section": ""}]
     if a.scope.status != "in_scope":
         reason = f": {a.scope.reason}" if a.scope.reason else ""
         items.append({"kind": "scope", "text": f"{SCOPE_TEXT[a.scope.status]}{reason}",
-                      "cites": [], "detail": []})
+                      "cites": [], "detail": [], "section": "scope"})
     if a.goal:
-        items.append({"kind": "goal", "text": a.goal.label, "cites": a.goal.citations, "detail": []})
+        items.append({"kind": "goal", "text": a.goal.label, "cites": a.goal.citations, "detail": [],
+                      "section": "goal"})
     if a.strategies:
         first = a.strategies[0]
         regs, more, reg_cites = strategy_regimens(a, first)
@@ -292,26 +308,33 @@ def summary_items(a: Assessment, kb: KnowledgeBase, provisional=None) -> list[di
         if course:
             detail.append(f"course: {course}")
         items.append({"kind": "recommended", "text": first.label or strategy_head(1, first),
-                      "cites": first.citations, "detail": detail})
+                      "cites": first.citations, "detail": detail, "section": "strategies", "strategy": first.id,
+                      "regimens": regs, "more": more, "regimen_cites": reg_cites, "course": course})
         for s in a.strategies[1:]:
-            items.append({"kind": "alternative", "text": strategy_head(0, s), "cites": s.citations, "detail": []})
+            items.append({"kind": "alternative", "text": strategy_head(0, s), "cites": s.citations, "detail": [],
+                          "section": "strategies", "strategy": s.id})
     elif a.referrals:
         for r in a.referrals:
-            items.append({"kind": "referral", "text": r.label, "cites": r.citations, "detail": []})
+            items.append({"kind": "referral", "text": r.label, "cites": r.citations, "detail": [],
+                          "section": "referrals"})
     for cs in a.current_standard:
         items.append({"kind": "current_standard", "text": f"{cs.option} ({cs.trial}, {cs.approval.agency} "
                       f"{cs.approval.kind} approval{', ' + cs.approval.date if cs.approval.date else ''}); "
-                      "the guideline answer differs", "cites": cs.citations, "detail": []})
+                      "the guideline answer differs", "cites": cs.citations, "detail": [],
+                      "section": "current-standard"})
     for x in (provisional.assumptions if provisional is not None else []):
-        items.append({"kind": "assumed", "text": x.assumed, "cites": x.citations, "detail": []})
+        items.append({"kind": "assumed", "text": x.assumed, "cites": x.citations, "detail": [],
+                      "section": "provisional", "presumption": x.presumption})
     for b in a.branches:
-        items.append({"kind": "settle", "text": b.question, "cites": [], "detail": branch_lines(b)})
+        items.append({"kind": "settle", "text": b.question, "cites": [], "detail": branch_lines(b),
+                      "section": "branches", "fact": b.fact})
     safety, others = safety_items(a, kb)
     for code, text, cites in safety:
-        items.append({"kind": "safety", "code": code, "text": text, "cites": cites, "detail": []})
+        items.append({"kind": "safety", "code": code, "text": text, "cites": cites, "detail": [],
+                      "section": _safety_section(a, code)})
     if others:
         items.append({"kind": "other_warnings", "text": f"{_plural(others, 'other warning')} (cautions and notes) "
-                      "under Warnings below", "cites": [], "detail": []})
+                      "under Warnings below", "cites": [], "detail": [], "section": "warnings"})
     return items
 
 

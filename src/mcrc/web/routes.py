@@ -46,6 +46,7 @@ from mcrc.render.outline import (
     review_summary,
     timeline_text,
 )
+from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, summary_items
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
@@ -124,7 +125,7 @@ class Web:
                                autoescape=select_autoescape(default=True, default_for_string=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
-                                branch_lines=branch_lines,
+                                branch_lines=branch_lines, KIND_LABEL=KIND_LABEL, SUMMARY_TITLE=SUMMARY_TITLE,
                                 current_standard_head=current_standard_head, emergency_leads=emergency_leads,
                                 current_standard_lines=current_standard_lines, currency_text=currency_text,
                                 currency_cites=currency_cites,
@@ -213,7 +214,8 @@ class Web:
         """What the answer templates need. A stored answer shows its rows' review status as it stands now (a row
         marked after the assessment shows at once), when it was made with the knowledge base in use. `a` in the
         templates is the answer shown: the provisional one where presumptions were used (its assumptions above
-        it), unless `strict`; `full` is the stored (strict) answer, whose trace the flowchart draws."""
+        it), unless `strict`; `full` is the stored (strict) answer, whose trace the flowchart draws; `board` the
+        board summary's items of the answer shown (the renderers' `summary_items`, decision record 0037)."""
         kb = self.store.knowledge
         book = self.store.review_book(fresh=True)
         now = apply_reviews(a, book)
@@ -221,6 +223,7 @@ class Web:
         return {
             "a": shown,
             "full": now,
+            "board": summary_items(shown, kb, None if strict else now.provisional),
             "provisional": now.provisional,
             "strict_view": strict and now.provisional is not None,
             "reviews_now": now is not a,

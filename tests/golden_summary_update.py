@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcrc.render.markdown import render_summary_markdown
 from mcrc.render.text import render_summary_text
-from tests.golden_update import EXAMPLES, ROOT, assess_example
+from tests.golden_update import EXAMPLES, assess_example, sync
 
 GOLDEN = Path(__file__).resolve().parent / "golden_summary"
 # one of each shape a board meets: curative route, emergency first, palliative first line with a branch, a
@@ -41,24 +41,8 @@ def outputs(stem: str) -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
-    GOLDEN.mkdir(exist_ok=True)
-    changed: list[str] = []
-    wanted: set[Path] = set()
-    for stem in SUMMARY_EXAMPLES:
-        for target, text in outputs(stem).items():
-            wanted.add(target)
-            old = target.read_text(encoding="utf-8") if target.exists() else None
-            if old == text:
-                continue
-            changed.append(f"{'updated' if old is not None else 'created'} {target.relative_to(ROOT)}")
-            if not check:
-                target.write_text(text, encoding="utf-8")
-    for stale in sorted(set(GOLDEN.glob("*.*")) - wanted):
-        changed.append(f"removed {stale.relative_to(ROOT)} (not in SUMMARY_EXAMPLES)")
-        if not check:
-            stale.unlink()
-    for line in changed:
-        print(("out of date: " if check else "") + line)
+    wanted = {target: text for stem in SUMMARY_EXAMPLES for target, text in outputs(stem).items()}
+    changed = sync(wanted, GOLDEN, "*.*", check, "not in SUMMARY_EXAMPLES")
     print(f"{len(SUMMARY_EXAMPLES)} examples, {len(changed)} summary golden file(s) "
           f"{'out of date' if check else 'changed'}")
     return 1 if check and changed else 0

@@ -51,28 +51,33 @@ def golden_text(assessment: mcrc.Assessment) -> str:
     return json.dumps(golden_data(assessment), indent=2, ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    check = "--check" in args
-    GOLDEN.mkdir(exist_ok=True)
-    examples = example_paths()
+def sync(wanted: dict[Path, str], golden_dir: Path, pattern: str, check: bool, why_stale: str) -> list[str]:
+    """Write each wanted golden whose text changed and remove the files of `golden_dir` matching `pattern` that are
+    not wanted (`check`: only report); returns the lines saying what changed."""
+    golden_dir.mkdir(exist_ok=True)
     changed: list[str] = []
-    for example in examples:
-        target = golden_path(example)
-        text = golden_text(assess_example(example))
+    for target, text in wanted.items():
         old = target.read_text(encoding="utf-8") if target.exists() else None
         if old == text:
             continue
         changed.append(f"{'updated' if old is not None else 'created'} {target.relative_to(ROOT)}")
         if not check:
             target.write_text(text, encoding="utf-8")
-    wanted = {golden_path(e) for e in examples}
-    for stale in sorted(set(GOLDEN.glob("*.json")) - wanted):
-        changed.append(f"removed {stale.relative_to(ROOT)} (no example {stale.stem}.json)")
+    for stale in sorted(set(golden_dir.glob(pattern)) - set(wanted)):
+        changed.append(f"removed {stale.relative_to(ROOT)} ({why_stale})")
         if not check:
             stale.unlink()
     for line in changed:
         print(("out of date: " if check else "") + line)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    check = "--check" in args
+    examples = example_paths()
+    changed = sync({golden_path(e): golden_text(assess_example(e)) for e in examples}, GOLDEN, "*.json", check,
+                   "no example of that name")
     print(f"{len(examples)} examples, {len(changed)} golden file(s) {'out of date' if check else 'changed'}")
     return 1 if check and changed else 0
 

@@ -1,15 +1,15 @@
 """The provisional answer: the strict one recomputed with the presumptions a clinician makes (decision 0034).
 
 Only presumptions that apply (the field is not recorded, `when` holds on the known facts) and that settle a fact
-the strict answer is waiting for are used; the facts they fill are derived again from the filled Patient (so
-derived facts stay consistent with it) and only the tables reading a changed fact are evaluated again.
+the strict answer is waiting for are used. A reported finding's field is read by its own fact alone, so that fact
+is set directly; the untreated presentation fills the course list and the patient is derived again (so derived
+facts stay consistent with it). Only the tables reading a changed fact are evaluated again.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from mcrc.engine.assessment import Assessment, Assumption
 from mcrc.engine.evaluate import Evaluated, _cites, evaluate_rows
@@ -17,7 +17,6 @@ from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
 from mcrc.knowledge.expr import facts_of
 from mcrc.knowledge.model import KnowledgeBase
-from mcrc.knowledge.presumptions import Presumption
 from mcrc.logic import Tri
 from mcrc.patient import Patient, TreatmentHistory
 
@@ -37,24 +36,12 @@ def _recorded(patient: Patient, fills: str) -> bool | None:
     raise ValueError(f"no way to fill {fills}")  # the loader admits only the paths above
 
 
-def fill(patient: Patient, used: list[Presumption]) -> Patient:
-    """The patient with the presumptions' values in the fields that were not recorded (a copy)."""
-    update: dict[str, Any] = {}
-    metastases = list(patient.metastases or ())
-    for p in used:
-        m = _SITE.match(p.fills)
-        if m:
-            organ, name = m.groups()
-            metastases = [x.model_copy(update={name: p.value}) if x.organ == organ and getattr(x, name) is None
-                          else x for x in metastases]
-            update["metastases"] = metastases
-        elif p.fills == "primary.emergency":
-            update["primary"] = patient.primary.model_copy(update={"emergency": p.value})
-        elif p.fills == "treatment_history.courses":
-            hist = patient.treatment_history
-            update["treatment_history"] = (TreatmentHistory(courses=[]) if hist is None
-                                           else hist.model_copy(update={"courses": []}))
-    return patient.model_copy(update=update)
+def untreated(patient: Patient) -> Patient:
+    """The patient with an empty course list where none was recorded (the untreated_synchronous presumption; the
+    reported findings are set on the facts directly, see `provisional`)."""
+    hist = patient.treatment_history
+    return patient.model_copy(update={"treatment_history": TreatmentHistory(courses=[]) if hist is None
+                                      else hist.model_copy(update={"courses": []})})
 
 
 _SIDE_FACTS: dict[int, tuple[KnowledgeBase, tuple[frozenset[str], frozenset[str]]]] = {}
@@ -94,7 +81,7 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
         if p.kind == "reported_when_present":
             settles[p.id] = set(p.facts) & waiting
         else:
-            filled_facts = derive(fill(patient, [p]))
+            filled_facts = derive(untreated(patient))
             changed = {f for f, v in filled_facts.values.items() if v != values.get(f)}
             settles[p.id] = changed & waiting
     used = [p for p in candidates if settles[p.id]]

@@ -186,6 +186,14 @@ def _texts(cc: Any) -> list[str]:
     return out + [c.display for c in _codings(cc) if c.display] + [c.code for c in _codings(cc) if c.code]
 
 
+def _value_texts(res: Any) -> list[str]:
+    """The texts an Observation's value may give a staging category in: its codings and text, or a string."""
+    out = _texts(res.valueCodeableConcept)
+    if res.valueString:
+        out.append(res.valueString)
+    return out
+
+
 def _date(value: Any) -> dt.date | None:
     if value is None:
         return None
@@ -406,12 +414,10 @@ class _Reader:
             self.cea = (when, float(q.value))
 
     def _tnm(self, res: Any, key: str) -> None:
+        """A clinical category: cT or cN (with or without the "c" prefix)."""
         letter = "T" if key == "ct" else "N"
         pattern = re.compile(rf"^[cC]?({letter}(?:[0-4][abc]?|is|X))$")
-        candidates = _texts(res.valueCodeableConcept) if res.valueCodeableConcept else []
-        if res.valueString:
-            candidates.append(res.valueString)
-        for cand in candidates:
+        for cand in _value_texts(res):
             m = pattern.match(cand.strip())
             if m:
                 value = m.group(1)
@@ -427,10 +433,7 @@ class _Reader:
     def _path_tnm(self, res: Any, letter: str) -> None:
         """A pathological category: pT/pN, or ypT/ypN with the "yp" prefix (decision record 0035)."""
         pattern = re.compile(rf"^(yp|p)?({letter}(?:[0-4][abc]?|is|X))$", re.IGNORECASE)
-        candidates = _texts(res.valueCodeableConcept) if res.valueCodeableConcept else []
-        if res.valueString:
-            candidates.append(res.valueString)
-        for cand in candidates:
+        for cand in _value_texts(res):
             m = pattern.match(cand.strip())
             if m:
                 after = (m.group(1) or "").lower() == "yp"

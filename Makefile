@@ -18,12 +18,17 @@ PORT ?= 8000
 DB ?= sqlite:///mcrc.db
 # The URL browsers and EHRs call: CDS Hooks JWTs must name it as their audience (never taken from the Host header).
 PUBLIC_URL ?= http://$(HOST):$(PORT)
+# Local data that is never committed: the CDS Hooks demo client's key pair and the issuer file trusting it.
+DATA ?= .mcrc
+CDS_ISSUERS ?= $(DATA)/cds-issuers.json
 
-# Migrate the embedded SQLite store, load the sample cases (printing a sign-in token), then serve the web page,
-# the REST API and the CDS Hooks services until Ctrl-C.
+# Migrate the embedded SQLite store, load the sample cases (printing a sign-in token), set up the CDS Hooks demo
+# client (printing the command that calls it), then serve the web page, the REST API and the CDS Hooks services
+# until Ctrl-C.
 run: $(STAMP)
 	$(BIN)/mcrc demo seed examples --db $(DB)
-	$(BIN)/mcrc serve --db $(DB) --host $(HOST) --port $(PORT) --public-url $(PUBLIC_URL)
+	$(BIN)/mcrc cds demo-setup --data-dir $(DATA) --url $(PUBLIC_URL)
+	MCRC_CDS_ISSUERS=$(CDS_ISSUERS) $(BIN)/mcrc serve --db $(DB) --host $(HOST) --port $(PORT) --public-url $(PUBLIC_URL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

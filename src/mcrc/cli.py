@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from mcrc import strictjson
+from mcrc.api.cds_cli import cds_app
 from mcrc.cohort.cli import cohort_app
 from mcrc.console import EXIT_ENGINE, EXIT_INPUT, EXIT_KNOWLEDGE, err, out, read_source
 from mcrc.console import fail as _fail
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
 app.add_typer(cohort_app, name="cohort")
+app.add_typer(cds_app, name="cds")
 app.command("decide")(decide)
 reviews_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                           help="Clinical review of the rows: list every row's status, export the marks made in the "

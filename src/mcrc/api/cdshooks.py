@@ -315,7 +315,16 @@ def build_cards(a: Any, links: Links, read_warnings: list[str] | None = None,
                            "warning", "\n".join(detail_lines),
                            "mcrc: " + (", ".join(_sources(*(w.citations for w in a.warnings))) or "FHIR record"),
                            links, w_row))
-    return cards
+    return by_indicator(cards)
+
+
+_INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def by_indicator(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Critical cards first, then warnings, then information (CDS Hooks: the indicator is the urgency); the
+    order within one indicator is kept."""
+    return sorted(cards, key=lambda c: _INDICATOR_RANK.get(c["indicator"], 3))
 
 
 def _current_standard_card(a: Any, links: Links) -> dict[str, Any]:
@@ -417,9 +426,14 @@ def order_cards(kb: KnowledgeBase, orders: list[DraftOrder], result: ReadResult,
                 links: Links, patient_id: str, notes: list[str]) -> list[dict[str, Any]]:
     """order-select cards: safety findings (critical first), option gaps, unrecognised orders."""
     facts = mcrc.derive_facts(result.patient, kb.definitions)
-    findings = sorted(check_orders(kb, facts, orders), key=lambda f: f.severity != "critical")
+    findings = check_orders(kb, facts, orders)
+    # an order a rule already forbids for this patient is to be removed: further "check before ordering" cards on
+    # it (rules that might apply) and "not among the options" cards would only be noise beside the critical one
+    unsafe = {o.ref for f in findings if f.severity == "critical" for o in f.orders}
+    findings = [f for f in findings if f.severity == "critical" or not {o.ref for o in f.orders} <= unsafe]
     cards = [_finding_card(kb, f, links, patient_id) for f in findings]
-    cards += [_gap_card(kb, g, a, links) for g in option_gaps(kb, a, orders)]
+    cards += [_gap_card(kb, g, a, links) for g in option_gaps(kb, a, orders)
+              if not {o.ref for o in g.orders} <= unsafe]
     unknown = [o for o in orders if o.selected and not o.drugs]
     if unknown:
         cards.append(_card(
@@ -427,6 +441,7 @@ def order_cards(kb: KnowledgeBase, orders: list[DraftOrder], result: ReadResult,
             "mcrc recognises medications by RxNorm ingredient code or by drug name; these orders were not "
             "checked against its safety rules:\n\n" + "\n".join(f"- {o.ref}: {o.label}" for o in unknown),
             "mcrc vocabulary", links, None))
+    cards = by_indicator(cards)
     if cards and (notes or result.warnings):
         cards[0]["detail"] += "\n\n" + "\n".join(f"*Record: {n}*" for n in notes + result.warnings)
     return cards

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.careplan import CarePlan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mcrc
 from mcrc.fhir import careplan, read_bundle
+from mcrc.render.outline import shown
 
 TODAY = dt.date(2026, 11, 23)
 FHIR_DIR = Path(__file__).resolve().parents[1] / "examples" / "fhir"
@@ -332,6 +334,10 @@ def test_fhir_assess_answers_a_careplan_and_the_unmapped_report(api):
     assert body["patient"]["biomarkers"]["kras_variant"] == "G12C"
     same = mcrc.assess(read_bundle(_load("03-right-colon-kras-g12c-after-two-lines")).patient)
     assert (same.goal.label if same.goal else "Goal: not determined") in cp.description
+    # the whole answer as a Bundle: the same plan's patient, the warnings as DetectedIssues, all valid FHIR
+    answer = Bundle.model_validate(body["bundle"])
+    kinds = [e.resource.__resource_type__ for e in answer.entry]
+    assert kinds[0] == "CarePlan" and kinds.count("DetectedIssue") == len(shown(same).warnings)
 
 
 @pytest.mark.parametrize("content, status, kind", [

@@ -20,6 +20,7 @@ from mcrc import strictjson
 from mcrc.api.errors import ApiError, ProblemItem, pointer, problem, responses
 from mcrc.errors import InputError
 from mcrc.fhir import careplan, read_bundle
+from mcrc.fhir.answer import answer_bundle
 from mcrc.fhir.read import BUNDLE_TYPES
 from mcrc.knowledge import load_knowledge
 
@@ -47,6 +48,9 @@ _BUNDLE_BODY = {"requestBody": {"required": True, "content": {"application/json"
 
 class FhirAssessOut(BaseModel):
     careplan: dict[str, Any]
+    # the whole answer as one Bundle: this CarePlan, the alternatives, the warnings as DetectedIssues, the unknowns
+    # to settle as Tasks (mcrc.fhir.answer, decision record 0044)
+    bundle: dict[str, Any]
     unmapped: list[str]
     warnings: list[str]
     patient: dict[str, Any]
@@ -93,8 +97,11 @@ def fhir_router(auth: Callable[..., Any]) -> APIRouter:
             items = [ProblemItem(field=f"(mapped patient) {p.where}", message=p.message, allowed=p.allowed)
                      for p in exc.problems]
             return problem(422, "invalid-input", "Invalid input", "the mapped patient is not valid", items)
-        plan = careplan(assessment, f"Patient/{result.patient.id}" if result.patient.id else "Patient/unknown")
-        return FhirAssessOut(careplan=plan, unmapped=result.unmapped, warnings=result.warnings,
+        ref = f"Patient/{result.patient.id}" if result.patient.id else "Patient/unknown"
+        settings = getattr(request.app.state, "settings", None)
+        answer = answer_bundle(assessment, ref, kb, base_url=getattr(settings, "public_url", None))
+        return FhirAssessOut(careplan=careplan(assessment, ref), bundle=answer, unmapped=result.unmapped,
+                             warnings=result.warnings,
                              patient=result.patient.model_dump(mode="json", exclude_none=True))
 
     return router

@@ -19,7 +19,8 @@ DB ?= sqlite:///mcrc.db
 # The URL browsers and EHRs call: CDS Hooks JWTs must name it as their audience (never taken from the Host header).
 PUBLIC_URL ?= http://$(HOST):$(PORT)
 
-# Migrate the embedded SQLite store, load the sample cases (printing a sign-in token), then serve the web page,
+# Migrate the embedded SQLite store, load the sample cases (printing sign-in tokens of a clinician, who reads and
+# assesses, and of a coordinator, who also records decisions), then serve the web page,
 # the REST API and the CDS Hooks services until Ctrl-C.
 run: $(STAMP)
 	$(BIN)/mcrc demo seed examples --db $(DB)

@@ -150,11 +150,12 @@ def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
             Path(ROOT / "build").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "build" / "assessment.png"), full_page=False)
 
+            page.click("#decide-button")  # the decisions panel opens beside the answer (decision record 0040)
             page.locator("input[name='strategy']").first.check()
             page.check("input[name='concordant'][value='yes']")
             page.fill("#rationale", "Board agrees with the first strategy.")
             page.click("#record-decision")
-            expect(page.locator("tr.decision")).to_contain_text("Board agrees with the first strategy.")
+            expect(page.locator("li.decision")).to_contain_text("Board agrees with the first strategy.")
 
             with page.expect_download() as info:
                 page.click("#pdf-link")

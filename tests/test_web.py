@@ -447,9 +447,11 @@ def test_decision_problems_are_shown_on_the_page(env, coo):
     csrf = _csrf(coo.get(f"/cases/{case_id}").text)
     r = coo.post(f"/cases/{case_id}/decisions", data={"csrf_token": csrf, "concordant": "no", "rationale": ""})
     assert r.status_code == 422
-    assert "required when the decision is not concordant" in r.text and "at least one chosen strategy" in r.text
-    r = coo.post(f"/cases/{case_id}/decisions", data={"csrf_token": csrf, "extra": "FOLFOX", "concordant": "no",
-                                                      "deviation": "patient_preference", "rationale": "Declined."},
+    assert "Reason for deviating: choose one" in r.text and "Chosen: tick at least one strategy" in r.text
+    # a regimen alone leaves the recommended strategy out: the reason in words is needed (decision record 0040)
+    r = coo.post(f"/cases/{case_id}/decisions", data={"csrf_token": csrf, "regimen": "FOLFOX", "concordant": "no",
+                                                      "deviation": "patient_preference", "rationale": "Declined.",
+                                                      "deviation_text": "Declines surgery."},
                  follow_redirects=False)
     assert r.status_code == 303
     with Store(env["url"]) as s:
@@ -463,7 +465,7 @@ def test_a_clinician_may_not_record_a_decision(env):
         _login(c, env["tokens"]["cli"])
         csrf = _csrf(c.get(f"/cases/{case_id}").text)
         text = _friendly(c.post(f"/cases/{case_id}/decisions",
-                                data={"csrf_token": csrf, "extra": "FOLFOX", "concordant": "yes", "rationale": "x"}),
+                                data={"csrf_token": csrf, "regimen": "FOLFOX", "concordant": "yes", "rationale": "x"}),
                          403)
     assert "not allowed to decide" in text
 

@@ -133,14 +133,44 @@
     validate();
   }
 
+  /* The decision form (decision record 0040): the deviation reason only when the board deviates (disabled, so not
+     sent, otherwise), another treatment and participants added as rows. */
   function setupDecisionForm(form) {
     var dev = document.getElementById("deviation-fields");
+    var devSelect = document.getElementById("deviation");
     function update() {
       var v = form.querySelector('input[name="concordant"]:checked');
-      dev.hidden = !(v && v.value === "no");
+      var deviates = !!(v && v.value === "no");
+      dev.hidden = !deviates;
+      devSelect.disabled = !deviates;
     }
     form.addEventListener("change", update);
     update();
+
+    var others = form.querySelector(".other-rows");
+    var otherTpl = form.querySelector("template.other-template");
+    form.querySelector(".add-other").addEventListener("click", function () {
+      others.insertAdjacentHTML("beforeend", otherTpl.innerHTML);
+      others.lastElementChild.focus();
+    });
+
+    var rows = form.querySelector(".participant-rows");
+    var rowTpl = form.querySelector("template.participant-template");
+    var next = rows.querySelectorAll(".participant").length + 1;
+    form.querySelector(".add-participant").addEventListener("click", function () {
+      rows.insertAdjacentHTML("beforeend", rowTpl.innerHTML.split("__p__").join(String(next)));
+      next += 1;
+      rows.lastElementChild.querySelector("input").focus();
+    });
+    rows.addEventListener("click", function (ev) {
+      if (ev.target.classList.contains("remove-participant")) ev.target.closest(".participant").remove();
+    });
+  }
+
+  /* The decisions panel is shown while it is the page's target; one shown with problems (class "open") closes too. */
+  function setupDecisionPanel(panel) {
+    var close = document.getElementById("close-decisions");
+    if (close) close.addEventListener("click", function () { panel.classList.remove("open"); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -148,5 +178,7 @@
     if (pf) setupPatientForm(pf);
     var df = document.getElementById("decision-form");
     if (df) setupDecisionForm(df);
+    var panel = document.getElementById("decisions");
+    if (panel && panel.classList.contains("decide-panel")) setupDecisionPanel(panel);
   });
 })();

@@ -179,3 +179,57 @@ def test_a_participant_without_a_role_is_refused_in_the_page(server):
             browser.close()
     # the refused form comes back with status 422, which the browser logs; nothing else may be logged
     assert [m for m in problems if "status of 422" not in m] == [], problems
+
+
+def test_the_new_case_form_shows_each_organs_fields_and_fits_a_390_px_phone(server):
+    """Issue 20 item 6: rows numbered from 1, the organ's fields only (lung zone on lung rows, PCI on peritoneum rows,
+    liver fields on liver rows), messages in clinical words with the allowed range; at 390 px the navigation keeps
+    to two lines and nothing on the new-case page or the case list is wider than the viewport. Saves
+    build/case-form-390.png."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = server
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = _page(browser, problems, 390, 844)
+            _sign_in(page, base, token, "/cases/new")
+            row = "fieldset[data-path='metastases[0]']"
+            expect(page.locator(f"{row} > legend")).to_have_text("Metastatic site 1")
+            expect(page.get_by_text("Clinical T category (cT)", exact=True)).to_be_visible()
+            for name in ("zone", "pci", "bilobar", "multifocal_stage", "p_category", "lymphangitic"):
+                expect(page.locator(f"[name='metastases[0].{name}']")).to_be_hidden()  # no organ chosen yet
+            page.select_option("[name='metastases[0].organ']", "peritoneum")
+            expect(page.locator("[name='metastases[0].pci']")).to_be_visible()
+            expect(page.locator("[name='metastases[0].zone']")).to_be_hidden()
+            page.fill("[name='metastases[0].pci']", "45")
+            expect(page.locator("[data-err-for='metastases[0].pci']")).to_have_text("must be from 0 to 39 (got 45)")
+            page.select_option("[name='metastases[0].organ']", "lung")
+            expect(page.locator("[name='metastases[0].pci']")).to_be_hidden()  # not sent: the draft leaves it out
+            expect(page.locator("[name='metastases[0].zone']")).to_be_visible()
+            expect(page.locator("[data-err-for='metastases[0].pci']")).to_be_empty()
+            page.click("fieldset[data-repeat='metastases'] > .add-row")
+            expect(page.locator("fieldset[data-path='metastases[1]'] > legend")).to_have_text("Metastatic site 2")
+            page.select_option("[name='metastases[1].organ']", "liver")
+            expect(page.locator("[name='metastases[1].bilobar']")).to_be_visible()
+            expect(page.locator("[name='metastases[1].lymphangitic']")).to_be_hidden()
+            page.fill("[name='age']", "abc")
+            expect(page.locator("[data-err-for='age']")).to_contain_text("must be a whole number from 18 to 110")
+            page.fill("[name='age']", "70")
+            expect(page.locator("#validity")).to_have_text("No problems found so far.")
+            draft = json.loads(page.locator("#patient-json").input_value())
+            assert [m["organ"] for m in draft["metastases"]] == ["lung", "liver"]
+            assert "pci" not in draft["metastases"][0]
+            nav = page.locator("header.top nav").bounding_box()
+            link = page.locator("header.top nav a").first.bounding_box()
+            assert nav["height"] <= 2 * link["height"] + 4, (nav, link)  # one line of links, not four
+            _fits(page)
+            Path(ROOT / "build").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "build" / "case-form-390.png"), full_page=False)
+            page.goto(f"{base}/")
+            expect(page.locator("table.cases")).to_be_visible()
+            _fits(page)
+        finally:
+            browser.close()
+    assert not problems, problems

@@ -132,7 +132,8 @@ class Web:
                                 currency_cites=currency_cites,
                                 review_marker=review_marker, concern_lines=concern_lines, review_summary=review_summary,
                                 DEVIATION_REASONS=DEVIATION_REASONS, INDEX=pform.INDEX, LIST_STATE=pform.LIST_STATE,
-                                concrete=pform.concrete, with_index=lambda index, path, i: {**index, path: str(i)},
+                                concrete=pform.concrete, organ_hidden=pform.organ_hidden,
+                                with_index=lambda index, path, i: {**index, path: str(i)},
                                 code_label=lambda code: pdecide.code_label(store.knowledge.vocabulary, code),
                                 ROLES=ROLES, ROLE_LABELS=pdecide.ROLE_LABELS, WHO_CAN=pdecide.who_can_what())
 
@@ -356,8 +357,11 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             draft = draft_of(form)
             mcrc.parse_patient(draft)
         except InputError as exc:
-            return JSONResponse({"problem": json.loads(input_problem(exc).body), "draft": draft})
-        return JSONResponse({"problem": None, "draft": draft})
+            problem = json.loads(input_problem(exc).body)
+            # the API's problem as it is, and each of its problems in the form's words (decision record 0040)
+            return JSONResponse({"problem": problem, "draft": draft,
+                                 "messages": pform.messages(problem.get("errors") or [])})
+        return JSONResponse({"problem": None, "draft": draft, "messages": []})
 
     async def save(request: Request, case_id: int | None) -> Response:
         """Create a case (case_id None) or replace the patient of one at the version the form was opened at."""

@@ -22,9 +22,9 @@ PUBLIC_URL ?= http://$(HOST):$(PORT)
 DATA ?= .mcrc
 CDS_ISSUERS ?= $(DATA)/cds-issuers.json
 
-# Migrate the embedded SQLite store, load the sample cases (printing a sign-in token), set up the CDS Hooks demo
-# client (printing the command that calls it), then serve the web page, the REST API and the CDS Hooks services
-# until Ctrl-C.
+# Migrate the embedded SQLite store, load the sample cases (printing sign-in tokens of a clinician, who reads and
+# assesses, and of a coordinator, who also records decisions), set up the CDS Hooks demo client (printing the
+# command that calls it), then serve the web page, the REST API and the CDS Hooks services until Ctrl-C.
 run: $(STAMP)
 	$(BIN)/mcrc demo seed examples --db $(DB)
 	$(BIN)/mcrc cds demo-setup --data-dir $(DATA) --url $(PUBLIC_URL)

@@ -101,7 +101,7 @@ def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
 
             # a bad value gets the API's message next to the field, as it is typed
             page.fill("[name='age']", "150")
-            expect(page.locator("[data-err-for='age']")).to_contain_text("less than or equal to 110")
+            expect(page.locator("[data-err-for='age']")).to_contain_text("must be from 18 to 110 (got 150)")
             page.fill("[name='age']", "64")
             page.select_option("[name='sex']", "female")
             page.fill("[name='ecog']", "0")
@@ -118,11 +118,16 @@ def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
             page.select_option("[name='metastases[0].resectability']", "resectable")
             page.select_option("[name='metastases[0].major_resection_needed']", "false")
             page.select_option("[name='metastases[0].small_and_accessible']", "false")
-            # a second lesion row: a lung zone on a liver lesion is refused next to that row, then removed
+            # a second site: its organ's fields only (decision record 0040): lung zone on a lung row, not on a liver row
             page.click("fieldset[data-repeat='metastases'] > .add-row")
-            page.select_option("[name='metastases[1].organ']", "liver")
+            expect(page.locator("fieldset[data-path='metastases[1]'] > legend")).to_have_text("Metastatic site 2")
+            page.select_option("[name='metastases[1].organ']", "lung")
+            expect(page.locator("[name='metastases[1].zone']")).to_be_visible()
             page.select_option("[name='metastases[1].zone']", "outer")
-            expect(page.locator("[data-err-for='metastases[1]']")).to_contain_text("apply only to lung lesions")
+            page.select_option("[name='metastases[1].organ']", "liver")
+            expect(page.locator("[name='metastases[1].zone']")).to_be_hidden()
+            expect(page.locator("[name='metastases[1].pci']")).to_be_hidden()
+            expect(page.locator("[name='metastases[1].bilobar']")).to_be_visible()
             page.click("fieldset[data-path='metastases[1]'] .remove-row")
             page.select_option("[name='biomarkers.kras']", "wild_type")
             page.select_option("[name='biomarkers.mmr']", "proficient")
@@ -150,11 +155,12 @@ def test_form_to_assessment_to_decision_to_pdf(server, tmp_path):
             Path(ROOT / "build").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "build" / "assessment.png"), full_page=False)
 
+            page.click("#decide-button")  # the decisions panel opens beside the answer (decision record 0040)
             page.locator("input[name='strategy']").first.check()
             page.check("input[name='concordant'][value='yes']")
             page.fill("#rationale", "Board agrees with the first strategy.")
             page.click("#record-decision")
-            expect(page.locator("tr.decision")).to_contain_text("Board agrees with the first strategy.")
+            expect(page.locator("li.decision")).to_contain_text("Board agrees with the first strategy.")
 
             with page.expect_download() as info:
                 page.click("#pdf-link")

@@ -774,9 +774,14 @@ def test_cli_module_entry_point(tmp_path):
     assert r.returncode == 0, r.stderr
     n = len(list((ROOT / "examples").glob("*.json")))
     assert f"seeded {n} new case(s)" in r.stdout
-    token = r.stdout.split("API token of demo-clinician")[1].split(": ")[-1].strip()
+    # a clinician's token and a coordinator's (who alone records decisions), each on its own line saying which
+    tokens = {line.split(" ")[3]: line.rsplit(": ", 1)[1].strip()
+              for line in r.stdout.splitlines() if line.startswith("API token of ")}
+    assert set(tokens) == {"demo-clinician", "demo-coordinator"}
+    assert "cannot record decisions" in r.stdout and "records the board's decisions" in r.stdout
     with Store(db) as s:
-        assert s.resolve_token(token) == ("demo-clinician", "clinician")
+        assert s.resolve_token(tokens["demo-clinician"]) == ("demo-clinician", "clinician")
+        assert s.resolve_token(tokens["demo-coordinator"]) == ("demo-coordinator", "coordinator")
     r = subprocess.run([*run, "case", "add", "-", "--user", "demo-clinician", "--db", db], input="{not json",
                        env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr

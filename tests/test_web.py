@@ -306,10 +306,17 @@ def test_invalid_form_is_shown_again_with_messages_next_to_the_fields(coo):
     r = coo.post("/cases", data={"csrf_token": csrf, "age": "12", "primary.location": "rectum",
                                  "metastases[0].organ": "lung", "metastases[0].pci": "5"})
     text = _friendly_form(r)
+    # in the form's words with the allowed range, not the validator's (decision record 0040)
     field = re.search(r'<div class="field invalid" data-path="age">.*?</div>', text, re.S)
-    assert field and "greater than or equal to 18" in field.group(0) and 'value="12"' in field.group(0)
+    assert field and "must be from 18 to 110 (got 12)" in field.group(0) and 'value="12"' in field.group(0)
     row = re.search(r'<p class="err"[^>]*data-err-for="metastases\[0\]"[^>]*>(.*?)</p>', text, re.S)
-    assert row and "pci apply only to peritoneum lesions" in row.group(1)
+    assert row and ("Peritoneal Cancer Index (PCI) belongs only to peritoneum sites; this row is lung: clear it or "
+                    "change the organ") in row.group(1)
+    # the refused PCI stays shown on the lung row (so it can be cleared); other organs' empty fields are hidden
+    assert re.search(r'<div class="field" data-path="metastases\[0\]\.pci" data-organs="peritoneum">', text)
+    assert re.search(r'<div class="field organ-hidden" data-path="metastases\[0\]\.bilobar" data-organs="liver">',
+                     text)
+    assert re.search(r'<div class="field" data-path="metastases\[0\]\.zone" data-organs="lung">', text)
     assert 'value="rectum" selected' in text  # what was typed is kept
 
 
@@ -366,7 +373,7 @@ def test_edit_shows_problems_in_the_form(env, coo):
     page = coo.get(f"/cases/{case_id}/edit").text
     r = coo.post(f"/cases/{case_id}/edit", data={"csrf_token": _csrf(page), "_version": "1", "ecog": "9"})
     text = _friendly_form(r)
-    assert "Edit case" in text and "less than or equal to 4" in text
+    assert "Edit case" in text and "must be from 0 to 4 (got 9)" in text
     _friendly(coo.post(f"/cases/{case_id}/edit", data={"csrf_token": _csrf(page), "ecog": "1"}), 422)
 
 
@@ -447,9 +454,11 @@ def test_decision_problems_are_shown_on_the_page(env, coo):
     csrf = _csrf(coo.get(f"/cases/{case_id}").text)
     r = coo.post(f"/cases/{case_id}/decisions", data={"csrf_token": csrf, "concordant": "no", "rationale": ""})
     assert r.status_code == 422
-    assert "required when the decision is not concordant" in r.text and "at least one chosen strategy" in r.text
-    r = coo.post(f"/cases/{case_id}/decisions", data={"csrf_token": csrf, "extra": "FOLFOX", "concordant": "no",
-                                                      "deviation": "patient_preference", "rationale": "Declined."},
+    assert "Reason for deviating: choose one" in r.text and "Chosen: tick at least one strategy" in r.text
+    # a regimen alone leaves the recommended strategy out: the reason in words is needed (decision record 0040)
+    r = coo.post(f"/cases/{case_id}/decisions", data={"csrf_token": csrf, "regimen": "FOLFOX", "concordant": "no",
+                                                      "deviation": "patient_preference", "rationale": "Declined.",
+                                                      "deviation_text": "Declines surgery."},
                  follow_redirects=False)
     assert r.status_code == 303
     with Store(env["url"]) as s:
@@ -463,7 +472,7 @@ def test_a_clinician_may_not_record_a_decision(env):
         _login(c, env["tokens"]["cli"])
         csrf = _csrf(c.get(f"/cases/{case_id}").text)
         text = _friendly(c.post(f"/cases/{case_id}/decisions",
-                                data={"csrf_token": csrf, "extra": "FOLFOX", "concordant": "yes", "rationale": "x"}),
+                                data={"csrf_token": csrf, "regimen": "FOLFOX", "concordant": "yes", "rationale": "x"}),
                          403)
     assert "not allowed to decide" in text
 
@@ -603,9 +612,10 @@ def test_form_shows_listed_lesions_and_places_their_problems(coo):
     values["metastases[1].lesions[1].zone"] = "central"
     values["metastases[1].count"] = "3"
     text = _friendly_form(coo.post("/cases", data={"csrf_token": csrf, **values}))
-    field = re.search(r'<div class="field invalid" data-path="metastases\[1\]\.lesions\[1\]\.zone">.*?</div>', text,
-                      re.S)
-    assert field and "&#39;central&#39; is not an allowed value" in field.group(0)
+    field = re.search(r'<div class="field invalid" data-path="metastases\[1\]\.lesions\[1\]\.zone" '
+                      r'data-organs="lung">.*?</div>', text, re.S)
+    assert field and ("&#39;central&#39; is not one of the choices; choose one of: outer, middle, inner, "
+                      "perivascular") in field.group(0)
     assert 'name="metastases[1].lesions[0].size.value"' in text and 'value="12"' in text
     # each lung row carries its own template for a further lesion, with the inner placeholder kept
     assert 'data-repeat="metastases[1].lesions" data-index="__j__"' in text

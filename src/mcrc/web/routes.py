@@ -50,7 +50,8 @@ from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, summary_items
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
-from mcrc.store.models import DEVIATION_REASONS, User
+from mcrc.store.models import DEVIATION_REASONS, ROLES, User
+from mcrc.web import decide as pdecide
 from mcrc.web import form as pform
 from mcrc.web.pdf import html_to_pdf
 from mcrc.web.session import COOKIE, CSRF_FIELD, CSRF_HEADER, MAX_AGE, Signer, WebSession
@@ -131,7 +132,10 @@ class Web:
                                 currency_cites=currency_cites,
                                 review_marker=review_marker, concern_lines=concern_lines, review_summary=review_summary,
                                 DEVIATION_REASONS=DEVIATION_REASONS, INDEX=pform.INDEX, LIST_STATE=pform.LIST_STATE,
-                                concrete=pform.concrete, with_index=lambda index, path, i: {**index, path: str(i)})
+                                concrete=pform.concrete, organ_hidden=pform.organ_hidden,
+                                with_index=lambda index, path, i: {**index, path: str(i)},
+                                code_label=lambda code: pdecide.code_label(store.knowledge.vocabulary, code),
+                                ROLES=ROLES, ROLE_LABELS=pdecide.ROLE_LABELS, WHO_CAN=pdecide.who_can_what())
 
     # ---- sessions ------------------------------------------------------------------------------
     def session(self, request: Request) -> tuple[WebSession, bool]:
@@ -233,24 +237,6 @@ class Web:
             "footer": footer(now),
             "pdf": pdf,
         }
-
-
-def _strategy_codes(a: Assessment, chosen: list[str], extra: str) -> list[str]:
-    """The action and regimen codes of the strategies ticked, then any extra codes typed, in order, once each."""
-    codes: list[str] = []
-    # the page offers the provisional answer's strategies where there is one (the strict ones with ?strict=1)
-    by_id = {s.id: s for s in a.strategies}
-    if a.provisional is not None:
-        by_id.update({s.id: s for s in a.provisional.answer.strategies if s.id not in by_id})
-    for sid in chosen:
-        s = by_id.get(sid)
-        if s is None:
-            codes.append(sid)  # the store reports it as not an action or regimen code
-            continue
-        for st in s.steps:
-            codes += [st.code, *st.regimens]
-    codes += [c for c in extra.replace(",", " ").split() if c]
-    return list(dict.fromkeys(codes))
 
 
 class _PageRoute(APIRoute):
@@ -371,8 +357,11 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             draft = draft_of(form)
             mcrc.parse_patient(draft)
         except InputError as exc:
-            return JSONResponse({"problem": json.loads(input_problem(exc).body), "draft": draft})
-        return JSONResponse({"problem": None, "draft": draft})
+            problem = json.loads(input_problem(exc).body)
+            # the API's problem as it is, and each of its problems in the form's words (decision record 0040)
+            return JSONResponse({"problem": problem, "draft": draft,
+                                 "messages": pform.messages(problem.get("errors") or [])})
+        return JSONResponse({"problem": None, "draft": draft, "messages": []})
 
     async def save(request: Request, case_id: int | None) -> Response:
         """Create a case (case_id None) or replace the patient of one at the version the form was opened at."""
@@ -435,6 +424,7 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         if record is not None:
             ctx = web.assessment_context(Assessment.model_validate(record.assessment),
                                          strict=request.query_params.get("strict") in ("1", "true", "yes"))
+            ctx["offer"] = pdecide.choices([ctx["a"]], store.knowledge.vocabulary)
         return web.page(request, "assessment.html", status=status, case=case, record=record, stale=stale,
                         decisions=decisions, may_decide=who.role in PERMISSIONS["decide"],
                         may_edit=who.role in PERMISSIONS["update_case"],
@@ -448,40 +438,37 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     @router.post("/cases/{case_id}/decisions", include_in_schema=False)
     async def decide(request: Request, case_id: str) -> Response:
+        """Record the board's decision from the form (decision record 0040): the choices are checked against the
+        answer the form was built from, in the form's words, before the store checks them with its own rules; a
+        role that may not record decisions gets the 403 page; nothing is stored unless every check passes."""
         s, who = web.require(request)
         form = await request.form()
         web.check_csrf(request, s, form)
         cid = _case_id(case_id)
-        chosen = [str(v) for v in form.getlist("strategy")]
-        values = {"strategy": chosen, "extra": str(form.get("extra") or ""),
-                  "concordant": str(form.get("concordant") or ""), "deviation": str(form.get("deviation") or ""),
-                  "deviation_text": str(form.get("deviation_text") or ""),
-                  "rationale": str(form.get("rationale") or ""), "meeting_date": str(form.get("meeting_date") or "")}
-        problems: list[str] = []
-        if values["concordant"] not in ("yes", "no"):
-            problems.append("concordant: say whether the decision follows the assessment (yes or no)")
-        meeting = None
-        if values["meeting_date"]:
-            try:
-                meeting = dt.date.fromisoformat(values["meeting_date"])
-            except ValueError:
-                problems.append(f"meeting_date: '{values['meeting_date']}' is not a date (YYYY-MM-DD)")
+        if who.role not in PERMISSIONS["decide"]:
+            raise WebError(403, f"{who.name} ({who.role}) is not allowed to decide: only a coordinator records the "
+                                "board's decision; your role reads it.")
+        d = pdecide.DecisionInput.from_form(form)
         with friendly():
-            _, record, _ = web.current_assessment(cid, who)
-        if problems:
-            return case_page(request, s, who, cid, 422, problems, values)
-        a = Assessment.model_validate(record.assessment) if record else None
-        codes = _strategy_codes(a, chosen, values["extra"]) if a else []
+            _, record, stale = web.current_assessment(cid, who)
+        if record is None or stale:
+            raise WebError(409, "This case has no assessment of its current version; open it to assess it, then "
+                                "record the decision.")
+        full = Assessment.model_validate(record.assessment)
+        answers = [full] + ([full.provisional.answer] if full.provisional is not None else [])
+        checked = pdecide.check(d, pdecide.choices(answers, store.knowledge.vocabulary), store.knowledge.vocabulary)
+        if checked.problems:
+            return case_page(request, s, who, cid, 422, checked.problems, d.values())
         try:
             with friendly():
-                store.decide(cid, strategies=codes, rationale=values["rationale"],
-                             concordant=values["concordant"] == "yes", user=who.name,
-                             deviation=values["deviation"] or None,
-                             deviation_text=values["deviation_text"].strip() or None, meeting_date=meeting)
+                store.decide(cid, strategies=checked.codes, rationale=d.rationale,
+                             concordant=d.concordant == "yes", user=who.name, deviation=d.deviation or None,
+                             deviation_text=d.deviation_text.strip() or None, participants=checked.participants,
+                             meeting_date=checked.meeting)
         except WebError as exc:
             if exc.status != 422:
                 raise
-            return case_page(request, s, who, cid, 422, exc.problems, values)
+            return case_page(request, s, who, cid, 422, exc.problems, d.values())
         return RedirectResponse(f"/cases/{cid}#decisions", status_code=303)
 
     @router.get("/cases/{case_id}/pdf", include_in_schema=False)

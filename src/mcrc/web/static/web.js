@@ -28,6 +28,36 @@
     return null;
   }
 
+  /* Rows are numbered from 1 in the order shown (field names keep their own indexes). */
+  function renumber(rows) {
+    var n = 0;
+    rows.querySelectorAll(":scope > .row-item").forEach(function (r) {
+      n += 1;
+      var no = r.querySelector(":scope > legend .row-no");
+      if (no) no.textContent = String(n);
+    });
+  }
+
+  /* A metastatic site shows only its organ's fields (lung zone on lung rows, PCI on peritoneum rows...); a field of
+     another organ is hidden and disabled, so it is not sent (decision record 0040). On opening the page a filled one
+     stays shown: the server refused it next to its row, and it can be cleared there. */
+  function syncOrgans(form, initial) {
+    form.querySelectorAll("fieldset.row-item").forEach(function (row) {
+      var m = row.getAttribute("data-path").match(/^metastases\[\d+\]$/);
+      if (!m) return;
+      var organ = row.querySelector('select[name="' + CSS.escape(m[0] + ".organ") + '"]');
+      var value = organ ? organ.value : "";
+      row.querySelectorAll("[data-organs]").forEach(function (el) {
+        var show = el.getAttribute("data-organs").split(" ").indexOf(value) >= 0;
+        if (initial && !show) {
+          show = Array.prototype.some.call(el.querySelectorAll("input, select"), function (i) { return i.value !== ""; });
+        }
+        el.classList.toggle("organ-hidden", !show);
+        el.querySelectorAll("input, select").forEach(function (input) { input.disabled = !show; });
+      });
+    });
+  }
+
   function setupRepeat(form, fs) {
     var rows = fs.querySelector(":scope > .rows");
     var tpl = fs.querySelector(":scope > template.row-template");
@@ -48,11 +78,14 @@
       rows.lastElementChild.querySelectorAll("fieldset.repeat").forEach(function (inner) { setupRepeat(form, inner); });
       state.value = "";
       sync();
+      renumber(rows);
+      syncOrgans(form);
       form.dispatchEvent(new Event("input", { bubbles: true }));
     });
     rows.addEventListener("click", function (ev) {
       if (ev.target.classList.contains("remove-row")) {
         ev.target.closest(".row-item").remove();
+        renumber(rows);
         form.dispatchEvent(new Event("input", { bubbles: true }));
       }
     });
@@ -74,7 +107,7 @@
       summary.textContent = "";
     }
 
-    function show(problem) {
+    function show(problem, words) {
       clear();
       if (!problem) {
         validity.textContent = "No problems found so far.";
@@ -82,9 +115,13 @@
         return;
       }
       var list = document.createElement("ul");
-      (problem.errors || []).forEach(function (e) {
-        var text = e.message + (e.allowed ? " (allowed: " + e.allowed + ")" : "");
+      (problem.errors || []).forEach(function (e, i) {
+        // the problem in the form's words (its place named when it is not shown next to its own field)
+        var w = (words && words[i]) || { text: e.message + (e.allowed ? " (allowed: " + e.allowed + ")" : ""),
+                                         where: e.field || "" };
+        var text = w.text;
         var slot = jsonMode.checked ? null : slotFor(form, e.field || "");
+        if (slot && slot.getAttribute("data-err-for") !== (e.field || "")) text = w.where + ": " + text;
         if (slot) {
           var span = document.createElement("span");
           span.textContent = text;
@@ -93,7 +130,7 @@
           if (wrap) wrap.classList.add("invalid");
         } else {
           var li = document.createElement("li");
-          li.textContent = (e.field ? e.field + ": " : "") + text;
+          li.textContent = (w.where ? w.where + ": " : "") + text;
           list.appendChild(li);
         }
       });
@@ -120,27 +157,61 @@
         if (!jsonMode.checked && data.draft !== null && document.activeElement !== jsonBox) {
           jsonBox.value = JSON.stringify(data.draft, null, 2);
         }
-        show(data.problem);
+        show(data.problem, data.messages);
       }).catch(function (err) {
         if (mine === seq) validity.textContent = "Could not check the form just now (" + err.message + ").";
       });
     }
 
     form.querySelectorAll("fieldset.repeat").forEach(function (fs) { setupRepeat(form, fs); });
+    syncOrgans(form, true);
+    form.addEventListener("change", function (ev) {
+      if (ev.target.name && /^metastases\[\d+\]\.organ$/.test(ev.target.name)) syncOrgans(form);
+    });
     var later = debounce(validate, 250);
     form.addEventListener("input", later);
     form.addEventListener("change", later);
     validate();
   }
 
+  /* The decision form (decision record 0040): the deviation reason only when the board deviates (disabled, so not
+     sent, otherwise), another treatment and participants added as rows. */
   function setupDecisionForm(form) {
     var dev = document.getElementById("deviation-fields");
+    var devSelect = document.getElementById("deviation");
     function update() {
       var v = form.querySelector('input[name="concordant"]:checked');
-      dev.hidden = !(v && v.value === "no");
+      var deviates = !!(v && v.value === "no");
+      dev.hidden = !deviates;
+      devSelect.disabled = !deviates;
     }
     form.addEventListener("change", update);
     update();
+
+    var others = form.querySelector(".other-rows");
+    var otherTpl = form.querySelector("template.other-template");
+    form.querySelector(".add-other").addEventListener("click", function () {
+      others.insertAdjacentHTML("beforeend", otherTpl.innerHTML);
+      others.lastElementChild.focus();
+    });
+
+    var rows = form.querySelector(".participant-rows");
+    var rowTpl = form.querySelector("template.participant-template");
+    var next = rows.querySelectorAll(".participant").length + 1;
+    form.querySelector(".add-participant").addEventListener("click", function () {
+      rows.insertAdjacentHTML("beforeend", rowTpl.innerHTML.split("__p__").join(String(next)));
+      next += 1;
+      rows.lastElementChild.querySelector("input").focus();
+    });
+    rows.addEventListener("click", function (ev) {
+      if (ev.target.classList.contains("remove-participant")) ev.target.closest(".participant").remove();
+    });
+  }
+
+  /* The decisions panel is shown while it is the page's target; one shown with problems (class "open") closes too. */
+  function setupDecisionPanel(panel) {
+    var close = document.getElementById("close-decisions");
+    if (close) close.addEventListener("click", function () { panel.classList.remove("open"); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -148,5 +219,7 @@
     if (pf) setupPatientForm(pf);
     var df = document.getElementById("decision-form");
     if (df) setupDecisionForm(df);
+    var panel = document.getElementById("decisions");
+    if (panel && panel.classList.contains("decide-panel")) setupDecisionPanel(panel);
   });
 })();

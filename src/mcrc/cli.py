@@ -366,6 +366,19 @@ def serve(
                     port=cfg.port, log_level="warning", access_log=False)
 
 
+@app.command("mcp")
+def mcp_server() -> None:
+    """Serve the engine to AI assistants over the Model Context Protocol on standard input and output (an MCP
+    client such as Claude Desktop or VS Code launches it): tools assess, explain_row, search_knowledge, vocabulary,
+    patient_schema; resources mcrc://sources and mcrc://trace. Every answer names the engine and knowledge-base
+    digest it comes from. See docs/mcp.md."""
+    kb = _guard(load_knowledge)  # a malformed knowledge base stops here (exit 3), before the client waits on it
+    from mcrc.mcp_server import run_stdio  # the SDK is imported by this command only (CLI start-up time)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_stdio(kb)
+
+
 @contextlib.contextmanager
 def _worker_environment(config: Path | None, flags: dict, cfg, settings):
     """What the workers of one `mcrc serve` must share, as MCRC_* variables (they read their settings from the

@@ -334,6 +334,12 @@ def _arguments_message(name: str, exc: ValidationError) -> str:
     return "bad arguments: " + "; ".join(f"{arg}: {' or '.join(msgs)}" for arg, msgs in by_arg.items())
 
 
+_PATIENT_HINT = "the Patient schema: patient_schema"
+_BUNDLE_HINT = "a FHIR R4 Bundle"
+# tool -> argument -> (its name in messages, what it must be): arguments that may be given as JSON text
+_JSON_TEXT_ARGUMENTS = {"assess": {"patient": ("patient", _PATIENT_HINT), "fhir_bundle": ("fhir_bundle", _BUNDLE_HINT)}}
+
+
 class _Server(MCPServer):
     """MCPServer, with unknown arguments refused by name and argument validation errors in a few words."""
 
@@ -345,6 +351,14 @@ class _Server(MCPServer):
             if extra:
                 raise ToolError(f"Error executing tool {name}: unknown argument(s) {', '.join(map(repr, extra))}; "
                                 f"allowed: {', '.join(allowed) or 'none'}")
+        for key, (what, hint) in _JSON_TEXT_ARGUMENTS.get(name, {}).items():
+            if isinstance(arguments, dict) and isinstance(arguments.get(key), str):
+                # JSON text goes through the strict reader here: the SDK would parse it leniently first (a repeated
+                # key silently kept once), and the tool would only see the result
+                try:
+                    arguments = {**arguments, key: _document(arguments[key], what, hint)}
+                except ToolError as exc:
+                    raise ToolError(f"Error executing tool {name}: {exc}") from None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -372,10 +386,10 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
                         "same as JSON text). Not free text.")] = None,
         fhir_bundle: Annotated[dict[str, Any] | str | None, Field(
             description="An mCODE-style FHIR R4 Bundle (JSON object or JSON text), instead of `patient`.")] = None,
-        strict: Annotated[bool, Field(
-            description="Summarise the strict answer (nothing presumed) instead of the provisional one")] = False,
-        include_trace: Annotated[bool, Field(
-            description="Include the evaluation trace of every table and row in the Assessment")] = False,
+        strict: Annotated[bool, Field(strict=True, description="Summarise the strict answer (nothing presumed) "
+                                                               "instead of the provisional one")] = False,
+        include_trace: Annotated[bool, Field(strict=True, description="Include the evaluation trace of every table "
+                                                                      "and row in the Assessment")] = False,
     ) -> Annotated[CallToolResult, AssessAnswer]:
         """Assess one patient with the engine: the board summary, the structured Assessment (goal, strategies,
         regimens, warnings, what is unknown and would change the answer) and every citation. Give exactly one of
@@ -388,12 +402,12 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
         try:
             if patient is not None:
                 kind = "patient"
-                record: Patient = parse_patient(_document(patient, "patient", "the Patient schema: patient_schema"))
+                record: Patient = parse_patient(_document(patient, "patient", _PATIENT_HINT))
             else:
                 from mcrc.fhir import read_bundle
 
                 kind = "fhir_bundle"
-                result = read_bundle(_document(fhir_bundle, "fhir_bundle", "a FHIR R4 Bundle"))
+                result = read_bundle(_document(fhir_bundle, "fhir_bundle", _BUNDLE_HINT))
                 record, not_mapped, warnings = result.patient, list(result.unmapped), list(result.warnings)
             a = engine_assess(record, kb=kb, trace=include_trace)
         except ToolError:
@@ -438,7 +452,8 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
     def search_knowledge(
         query: Annotated[str, Field(description="Words to find (all must appear), e.g. 'lung sublobar' or "
                                                 "'oxaliplatin 12 months'")],
-        limit: Annotated[int, Field(ge=1, le=MAX_RESULTS, description="At most this many rows and statements")] = 20,
+        limit: Annotated[int, Field(strict=True, ge=1, le=MAX_RESULTS,
+                                    description="At most this many rows and statements")] = 20,
     ) -> Annotated[CallToolResult, SearchAnswer]:
         """Find decision rows (id, title, note, outputs, citations) and the guideline source statements of the
         traceability matrix (paraphrases, where they sit in the source) that contain every word of the query."""

@@ -19,7 +19,7 @@ from mcrc.fhir import read_bundle
 from mcrc.knowledge import load_knowledge
 from mcrc.mcp_server import MAX_INPUT_BYTES, build_server, statement
 from mcrc.render.sources import sources_view
-from mcrc.render.text import render_summary_text
+from mcrc.render.text import render_summary_text, render_text
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -92,7 +92,8 @@ def test_tools_and_resources_listed_with_schemas():
         assert t.output_schema and {"statement", "kb_version"} <= set(t.output_schema["properties"])
         assert t.annotations.read_only_hint is True
     assess = next(t for t in tools.tools if t.name == "assess")
-    assert set(assess.input_schema["properties"]) == {"patient", "fhir_bundle", "strict", "include_trace"}
+    assert set(assess.input_schema["properties"]) == {"patient", "fhir_bundle", "strict", "include_trace",
+                                                           "full_report"}
     assert {str(r.uri) for r in resources.resources} == {"mcrc://sources", "mcrc://trace"}
     assert {t.uri_template for t in templates.resource_templates} == {"mcrc://trace/{source}"}
 
@@ -138,14 +139,16 @@ def test_assess_every_sample_fhir_bundle(path: Path):
 
 def test_assess_json_text_same_as_object_and_options():
     patient = example(EXAMPLES[0])
-    as_object, as_text, strict, traced = calls([
+    as_object, as_text, strict, traced, full = calls([
         ("assess", {"patient": patient}), ("assess", {"patient": json.dumps(patient)}),
-        ("assess", {"patient": patient, "strict": True}), ("assess", {"patient": patient, "include_trace": True})])
+        ("assess", {"patient": patient, "strict": True}), ("assess", {"patient": patient, "include_trace": True}),
+        ("assess", {"patient": patient, "full_report": True})])
     assert assert_engine_answer(as_object)["assessment"] == assert_engine_answer(as_text)["assessment"]
     assert "trace" not in assert_engine_answer(as_object)["assessment"]
     assert assert_engine_answer(traced)["assessment"]["trace"]
     a = mcrc.assess(mcrc.parse_patient(patient), kb=KB)
     assert assert_engine_answer(strict)["summary_text"] == render_summary_text(a, width=100, strict=True)
+    assert assert_engine_answer(full)["summary_text"] == render_text(a, width=100)
 
 
 def test_assess_provisional_answer_summarised_unless_strict():
@@ -167,7 +170,8 @@ BAD_ASSESS = [
     ({"patient": 5}, ["bad arguments: patient:"]),
     ({"patient": [1, 2]}, ["bad arguments: patient:"]),
     ({"patient": "[1, 2]"}, ["patient must be a JSON object", "got an array"]),
-    ({"text": "a patient"}, ["unknown argument(s) 'text'", "allowed: patient, fhir_bundle, strict, include_trace"]),
+    ({"text": "a patient"}, ["unknown argument(s) 'text'",
+                             "allowed: patient, fhir_bundle, strict, include_trace, full_report"]),
     ({"patient": {"age": "old"}}, ["patient: invalid patient input", "age:"]),
     ({"patient": '{"age": 60, "age": 61}'}, ["age: this key appears more than once"]),
     ({"patient": '{"age": NaN}'}, ["patient: unacceptable JSON"]),

@@ -80,7 +80,8 @@ class Citation(BaseModel):
 
 class AssessAnswer(EngineAnswer):
     input_kind: str = Field(description="patient (Patient JSON) or fhir_bundle")
-    summary_text: str = Field(description="The board summary as the terminal shows it")
+    summary_text: str = Field(description="The board summary as the terminal shows it (with `full_report`: the "
+                                          "whole report, as `mcrc recommend` prints it)")
     scope: str
     citations: list[Citation] = Field(description="Every citation in the answer, once each, in order of first use")
     fhir_not_mapped: list[str] = Field(default_factory=list, description="Bundle content not read (FHIR input)")
@@ -390,6 +391,10 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
                                                                "instead of the provisional one")] = False,
         include_trace: Annotated[bool, Field(strict=True, description="Include the evaluation trace of every table "
                                                                       "and row in the Assessment")] = False,
+        full_report: Annotated[bool, Field(strict=True, description="Give the whole report (every section: "
+                                                                    "strategies, regimens, warnings, tests, "
+                                                                    "follow-up...) as text, not only the board "
+                                                                    "summary")] = False,
     ) -> Annotated[CallToolResult, AssessAnswer]:
         """Assess one patient with the engine: the board summary, the structured Assessment (goal, strategies,
         regimens, warnings, what is unknown and would change the answer) and every citation. Give exactly one of
@@ -409,16 +414,16 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
                 kind = "fhir_bundle"
                 result = read_bundle(_document(fhir_bundle, "fhir_bundle", _BUNDLE_HINT))
                 record, not_mapped, warnings = result.patient, list(result.unmapped), list(result.warnings)
-            a = engine_assess(record, kb=kb, trace=include_trace)
+            a = engine_assess(record, kb=kb)  # with its trace: the full report counts the rows that fired
         except ToolError:
             raise
         except InputError as exc:
             raise _fail(f"{kind}: {exc}") from None
         except McrcError as exc:  # the engine refused its own answer (a safety check): say so, never guess
             raise _fail(f"the engine gave no answer for this {kind}: {exc}") from None
-        from mcrc.render.text import render_summary_text
+        from mcrc.render.text import render_summary_text, render_text
 
-        summary = render_summary_text(a, width=100, strict=strict)
+        summary = (render_text if full_report else render_summary_text)(a, width=100, strict=strict)
         dumped = a.model_dump(mode="json", exclude=None if include_trace else {"trace"})
         cites = _citations(kb, dumped)
         answer = AssessAnswer(statement=statement(a.provenance.kb_version, a.provenance.engine_version),

@@ -380,3 +380,19 @@ def test_mcp_command_listed_in_help():
     r = subprocess.run([sys.executable, "-m", "mcrc.cli", "mcp", "--help"], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert r.returncode == 0 and "Model Context Protocol" in r.stdout
+
+
+def test_docs_name_every_tool_argument_and_resource():
+    doc = (ROOT / "docs" / "mcp.md").read_text(encoding="utf-8")
+
+    async def run(c):
+        return await c.list_tools(), await c.list_resources(), await c.list_resource_templates()
+
+    tools, resources, templates = session(run)
+    for t in tools.tools:
+        assert f"`{t.name}`" in doc
+        for arg in t.input_schema.get("properties", {}):
+            assert f"`{arg}`" in doc, (t.name, arg)
+    for uri in [str(r.uri) for r in resources.resources] + [t.uri_template for t in templates.resource_templates]:
+        assert f"`{uri}`" in doc
+    assert f"{MAX_INPUT_BYTES:,} bytes" in doc

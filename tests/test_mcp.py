@@ -396,3 +396,40 @@ def test_docs_name_every_tool_argument_and_resource():
     for uri in [str(r.uri) for r in resources.resources] + [t.uri_template for t in templates.resource_templates]:
         assert f"`{uri}`" in doc
     assert f"{MAX_INPUT_BYTES:,} bytes" in doc
+
+
+def test_the_digest_names_the_knowledge_that_answered(tmp_path):
+    """A knowledge base with one row's title changed answers under another digest, and says so."""
+    from mcrc.knowledge import load_knowledge_dir
+    from tests.kbcopy import LUNG, kb_copy
+
+    edited = load_knowledge_dir(kb_copy(tmp_path, [(LUNG, "none unresectable (Table 5): mainly systemic therapy",
+                                                    "none unresectable (Table 5): systemic therapy first")]))
+    assert edited.version != KB.version
+
+    async def run(c):
+        return (await c.call_tool("explain_row", {"row_id": "lung.goal.multisite"}),
+                await c.call_tool("assess", {"patient": example(EXAMPLES[0])}))
+
+    async def main():
+        async with Client(build_server(edited)) as c:
+            return await run(c)
+
+    row, answer = anyio.run(main)
+    for result in (row, answer):
+        assert result.structured_content["kb_version"] == edited.version
+        assert edited.version in result.content[0].text.splitlines()[0]
+    assert answer.structured_content["assessment"]["provenance"]["kb_version"] == edited.version
+    assert row.structured_content["row"]["title"].endswith("systemic therapy first")
+
+
+def test_malformed_knowledge_stops_the_command_before_serving(tmp_path):
+    from tests.kbcopy import LUNG, kb_copy
+
+    anchor = "      - id: lung.goal.multisite\n"
+    broken = kb_copy(tmp_path, [(LUNG, anchor, anchor + "  oops\n")])
+    r = subprocess.run([sys.executable, "-m", "mcrc.cli", "mcp", "--kb", str(broken)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == ""  # nothing a client would take for a protocol message
+    assert "10-ccs-lung-2019.yaml" in r.stderr and "Traceback" not in r.stderr

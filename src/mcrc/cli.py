@@ -367,12 +367,17 @@ def serve(
 
 
 @app.command("mcp")
-def mcp_server() -> None:
+def mcp_server(
+    kb_dir: Path = typer.Option(None, "--kb", help="A knowledge directory (default: the packaged one)"),
+) -> None:
     """Serve the engine to AI assistants over the Model Context Protocol on standard input and output (an MCP
     client such as Claude Desktop or VS Code launches it): tools assess, explain_row, search_knowledge, vocabulary,
     patient_schema; resources mcrc://sources and mcrc://trace. Every answer names the engine and knowledge-base
     digest it comes from. See docs/mcp.md."""
-    kb = _guard(load_knowledge)  # a malformed knowledge base stops here (exit 3), before the client waits on it
+    from mcrc.knowledge import load_knowledge_dir
+
+    # a malformed knowledge base stops here (exit 3, file:line), before a client waits on it
+    kb = _guard(lambda: load_knowledge_dir(kb_dir) if kb_dir else load_knowledge())
     from mcrc.mcp_server import run_stdio  # the SDK is imported by this command only (CLI start-up time)
 
     with contextlib.suppress(KeyboardInterrupt):

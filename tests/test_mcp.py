@@ -433,3 +433,28 @@ def test_malformed_knowledge_stops_the_command_before_serving(tmp_path):
     assert r.returncode == 3, r.stderr
     assert r.stdout == ""  # nothing a client would take for a protocol message
     assert "10-ccs-lung-2019.yaml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_building_the_server_leaves_the_root_logger_alone():
+    import logging
+
+    root = logging.getLogger()
+    before = (root.handlers[:], root.level)
+    build_server(KB)
+    assert (root.handlers[:], root.level) == before
+
+
+def test_an_unexpected_failure_is_reported_without_internals(monkeypatch):
+    import mcrc.mcp_server as ms
+
+    def crash(*_a, **_k):
+        raise RuntimeError("secret internals /etc/passwd")
+
+    monkeypatch.setattr(ms, "engine_assess", crash)
+
+    async def main():
+        async with Client(build_server(KB)) as c:
+            return await c.call_tool("assess", {"patient": example(EXAMPLES[0])})
+
+    result = anyio.run(main)
+    assert result.is_error and text(result) == "Error executing tool assess"

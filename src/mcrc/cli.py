@@ -400,12 +400,13 @@ def mcp_server(
     import uvicorn
 
     from mcrc.config import load_config
-    from mcrc.mcp_server import MCP_PATH, http_app
+    from mcrc.mcp_server import MCP_PATH, http_app, log_to_stderr
     from mcrc.store.api import Store
 
     cfg = _guard(lambda: load_config(config, os.environ, {"host": host, "port": port, "database_url": db}))
     settings = _guard(cfg.settings)
     store = Store(settings.database_url, token_cache_seconds=settings.token_cache_seconds)
+    log_to_stderr()
     asgi = http_app(kb, store.resolve_token, max_body_bytes=settings.max_body_bytes, host=cfg.host)
     err.print(f"mcrc MCP server on http://{cfg.host}:{cfg.port}{MCP_PATH} (the case store's API tokens; request "
               f"bodies up to {settings.max_body_bytes:,} bytes)", markup=False)

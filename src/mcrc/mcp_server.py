@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import re
+import sys
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -372,8 +374,15 @@ class _Server(MCPServer):
 def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
     """The MCP server over one loaded knowledge base (the packaged one by default)."""
     kb = kb or load_knowledge()
-    server = _Server(SERVER_NAME, title="mcrc: cited decision support for metastatic colorectal cancer",
-                       instructions=INSTRUCTIONS, version=ENGINE_VERSION, log_level="WARNING")
+    # the SDK configures the root logger when a server is made; a library call must not (the commands below set
+    # up their own logging to standard error)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        server = _Server(SERVER_NAME, title="mcrc: cited decision support for metastatic colorectal cancer",
+                         instructions=INSTRUCTIONS, version=ENGINE_VERSION, log_level="WARNING")
+    finally:
+        root.handlers[:], root.level = handlers, level
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                                 open_world_hint=False)
 
@@ -530,7 +539,13 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
     return server
 
 
+def log_to_stderr() -> None:
+    """Warnings and errors on standard error, one line each (standard output is the protocol's, over stdio)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="mcrc mcp: %(levelname)s %(message)s")
+
+
 def run_stdio(kb: KnowledgeBase | None = None) -> None:
+    log_to_stderr()
     build_server(kb).run("stdio")
 
 

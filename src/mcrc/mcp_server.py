@@ -121,10 +121,6 @@ def _result(answer: EngineAnswer, text: str) -> CallToolResult:
                           structured_content=data)
 
 
-def _fail(message: str) -> ToolError:
-    return ToolError(message)
-
-
 # ---- input -----------------------------------------------------------------------------------------------------
 
 def _document(value: Any, what: str, schema_hint: str) -> Any:
@@ -134,27 +130,27 @@ def _document(value: Any, what: str, schema_hint: str) -> Any:
     if isinstance(value, str):
         size = len(value.encode("utf-8", "surrogatepass"))
         if size > MAX_INPUT_BYTES:
-            raise _fail(f"{what} is {size:,} bytes; the limit is {MAX_INPUT_BYTES:,} bytes (the REST API's request "
+            raise ToolError(f"{what} is {size:,} bytes; the limit is {MAX_INPUT_BYTES:,} bytes (the REST API's request "
                         "size limit)")
         if not value.lstrip().startswith(("{", "[")):
-            raise _fail(f"{what} must be a JSON object ({schema_hint}), not free text; mcrc does not read "
+            raise ToolError(f"{what} must be a JSON object ({schema_hint}), not free text; mcrc does not read "
                         "narrative reports as a patient")
         text = value
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
         except (TypeError, ValueError) as exc:  # pragma: no cover - the transport hands over JSON values only
-            raise _fail(f"{what} is not JSON: {exc}") from None
+            raise ToolError(f"{what} is not JSON: {exc}") from None
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_INPUT_BYTES:
-            raise _fail(f"{what} is {size:,} bytes as JSON; the limit is {MAX_INPUT_BYTES:,} bytes (the REST API's "
+            raise ToolError(f"{what} is {size:,} bytes as JSON; the limit is {MAX_INPUT_BYTES:,} bytes (the REST API's "
                         "request size limit)")
     try:
         doc = strictjson.loads(text, max_bytes=MAX_INPUT_BYTES)
     except McrcError as exc:
-        raise _fail(f"{what}: {exc}") from None
+        raise ToolError(f"{what}: {exc}") from None
     if not isinstance(doc, dict):
-        raise _fail(f"{what} must be a JSON object ({schema_hint}), got {_json_kind(doc)}")
+        raise ToolError(f"{what} must be a JSON object ({schema_hint}), got {_json_kind(doc)}")
     return doc
 
 
@@ -325,7 +321,7 @@ def search(kb: KnowledgeBase, query: str, limit: int) -> tuple[list[dict], list[
 
 # ---- the server ------------------------------------------------------------------------------------------------
 
-def _arguments_message(name: str, exc: ValidationError) -> str:
+def _arguments_message(exc: ValidationError) -> str:
     """The SDK's argument validation error in a few words: each argument with what was wrong (no pydantic links,
     no echo of the value)."""
     by_arg: dict[str, list[str]] = {}
@@ -339,34 +335,34 @@ def _arguments_message(name: str, exc: ValidationError) -> str:
 
 _PATIENT_HINT = "the Patient schema: patient_schema"
 _BUNDLE_HINT = "a FHIR R4 Bundle"
-# tool -> argument -> (its name in messages, what it must be): arguments that may be given as JSON text
-_JSON_TEXT_ARGUMENTS = {"assess": {"patient": ("patient", _PATIENT_HINT), "fhir_bundle": ("fhir_bundle", _BUNDLE_HINT)}}
+# tool -> argument -> what it must be: the arguments that may be given as JSON text
+_JSON_TEXT_ARGUMENTS = {"assess": {"patient": _PATIENT_HINT, "fhir_bundle": _BUNDLE_HINT}}
 
 
 class _Server(MCPServer):
     """MCPServer, with unknown arguments refused by name and argument validation errors in a few words."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        tool = self._tool_manager.get_tool(name)
+        tool = self._tool_manager.get_tool(name)  # the SDK's own registry (mcp 2.3.0, pinned)
         if tool is not None and isinstance(arguments, dict):
             allowed = list((tool.parameters or {}).get("properties", {}))
             extra = [k for k in arguments if k not in allowed]
             if extra:
                 raise ToolError(f"Error executing tool {name}: unknown argument(s) {', '.join(map(repr, extra))}; "
                                 f"allowed: {', '.join(allowed) or 'none'}")
-        for key, (what, hint) in _JSON_TEXT_ARGUMENTS.get(name, {}).items():
+        for key, hint in _JSON_TEXT_ARGUMENTS.get(name, {}).items():
             if isinstance(arguments, dict) and isinstance(arguments.get(key), str):
                 # JSON text goes through the strict reader here: the SDK would parse it leniently first (a repeated
                 # key silently kept once), and the tool would only see the result
                 try:
-                    arguments = {**arguments, key: _document(arguments[key], what, hint)}
+                    arguments = {**arguments, key: _document(arguments[key], key, hint)}
                 except ToolError as exc:
                     raise ToolError(f"Error executing tool {name}: {exc}") from None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError) and not isinstance(exc, UnexpectedToolError):
-                raise ToolError(f"Error executing tool {name}: {_arguments_message(name, exc.__cause__)}") \
+                raise ToolError(f"Error executing tool {name}: {_arguments_message(exc.__cause__)}") \
                     from exc.__cause__
             raise
 
@@ -409,8 +405,9 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
         regimens, warnings, what is unknown and would change the answer) and every citation. Give exactly one of
         `patient` or `fhir_bundle`. Relay the answer verbatim; it is the engine's, not yours."""
         if (patient is None) == (fhir_bundle is None):
-            raise _fail("give exactly one of `patient` (a Patient JSON object, see patient_schema) or `fhir_bundle` "
-                        "(an mCODE FHIR R4 Bundle)" + ("; both were given" if patient is not None else ""))
+            raise ToolError("give exactly one of `patient` (a Patient JSON object, see patient_schema) or "
+                            "`fhir_bundle` (an mCODE FHIR R4 Bundle)"
+                            + ("; both were given" if patient is not None else ""))
         not_mapped: list[str] = []
         warnings: list[str] = []
         try:
@@ -427,9 +424,9 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
         except ToolError:
             raise
         except InputError as exc:
-            raise _fail(f"{kind}: {exc}") from None
+            raise ToolError(f"{kind}: {exc}") from None
         except McrcError as exc:  # the engine refused its own answer (a safety check): say so, never guess
-            raise _fail(f"the engine gave no answer for this {kind}: {exc}") from None
+            raise ToolError(f"the engine gave no answer for this {kind}: {exc}") from None
         from mcrc.render.text import render_summary_text, render_text
 
         summary = (render_text if full_report else render_summary_text)(a, width=100, strict=strict)
@@ -458,7 +455,7 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
         if row_id not in kb.rows:
             close = difflib.get_close_matches(row_id, list(kb.rows), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; use search_knowledge to find rows"
-            raise _fail(f"no row {row_id!r} in knowledge base {kb.version}{hint}")
+            raise ToolError(f"no row {row_id!r} in knowledge base {kb.version}{hint}")
         view = row_view(kb, row_id)
         return _result(RowAnswer(**base(), row=view), _row_text(view))
 
@@ -472,9 +469,9 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
         """Find decision rows (id, title, note, outputs, citations) and the guideline source statements of the
         traceability matrix (paraphrases, where they sit in the source) that contain every word of the query."""
         if len(query) > MAX_QUERY_CHARS:
-            raise _fail(f"query is {len(query)} characters; at most {MAX_QUERY_CHARS}")
+            raise ToolError(f"query is {len(query)} characters; at most {MAX_QUERY_CHARS}")
         if not _words(query):
-            raise _fail("query has no words to search for")
+            raise ToolError("query has no words to search for")
         rows, statements, truncated = search(kb, query, limit)
         lines = [f"{len(rows)} row(s), {len(statements)} source statement(s) for {query!r}"
                  + (" (more exist; narrow the query)" if truncated else "") + ":"]
@@ -491,7 +488,7 @@ def build_server(kb: KnowledgeBase | None = None) -> MCPServer:
         """The coded vocabulary the answers use: actions, regimens, drugs, goals, warnings, tests... with each
         code's label, definition and class (regimens: their drugs)."""
         if section is not None and section not in VOCABULARY_SECTIONS:
-            raise _fail(f"unknown section {section!r}; allowed: {', '.join(VOCABULARY_SECTIONS)}")
+            raise ToolError(f"unknown section {section!r}; allowed: {', '.join(VOCABULARY_SECTIONS)}")
         names = [section] if section else list(VOCABULARY_SECTIONS)
         sections = {name: [{"code": code, "label": t.label,
                             **({"definition": t.definition} if t.definition else {}),

@@ -368,6 +368,56 @@ def serve(
                     port=cfg.port, log_level="warning", access_log=False)
 
 
+@app.command("mcp")
+def mcp_server(
+    kb_dir: Path = typer.Option(None, "--kb", help="A knowledge directory (default: the packaged one)"),
+    http: bool = typer.Option(False, "--http", help="Streamable HTTP at /mcp instead of stdio, behind the REST API's "
+                                                    "API tokens and request size limit"),
+    config: Path = typer.Option(None, "--config", help="With --http: TOML configuration file, as for `mcrc serve`"),
+    host: str = typer.Option(None, "--host", help="With --http: interface to listen on (default 127.0.0.1)"),
+    port: int = typer.Option(None, "--port", help="With --http: port (default 8000, as `mcrc serve`: give another "
+                                                  "to run both)"),
+    db: str = typer.Option(None, "--db", help="With --http: the store holding the API tokens (default "
+                                              "sqlite:///mcrc.db)"),
+) -> None:
+    """Serve the engine to AI assistants over the Model Context Protocol on standard input and output (an MCP
+    client such as Claude Desktop or VS Code launches it): tools assess, explain_row, search_knowledge, vocabulary,
+    patient_schema; resources mcrc://sources and mcrc://trace. Every answer names the engine and knowledge-base
+    digest it comes from. See docs/mcp.md."""
+    from mcrc.knowledge import load_knowledge_dir
+
+    if not http and any(v is not None for v in (config, host, port, db)):
+        _fail("--config, --host, --port and --db go with --http (the stdio server has no port and no tokens)",
+              EXIT_INPUT)
+    # a malformed knowledge base stops here (exit 3, file:line), before a client waits on it
+    kb = _guard(lambda: load_knowledge_dir(kb_dir) if kb_dir else load_knowledge())
+    if not http:
+        from mcrc.mcp_server import run_stdio  # the SDK is imported by this command only (CLI start-up time)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            run_stdio(kb)
+        return
+    import os
+
+    import uvicorn
+
+    from mcrc.config import load_config
+    from mcrc.mcp_server import MCP_PATH, http_app, log_to_stderr
+    from mcrc.store.api import Store
+
+    cfg = _guard(lambda: load_config(config, os.environ, {"host": host, "port": port, "database_url": db}))
+    settings = _guard(cfg.settings)
+    store = Store(settings.database_url, token_cache_seconds=settings.token_cache_seconds)
+    log_to_stderr()
+    asgi = http_app(kb, store.resolve_token, max_body_bytes=settings.max_body_bytes, host=cfg.host)
+    err.print(f"mcrc MCP server on http://{cfg.host}:{cfg.port}{MCP_PATH} (the case store's API tokens; request "
+              f"bodies up to {settings.max_body_bytes:,} bytes)", markup=False)
+    try:
+        uvicorn.run(asgi, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
+    finally:
+        store.close()
+
+
 @contextlib.contextmanager
 def _worker_environment(config: Path | None, flags: dict, cfg, settings):
     """What the workers of one `mcrc serve` must share, as MCRC_* variables (they read their settings from the

@@ -528,14 +528,16 @@ def test_pdf_html_contains_the_pictures_and_the_stylesheets_are_served(env, coo)
     fetcher = AppAssetFetcher()
     doc = HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).render()
     assert len(doc.pages) >= 2
-    assert sorted(fetcher.served) == ["print.css", "web.css"] and fetcher.refused == 0
+    assert sorted(fetcher.served) == ["pictures.css", "print.css", "web.css"] and fetcher.refused == 0
 
     def svg_boxes(box):
         n = 1 if type(getattr(box, "replacement", None)).__name__ == "SVGImage" else 0
         return n + sum(svg_boxes(c) for c in getattr(box, "children", []))
 
     drawn = sum(svg_boxes(p._page_box) for p in doc.pages)
-    assert drawn == 1 + len(a.strategies)  # the flowchart and one timeline per strategy
+    # the full trace (in parts no taller than a page) and one timeline per strategy; the decision path is HTML
+    assert drawn == len(ctx["flowchart"]) + len(a.strategies) and len(ctx["flowchart"]) >= 1
+    assert 'class="decision-path"' in html
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):

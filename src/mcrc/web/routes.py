@@ -30,7 +30,7 @@ from mcrc.api.errors import input_problem
 from mcrc.engine import Assessment
 from mcrc.engine.reviewed import apply_reviews
 from mcrc.errors import InputError, McrcError
-from mcrc.render.flowchart import flowchart_svg
+from mcrc.render.flowchart import TRACE_PAGE_HEIGHT, decision_path_html, flowchart_svgs
 from mcrc.render.outline import (
     SCOPE_TEXT,
     branch_lines,
@@ -232,7 +232,9 @@ class Web:
             "strict_view": strict and now.provisional is not None,
             "reviews_now": now is not a,
             "sources": kb.sources,
-            "flowchart": flowchart_svg(a, kb, id_prefix="flow" + ("-pdf" if pdf else ""), compact=pdf),
+            "path": decision_path_html(a, kb, pdf=pdf),
+            "flowchart": flowchart_svgs(a, kb, id_prefix="flow" + ("-pdf" if pdf else ""), compact=pdf,
+                                        max_height=TRACE_PAGE_HEIGHT if pdf else None),
             "timelines": [timeline_svg(s, n) for n, s in enumerate(shown.strategies, start=1)],
             "footer": footer(now),
             "pdf": pdf,

@@ -351,6 +351,9 @@ def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: st
         if not isinstance(s, dict) or not isinstance(s.get("steps"), list) or not s["steps"]:
             c.add(sp, "a strategy needs a non-empty list of 'steps'")
             continue
+        if not _text(s.get("label")):
+            c.add((*sp, "label"), f"strategy {i + 1} of row {rid} needs a 'label': a short name saying what it does, "
+                                  "faithful to its steps (e.g. 'Systemic therapy, then restage')")
         steps = [parse_step(c, vocab, st, (*sp, "steps", j)) for j, st in enumerate(s["steps"])]
         strategies.append(Strategy(tuple(x for x in steps if x), _text(s.get("label")), _text(s.get("note")),
                                    parse_cites(c, s.get("cite"), (*sp, "cite"), sources)))

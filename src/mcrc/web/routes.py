@@ -46,6 +46,7 @@ from mcrc.render.outline import (
     review_summary,
     timeline_text,
 )
+from mcrc.render.structure import SEVERITY_TITLE, answer_structure, code_words, fact_words, page_sections
 from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, summary_items
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
@@ -132,6 +133,13 @@ class Web:
                                 review_marker=review_marker, concern_lines=concern_lines, review_summary=review_summary,
                                 DEVIATION_REASONS=DEVIATION_REASONS, INDEX=pform.INDEX, LIST_STATE=pform.LIST_STATE,
                                 concrete=pform.concrete, with_index=lambda index, path, i: {**index, path: str(i)})
+        # the answer's reading structure (regimen groups and folds, warnings by severity, missing information;
+        # decision record 0038), from the render layer like the rest
+        self.env.globals.update(structure=lambda a: answer_structure(a, self.store.knowledge),
+                                code_words=lambda code: code_words(self.store.knowledge, code),
+                                page_sections=lambda a, provisional, strict_view: page_sections(
+                                    a, self.store.knowledge, provisional, strict_view),
+                                fact_words=fact_words, SEVERITY_TITLE=SEVERITY_TITLE)
 
     # ---- sessions ------------------------------------------------------------------------------
     def session(self, request: Request) -> tuple[WebSession, bool]:

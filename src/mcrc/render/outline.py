@@ -100,18 +100,20 @@ def step_text(st) -> str:
     return st.label + (f" [{'; '.join(extra)}]" if extra else "")
 
 
-def _variant(r) -> str:
-    return f"- {r.label}" + (f" ({r.note})" if r.note else "") + (f" [{cite_text(r.citations)}]" if r.citations else "")
+def _variant(r, a: Assessment | None = None) -> str:
+    review = f" ({review_marker(a, r.review, r.rows)})" if a is not None and r.rows else ""
+    cites = f" [{cite_text(r.citations)}]" if r.citations else ""
+    return f"- {r.label}" + (f" ({r.note})" if r.note else "") + cites + review
 
 
-def fold_lines(f: Fold, depth: int = 1) -> list[str]:
+def fold_lines(f: Fold, depth: int = 1, a: Assessment | None = None) -> list[str]:
     """A regimen entry as detail lines (two spaces of indent per level, the renderers' nesting): its title, its
     caveats (never behind the fold), its variants one level deeper."""
     pad, sub = "  " * depth, "  " * (depth + 1)
-    lines = [f"{pad}- {f.title}: {f.why}"] if f.folded else [pad + _variant(f.members[0])]
+    lines = [f"{pad}- {f.title}: {f.why}"] if f.folded else [pad + _variant(f.members[0], a)]
     lines += [sub + c for c in _fold_caveats(f)]
     if f.folded:
-        lines += [sub + _variant(r) for r in f.members]
+        lines += [sub + _variant(r, a) for r in f.members]
     return lines
 
 
@@ -129,7 +131,7 @@ def fold_entry(f: Fold, a: Assessment) -> Entry:
     if not f.folded:
         return _item(f.members[0], a)
     rows = [r for m in f.members for r in m.rows]
-    detail = _fold_caveats(f) + [_variant(r) + f" ({review_marker(a, r.review, r.rows)})" for r in f.members]
+    detail = _fold_caveats(f) + [_variant(r, a) for r in f.members]
     return Entry(text=f"{f.title}: {f.why}", detail=detail + concern_lines(a, rows))
 
 
@@ -300,7 +302,7 @@ def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None
                 detail += [f"  {line}" for line in caveat_lines(st.caveats)]
             if n in own:
                 detail.append(f"{own[n].title}:")
-                detail += [line for f in own[n].folds for line in fold_lines(f)]
+                detail += [line for f in own[n].folds for line in fold_lines(f, 1, a)]
             elif shared is not None and n in shared.serves:
                 detail.append(f"regimen: one of the {shared.count} {shared.title[0].lower()}{shared.title[1:]} "
                               "(below)")

@@ -185,15 +185,15 @@ class Missing:
     branch: int  # the weight of its branch when the engine computed the answer per value (0: no branch)
 
     def impact(self) -> str:
-        """'settles a branch of the answer; 5 answer-shaping rows wait for it (12 rows in all)'."""
+        """'the answer differs by its value (see To settle); 5 rows that shape the answer wait for it (12 in all)'."""
         parts = ["the answer differs by its value (see To settle)"] if self.branch else []
         n, m = self.shaping, len(self.rows)
         if n:
             parts.append(f"{n} row{'s' if n > 1 else ''} that shape the answer wait{'s' if n == 1 else ''} for it"
                          + (f" ({m} in all)" if m > n else ""))
         else:
-            parts.append(f"{m} row{'s' if m > 1 else ''} wait{'s' if m == 1 else ''} for it (warnings, tests, "
-                         "notes: none changes the strategy or the regimens)")
+            parts.append(f"{m} row{'s' if m > 1 else ''} wait{'s' if m == 1 else ''} for it; none would change the "
+                         "goal, the strategies, the regimens, local treatment or a referral")
         return "; ".join(parts)
 
 

@@ -98,7 +98,7 @@ def test_summary_items_match_the_assessment(stem):
     if others:
         counted = " and ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((cautions, "caution"),
                                                                                      (notes, "note")) if n)
-        assert f"- Also: {counted} under Warnings below" in block
+        assert f"- Also: {counted} among the warnings" in block
 
 
 def test_text_and_markdown_show_the_same_summary_items():

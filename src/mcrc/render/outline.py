@@ -320,7 +320,7 @@ def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None
     for severity, items in warnings_by_severity(a, kb):
         sections.append(Section(SEVERITY_TITLE[severity], [_item(i, a, SEVERITY_WORD[severity] + ": "
                                                                  if severity == "safety" else "") for i in items],
-                                style={"safety": "warning", "caution": "default", "note": "muted"}[severity]))
+                                style={"safety": "warning", "caution": "muted", "note": "default"}[severity]))
     simple = [
         ("Tests still needed", a.tests, "default"),
         ("Work-up", a.workup, "default"),

@@ -283,9 +283,9 @@ def _safety_and_others(a: Assessment, kb: KnowledgeBase):
 
 
 def _others_text(others: dict[str, int]) -> str:
-    """'2 cautions and 1 note under Warnings below; 1 caveat (a caution) with the options that carry it'."""
+    """'2 cautions and 1 note among the warnings; 1 caveat (a caution) with the options that carry it'."""
     parts = [_plural(others[k], k) for k in ("caution", "note") if others[k]]
-    out = f"{' and '.join(parts)} under Warnings below" if parts else ""
+    out = f"{' and '.join(parts)} among the warnings" if parts else ""
     if others["caveat"]:
         n = others["caveat"]
         out += ("; " if out else "") + f"{_plural(n, 'caveat')} (caution{'s' if n > 1 else ''}) with the options " \

@@ -287,8 +287,13 @@ def test_the_page_shows_folds_severity_and_missing_information_in_words(site):
     fold = re.search(r'<li class="item regimen folded" data-fold="([^"]+)">(.*?)</details>', html, re.S)
     assert fold and set(fold.group(1).split()) == {r.code for r in a.regimens if r.code.startswith("HAI_FUDR")}
     assert '<details class="variants"><summary>The 4 variants' in fold.group(2)
-    # safety first, heavier
-    assert html.index('id="warnings-safety"') < html.index('class="card warnings-by-severity"') + 400
+    # by severity, safety first, each warning in the block of its severity
+    card = html.split('id="warnings"', 1)[1].split("</section>", 1)[0]
+    blocks = re.findall(r'<div class="severity severity-(\w+)"', card)
+    assert blocks == [s for s in ("safety", "caution", "note") if any(severity_of(KB, w.code) == s
+                                                                      for w in a.warnings)] and blocks[0] == "safety"
+    for w in a.warnings:
+        assert f'data-code="{w.code}" data-severity="{severity_of(KB, w.code)}"' in card
     assert "Strategy 1" not in html
     # unknowns: their descriptions, the fact codes only as data and small print
     for u in a.unknown_facts:

@@ -254,7 +254,7 @@ def page_sections(a: Assessment, kb: KnowledgeBase, provisional: Any = None, str
 
 def answer_structure(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
     """Everything above for one answer, for templates: `own` {strategy number: RegimenGroup}, `shared`, `warnings`
-    [(severity, items)], `missing` [Missing], and the words helpers."""
+    [(severity, items)], `missing` [Missing]."""
     own, shared = regimen_groups(a, kb.vocabulary)
     return {"own": own, "shared": shared, "warnings": warnings_by_severity(a, kb),
-            "missing": missing_information(a, kb), "needs_regimen": needs_regimen}
+            "missing": missing_information(a, kb)}

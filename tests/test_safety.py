@@ -154,10 +154,8 @@ def test_no_resection_straight_after_neoadjuvant_progression():
 
 PLANTED = [
     pytest.param(
-        [(LUNG, "          strategies:\n            - steps: [systemic_therapy]\n          warnings: "
-                "[lymphangitic_poor_outcome",
-          "          strategies:\n            - steps: [systemic_therapy, lung_sbrt]\n          warnings: "
-          "[lymphangitic_poor_outcome")],
+        [(LUNG, "              steps: [systemic_therapy]\n          warnings: [lymphangitic_poor_outcome",
+          "              steps: [systemic_therapy, lung_sbrt]\n          warnings: [lymphangitic_poor_outcome")],
         lymphangitic, "no_local_lung_in_lymphangitic", id="local-lung-in-lymphangitic"),
     pytest.param(
         [(LUNG, "          first: [emergency_resection, emergency_colostomy]\n", ""),

@@ -26,6 +26,9 @@ SEEN_GRADES = ("regulatory", "abstract", "press", "paper_excerpt", "not_stated")
 APPROVAL_KINDS = ("regular", "traditional", "accelerated", "none", "pending")
 APPROVED_KINDS = ("regular", "traditional", "accelerated")
 DIGESTS = ("evidence-2025", "evidence-2026")
+# how heavily a warning weighs, safety first (decision record 0038): a rule never to break (the safety invariants'
+# own warnings), a caution that changes what is done, a note that informs
+SEVERITIES = ("safety", "caution", "note")
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 
 
@@ -37,7 +40,8 @@ class Term:
     definition: str | None = None
     klass: str | None = None  # action class, drug class or test kind
     drugs: tuple[str, ...] = field(default_factory=tuple)  # regimens only
-    meta: dict = field(default_factory=dict, compare=False)  # trials: TRIAL_META_KEYS
+    meta: dict = field(default_factory=dict, compare=False)  # trials: TRIAL_META_KEYS; regimens: variant_of
+    severity: str | None = None  # warnings only: one of SEVERITIES (decision record 0038)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,9 @@ def parse_vocabulary(data: dict) -> Vocabulary:
                 definition=body.get("definition"),
                 klass=body.get("class") or body.get("kind"),
                 drugs=tuple(body.get("drugs", ())),
-                meta=_meta(body) if section == "trials" else {k: body[k] for k in ("regimens",) if k in body},
+                meta=_meta(body) if section == "trials" else {k: body[k] for k in ("regimens", "variant_of")
+                                                              if k in body},
+                severity=body.get("severity") if section == "warnings" else None,
             )
             for code, body in entries.items()
         }

@@ -38,6 +38,7 @@ from mcrc.knowledge.presumptions import parse_presumptions
 from mcrc.knowledge.reviews import REVIEWS_FILE, build_book, parse_reviews, row_digest, row_version
 from mcrc.vocabulary import SECTIONS as SECTIONS_VOCAB
 from mcrc.vocabulary import (
+    SEVERITIES,
     TRIAL_META_KEYS,
     Vocabulary,
     check_trial_meta,
@@ -351,6 +352,9 @@ def parse_row(c, vocab, sources, table_id: str, data: Any, path: Path_, file: st
         if not isinstance(s, dict) or not isinstance(s.get("steps"), list) or not s["steps"]:
             c.add(sp, "a strategy needs a non-empty list of 'steps'")
             continue
+        if not _text(s.get("label")):
+            c.add((*sp, "label"), f"strategy {i + 1} of row {rid} needs a 'label': a short name saying what it does, "
+                                  "faithful to its steps (e.g. 'Systemic therapy, then restage')")
         steps = [parse_step(c, vocab, st, (*sp, "steps", j)) for j, st in enumerate(s["steps"])]
         strategies.append(Strategy(tuple(x for x in steps if x), _text(s.get("label")), _text(s.get("note")),
                                    parse_cites(c, s.get("cite"), (*sp, "cite"), sources)))
@@ -437,6 +441,7 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
             caveat_code = body.pop("warning", None)
             if not _code(c, vocab, "warnings", caveat_code, (*p, kind, "warning")):
                 continue
+            _must_be_safety(c, vocab, caveat_code, (*p, kind, "warning"), inv.get("id"))
             sel = _selector(c, vocab, body, (*p, kind))
         elif kind == "max_months":
             limit = body.get("limit")
@@ -459,7 +464,8 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
             c.add((*p, "warnings"), "warnings is a list of warning codes")
             warning_codes = []
         for j, w in enumerate(warning_codes):
-            _code(c, vocab, "warnings", w, (*p, "warnings", j))
+            if _code(c, vocab, "warnings", w, (*p, "warnings", j)):
+                _must_be_safety(c, vocab, w, (*p, "warnings", j), inv.get("id"))
         if exempt and (kind != "forbid" or not exempt_classes or exempt_when is None):
             c.add((*p, "exempt"), "an exemption belongs to a forbid invariant and needs drug_class and when")
         out.append(Invariant(
@@ -472,6 +478,14 @@ def parse_invariants(text: str, file: str, vocab: Vocabulary, sources: dict) -> 
             caveat_code=caveat_code, warning_codes=tuple(str(w) for w in warning_codes),
         ))
     return out, c.problems
+
+
+def _must_be_safety(c: _Collector, vocab: Vocabulary, code: str, path: Path_, invariant: Any) -> None:
+    """A warning that states a safety invariant to the reader is a safety warning (decision record 0038)."""
+    severity = vocab.get("warnings", code).severity
+    if severity != "safety":
+        c.add(path, f"warning {code} states safety invariant {invariant}, so its severity must be safety "
+                    f"(the vocabulary says {severity})")
 
 
 CAVEAT_KEYS = {"id", "when", "regimens", "warning", "note", "cite", "demote"}
@@ -583,7 +597,7 @@ def parse_constraints(text: str, file: str) -> tuple[list[Constraint], list[Prob
 
 # --- the whole knowledge base ---------------------------------------------------------------------
 
-VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", *TRIAL_META_KEYS}
+VOCAB_KEYS = {"label", "definition", "class", "kind", "drugs", "severity", "variant_of", *TRIAL_META_KEYS}
 
 
 def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> list[Problem]:
@@ -603,6 +617,14 @@ def _check_vocabulary_data(data: Any, lines: dict[Path_, int], file: str) -> lis
             if extra:
                 c.add((section, code), f"unknown key(s) {', '.join(sorted(map(str, extra)))} (quote text that "
                                        "contains commas)", ", ".join(sorted(VOCAB_KEYS)))
+            if section == "warnings" and body.get("severity") not in SEVERITIES:
+                got = f"got {body['severity']!r}" if "severity" in body else "it has none"
+                c.add((section, code), f"warning {code} needs a severity: safety (a rule never to break), caution "
+                                       f"(changes what is done) or note (informs); {got}", ", ".join(SEVERITIES))
+            elif section != "warnings" and "severity" in body:
+                c.add((section, code), "severity belongs to warnings")
+            if "variant_of" in body and section != "regimens":
+                c.add((section, code), "variant_of belongs to regimens")
             if section == "trials":
                 for message in check_trial_meta(str(code), body):
                     c.add((section, code), f"trial {code}: {message}")
@@ -625,6 +647,12 @@ def _check_vocabulary(vocab: Vocabulary) -> list[Problem]:
         for r in term.meta.get("regimens", []):
             if not vocab.has("regimens", r):
                 problems.append(Problem(f"vocabulary (trials.{code})", f"unknown regimen {r!r}"))
+    for code, term in vocab.terms["regimens"].items():
+        parent = term.meta.get("variant_of")
+        if parent is not None and (not vocab.has("regimens", parent) or parent == code
+                                   or vocab.get("regimens", parent).meta.get("variant_of")):
+            problems.append(Problem(f"vocabulary (regimens.{code})", f"variant_of {parent!r} must name another "
+                                    "regimen that is not itself a variant"))
     for code, term in vocab.terms["actions"].items():
         if not term.klass:
             problems.append(Problem(f"vocabulary.yaml (actions.{code})", "an action needs a class"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mcrc.engine.assessment import Assessment
 from mcrc.render.outline import Section, footer, header, outline, summary_section
 
@@ -16,6 +18,17 @@ def render_summary_markdown(a: Assessment, strict: bool = False) -> str:
     """The board summary alone (the top of `render_markdown`), under the same header."""
     lines = [f"# {header(a, strict)}", "", *_sections([summary_section(a, strict)])]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+_MARKER = re.compile(r"(\d+\.|-) ")
+
+
+def _detail(d: str) -> str:
+    """A detail line as a nested list item: two leading spaces are one level deeper (outline's convention); a line
+    that starts with its own marker ('1. ', '- ') keeps it."""
+    body = d.lstrip(" ")
+    depth = (len(d) - len(body)) // 2
+    return "   " + "  " * depth + (body if _MARKER.match(body) else f"- {body}")
 
 
 def _sections(sections: list[Section]) -> list[str]:
@@ -35,6 +48,6 @@ def _sections(sections: list[Section]) -> list[str]:
             cite = f" _[{e.cites}]_" if e.cites else ""
             review = f" ({e.review})" if e.review else ""
             lines.append(f"{bullet} {e.text}{cite}{review}")
-            lines += [f"   - {d}" for d in e.detail]
+            lines += [_detail(d) for d in e.detail]
         lines.append("")
     return lines

@@ -7,7 +7,23 @@ from dataclasses import dataclass, field
 from mcrc.engine.assessment import Assessment, CitationOut, Currency, CurrentStandard, Item
 from mcrc.knowledge import load_knowledge
 from mcrc.knowledge.model import KnowledgeBase
-from mcrc.render.summary import KIND_LABEL, SCOPE_TEXT, SUMMARY_TITLE, branch_lines, cite_text, summary_items
+from mcrc.render.structure import (
+    SEVERITY_TITLE,
+    SEVERITY_WORD,
+    Fold,
+    missing_information,
+    regimen_groups,
+    warnings_by_severity,
+)
+from mcrc.render.summary import (
+    KIND_LABEL,
+    SCOPE_TEXT,
+    SUMMARY_TITLE,
+    branch_lines,
+    cite_text,
+    strategy_head,
+    summary_items,
+)
 
 
 @dataclass
@@ -61,10 +77,62 @@ def concern_lines(a: Assessment, rows: list[str]) -> list[str]:
             if (rv := a.reviews.get(r)) is not None and rv.status == "concern"]
 
 
-def _item(i: Item, a: Assessment) -> Entry:
-    text = i.label + (f" ({i.note})" if i.note else "")
+def _item(i: Item, a: Assessment, lead: str = "") -> Entry:
+    text = lead + i.label + (f" ({i.note})" if i.note else "")
     return Entry(text=text, cites=cite_text(i.citations), review=review_marker(a, i.review, i.rows),
                  detail=caveat_lines(getattr(i, "caveats", ())) + concern_lines(a, i.rows))
+
+
+MISSING_TITLE = "Missing information, most decisive first (what it would change)"
+
+
+def step_text(st) -> str:
+    """A step with its duration, interval, regimens (labels) and note: 'Preoperative systemic therapy [3 months]'."""
+    extra = []
+    if st.months:
+        extra.append(f"{st.months:g} months")
+    if st.max_months:
+        extra.append(f"at most {st.max_months:g} months")
+    if st.every_months:
+        extra.append(f"every {st.every_months:g} months")
+    if st.note:
+        extra.append(st.note)
+    return st.label + (f" [{'; '.join(extra)}]" if extra else "")
+
+
+def _variant(r, a: Assessment | None = None) -> str:
+    review = f" ({review_marker(a, r.review, r.rows)})" if a is not None and r.rows else ""
+    cites = f" [{cite_text(r.citations)}]" if r.citations else ""
+    return f"- {r.label}" + (f" ({r.note})" if r.note else "") + cites + review
+
+
+def fold_lines(f: Fold, depth: int = 1, a: Assessment | None = None) -> list[str]:
+    """A regimen entry as detail lines (two spaces of indent per level, the renderers' nesting): its title, its
+    caveats (never behind the fold), its variants one level deeper."""
+    pad, sub = "  " * depth, "  " * (depth + 1)
+    lines = [f"{pad}- {f.title}: {f.why}"] if f.folded else [pad + _variant(f.members[0], a)]
+    lines += [sub + c for c in _fold_caveats(f)]
+    if f.folded:
+        lines += [sub + _variant(r, a) for r in f.members]
+    return lines
+
+
+def _fold_caveats(f: Fold) -> list[str]:
+    out = []
+    for c, labels in f.caveats():
+        on = f" (on {', '.join(labels)})" if f.folded else ""
+        out.append(f"CAVEAT{on}: {c.label}" + (f" [{cite_text(c.citations)}]" if c.citations else ""))
+    return out
+
+
+def fold_entry(f: Fold, a: Assessment) -> Entry:
+    """A regimen entry of the shared list: a single regimen as before; folded variants as one entry, its caveats
+    on it, each variant an indented line with its own citation and review."""
+    if not f.folded:
+        return _item(f.members[0], a)
+    rows = [r for m in f.members for r in m.rows]
+    detail = _fold_caveats(f) + [_variant(r, a) for r in f.members]
+    return Entry(text=f"{f.title}: {f.why}", detail=detail + concern_lines(a, rows))
 
 
 CURRENT_STANDARD_TITLE = ("Current standard: an approved newer option differs from the guideline answer "
@@ -198,6 +266,7 @@ def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None
     steps), then the provisional answer's assumptions when presumptions were used (`strict`: the strict answer,
     saying that a provisional one exists), then the answer in full. `summary=False` leaves the summary out."""
     head = provisional_section(a, strict)
+    kb = kb or load_knowledge()
     board = summary_section(a, strict, kb) if summary else None
     a = shown(a, strict)
     sections: list[Section] = []
@@ -223,36 +292,36 @@ def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None
     if a.first_steps and not urgent:
         sections.append(Section("First, before anything else", [_item(i, a) for i in a.first_steps],
                                 style="warning"))
+    own, shared = regimen_groups(a, kb.vocabulary)
     if a.strategies:
         entries = []
-        for s in a.strategies:
-            steps = []
-            for st in s.steps:
-                extra = []
-                if st.months:
-                    extra.append(f"{st.months:g} months")
-                if st.max_months:
-                    extra.append(f"at most {st.max_months:g} months")
-                if st.regimens:
-                    extra.append("/".join(st.regimens))
-                if st.note:
-                    extra.append(st.note)
-                steps.append(st.label + (f" [{'; '.join(extra)}]" if extra else ""))
-            head = f"{s.label}: " if s.label else ""
+        for n, s in enumerate(a.strategies, start=1):
             detail = [s.note] if s.note else []
-            for st in s.steps:
-                detail += [f"{st.label}: {line}" for line in caveat_lines(st.caveats)]
+            for i, st in enumerate(s.steps, start=1):
+                detail.append(f"{i}. {step_text(st)}")
+                detail += [f"  {line}" for line in caveat_lines(st.caveats)]
+            if n in own:
+                detail.append(f"{own[n].title}:")
+                detail += [line for f in own[n].folds for line in fold_lines(f, 1, a)]
+            elif shared is not None and n in shared.serves:
+                detail.append(f"regimen: one of the {shared.count} {shared.title[0].lower()}{shared.title[1:]} "
+                              "(below)")
             plan = timeline_text(s.timeline)
             if plan:
                 detail.append(f"timeline: {plan}")
             detail += concern_lines(a, [s.row])
-            entries.append(Entry(text=head + " -> ".join(steps), cites=cite_text(s.citations), detail=detail,
+            entries.append(Entry(text=strategy_head(n, s), cites=cite_text(s.citations), detail=detail,
                                  review=review_marker(a, s.review, [s.row])))
         sections.append(Section("Strategies (alternatives, each in order)", entries, numbered=True))
+    if a.local_treatment:
+        sections.append(Section("Local treatment", [_item(i, a) for i in a.local_treatment]))
+    if shared is not None:
+        sections.append(Section(shared.title, [fold_entry(f, a) for f in shared.folds]))
+    for severity, items in warnings_by_severity(a, kb):
+        sections.append(Section(SEVERITY_TITLE[severity], [_item(i, a, SEVERITY_WORD[severity] + ": "
+                                                                 if severity == "safety" else "") for i in items],
+                                style={"safety": "warning", "caution": "muted", "note": "default"}[severity]))
     simple = [
-        ("Local treatment", a.local_treatment, "default"),
-        ("Regimen options", a.regimens, "default"),
-        ("Warnings", a.warnings, "warning"),
         ("Tests still needed", a.tests, "default"),
         ("Work-up", a.workup, "default"),
         ("Prognostic factors", a.prognosis, "default"),
@@ -304,9 +373,8 @@ def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None
     if branching is not None and a.scope.status == "in_scope":
         sections.append(branching)
     if a.unknown_facts:
-        entries = [Entry(text=f"{u.fact}: {u.description}", detail=[f"decides: {', '.join(u.rows)}"])
-                   for u in a.unknown_facts]
-        sections.append(Section("Unknown facts that would change the answer", entries, style="muted"))
+        entries = [Entry(text=m.description, detail=[m.impact()]) for m in missing_information(a, kb)]
+        sections.append(Section(MISSING_TITLE, entries, style="muted"))
     if a.derivation_notes:
         sections.append(Section("Notes on the input", [Entry(n) for n in a.derivation_notes], style="warning"))
     summary, style = review_summary(a)

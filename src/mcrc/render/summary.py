@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from mcrc.engine.assessment import Assessment, Caveat, CitationOut, StrategyOut
+from mcrc.knowledge import load_knowledge
 from mcrc.knowledge.model import KnowledgeBase
+from mcrc.render.structure import regimen_groups
 
 SUMMARY_TITLE = "Board summary"
 SCOPE_TEXT = {
@@ -39,8 +41,6 @@ _REFRACTORY = (("anti_egfr", "anti-EGFR"), ("anti_vegf", "anti-VEGF"), ("checkpo
                ("braf_inhibitor", "BRAF inhibitor"), ("her2_directed", "HER2-directed therapy"),
                ("kras_g12c_inhibitor", "KRAS G12C inhibitor"), ("multikinase_inhibitor", "regorafenib"),
                ("thymidine_analogue", "trifluridine-tipiracil"), ("vegfr_inhibitor", "fruquintinib"))
-# action classes of steps that give the systemic regimens of the answer
-_SYSTEMIC = {"systemic", "perioperative"}
 
 
 def branch_lines(b) -> list[str]:
@@ -184,11 +184,9 @@ def patient_line(f: dict[str, Any]) -> str:
 
 
 def safety_codes(kb: KnowledgeBase) -> set[str]:
-    """The warning codes that state a safety invariant (its `warnings`, or its caveat), and every caveat code."""
-    out = {w for inv in kb.invariants for w in inv.warning_codes}
-    out |= {inv.caveat_code for inv in kb.invariants if inv.caveat_code}
-    out |= {c.code for c in kb.caveats}
-    return out
+    """The warning codes whose severity in the vocabulary is safety (decision record 0038; the loader makes every
+    warning a safety invariant names one of them)."""
+    return {code for code, t in kb.vocabulary.terms.get("warnings", {}).items() if t.severity == "safety"}
 
 
 def _duration(p) -> str:
@@ -215,25 +213,26 @@ def timeline_words(s: StrategyOut) -> str:
     return ", then ".join(parts)
 
 
-def strategy_regimens(a: Assessment, s: StrategyOut) -> tuple[list[str], int, list[CitationOut]]:
-    """The regimen labels of a strategy: its steps' own regimens, or, for a strategy with a systemic step and none
-    named, the answer's regimen options (those with a caveat marked); the count left out; their citations."""
-    by_code = {r.code: r for r in a.regimens}
-    codes = [c for st in s.steps for c in st.regimens]
-    if not codes and any(st.action_class in _SYSTEMIC for st in s.steps):
-        codes = [r.code for r in a.regimens]
-    codes = list(dict.fromkeys(codes))
+def strategy_regimens(a: Assessment, s: StrategyOut, kb: KnowledgeBase | None = None
+                      ) -> tuple[list[str], int, list[CitationOut]]:
+    """The regimen entries of a strategy: its steps' own regimens, or, for a strategy with a systemic step and none
+    named, the options no strategy names; equivalent variants folded into one entry (decision record 0038), an
+    entry with a caveat marked; the count of entries left out; their citations."""
+    n = next(i for i, x in enumerate(a.strategies, start=1) if x is s) if any(x is s for x in a.strategies) else 0
+    own, shared = regimen_groups(a, (kb or load_knowledge()).vocabulary)
+    group = own.get(n) or (shared if shared is not None and n in shared.serves else None)
+    folds = group.folds if group is not None else []
     labels, cites = [], []
-    for c in codes[:MAX_REGIMENS]:
-        r = by_code.get(c)
-        labels.append((r.label + (" (caveat)" if r.caveats else "")) if r else c)
-        cites += [x for x in (r.citations if r else []) if x not in cites]
-    return labels, max(0, len(codes) - MAX_REGIMENS), cites
+    for f in folds[:MAX_REGIMENS]:
+        labels.append(f.title + (" (caveat)" if f.caveats() else ""))
+        for r in f.members:
+            cites += [x for x in r.citations if x not in cites]
+    return labels, max(0, len(folds) - MAX_REGIMENS), cites
 
 
 def strategy_head(n: int, s: StrategyOut) -> str:
-    steps = " -> ".join(st.label for st in s.steps)
-    return f"{s.label}: {steps}" if s.label else steps
+    """A strategy in one line: its label (every strategy has one, the loader requires it), else its steps."""
+    return s.label or " -> ".join(st.label for st in s.steps)
 
 
 def _caveats(a: Assessment) -> dict[str, tuple[Caveat, list[str]]]:
@@ -251,32 +250,58 @@ def _caveats(a: Assessment) -> dict[str, tuple[Caveat, list[str]]]:
 
 
 def safety_items(a: Assessment, kb: KnowledgeBase) -> tuple[list[tuple[str, str, list[CitationOut]]], int]:
-    """(code, text, citations) of every safety warning of the answer shown, and how many other warnings there
-    are (cautions and notes, listed in full under Warnings)."""
+    """(code, text, citations) of every safety warning of the answer shown (a warning or a caveat whose severity is
+    safety), and how many other warnings there are (cautions and notes, under Warnings; a caveat that is a caution
+    stays with the options that carry it)."""
+    items, others = _safety_and_others(a, kb)
+    return items, sum(others.values())
+
+
+def _safety_and_others(a: Assessment, kb: KnowledgeBase):
     codes = safety_codes(kb)
     items: list[tuple[str, str, list[CitationOut]]] = []
     seen: set[str] = set()
-    others = 0
+    others = {"caution": 0, "note": 0, "caveat": 0}
     for w in a.warnings:
         if w.code in codes:
             items.append((w.code, w.label + (f" ({w.note})" if w.note else ""), w.citations))
             seen.add(w.code)
         else:
-            others += 1
+            sev = kb.vocabulary.terms["warnings"][w.code].severity if w.code in kb.vocabulary.terms.get(
+                "warnings", {}) else "note"
+            others["note" if sev == "note" else "caution"] += 1
+            seen.add(w.code)
     for code, (c, labels) in _caveats(a).items():
         if code in seen:
+            continue
+        if code not in codes:
+            others["caveat"] += 1
             continue
         shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
         items.append((code, f"{c.label} (on {shown})", c.citations))
     return items, others
 
 
-def _safety_section(a: Assessment, code: str) -> str:
+def _others_text(others: dict[str, int]) -> str:
+    """'2 cautions and 1 note among the warnings; 1 caveat (a caution) with the options that carry it'."""
+    parts = [_plural(others[k], k) for k in ("caution", "note") if others[k]]
+    out = f"{' and '.join(parts)} among the warnings" if parts else ""
+    if others["caveat"]:
+        n = others["caveat"]
+        out += ("; " if out else "") + f"{_plural(n, 'caveat')} (caution{'s' if n > 1 else ''}) with the options " \
+            f"that carry {'them' if n > 1 else 'it'}"
+    return out
+
+
+def _safety_section(a: Assessment, code: str, kb: KnowledgeBase) -> str:
     """Where the full answer states a safety item: the warnings, else the first kind of option carrying the caveat."""
     if any(w.code == code for w in a.warnings):
         return "warnings"
     if any(c.code == code for r in a.regimens for c in r.caveats):
-        return "regimens"
+        _, shared = regimen_groups(a, kb.vocabulary)
+        if shared is not None and any(c.code == code for f in shared.folds for r in f.members for c in r.caveats):
+            return "regimens"
+        return "strategies"  # carried by a regimen a strategy names: shown under that strategy
     if any(c.code == code for s in a.strategies for st in s.steps for c in st.caveats):
         return "strategies"
     return "current-standard"
@@ -299,7 +324,7 @@ def summary_items(a: Assessment, kb: KnowledgeBase, provisional=None) -> list[di
                       "section": "goal"})
     if a.strategies:
         first = a.strategies[0]
-        regs, more, reg_cites = strategy_regimens(a, first)
+        regs, more, reg_cites = strategy_regimens(a, first, kb)
         detail = []
         if regs:
             detail.append("regimens: " + ", ".join(regs) + (f" (+{more} more under Regimen options)" if more else "")
@@ -328,13 +353,14 @@ def summary_items(a: Assessment, kb: KnowledgeBase, provisional=None) -> list[di
     for b in a.branches:
         items.append({"kind": "settle", "text": b.question, "cites": [], "detail": branch_lines(b),
                       "section": "branches", "fact": b.fact})
-    safety, others = safety_items(a, kb)
+    safety, others = _safety_and_others(a, kb)
     for code, text, cites in safety:
         items.append({"kind": "safety", "code": code, "text": text, "cites": cites, "detail": [],
-                      "section": _safety_section(a, code)})
-    if others:
-        items.append({"kind": "other_warnings", "text": f"{_plural(others, 'other warning')} (cautions and notes) "
-                      "under Warnings below", "cites": [], "detail": [], "section": "warnings"})
+                      "section": _safety_section(a, code, kb)})
+    if any(others.values()):
+        items.append({"kind": "other_warnings", "text": _others_text(others), "cites": [], "detail": [],
+                      "section": "warnings" if others["caution"] or others["note"] else
+                      "regimens" if regimen_groups(a, kb.vocabulary)[1] is not None else "strategies"})
     return items
 
 

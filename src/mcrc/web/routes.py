@@ -46,6 +46,7 @@ from mcrc.render.outline import (
     review_summary,
     timeline_text,
 )
+from mcrc.render.structure import SEVERITY_TITLE, answer_structure, code_words, fact_words, page_sections
 from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, summary_items
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
@@ -136,6 +137,13 @@ class Web:
                                 with_index=lambda index, path, i: {**index, path: str(i)},
                                 code_label=lambda code: pdecide.code_label(store.knowledge.vocabulary, code),
                                 ROLES=ROLES, ROLE_LABELS=pdecide.ROLE_LABELS, WHO_CAN=pdecide.who_can_what())
+        # the answer's reading structure (regimen groups and folds, warnings by severity, missing information;
+        # decision record 0038), from the render layer like the rest
+        self.env.globals.update(structure=lambda a: answer_structure(a, self.store.knowledge),
+                                code_words=lambda code: code_words(self.store.knowledge, code),
+                                page_sections=lambda a, provisional, strict_view: page_sections(
+                                    a, self.store.knowledge, provisional, strict_view),
+                                fact_words=fact_words, SEVERITY_TITLE=SEVERITY_TITLE)
 
     # ---- sessions ------------------------------------------------------------------------------
     def session(self, request: Request) -> tuple[WebSession, bool]:

@@ -8,8 +8,8 @@ for the MDT, never an order):
   ServiceRequest otherwise), `instantiatesUri` naming the knowledge-base row it follows, the goal, citations,
   assumptions, branches and currency as notes (those of `careplan` in write.py);
 * each alternative strategy: a CarePlan with `intent` option, same shape;
-* each warning: a DetectedIssue (`severity` high for a safety rule, moderate otherwise), its citation in
-  `detail`, the row in `reference`;
+* each warning: a DetectedIssue whose `severity` is the vocabulary's (safety high, caution moderate, note
+  low; decision record 0038), its citation in `detail`, the row in `reference`;
 * each unknown to settle at the board (the branches: the facts that change the answer most): a Task (`intent`
   proposal, `status` requested) whose description is the question in clinical words and whose `input`s are the
   answers each value would give; the other unknown facts are one note of the recommended plan;
@@ -28,6 +28,7 @@ from typing import Any
 from mcrc.engine.assessment import Assessment, StrategyOut
 from mcrc.fhir.write import CODE_SYSTEM, _cite, _concept, careplan
 from mcrc.knowledge.model import KnowledgeBase
+from mcrc.render.structure import severity_of
 
 _SYSTEMIC = {"systemic", "perioperative"}
 SEVERITY = {"safety": "high", "caution": "moderate", "note": "low"}
@@ -79,18 +80,12 @@ def _strategy_plan(a: Assessment, s: StrategyOut, n: int, patient_ref: str, base
     return CarePlan.model_validate(plan).model_dump(mode="json", exclude_none=True)
 
 
-def _severity_of(kb: KnowledgeBase, code: str) -> str:
-    from mcrc.render.summary import safety_codes
-
-    return "safety" if code in safety_codes(kb) else "caution"
-
-
 def _issue(kb: KnowledgeBase, w: Any, patient_ref: str, base: str | None) -> dict[str, Any]:
     from fhir.resources.R4B.detectedissue import DetectedIssue
 
     issue: dict[str, Any] = {
         "resourceType": "DetectedIssue", "status": "preliminary", "code": _concept(w.code, w.label),
-        "severity": SEVERITY[_severity_of(kb, w.code)], "patient": {"reference": patient_ref},
+        "severity": SEVERITY[severity_of(kb, w.code)], "patient": {"reference": patient_ref},
         "detail": f"{w.label}. Cited: {_cite(w.citations)}",
     }
     if w.rows:

@@ -245,7 +245,7 @@ def test_an_entry_that_is_not_an_object_is_an_input_error():
       "medicationReference": {"reference": "Medication/9"}}, "medication given by reference"),
     ({"resourceType": "MedicationRequest", "id": "m2", "status": "active", "intent": "order",
       "subject": {"reference": "Patient/x"}, "medicationCodeableConcept": {"text": "oxaliplatin"}},
-     "only completed requests are history"),
+     "history is completed, stopped"),
 ])
 def test_incomplete_resources_are_unmapped_and_the_rest_still_reads(resource, reason):
     result = read_bundle(_with_entry(resource), today=TODAY)

@@ -90,7 +90,7 @@ class _Builder:
         fields = _value(spec[0], value)
         if focus:
             fields["focus"] = [{"reference": focus}]
-        self.observation(_cc(PATIENT_CS, path), **fields)
+        self.observation({**_cc(PATIENT_CS, path), "text": f"mcrc-patient {path}"}, **fields)
 
     # ---------------------------------------------------------------------------------------------------------
     def build(self) -> dict[str, Any]:
@@ -189,7 +189,8 @@ class _Builder:
                 fields: dict[str, Any] = {"focus": [{"reference": ref}]}
                 if comps:
                     fields["component"] = comps
-                self.observation(_cc(PATIENT_CS, "metastases.lesions"), **fields)
+                self.observation({**_cc(PATIENT_CS, "metastases.lesions"), "text": "mcrc-patient metastases.lesions"},
+                                 **fields)
 
     def biomarkers(self) -> None:
         b = self.p.biomarkers

@@ -238,6 +238,7 @@ class _Reader:
         self.statuses: list[tuple[Any, list[str], dt.date | None, bool]] = []  # (res, focus refs, date, CR)
         self.pending: list[tuple[Any, str, list[str], Any]] = []  # mcrc-patient Observations (read_mcrc)
         self.complete: set[str] = set()  # history lists the Bundle declares complete (read_history)
+        self.incomplete: set[str] = set()  # history lists with an item mcrc could not record: left unknown
         self.radiotherapy: list[dict[str, Any]] = []
         self.resections: list[dt.date | None] = []  # dates of primary resections
 
@@ -578,6 +579,7 @@ class _Reader:
                     break
         if len(kinds) != 1:
             self.skip(res, "procedure not recognised" if not kinds else "procedure code is ambiguous")
+            self.incomplete.add("procedures")
             return
         kind = kinds.pop()
         when = _date(res.performedDateTime) or (_date(res.performedPeriod.start) if res.performedPeriod else None)
@@ -598,6 +600,7 @@ class _Reader:
         cc = res.medicationCodeableConcept
         if cc is None:
             self.skip(res, "medication given by reference; only medicationCodeableConcept is read")
+            self.incomplete.add("courses")
             return
         if read_history.NO_AGENTS in _code_in(cc, VALUE_CS):
             self.meds.append((f"{kind}/{res.id}", res, None))
@@ -605,6 +608,7 @@ class _Reader:
         drugs = medication_drugs(cc)
         if len(drugs) != 1:
             self.skip(res, "drug not recognised" if not drugs else "medication names several drugs")
+            self.incomplete.add("courses")
             return
         self.meds.append((f"{res.__resource_type__}/{res.id}", res, drugs.pop()))
 
@@ -649,7 +653,10 @@ class _Reader:
         history: dict[str, Any] = {}
         for key, items in (("courses", self.courses()), ("radiotherapy", self.radiotherapy),
                            ("procedures", self.procedures)):
-            if items or key in self.complete:
+            if key in self.incomplete:
+                self.unmapped.append(f"treatment_history.{key}: left unknown, since an item of it could not be "
+                                     "recorded (above)")
+            elif items or key in self.complete:
                 history[key] = items
         if history:
             data["treatment_history"] = history

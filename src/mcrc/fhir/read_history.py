@@ -118,14 +118,14 @@ def radiotherapy(reader: Any, res: Any) -> None:
         return
     kind = value_word(res, "mcrc-radiotherapy-kind")
     if kind not in RT_KINDS:
-        reader.unmapped.append(f"{where}.extension: radiotherapy kind not given ({EXT}mcrc-radiotherapy-kind: "
-                               f"{', '.join(RT_KINDS)}); course not recorded")
+        _not_recorded(reader, f"{where}.extension: radiotherapy kind not given ({EXT}mcrc-radiotherapy-kind: "
+                      f"{', '.join(RT_KINDS)}); course not recorded", "radiotherapy")
         return
     sites = {RT_SITES[c] for bs in res.bodySite or [] for c in _codes(bs, SNOMED) if c in RT_SITES}
     sites |= {c for bs in res.bodySite or [] for c in _codes(bs, VALUE_CS) if c in RT_SITE_WORDS}
     if len(sites) != 1:
-        reader.unmapped.append(f"{where}.bodySite: " + ("several sites" if sites else "site not recognised")
-                               + "; course not recorded")
+        _not_recorded(reader, f"{where}.bodySite: " + ("several sites" if sites else "site not recognised")
+                      + "; course not recorded", "radiotherapy")
         return
     rt: dict[str, Any] = {"kind": kind, "site": sites.pop()}
     period = res.performedPeriod
@@ -174,6 +174,13 @@ def _stop(res: Any) -> tuple[str | None, str | None]:
     return (reasons[0] if reasons else None), None
 
 
+def _not_recorded(reader: Any, message: str, key: str = "courses") -> None:
+    """A course (or radiotherapy course) the Bundle holds but mcrc cannot record: reported, and the list it belongs
+    to is left unknown (a list without it would undercount the lines given)."""
+    reader.unmapped.append(message)
+    reader.incomplete.add(key)
+
+
 def courses(reader: Any, intents: dict[str, str], intent_urls: tuple[str, ...],
             modulators: set[str]) -> list[dict[str, Any]]:
     """Group the medications into courses (see the module's description)."""
@@ -198,7 +205,7 @@ def courses(reader: Any, intents: dict[str, str], intent_urls: tuple[str, ...],
         explicit = key[0] == "id"
         found = {intent(m[1], intents, intent_urls) for m in members}
         if len(found) != 1 or None in found:
-            reader.unmapped.append(f"{refs}: " + ("no treatment intent (mcode-procedure-intent); course not recorded"
+            _not_recorded(reader, f"{refs}: " + ("no treatment intent (mcode-procedure-intent); course not recorded"
                                                   if found == {None} else "members give different intents; "
                                                   "course not recorded"))
             continue
@@ -208,20 +215,20 @@ def courses(reader: Any, intents: dict[str, str], intent_urls: tuple[str, ...],
         regimen_words = {value_word(m[1], "mcrc-regimen") for m in members} - {None}
         if agents_unknown:
             if drugs or regimen_words:
-                reader.unmapped.append(f"{refs}: 'agents not recorded' beside named drugs; course not recorded")
+                _not_recorded(reader, f"{refs}: 'agents not recorded' beside named drugs; course not recorded")
                 continue
         elif len(regimen_words) > 1:
-            reader.unmapped.append(f"{refs}: members name different regimens; course not recorded")
+            _not_recorded(reader, f"{refs}: members name different regimens; course not recorded")
             continue
         elif regimen_words:
             word = regimen_words.pop()
             if not vocab.has("regimens", word) or frozenset(vocab.get("regimens", word).drugs) != drugs:
-                reader.unmapped.append(f"{refs}: regimen '{word}' does not match the drugs given "
+                _not_recorded(reader, f"{refs}: regimen '{word}' does not match the drugs given "
                                        f"({', '.join(sorted(drugs)) or 'none'}); course not recorded")
                 continue
             course["regimen"] = word
         elif not drugs:
-            reader.unmapped.append(f"{refs}: no drug mcrc recognises; course not recorded")
+            _not_recorded(reader, f"{refs}: no drug mcrc recognises; course not recorded")
             continue
         elif explicit:
             course["drugs"] = sorted(drugs)

@@ -130,7 +130,7 @@ def value_of(holder: Any, kind: str, allowed: tuple[Any, ...]) -> tuple[bool, An
         return True, float(q.value)
     # a word of the model's list
     cc = holder.valueCodeableConcept
-    codes = [c.code for c in (cc.coding or [])] if cc is not None else []
+    codes = [c.code for c in (cc.coding or []) if c.code] if cc is not None else []
     words = [c.code for c in (cc.coding or []) if c.system == VALUE_CS] if cc is not None else []
     if not words:
         return False, f"expects valueCodeableConcept with a {VALUE_CS} code" + (f" (got {', '.join(codes)})"

@@ -253,3 +253,22 @@ def test_a_primary_resection_against_a_primary_in_place_leaves_the_status_unknow
     result = read_bundle(bundle, today=TODAY)
     assert result.patient.primary.status is None
     assert any("contradicts a primary resection" in w for w in result.warnings)
+
+
+def test_a_standard_record_and_a_project_record_that_disagree_leave_the_element_unknown():
+    bundle = _bundle("02-left-colon-ras-wt-liver")
+    bundle["entry"].append({"resource": {
+        "resourceType": "Observation", "id": "liver-bilobar-no", "status": "final",
+        "code": {"coding": [{"system": PATIENT_CS, "code": "metastases.bilobar"}]},
+        "focus": [{"reference": "Condition/fhir-02-met-liver-1"}], "valueBoolean": False}})
+    result = read_bundle(bundle, today=TODAY)
+    assert result.patient.metastases[0].bilobar is None
+    assert any("bilobar" in w for w in result.warnings)
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] == "liver-bilobar-no"
+                       or "metastases.bilobar" not in json.dumps(e["resource"].get("code"))]
+    liver = next(e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "fhir-02-met-liver-1")
+    liver["bodySite"] = [{"coding": [{"system": "http://snomed.info/sct", "code": "48521005"}]},
+                         {"coding": [{"system": "http://snomed.info/sct", "code": "69842003"}]}]
+    both = read_bundle(bundle, today=TODAY)  # both lobes named, the MDT record says not bilobar
+    assert both.patient.metastases[0].bilobar is None
+    assert any("both sides" in w for w in both.warnings), both.warnings

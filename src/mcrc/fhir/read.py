@@ -413,12 +413,14 @@ class _Reader:
             day = when or dt.date.min
             if organ not in latest or day >= latest[organ][0]:
                 latest[organ] = (day, cr)
+        # beside an mcrc-patient record of the same element (read_mcrc): both must agree, else it is unknown
         for organ, (_, cr) in latest.items():
             if organ in self.lesions:
-                self.lesions[organ]["complete_response"] = cr
+                self.put(self.lesions[organ], "complete_response", cr, f"CancerDiseaseStatus of the {organ}:")
         for organ, sides in self.sides.items():
             if organ in self.lesions and sides == {"left", "right"}:  # one side only does not say the other is clear
-                self.lesions[organ]["bilateral" if organ == "lung" else "bilobar"] = True
+                key = "bilateral" if organ == "lung" else "bilobar"
+                self.put(self.lesions[organ], key, True, f"{organ} metastases on both sides: {key}")
 
     def _ecog(self, res: Any, when: dt.date | None) -> None:
         value = res.valueInteger

@@ -272,3 +272,64 @@ def test_a_standard_record_and_a_project_record_that_disagree_leave_the_element_
     both = read_bundle(bundle, today=TODAY)  # both lobes named, the MDT record says not bilobar
     assert both.patient.metastases[0].bilobar is None
     assert any("both sides" in w for w in both.warnings), both.warnings
+
+
+EVERY_ELEMENT = {  # what no example holds: undated courses, agents not recorded, other stop reasons, odd sites
+    "schema_version": "2", "id": "every-element", "age": 70, "sex": "male", "ecog": 2, "cea_ng_ml": 3.5,
+    "region": "japan", "tumour_burden": "low", "hereditary_syndrome": "none", "second_primary_cancer": "remote",
+    "primary": {"location": "rectum", "rectal_third": "upper", "distance_from_anal_verge_cm": 12.5, "ct": "T4b",
+                "cn": "N2b", "ypt": "T0", "ypn": "N0", "diagnosed": "2024-01-10", "status": "local_recurrence",
+                "resected_on": "2024-06-01", "resectability": "potentially_resectable", "emergency": "bleeding"},
+    "metastases": [
+        {"organ": "lung", "lesions": [{"size": {"value": 0.8, "unit": "cm"}, "zone": "outer", "side": "left",
+                                       "suitable_for_resection": True},
+                                      {"zone": "inner", "side": "right", "suitable_for_resection": False}],
+         "timing": "metachronous", "hilar_mediastinal_nodes": True, "complete_response": False},
+        {"organ": "other", "count": 1, "nature_indeterminate": True},
+        {"organ": "liver", "count": 4, "disappeared_count": 1, "multifocal_stage": "early",
+         "major_resection_needed": False, "small_and_accessible": True}],
+    "biomarkers": {"kras": "mutant", "kras_variant": "other", "braf": "non_v600e", "her2": "positive",
+                   "her2_method": "ihc", "her2_ihc_score": "3+", "ntrk_fusion": False, "ret_fusion": False,
+                   "specimen": "metastasis",
+                   "ctdna": {"ras": "wild_type", "braf": "wild_type", "egfr_ectodomain": "mutant",
+                             "date": "2026-10-01"}},
+    "treatment_history": {
+        "courses": [{"intent": "neoadjuvant", "regimen": "CAPECITABINE", "stop_reason": "completed"},
+                    {"intent": "palliative", "line": 1, "stop_reason": "patient_choice"},
+                    {"intent": "palliative", "line": 2, "drugs": ["fluorouracil", "panitumumab"],
+                     "started": "2026-01-05", "ended": "2026-05-04", "stop_reason": "other",
+                     "best_response": "stable"},
+                    {"intent": "palliative", "line": 3, "regimen": "FOLFIRI", "started": "2026-06-01",
+                     "stop_reason": "ongoing"}],
+        "radiotherapy": [{"kind": "long_course_chemoradiotherapy", "site": "pelvis"},
+                         {"kind": "sbrt", "site": "other", "started": "2025-02-01", "ended": "2025-02-10"}],
+        "procedures": [{"kind": "primary_resection", "date": "2024-06-01", "margin": "R1"},
+                       {"kind": "hai_pump"}]},
+    "fitness": {"fit_for_surgery": False}, "preferences": {"declines_surgery": True},
+    "symptoms": {"bone_pain": True}, "ned": False,
+}
+
+
+def test_elements_no_example_holds_round_trip_too():
+    patient = parse_patient(EVERY_ELEMENT, today=TODAY)
+    bundle = patient_bundle(patient, today=TODAY)
+    kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+    assert {"MedicationStatement", "MedicationAdministration", "List", "Procedure"} <= kinds  # undated: statements
+    result = read_bundle(bundle, today=TODAY)
+    assert result.unmapped == [] and result.warnings == []
+    assert result.patient == patient
+    courses = result.patient.treatment_history.courses
+    assert [c.stop_reason for c in courses] == ["completed", "patient_choice", "other", "ongoing"]
+    assert courses[1].drug_codes() is None  # agents not recorded stay unknown
+
+
+def test_medication_requests_carry_intent_and_termination_reason_too():
+    bundle = _sample()
+    for med in _resources(bundle, "MedicationAdministration"):
+        period = med.pop("effectivePeriod")
+        med.update(resourceType="MedicationRequest", intent="order", authoredOn=period["start"],
+                   statusReason=med["statusReason"][0])  # a request's statusReason is one CodeableConcept
+    courses = read_bundle(bundle, today=TODAY).patient.treatment_history.courses
+    assert [(c.intent, c.regimen, c.stop_reason, str(c.started)) for c in courses] == [
+        ("adjuvant", "CAPOX", "completed", "2023-06-12"), ("palliative", "FOLFOX_BEV", "progression", "2026-01-12")]
+    assert courses[1].ended is None  # a request does not say when the drug was last given

@@ -333,3 +333,16 @@ def test_medication_requests_carry_intent_and_termination_reason_too():
     assert [(c.intent, c.regimen, c.stop_reason, str(c.started)) for c in courses] == [
         ("adjuvant", "CAPOX", "completed", "2023-06-12"), ("palliative", "FOLFOX_BEV", "progression", "2026-01-12")]
     assert courses[1].ended is None  # a request does not say when the drug was last given
+
+
+def test_resources_that_make_an_impossible_record_together_are_named():
+    bundle = _bundle("01-sync-rectal-lung-mets")  # a rectal primary with its distance from the anal verge
+    primary = next(r for r in _resources(bundle, "Condition") if r["id"] == "fhir-01-primary")
+    primary["bodySite"] = [{"coding": [{"system": "http://snomed.info/sct", "code": "60184004"}]}]  # sigmoid
+    primary["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C18.7"}]}
+    distance = _project(bundle, "primary.distance_from_anal_verge_cm")
+    with pytest.raises(mcrc.InputError) as err:
+        read_bundle(bundle, today=TODAY)
+    text = str(err.value)
+    assert "applies only to a rectal primary" in text
+    assert f"Observation/{distance['id']}" in text and "Condition/fhir-01-primary" in text

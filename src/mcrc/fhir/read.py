@@ -241,6 +241,10 @@ class _Reader:
         self.incomplete: set[str] = set()  # history lists with an item mcrc could not record: left unknown
         self.radiotherapy: list[dict[str, Any]] = []
         self.resections: list[dt.date | None] = []  # dates of primary resections
+        self.origins: dict[str, set[str]] = {}  # Patient path -> the resources it was read from (for problems)
+
+    def origin(self, path: str, res: Any) -> None:
+        self.origins.setdefault(path, set()).add(f"{res.__resource_type__}/{res.id or '(no id)'}")
 
     def put(self, target: dict[str, Any], key: str, value: Any, label: str) -> None:
         """Set an element; a second, different value leaves it unknown with a warning (never one chosen)."""
@@ -314,6 +318,7 @@ class _Reader:
             self.skip(res, f"a second primary ({site}); only one primary is supported")
             return
         self.primary["location"] = site
+        self.origin("primary.location", res)
         onset = _date(res.onsetDateTime) or _date(res.recordedDate)
         if onset:
             self.primary["diagnosed"] = onset
@@ -336,6 +341,7 @@ class _Reader:
             self.skip(res, f"clinical status '{status[0]}' (not current disease)")
             return
         lesion = self.lesions.setdefault(organ, {"organ": organ})
+        self.origin(f"metastases[{list(self.lesions).index(organ)}]", res)
         self._sides(res, organ)
         found = _date(res.onsetDateTime) or _date(res.recordedDate)
         if found and (lesion.get("found") is None or found < lesion["found"]):
@@ -784,6 +790,19 @@ def _check_entries(bundle_json: dict) -> None:
         raise InputError(problems[:20])
 
 
+def _with_origin(problem: Problem, origins: dict[str, set[str]]) -> Problem:
+    """A problem of the record read from a Bundle, naming the resources its elements were read from."""
+    where = problem.where
+    refs = sorted({ref for path, found in origins.items()
+                   if where in ("(patient)", "") or path == where or path.startswith((where + ".", where + "["))
+                   or where.startswith((path + ".", path + "["))
+                   for ref in found})
+    if not refs:
+        return problem
+    shown = ", ".join(refs[:6]) + (f" and {len(refs) - 6} more" if len(refs) > 6 else "")
+    return Problem(where, f"{problem.message} (read from {shown})", problem.allowed)
+
+
 def content_digest(bundle_json: dict) -> str:
     """SHA-256 of the Bundle's canonical JSON (sorted keys, no spaces, UTF-8): equal for equal content. orjson:
     an EHR sends the record with every CDS call, and the stdlib encoder took ~9x as long (~190 us a record)."""
@@ -837,5 +856,8 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
             reader.skip(res, f"resource type {kind} is not read")
         else:
             handler(res)
-    patient = parse_patient(reader.result(), today=today)
+    try:
+        patient = parse_patient(reader.result(), today=today)
+    except InputError as exc:  # resources that each read well but together make an impossible record
+        raise InputError([_with_origin(p, reader.origins) for p in exc.problems]) from None
     return ReadResult(patient=patient, unmapped=reader.unmapped, warnings=reader.warnings)

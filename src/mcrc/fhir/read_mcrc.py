@@ -193,12 +193,15 @@ def apply(reader: Any) -> None:
                 reader.unmapped.append(f"{where}.focus: {path} needs a focus on one SecondaryCancerCondition of "
                                        "this Bundle")
                 continue
-            target = reader.lesions[next(iter(organs))]
+            organ = next(iter(organs))
+            target = reader.lesions[organ]
+            reader.origin(f"metastases[{list(reader.lesions).index(organ)}].{name}", res)
             if name == "lesions":
                 target.setdefault("lesions", []).append(value)
                 continue
         elif parent == "primary":
             target = reader.primary
+            reader.origin(path, res)
         elif parent == "":
             target = reader.data
         else:

@@ -41,7 +41,8 @@ def _load(name: str) -> dict:
 
 
 def test_examples_are_all_covered_and_outside_the_golden_glob():
-    assert sorted(p.stem for p in FHIR_DIR.glob("*.json")) == sorted(EXPECTED)
+    # the first five; every sample Bundle is compared with its JSON twin in tests/test_fhir_twins.py
+    assert set(EXPECTED) <= {p.stem for p in FHIR_DIR.glob("*.json")}
     # tests/test_golden.py reads examples/*.json as mcrc Patients; Bundles must stay in the subdirectory
     assert not any(json.loads(p.read_text()).get("resourceType") for p in FHIR_DIR.parent.glob("*.json"))
 
@@ -247,7 +248,7 @@ def test_an_entry_that_is_not_an_object_is_an_input_error():
       "medicationReference": {"reference": "Medication/9"}}, "medication given by reference"),
     ({"resourceType": "MedicationRequest", "id": "m2", "status": "active", "intent": "order",
       "subject": {"reference": "Patient/x"}, "medicationCodeableConcept": {"text": "oxaliplatin"}},
-     "only completed requests are history"),
+     "history is completed, stopped"),
 ])
 def test_incomplete_resources_are_unmapped_and_the_rest_still_reads(resource, reason):
     result = read_bundle(_with_entry(resource), today=TODAY)
@@ -275,6 +276,7 @@ def test_completed_medication_requests_are_history():
             r.pop("effectiveDateTime", None)
             r["resourceType"], r["intent"], r["status"] = "MedicationRequest", "order", "completed"
             r["authoredOn"] = period["start"]
+            r.pop("statusReason", None)  # a request's is one CodeableConcept; its stop reason is not this test's
     p = read_bundle(bundle, today=TODAY).patient
     assert [(c.intent, c.regimen) for c in p.treatment_history.courses] == [
         ("palliative", "FOLFOX_BEV"), ("palliative", "FOLFIRI_BEV")]
@@ -393,7 +395,7 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | 
 @given(data=st.data())
 def test_any_mutation_of_a_bundle_is_read_or_refused_cleanly(data):
     """Replace one value anywhere in an example Bundle by arbitrary JSON: a ReadResult or an InputError."""
-    bundle = _load(data.draw(st.sampled_from(sorted(EXPECTED))))
+    bundle = _load(data.draw(st.sampled_from(sorted(p.stem for p in FHIR_DIR.glob("*.json")))))
     paths: list[tuple[Any, Any]] = []
 
     def walk(node: Any) -> None:
@@ -465,7 +467,12 @@ def _status(rid: str, focus: str, value: str, when: str = "2026-11-20", loinc: s
 
 def _liver_bundle(*entries: dict) -> dict:
     bundle = _load("02-left-colon-ras-wt-liver")
-    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != "fhir-02-met-liver-1"] + list(entries)
+    # without the liver Condition, the MDT's records of that site, and the history lists (a complete response
+    # needs treatment; these tests read the site's disease status and sides)
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != "fhir-02-met-liver-1"
+                       and e["resource"]["resourceType"] != "List"
+                       and {"reference": "Condition/fhir-02-met-liver-1"} not in e["resource"].get("focus", [])
+                       ] + list(entries)
     return bundle
 
 

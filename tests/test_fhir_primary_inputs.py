@@ -44,6 +44,8 @@ def test_colon_side_without_segment(code: str, location: str, side: str) -> None
     primary = _resource(bundle, "fhir-01-primary")
     primary["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C18.9"}]}
     primary["bodySite"] = [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}]
+    bundle["entry"] = [e for e in bundle["entry"]  # the MDT's rectal distance belongs to a rectal primary
+                       if "primary.distance_from_anal_verge_cm" not in json.dumps(e["resource"].get("code"))]
     p = read_bundle(bundle, today=TODAY).patient
     assert p.primary.location == location
     assert mcrc.derive_facts(p, today=TODAY).get("sidedness") == side

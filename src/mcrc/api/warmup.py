@@ -60,7 +60,8 @@ def synthetic_bundle() -> dict[str, Any]:
          "subject": _SUBJECT, "medicationCodeableConcept": {"text": "oxaliplatin"}, "authoredOn": "2026-03-01",
          "extension": [adjuvant]},
         {"resourceType": "MedicationAdministration", "id": f"{_PID}-ma", "status": "completed", "subject": _SUBJECT,
-         "medicationCodeableConcept": {"text": "fluorouracil"}, "effectiveDateTime": "2026-03-01"},
+         "medicationCodeableConcept": {"text": "leucovorin"}, "effectiveDateTime": "2026-03-01",
+         "extension": [adjuvant]},
         {"resourceType": "AllergyIntolerance", "id": f"{_PID}-ai", "patient": _SUBJECT},
     ]
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}

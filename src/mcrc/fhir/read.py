@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,9 @@ import orjson
 from pydantic import ValidationError
 
 from mcrc.errors import InputError, Problem
-from mcrc.patient import Patient, parse_patient
+from mcrc.fhir import read_history, read_mcrc
+from mcrc.fhir.read_mcrc import VALUE_CS
+from mcrc.patient import Location, Organ, Patient, parse_patient
 from mcrc.vocabulary import load_vocabulary
 
 SNOMED = "http://snomed.info/sct"
@@ -158,6 +161,13 @@ PROCEDURE_TEXT = [  # (phrase in the code's display/text, kind); first match win
 ]
 
 
+CONFLICT = "__conflict__"  # an element two resources disagree on: left unknown (removed before validation)
+# statuses of a medication resource that record therapy given (or being given: a statement "active", an
+# administration "in-progress"); an active request is an order, which does not say the drug was given
+HISTORY_STATUSES = {"MedicationRequest": ("completed", "stopped"),
+                    "MedicationAdministration": ("completed", "stopped", "in-progress"),
+                    "MedicationStatement": ("completed", "stopped", "active")}
+
 _PT = ("Tis", "T1", "T2", "T3", "T4", "T4a", "T4b")
 _YPT = ("T0", *_PT)
 _PN = ("N0", "N1", "N1a", "N1b", "N1c", "N2", "N2a", "N2b")
@@ -226,6 +236,24 @@ class _Reader:
         self.sides: dict[str, set[str]] = {}  # organ -> sides named by its SecondaryCancerConditions
         self.condition_organs: dict[str, str] = {}  # "Condition/<id>" or fullUrl -> organ
         self.statuses: list[tuple[Any, list[str], dt.date | None, bool]] = []  # (res, focus refs, date, CR)
+        self.pending: list[tuple[Any, str, list[str], Any]] = []  # mcrc-patient Observations (read_mcrc)
+        self.complete: set[str] = set()  # history lists the Bundle declares complete (read_history)
+        self.incomplete: set[str] = set()  # history lists with an item mcrc could not record: left unknown
+        self.radiotherapy: list[dict[str, Any]] = []
+        self.resections: list[dt.date | None] = []  # dates of primary resections
+        self.origins: dict[str, set[str]] = {}  # Patient path -> the resources it was read from (for problems)
+
+    def origin(self, path: str, res: Any) -> None:
+        self.origins.setdefault(path, set()).add(f"{res.__resource_type__}/{res.id or '(no id)'}")
+
+    def put(self, target: dict[str, Any], key: str, value: Any, label: str) -> None:
+        """Set an element; a second, different value leaves it unknown with a warning (never one chosen)."""
+        if key in target and target[key] != value:
+            if target[key] != CONFLICT:
+                self.warnings.append(f"{label} {value!r} contradicts {target[key]!r}; left unknown")
+            target[key] = CONFLICT
+        else:
+            target[key] = value
 
     def skip(self, res: Any, reason: str) -> None:
         self.unmapped.append(f"{res.__resource_type__}/{res.id or '(no id)'}: {reason}")
@@ -265,9 +293,12 @@ class _Reader:
         else:
             self.skip(res, "not a PrimaryCancerCondition or SecondaryCancerCondition")
 
-    def _site(self, res: Any, icd: list[str], sites: dict[str, str], icd_sites: dict[str, str]) -> str | None:
+    def _site(self, res: Any, icd: list[str], sites: dict[str, str], icd_sites: dict[str, str],
+              words: tuple[str, ...] = ()) -> str | None:
         codes = [c for bs in (res.bodySite or []) for c in _code_in(bs, SNOMED)]
         found = {sites[c] for c in codes if c in sites}
+        # a site with no SNOMED CT code mcrc reads (e.g. a pelvic implant, "other"): mcrc-value, the model's word
+        found |= {c for bs in (res.bodySite or []) for c in _code_in(bs, VALUE_CS) if c in words}
         if not found and not res.bodySite:
             found = {icd_sites[c] for c in icd if c in icd_sites}
         if len(found) == 1:
@@ -280,13 +311,14 @@ class _Reader:
         return None
 
     def _primary(self, res: Any, icd: list[str]) -> None:
-        site = self._site(res, icd, PRIMARY_SITES, PRIMARY_ICD10)
+        site = self._site(res, icd, PRIMARY_SITES, PRIMARY_ICD10, typing.get_args(Location))
         if site is None:
             return
         if self.primary.get("location") not in (None, site):
             self.skip(res, f"a second primary ({site}); only one primary is supported")
             return
         self.primary["location"] = site
+        self.origin("primary.location", res)
         onset = _date(res.onsetDateTime) or _date(res.recordedDate)
         if onset:
             self.primary["diagnosed"] = onset
@@ -301,7 +333,7 @@ class _Reader:
                            "the MDT's judgement (record second_primary_cancer)")
 
     def _secondary(self, res: Any, icd: list[str]) -> None:
-        organ = self._site(res, icd, METASTASIS_SITES_ALL, METASTASIS_ICD10)
+        organ = self._site(res, icd, METASTASIS_SITES_ALL, METASTASIS_ICD10, typing.get_args(Organ))
         if organ is None:
             return
         status = _code_in(res.clinicalStatus, "http://terminology.hl7.org/CodeSystem/condition-clinical")
@@ -309,6 +341,7 @@ class _Reader:
             self.skip(res, f"clinical status '{status[0]}' (not current disease)")
             return
         lesion = self.lesions.setdefault(organ, {"organ": organ})
+        self.origin(f"metastases[{list(self.lesions).index(organ)}]", res)
         self._sides(res, organ)
         found = _date(res.onsetDateTime) or _date(res.recordedDate)
         if found and (lesion.get("found") is None or found < lesion["found"]):
@@ -318,6 +351,9 @@ class _Reader:
     def observation(self, res: Any) -> None:
         if res.status in ("entered-in-error", "cancelled"):
             self.skip(res, f"status '{res.status}'")
+            return
+        if read_mcrc.project_codes(res.code):
+            read_mcrc.observation(self, res)
             return
         loinc = set(_code_in(res.code, LOINC))
         when = _date(res.effectiveDateTime) or (_date(res.effectivePeriod.start) if res.effectivePeriod else None)
@@ -383,12 +419,14 @@ class _Reader:
             day = when or dt.date.min
             if organ not in latest or day >= latest[organ][0]:
                 latest[organ] = (day, cr)
+        # beside an mcrc-patient record of the same element (read_mcrc): both must agree, else it is unknown
         for organ, (_, cr) in latest.items():
             if organ in self.lesions:
-                self.lesions[organ]["complete_response"] = cr
+                self.put(self.lesions[organ], "complete_response", cr, f"CancerDiseaseStatus of the {organ}:")
         for organ, sides in self.sides.items():
             if organ in self.lesions and sides == {"left", "right"}:  # one side only does not say the other is clear
-                self.lesions[organ]["bilateral" if organ == "lung" else "bilobar"] = True
+                key = "bilateral" if organ == "lung" else "bilobar"
+                self.put(self.lesions[organ], key, True, f"{organ} metastases on both sides: {key}")
 
     def _ecog(self, res: Any, when: dt.date | None) -> None:
         value = res.valueInteger
@@ -511,12 +549,7 @@ class _Reader:
                 self.skip(res, "ERBB2 variant present but not an amplification")
 
     def _set(self, res: Any, key: str, value: Any) -> None:
-        if self.bio.get(key) not in (None, value):
-            self.warnings.append(f"{res.__resource_type__}/{res.id}: {key} {value} contradicts {self.bio[key]}; "
-                                 "left unknown")
-            self.bio[key] = "__conflict__"
-        elif self.bio.get(key) != "__conflict__":
-            self.bio[key] = value
+        self.put(self.bio, key, value, f"{res.__resource_type__}/{res.id}: {key}")
 
     def _msi(self, res: Any) -> None:
         codes = _code_in(res.valueCodeableConcept, LOINC) if res.valueCodeableConcept else []
@@ -538,10 +571,14 @@ class _Reader:
 
     # --- Procedures and medications ----------------------------------------------------------
     def procedure(self, res: Any) -> None:
+        if read_history.RADIOTHERAPY_COURSE in _code_in(res.code, SNOMED):
+            read_history.radiotherapy(self, res)
+            return
         if res.status != "completed":
             self.skip(res, f"procedure status '{res.status}' (only completed procedures are history)")
             return
-        kinds = {PROCEDURE_SNOMED[c] for c in _code_in(res.code, SNOMED) if c in PROCEDURE_SNOMED}
+        word = read_history.procedure_kind(res)
+        kinds = {word} if word else {PROCEDURE_SNOMED[c] for c in _code_in(res.code, SNOMED) if c in PROCEDURE_SNOMED}
         if not kinds:
             for text in (t.lower() for t in _texts(res.code)):
                 kind = next((k for phrase, k in PROCEDURE_TEXT if phrase in text), None)
@@ -550,78 +587,62 @@ class _Reader:
                     break
         if len(kinds) != 1:
             self.skip(res, "procedure not recognised" if not kinds else "procedure code is ambiguous")
+            self.incomplete.add("procedures")
             return
         kind = kinds.pop()
         when = _date(res.performedDateTime) or (_date(res.performedPeriod.start) if res.performedPeriod else None)
         proc: dict[str, Any] = {"kind": kind}
         if when:
             proc["date"] = when
+        if margin := read_history.margin(res):
+            proc["margin"] = margin
         self.procedures.append(proc)
         if kind == "primary_resection":
-            self.primary["status"] = "resected"
-            if when:
-                self.primary["resected_on"] = when
+            self.resections.append(when)
 
     def medication(self, res: Any) -> None:
-        if res.__resource_type__ == "MedicationRequest" and res.status != "completed":
-            self.skip(res, f"medication request status '{res.status}' (only completed requests are history)")
+        kind = res.__resource_type__
+        if res.status not in HISTORY_STATUSES[kind]:
+            self.skip(res, f"{kind} status '{res.status}' (history is {', '.join(HISTORY_STATUSES[kind])})")
             return
         cc = res.medicationCodeableConcept
         if cc is None:
             self.skip(res, "medication given by reference; only medicationCodeableConcept is read")
+            self.incomplete.add("courses")
+            return
+        if read_history.NO_AGENTS in _code_in(cc, VALUE_CS):
+            self.meds.append((f"{kind}/{res.id}", res, None))
             return
         drugs = medication_drugs(cc)
         if len(drugs) != 1:
             self.skip(res, "drug not recognised" if not drugs else "medication names several drugs")
+            self.incomplete.add("courses")
             return
         self.meds.append((f"{res.__resource_type__}/{res.id}", res, drugs.pop()))
 
     def courses(self) -> list[dict[str, Any]]:
-        """Group medications by (intent, start date) into courses; map a group only to a unique regimen."""
-        vocab = load_vocabulary()
-        by_drugs: dict[frozenset[str], list[str]] = {}
-        for code in vocab.codes("regimens"):
-            by_drugs.setdefault(frozenset(vocab.get("regimens", code).drugs), []).append(code)
-        groups: dict[tuple[str | None, dt.date | None], list[tuple[str, Any, str]]] = {}
-        for ref, res, drug in self.meds:
-            intent = _intent(res)
-            period = getattr(res, "effectivePeriod", None)
-            start = _date(period.start) if period else _date(getattr(res, "effectiveDateTime", None))
-            if start is None and res.__resource_type__ == "MedicationRequest":
-                start = _date(res.authoredOn)
-            groups.setdefault((intent, start), []).append((ref, res, drug))
-        out = []
-        for (intent, start), members in sorted(groups.items(), key=lambda kv: (kv[0][1] or dt.date.min)):
-            refs = ", ".join(m[0] for m in members)
-            drugs = frozenset(m[2] for m in members) - MODULATORS
-            if not drugs and any(m[2] in MODULATORS for m in members):
-                drugs = frozenset()
-            regimens = by_drugs.get(drugs, [])
-            if intent is None:
-                self.unmapped.append(f"{refs}: no treatment intent (palliative/adjuvant/neoadjuvant); course not "
-                                     "recorded")
-                continue
-            if not drugs:
-                self.unmapped.append(f"{refs}: no drug mcrc recognises; course not recorded")
-                continue
-            # one regimen of the vocabulary, else the drugs themselves (schema 2 records either)
-            course: dict[str, Any] = {"intent": intent}
-            if len(regimens) == 1:
-                course["regimen"] = regimens[0]
-            else:
-                course["drugs"] = sorted(drugs)
-                which = f"any of {', '.join(regimens)}" if regimens else "no regimen of the vocabulary"
-                self.warnings.append(f"{refs}: recorded as the drugs {', '.join(sorted(drugs))} ({which})")
-            ends = [_date(m[1].effectivePeriod.end) for m in members
-                    if getattr(m[1], "effectivePeriod", None) and m[1].effectivePeriod.end]
-            if start:
-                course["started"] = start
-            if ends:
-                course["ended"] = max(ends)
-            out.append(course)
-        return out
+        return read_history.courses(self, INTENTS, INTENT_EXTS, MODULATORS)
+
+    def _primary_status(self) -> None:
+        """A primary resection says the primary was resected, unless the MDT's record of the primary's status says
+        it recurred (the resection date stays); a record that it is in place contradicts it (left unknown)."""
+        if not self.resections:
+            return
+        dates = sorted(d for d in self.resections if d)
+        status = self.primary.get("status")
+        if status == "in_place":
+            self.warnings.append("primary.status 'in_place' contradicts a primary resection in the Bundle; "
+                                 "left unknown")
+            self.primary["status"] = CONFLICT
+            return
+        if status is None:
+            self.primary["status"] = "resected"
+        if dates and "resected_on" not in self.primary:
+            self.primary["resected_on"] = dates[-1]
 
     def result(self) -> dict[str, Any]:
+        read_mcrc.apply(self)
+        self._primary_status()
         data = {"schema_version": "2", **self.data}
         if self.ecog:
             data["ecog"] = self.ecog[1]
@@ -632,29 +653,32 @@ class _Reader:
         self._responses()
         if self.lesions:
             data["metastases"] = list(self.lesions.values())
-        bio = {k: v for k, v in self.bio.items() if v != "__conflict__"}
+        bio = dict(self.bio)
         if bio.get("kras_variant") and bio.get("kras") != "mutant":
             bio.pop("kras_variant")
         if bio:
             data["biomarkers"] = bio
         history: dict[str, Any] = {}
-        courses = self.courses()
-        if courses:
-            history["courses"] = courses
-        if self.procedures:
-            history["procedures"] = self.procedures
+        for key, items in (("courses", self.courses()), ("radiotherapy", self.radiotherapy),
+                           ("procedures", self.procedures)):
+            if key in self.incomplete:
+                self.unmapped.append(f"treatment_history.{key}: left unknown, since an item of it could not be "
+                                     "recorded (above)")
+            elif items or key in self.complete:
+                history[key] = items
         if history:
             data["treatment_history"] = history
-        return data
+        return _without_conflicts(data)
 
 
-def _intent(res: Any) -> str | None:
-    for ext in res.extension or []:
-        if ext.url in INTENT_EXTS and ext.valueCodeableConcept is not None:
-            for c in _code_in(ext.valueCodeableConcept, SNOMED):
-                if c in INTENTS:
-                    return INTENTS[c]
-    return None
+def _without_conflicts(value: Any) -> Any:
+    """The record without the elements whose sources disagreed (unknown), and without what is left empty."""
+    if isinstance(value, dict):
+        out = {k: _without_conflicts(v) for k, v in value.items() if v != CONFLICT}
+        return {k: v for k, v in out.items() if v != {} or k in ("primary",)}
+    if isinstance(value, list):
+        return [_without_conflicts(v) for v in value]
+    return value
 
 
 _NAME_INDEX: list[tuple[str, re.Pattern[str], str]] | None = None
@@ -766,6 +790,19 @@ def _check_entries(bundle_json: dict) -> None:
         raise InputError(problems[:20])
 
 
+def _with_origin(problem: Problem, origins: dict[str, set[str]]) -> Problem:
+    """A problem of the record read from a Bundle, naming the resources its elements were read from."""
+    where = problem.where
+    refs = sorted({ref for path, found in origins.items()
+                   if where in ("(patient)", "") or path == where or path.startswith((where + ".", where + "["))
+                   or where.startswith((path + ".", path + "["))
+                   for ref in found})
+    if not refs:
+        return problem
+    shown = ", ".join(refs[:6]) + (f" and {len(refs) - 6} more" if len(refs) > 6 else "")
+    return Problem(where, f"{problem.message} (read from {shown})", problem.allowed)
+
+
 def content_digest(bundle_json: dict) -> str:
     """SHA-256 of the Bundle's canonical JSON (sorted keys, no spaces, UTF-8): equal for equal content. orjson:
     an EHR sends the record with every CDS call, and the stdlib encoder took ~9x as long (~190 us a record)."""
@@ -801,7 +838,8 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
     reader = _Reader(today)
     handlers = {"Patient": reader.patient, "Condition": reader.condition, "Observation": reader.observation,
                 "Procedure": reader.procedure, "MedicationStatement": reader.medication,
-                "MedicationAdministration": reader.medication, "MedicationRequest": reader.medication}
+                "MedicationAdministration": reader.medication, "MedicationRequest": reader.medication,
+                "List": lambda res: read_history.history_list(reader, res)}
     patients = 0
     for entry in bundle.entry or []:
         res = entry.resource
@@ -818,5 +856,8 @@ def read_bundle(bundle_json: dict, today: dt.date | None = None) -> ReadResult:
             reader.skip(res, f"resource type {kind} is not read")
         else:
             handler(res)
-    patient = parse_patient(reader.result(), today=today)
+    try:
+        patient = parse_patient(reader.result(), today=today)
+    except InputError as exc:  # resources that each read well but together make an impossible record
+        raise InputError([_with_origin(p, reader.origins) for p in exc.problems]) from None
     return ReadResult(patient=patient, unmapped=reader.unmapped, warnings=reader.warnings)

@@ -76,9 +76,12 @@ def test_demo_order_select_for_a_ras_mutant_tumour_gives_the_one_relevant_card(t
 def test_order_select_still_warns_where_a_rule_may_apply(tmp_path):
     """The filter drops only cards on orders already forbidden: cetuximab for a RAS wild-type tumour whose
     anti-EGFR history is unknown still gets the rechallenge check."""
+    bundle = json.loads((FHIR / "02-left-colon-ras-wt-liver.json").read_text())
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "List"]  # history unknown
+    unknown = tmp_path / "02-history-unknown.json"
+    unknown.write_text(json.dumps(bundle))
     with _app(tmp_path) as client:
-        cards = demo_call("http://testserver", "order-select", FHIR / "02-left-colon-ras-wt-liver.json", tmp_path,
-                          order="cetuximab", client=client)
+        cards = demo_call("http://testserver", "order-select", unknown, tmp_path, order="cetuximab", client=client)
     assert all(c["indicator"] != "critical" for c in cards)
     assert any("rechallenge" in c["summary"].lower() or "rechallenge" in c["detail"].lower() for c in cards)
 

@@ -572,9 +572,7 @@ def _searchset(bundle: dict[str, Any], rtype: str) -> dict[str, Any]:
 def test_without_prefetch_the_server_is_read_with_paging_and_gives_the_same_cards(key, caplog):
     caplog.set_level(logging.DEBUG)
     record = _fhir_example("03-right-colon-kras-g12c-after-two-lines")
-    # the server fallback searches the resource types below; the sample's history Lists (decision 0041) are not
-    # among them yet, so both paths are given the same resources
-    record["entry"] = [e for e in record["entry"] if e["resource"]["resourceType"] != "List"]
+    # the server fallback searches every resource type the reader uses, the history Lists (decision 0041) too
     pid = _pid(record)
     server = FhirServer(record, page_size=8)  # pages followed, within the 5-page cap
     client = _app(key, transport=server.transport())
@@ -583,8 +581,8 @@ def test_without_prefetch_the_server_is_read_with_paging_and_gives_the_same_card
     via_prefetch = _post(client, key, PATIENT_VIEW_ID, _view_call(pid, {"bundle": record}, server=False))
     strip = [(c["summary"], c["indicator"]) for c in via_prefetch.json()["cards"]]
     assert [(c["summary"], c["indicator"]) for c in via_server.json()["cards"]] == strip
-    assert server.searched() == ["Condition", "MedicationRequest", "MedicationStatement", "Observation",
-                                 "Patient", "Procedure"]
+    assert server.searched() == ["Condition", "List", "MedicationAdministration", "MedicationRequest",
+                                 "MedicationStatement", "Observation", "Patient", "Procedure"]
     assert any("page=1" in u for u, _ in server.requests)  # a next link was followed
     assert all(auth == f"Bearer {TOKEN}" for _, auth in server.requests)
     assert all(u.startswith(FHIR_BASE) for u, _ in server.requests)
@@ -600,7 +598,8 @@ def test_only_missing_prefetch_keys_are_fetched(key):
                 "procedures": {"resourceType": "OperationOutcome", "issue": []}}
     r = _post(_app(key, transport=server.transport()), key, PATIENT_VIEW_ID, _view_call(pid, prefetch))
     assert r.status_code == 200, r.text
-    assert server.searched() == ["MedicationRequest", "MedicationStatement", "Observation", "Procedure"]
+    assert server.searched() == ["List", "MedicationAdministration", "MedicationRequest", "MedicationStatement",
+                                 "Observation", "Procedure"]
 
 
 def test_page_cap_is_reported_on_the_cards(key):

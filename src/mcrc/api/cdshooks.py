@@ -5,7 +5,8 @@ APIRouter with
 
 * `GET /cds-services`: discovery (no authentication) of `mcrc-patient-view` and `mcrc-order-select`,
   each with the same prefetch templates (the Patient and searches for its Conditions, Observations,
-  Procedures, MedicationStatements and MedicationRequests);
+  Procedures, MedicationStatements, MedicationRequests, MedicationAdministrations and the Lists that say a
+  treatment history is complete);
 * `POST /cds-services/{id}`: the hook call, authenticated by `cds_auth_dependency` (bare 401 otherwise);
 * `POST /cds-services/{id}/feedback`: the spec's feedback body, answered 200.
 

@@ -37,6 +37,9 @@ SEARCHES: dict[str, str] = {
     "procedures": "Procedure?patient={pid}",
     "medicationStatements": "MedicationStatement?patient={pid}",
     "medicationRequests": "MedicationRequest?patient={pid}",
+    "medicationAdministrations": "MedicationAdministration?patient={pid}",
+    # Lists saying a history is complete ("no chemotherapy": an empty List), decision record 0041
+    "lists": "List?patient={pid}",
 }
 MAX_RESPONSE_BYTES = 5_000_000
 PAGE_SIZE = 100

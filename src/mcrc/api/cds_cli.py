@@ -33,7 +33,7 @@ def demo_setup(data_dir: Path = DATA_DIR,
     extra = ("" if url == "http://127.0.0.1:8000" else f" --url {url}") + \
         ("" if data_dir == Path(".mcrc") else f" --data-dir {data_dir}")
     out.print("Try the CDS Hooks service once the server is up:\n  .venv/bin/mcrc cds demo-call patient-view "
-              f"examples/fhir/03-right-colon-kras-g12c-after-two-lines.json{extra}", highlight=False, soft_wrap=True)
+              f"examples/fhir/01-sync-rectal-lung-mets.json{extra}", highlight=False, soft_wrap=True)
 
 
 @cds_app.command("demo-call")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import re
 import sys
@@ -104,11 +105,15 @@ def pipeline() -> Any:
     from medspacy.context import ConTextRule
     from medspacy.ner import TargetRule
     from medspacy.section_detection import SectionRule
+    from spacy.language import Language
 
     _quiet()
     rules = load_rules()
     nlp = spacy.blank("en")
     nlp.add_pipe("medspacy_pyrush")
+    if "mcrc_report_lines" not in Language.factories:
+        Language.component("mcrc_report_lines", func=_report_lines)
+    nlp.add_pipe("mcrc_report_lines")
     matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group", "prune": False})
     matcher.add([TargetRule(r.id, r.id, pattern=r.regex.pattern) for r in rules.facts if r.regex.flags & re.I]
                 + [TargetRule(r.id, r.id, pattern=r.regex.pattern) for r in rules.facts if not r.regex.flags & re.I])
@@ -120,6 +125,25 @@ def pipeline() -> Any:
                                config={"rules": None, "require_start_line": True, "input_span_type": "group"})
     sectionizer.add([SectionRule(f"{s.literal}:", _section_id(s.literal)) for s in rules.sections])
     return nlp
+
+
+_LINE_START = re.compile(r"(?:[-*\u2022]\s|\d{1,2}[.)]\s|[A-Z][\w /()-]{0,40}:)")
+
+
+def _report_lines(doc: Any) -> Any:
+    """Reports are written in lines: a line that starts a list item ("- ", "2. ") or a field ("KRAS: ...") starts a
+    sentence, and so does any line after one that does not end mid-sentence (a letter or a comma). Wrapped prose
+    keeps its sentences."""
+    text = doc.text
+    for token in doc[1:]:
+        start = token.idx
+        line_start = text.rfind("\n", 0, start)
+        if line_start < 0 or text[line_start + 1:start].strip():
+            continue
+        before = text[:line_start].rstrip()
+        if _LINE_START.match(text, start) or not before or not (before[-1].isalpha() or before[-1] == ","):
+            token.is_sent_start = True
+    return doc
 
 
 def _section_id(literal: str) -> str:
@@ -247,6 +271,20 @@ def _organs_named(sentence: str, rules: Rules) -> list[str]:
     return [organ for organ, hint in rules.organ_hints.items() if hint.search(sentence)]
 
 
+def _organ_right_after(text: str, rules: Rules) -> str | None:
+    for organ, hint in rules.organ_hints.items():
+        m = hint.search(text)
+        if m and re.fullmatch(r"\s*(?:[\w-]+\s+){0,1}", text[:m.start()]):
+            return organ
+    return None
+
+
+def _organ_before(text: str, rules: Rules) -> str | None:
+    last = {organ: max((m.end() for m in hint.finditer(text)), default=-1) for organ, hint in rules.organ_hints.items()}
+    organ, end = max(last.items(), key=lambda kv: kv[1])
+    return organ if end >= 0 else None
+
+
 @dataclass
 class _Reading:
     candidates: list[Candidate] = field(default_factory=list)
@@ -301,7 +339,7 @@ def _read_document(doc: Document, index: int, rules: Rules, out: _Reading) -> di
         if "hypothetical" in flags:
             skip("hypothetical (to exclude, requested, planned...)")
             continue
-        if "possible" in flags:
+        if "possible" in flags and rule.negation == "apply":  # a rule whose own words state the result keeps it
             skip("uncertain (possible, suspected, cannot be excluded...)")
             continue
         if "historical" in flags and rule.historical == "drop":
@@ -329,10 +367,15 @@ def _read_document(doc: Document, index: int, rules: Rules, out: _Reading) -> di
                 organ = None
             if rule.organ_context:
                 named = _organs_named(sentence, rules)
-                if len(named) > 1:
-                    skip(f"the sentence names several organs ({', '.join(named)})")
-                    continue
-                organ = named[0] if named else (section.organ if section and section.organ else doc_organ)
+                if len(named) > 1:  # several organs: the one named right after ("a 3 cm liver metastasis"), else
+                    # the one named last before the words
+                    organ = (_organ_right_after(doc.text[end:end + 40], rules)
+                             or _organ_before(sent.text[:start - sent.start_char], rules))
+                    if organ is None:
+                        skip(f"the sentence names several organs ({', '.join(named)})")
+                        continue
+                else:
+                    organ = named[0] if named else (section.organ if section and section.organ else doc_organ)
             if organ not in METASTATIC_ORGANS:
                 skip("no metastatic organ to place it in")
                 continue
@@ -457,6 +500,11 @@ def _mmr(cands: list[Candidate], conflicts: list[dict[str, Any]]) -> list[Candid
     return []
 
 
+def _rule_yields(rule_id: str, key: str) -> tuple[Any, ...]:
+    rule = load_rules().by_id.get(rule_id)
+    return rule.yields_to.get(key, ()) if rule is not None else ()
+
+
 def _inferred(s: Source) -> Source:
     return Source(s.document, s.start, s.end, s.sentence, "inferred", s.rule, s.text)
 
@@ -509,6 +557,9 @@ def assemble(candidates: list[Candidate], unmapped: list[dict[str, Any]]
             continue
         if key.endswith(".largest_size"):
             cs = _sizes(cs)
+        others = {json.dumps(c.value, sort_keys=True) for c in cs}
+        cs = [c for c in cs if not any(json.dumps(v, sort_keys=True) in others
+                                       for v in _rule_yields(c.source.rule, key))] or cs
         values = _distinct(cs)
         if len(values) > 1:
             conflicts.append(_conflict(key, values, "different values in the reports: left empty for the "

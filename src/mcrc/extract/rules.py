@@ -81,6 +81,7 @@ class FactRule:
     each: dict[str, Any] | None = None
     role: str | None = None
     establishes_when_positive: bool = False
+    yields_to: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ class _Checker:
 
 
 _FACT_KEYS = {"id", "pattern", "set", "negated", "negation", "historical", "confidence", "negated_confidence",
-              "types", "organ", "requires", "excludes", "each", "role", "case_sensitive", "establishes_when_positive"}
+              "types", "organ", "requires", "excludes", "each", "role", "case_sensitive", "establishes_when_positive",
+              "yields_to"}
 
 
 def _fact(c: _Checker, i: int, raw: Any, seen: set[str]) -> FactRule | None:
@@ -232,6 +234,10 @@ def _fact(c: _Checker, i: int, raw: Any, seen: set[str]) -> FactRule | None:
     organ = None if organ_raw in (None, "context") else c.value(f"{where} organ", organ_raw, regex)
     if any(p.startswith("metastases[*]") for p in (*sets, *negated)) and organ_raw is None:
         c.fail(where, "a rule filling metastases[*] must say which organ (organ: ...)")
+    yields = raw.get("yields_to") or {}
+    if not isinstance(yields, dict) or any(p not in PATHS or not isinstance(v, list) for p, v in yields.items()):
+        c.fail(f"{where} yields_to", "must map field paths to lists of values")
+        yields = {}
     optional = {}
     for key in ("requires", "excludes"):
         if raw.get(key) is not None:
@@ -242,7 +248,8 @@ def _fact(c: _Checker, i: int, raw: Any, seen: set[str]) -> FactRule | None:
         confidence=raw.get("confidence", "explicit"), negated_confidence=raw.get("negated_confidence"),
         types=tuple(types) if isinstance(types, list) else (), organ=organ, organ_context=organ_raw == "context",
         requires=optional.get("requires"), excludes=optional.get("excludes"), each=each, role=raw.get("role"),
-        establishes_when_positive=bool(raw.get("establishes_when_positive", False)))
+        establishes_when_positive=bool(raw.get("establishes_when_positive", False)),
+        yields_to={p: tuple(v) for p, v in yields.items()})
 
 
 @functools.cache

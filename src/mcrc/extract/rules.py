@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -124,12 +125,18 @@ class Rules:
     by_id: dict[str, FactRule] = field(default_factory=dict)
 
 
-def _read(name: str) -> Any:
-    text = resources.files(RULES_PACKAGE).joinpath(RULES_DIR).joinpath(name).read_text(encoding="utf-8")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulesError([Problem(f"rules/{name}", f"not valid YAML: {exc}")]) from None
+def _reader(directory: Path | None) -> Any:
+    def read(name: str) -> Any:
+        if directory is None:
+            text = resources.files(RULES_PACKAGE).joinpath(RULES_DIR).joinpath(name).read_text(encoding="utf-8")
+        else:
+            text = (directory / name).read_text(encoding="utf-8")
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RulesError([Problem(f"rules/{name}", f"not valid YAML: {exc}")]) from None
+
+    return read
 
 
 class _Checker:
@@ -254,7 +261,14 @@ def _fact(c: _Checker, i: int, raw: Any, seen: set[str]) -> FactRule | None:
 
 @functools.cache
 def load_rules() -> Rules:
-    """Read and check every rule file; RulesError lists every problem found."""
+    """The packaged rules, read and checked once per process."""
+    return read_rules()
+
+
+def read_rules(directory: Path | None = None) -> Rules:
+    """Read and check every rule file (the packaged ones, or those in `directory`); RulesError lists every
+    problem found."""
+    _read = _reader(directory)
     lexicon = _read("lexicon.yaml") or {}
     facts = _read("facts.yaml") or {}
     context = _read("context.yaml") or {}

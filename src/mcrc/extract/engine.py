@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import types
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,9 @@ class Draft:
 
 # ---------------------------------------------------------------------------------------------------------- pipeline
 def _quiet() -> None:
+    # medspaCy's matchers hold only regular-expression rules here, so spaCy's phrase matcher inside them is empty
+    # and warns so (W036) on every document
+    warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
     for name in ("medspacy", "PyRuSH", "spacy", "PyFastNER", "quicksectx"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:  # PyRuSH logs through loguru at DEBUG level by default
@@ -103,21 +107,23 @@ def pipeline() -> Any:
     _without_quickumls()
     import spacy
     from medspacy.context import ConTextRule
-    from medspacy.ner import TargetRule
     from medspacy.section_detection import SectionRule
     from spacy.language import Language
 
     _quiet()
     rules = load_rules()
     nlp = spacy.blank("en")
-    nlp.add_pipe("medspacy_pyrush")
+    # sentences: spaCy's rule-based splitter plus report lines (medspaCy's PyRuSH and pySBD splitters take 170 and
+    # 55 ms on a two-page report, over the 50 ms target alone; decision record 0045)
+    nlp.add_pipe("sentencizer")
     if "mcrc_report_lines" not in Language.factories:
         Language.component("mcrc_report_lines", func=_report_lines)
     nlp.add_pipe("mcrc_report_lines")
-    matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group", "prune": False})
-    matcher.add([TargetRule(r.id, r.id, pattern=r.regex.pattern) for r in rules.facts if r.regex.flags & re.I]
-                + [TargetRule(r.id, r.id, pattern=r.regex.pattern) for r in rules.facts if not r.regex.flags & re.I])
-    # the target matcher's regex matcher is case-insensitive; case-sensitive rules are checked again below
+    # targets: the fact rules' regular expressions, each run once over the text into medspaCy's span group (its
+    # TargetMatcher rebuilds the document's text for every regex rule: 37 ms on two pages with these 70 rules)
+    if "mcrc_targets" not in Language.factories:
+        Language.component("mcrc_targets", func=_targets)
+    nlp.add_pipe("mcrc_targets")
     context = nlp.add_pipe("medspacy_context", config={"rules": None, "input_span_type": "group"})
     context.add([ConTextRule(m.literal, m.category, direction=m.direction, max_scope=m.max_scope)
                  for m in rules.modifiers])
@@ -125,6 +131,21 @@ def pipeline() -> Any:
                                config={"rules": None, "require_start_line": True, "input_span_type": "group"})
     sectionizer.add([SectionRule(f"{s.literal}:", _section_id(s.literal)) for s in rules.sections])
     return nlp
+
+
+SPAN_GROUP = "medspacy_spans"  # where medspaCy's ConText and Sectionizer read targets (input_span_type "group")
+
+
+def _targets(doc: Any) -> Any:
+    text = doc.text
+    spans = []
+    for rule in load_rules().facts:
+        for m in rule.regex.finditer(text):
+            if m.end() > m.start() and (span := doc.char_span(m.start(), m.end(), label=rule.id,
+                                                                alignment_mode="expand")) is not None:
+                spans.append(span)
+    doc.spans[SPAN_GROUP] = spans
+    return doc
 
 
 _LINE_START = re.compile(r"(?:[-*\u2022]\s|\d{1,2}[.)]\s|[A-Z][\w /()-]{0,40}:)")
@@ -135,14 +156,13 @@ def _report_lines(doc: Any) -> Any:
     sentence, and so does any line after one that does not end mid-sentence (a letter or a comma). Wrapped prose
     keeps its sentences."""
     text = doc.text
-    for token in doc[1:]:
-        start = token.idx
-        line_start = text.rfind("\n", 0, start)
-        if line_start < 0 or text[line_start + 1:start].strip():
-            continue
-        before = text[:line_start].rstrip()
+    for m in re.finditer(r"\n[ \t]*(?=\S)", text):
+        start = m.end()
+        before = text[:m.start()].rstrip()
         if _LINE_START.match(text, start) or not before or not (before[-1].isalpha() or before[-1] == ","):
-            token.is_sent_start = True
+            span = doc.char_span(start, start + 1, alignment_mode="expand")
+            if span is not None and span.start > 0:
+                doc[span.start].is_sent_start = True
     return doc
 
 
@@ -252,19 +272,13 @@ def read_value(v: Value, m: re.Match[str], rules: Rules) -> tuple[Any, bool]:
 
 # ---------------------------------------------------------------------------------------------------------- reading
 def classify(doc: Document, rules: Rules) -> tuple[str, str | None]:
-    """The document's kind (as given, else by the first cue that matches) and the organ it is about, if any."""
+    """The document's kind (as given, else the kind whose cue appears first in the text, which is where a report
+    names itself) and the organ it is about, if a cue of that kind names one."""
     head = doc.text[:3000]
-    organ = None
-    kind = doc.kind
-    for cue in rules.documents:
-        if cue.cue.search(head) and (kind is None or cue.kind == kind):
-            if kind is None:
-                kind = cue.kind
-            if cue.organ and organ is None and cue.kind == kind:
-                organ = cue.organ
-            if kind is not None and (organ is not None or cue.organ is None):
-                break
-    return kind or "letter", organ
+    hits = sorted((m.start(), i, cue) for i, cue in enumerate(rules.documents) if (m := cue.cue.search(head)))
+    kind = doc.kind or (hits[0][2].kind if hits else "letter")
+    organ = next((cue.organ for _, _, cue in hits if cue.kind == kind and cue.organ), None)
+    return kind, organ
 
 
 def _organs_named(sentence: str, rules: Rules) -> list[str]:
@@ -306,7 +320,7 @@ def _read_document(doc: Document, index: int, rules: Rules, out: _Reading) -> di
     sdoc = nlp(doc.text)
     sections = {_section_id(s.literal): s for s in rules.sections}
     course_mentions: dict[int, list[tuple[Any, FactRule]]] = {}
-    for ent in sorted(sdoc.spans["medspacy_spans"], key=lambda e: (e.start_char, -e.end_char)):
+    for ent in sorted(sdoc.spans[SPAN_GROUP], key=lambda e: (e.start_char, -e.end_char)):
         rule = rules.by_id.get(ent.label_)
         if rule is None:
             continue

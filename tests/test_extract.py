@@ -60,6 +60,18 @@ def test_corpus_precision_and_recall_meet_the_targets(corpus):
     assert bio.tp >= 80  # the score is over real biomarker results, not a handful
 
 
+def test_held_out_reports_meet_the_targets_too():
+    """Reports written after the rules were frozen and never used to tune them (tests/extraction/holdout)."""
+    totals: dict = {}
+    held = load_corpus(CORPUS / "holdout")
+    assert len(held) >= 10
+    for name, kind, text, expected in held:
+        compare(name, flatten(extract([document_from_text(name, text, kind)], today=TODAY).patient), expected, totals)
+    assert totals["biomarkers"].precision == 1.0, "\n".join(totals["biomarkers"].wrong)
+    assert totals["all"].precision >= 0.97, "\n".join(totals["all"].wrong)
+    assert totals["all"].recall >= 0.90, "\n".join(totals["all"].missed)
+
+
 def test_every_draft_is_a_valid_patient_and_every_field_shows_its_words(corpus):
     for name, _, text, _, draft in corpus:
         parse_patient({"schema_version": "2", **draft.patient}, today=TODAY)  # raises if not valid

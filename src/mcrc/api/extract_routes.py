@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcrc.api.errors import responses
+from mcrc.extract.documents import TEXT_PATTERN
 
 PATH = "/api/v1/extract"
 MAX_DOCUMENTS = 20
@@ -28,7 +29,10 @@ class ReportIn(BaseModel):
                       description="What the report is called (a file name); provenance names it")
     type: Literal["auto", "pathology", "radiology", "letter"] | None = Field(
         default=None, description="pathology, radiology, letter; auto or absent: decided from the text")
-    text: str = Field(description="The report as plain text (at most 5 MB)")
+    # the pattern states what extraction refuses (no control characters but tab, line feed and carriage return; not
+    # empty or blank); it is checked by mcrc.extract.documents, whose messages say which document and why
+    text: str = Field(description="The report as plain text (at most 5 MB; the server's body limit applies first)",
+                      json_schema_extra={"pattern": TEXT_PATTERN, "minLength": 1})
 
 
 class ExtractIn(BaseModel):

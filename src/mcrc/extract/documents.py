@@ -13,7 +13,15 @@ from mcrc.errors import InputError, Problem
 
 MAX_BYTES = 5 * 1024 * 1024  # per document, and for all documents of one request together
 KINDS = ("pathology", "radiology", "letter")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# control characters other than tab, line feed and carriage return (as in the Patient's free text): report text
+# has none; a file with NUL bytes or such characters is binary data, not a report. Page breaks (form feed,
+# vertical tab) in a file are read as line breaks, one character for one, so spans stay where they were.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_VISIBLE = re.compile(r"[^\s\ufeff]")
+# the same two rules as one JSON Schema pattern (ECMA-262), for the API's description of `text`
+TEXT_PATTERN = ("^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*"
+                "[^\\s\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ufeff]"
+                "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$")
 
 
 class DocumentError(InputError):
@@ -42,10 +50,11 @@ def document_from_text(name: str, text: str, kind: str | None = None) -> Documen
     """A document from text already decoded (the API's JSON body)."""
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_BYTES:
         raise DocumentError([Problem(name, f"more than {MAX_BYTES // (1024 * 1024)} MB of text; split the report")])
-    if not text.strip():
+    if _CONTROL.search(text):
+        raise DocumentError([Problem(name, "contains control characters: this is binary data, not report text "
+                                           "(give the report as plain text)")])
+    if not _VISIBLE.search(text):
         raise DocumentError([Problem(name, "the report is empty")])
-    if "\x00" in text or len(_CONTROL.findall(text[:4096])) > 8:
-        raise DocumentError([Problem(name, "this is binary data, not report text (give the report as plain text)")])
     return Document(name, text, _check_kind(name, kind))
 
 
@@ -62,4 +71,5 @@ def document_from_bytes(name: str, data: bytes, kind: str | None = None) -> Docu
     except UnicodeDecodeError as exc:
         raise DocumentError([Problem(name, f"not UTF-8 text (byte {exc.start} cannot be read); save the report as "
                                            "UTF-8 plain text")]) from None
-    return document_from_text(name, text.removeprefix("\ufeff"), kind)
+    text = text.removeprefix("\ufeff").replace("\x0c", "\n").replace("\x0b", "\n")
+    return document_from_text(name, text, kind)

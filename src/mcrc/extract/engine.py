@@ -317,7 +317,9 @@ def _context_flags(ent: Any) -> list[str]:
 def _read_document(doc: Document, index: int, rules: Rules, out: _Reading) -> dict[str, Any]:
     nlp = pipeline()
     kind, doc_organ = classify(doc, rules)
-    sdoc = nlp(doc.text)
+    with warnings.catch_warnings():  # (pytest and other callers reset warning filters: silence it here too)
+        warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
+        sdoc = nlp(doc.text)
     sections = {_section_id(s.literal): s for s in rules.sections}
     course_mentions: dict[int, list[tuple[Any, FactRule]]] = {}
     for ent in sorted(sdoc.spans[SPAN_GROUP], key=lambda e: (e.start_char, -e.end_char)):

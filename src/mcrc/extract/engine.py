@@ -80,12 +80,6 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
     for name in ("medspacy", "PyRuSH", "spacy", "PyFastNER", "quicksectx"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    try:  # PyRuSH logs through loguru at DEBUG level by default
-        from loguru import logger  # type: ignore[import-not-found]
-
-        logger.remove()
-    except ImportError:
-        pass
 
 
 def _without_quickumls() -> None:

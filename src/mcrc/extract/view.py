@@ -19,11 +19,13 @@ def draft_tables(draft: dict[str, Any]) -> list[Table | str]:
     out: list[Table | str] = []
     docs = ", ".join(f"{d['name']} ({d['type']})" for d in draft["documents"])
     table = Table(title=f"Draft patient from {docs}", show_lines=False, expand=False)
-    for col in ("field", "value", "confidence", "document", "source words"):
+    several = len(draft["documents"]) > 1
+    for col in ("field", "value", "confidence", *(("document",) if several else ()), "source words (characters)"):
         table.add_column(col, overflow="fold")
     for path, src in draft["provenance"].items():
-        table.add_row(path, _value(_get(draft["patient"], path)), src["confidence"], src["document"],
-                      f"{src['text']!r} @{src['start']}-{src['end']}")
+        where = (src["document"],) if several else ()
+        table.add_row(path, _value(_get(draft["patient"], path)), src["confidence"], *where,
+                      f"{src['text']!r} ({src['start']}-{src['end']})")
     out.append(table if draft["provenance"] else "Nothing was extracted.")
     if draft["conflicts"]:
         conflicts = Table(title="Conflicts (left empty: settle them before use)")

@@ -355,6 +355,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     from mcrc.api.fhir_routes import fhir_router
     app.include_router(fhir_router(assess_caller))  # POST /api/v1/fhir/assess, authenticated like /assess
+    from mcrc.api.extract_routes import extract_router
+    app.include_router(extract_router(assess_caller))  # POST /api/v1/extract (report text to a draft), like /assess
 
     # ---- stateless ---------------------------------------------------------------------------
     @app.post(f"{PREFIX}/assess", response_model=Assessment, tags=["assess"], openapi_extra=_PATIENT_BODY,

@@ -14,7 +14,7 @@ from mcrc.fhir.answer import SEVERITY, answer_bundle
 from mcrc.knowledge import load_knowledge
 from mcrc.patient import parse_patient_json
 from mcrc.render.outline import shown
-from mcrc.render.summary import safety_codes
+from mcrc.render.summary import branch_lines, safety_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -62,7 +62,7 @@ def test_every_example_answers_a_valid_bundle_that_says_what_the_assessment_says
     tasks = _by_type(b, "Task")
     assert [t["description"].split(" (fact ")[0] for t in tasks] == [br.question for br in view.branches]
     for t, br in zip(tasks, view.branches, strict=True):
-        assert len(t["input"]) == len(br.outcomes)
+        assert len(t["input"]) == len(branch_lines(br))
     # references inside the Bundle resolve
     urls = {e["fullUrl"] for e in b["entry"]}
     refs = [r["reference"] for r in plans[0].get("supportingInfo", [])] + [t["focus"]["reference"] for t in tasks]

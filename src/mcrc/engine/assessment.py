@@ -283,8 +283,10 @@ class Outcome:
     summary: str  # the answer in words: the first strategy, or the referral
     strategies: list[str] = field(default_factory=list)  # every strategy in words
     regimens: list[str] = field(default_factory=list)  # regimen codes
+    local: list[str] = field(default_factory=list)  # local treatment codes
     rows: list[str] = field(default_factory=list)  # the answer-shaping rows that fire
-    only_here: list[str] = field(default_factory=list)  # strategies and regimens (words) not every outcome has
+    # strategies, local treatments and regimens (words) not every outcome has
+    only_here: list[str] = field(default_factory=list)
 
 
 @_part

@@ -127,16 +127,19 @@ def _outcome(kb: KnowledgeBase, rows: tuple[Row, ...], value) -> tuple[tuple, Ou
     key = (scope, goal.code if goal else None, tuple(strategies), tuple(regimens), tuple(local), tuple(first),
            tuple(sorted({o.code for o in refer})))
     return key, Outcome(values=[value], value_labels=[value_words(value)], scope=scope, goal=goal_label,
-                        summary=summary, strategies=strategies, regimens=regimens, rows=[r.id for r in rows])
+                        summary=summary, strategies=strategies, regimens=regimens, local=local,
+                        rows=[r.id for r in rows])
 
 
 def _marked(kb: KnowledgeBase, outcomes: list[Outcome]) -> list[Outcome]:
-    """Each outcome with what only some outcomes give and it does (strategies and regimens, in words): the part
-    of the answer that turns on the fact."""
+    """Each outcome with what only some outcomes give and it does (strategies, local treatments and regimens, in
+    words): the part of the answer that turns on the fact."""
     vocab = kb.vocabulary
     common_s = set.intersection(*(set(o.strategies) for o in outcomes))
+    common_l = set.intersection(*(set(o.local) for o in outcomes))
     common_r = set.intersection(*(set(o.regimens) for o in outcomes))
     return [replace(o, only_here=[s for s in o.strategies if s not in common_s]
+                    + [vocab.get("actions", c).label for c in o.local if c not in common_l]
                     + [vocab.get("regimens", r).label for r in o.regimens if r not in common_r])
             for o in outcomes]
 

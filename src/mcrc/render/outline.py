@@ -166,7 +166,9 @@ def current_standard_lines(cs: CurrentStandard) -> list[str]:
         lines.append(f"approved for: {cs.approval.indication}")
     lines.append(f"the guideline answer ({guideline_basis_text(cs)}) differs: {cs.guideline.says}")
     if cs.guideline.regimens:
-        lines.append(f"guideline regimen options for this patient (unchanged): {', '.join(cs.guideline.regimens)}")
+        vocab = load_knowledge().vocabulary
+        names = [vocab.get("regimens", c).label if vocab.has("regimens", c) else c for c in cs.guideline.regimens]
+        lines.append(f"guideline regimen options for this patient (unchanged): {', '.join(names)}")
     src = f"{cs.source} item {cs.item}" if cs.item is not None else cs.source
     lines.append(f"newer evidence, {src}" + (f"; seen: {', '.join(cs.seen)}" if cs.seen else ""))
     return lines

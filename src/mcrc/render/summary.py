@@ -44,14 +44,34 @@ _REFRACTORY = (("anti_egfr", "anti-EGFR"), ("anti_vegf", "anti-VEGF"), ("checkpo
 
 
 def branch_lines(b) -> list[str]:
-    """One line per outcome: 'yes -> Cure intent: ... (only here: FOLFOXIRI)'."""
-    out = []
-    for o in b.outcomes:
-        only = [x for x in o.only_here if x not in o.summary]
-        extra = f" (only here: {', '.join(only)})" if only else ""
-        out.append(f"{' / '.join(o.value_labels)} -> {o.summary}{extra}")
-    return out
-
+    """One line per outcome: 'yes -> Cure intent: ... (only here: FOLFOXIRI)'. When every value leads to the same
+    goal (or to none), what all outcomes share is said once and each value's line says only what it adds (a board
+    reads the difference, not the same sentence three times): a shared goal opens with 'for every value: <goal>:
+    <what they share>'; without a goal the shared part is the answer shown, and is not repeated."""
+    outs = b.outcomes
+    goals = {o.goal for o in outs}
+    if len(outs) < 2 or len(goals) != 1:
+        lines = []
+        for o in outs:
+            only = [x for x in o.only_here if x not in o.summary]
+            extra = f" (only here: {', '.join(only)})" if only else ""
+            lines.append(f"{' / '.join(o.value_labels)} -> {o.summary}{extra}")
+        return lines
+    goal = outs[0].goal
+    parts = [(o.summary[len(goal) + 2:] if goal and o.summary.startswith(f"{goal}: ") else o.summary).split("; ")
+             for o in outs]
+    common = [x for x in parts[0] if all(x in p for p in parts[1:])]
+    shared = "; ".join(common)
+    # the goal they share is worth saying (it may settle an undecided goal); without one, the shared part is the
+    # answer shown above, and each line says what the value adds to it
+    lines = [f"for every value: {goal}" + (f": {shared}" if shared else "")] if goal else []
+    for o, p in zip(outs, parts, strict=True):
+        text = "; ".join(x for x in p if x not in common)
+        only = [x for x in o.only_here if x not in text]
+        if only:
+            text = f"{text} (only here: {', '.join(only)})" if text else f"also {', '.join(only)}"
+        lines.append(f"{' / '.join(o.value_labels)} -> {text or 'no additions'}")
+    return lines
 
 def cite_text(cites: list[CitationOut]) -> str:
     """'source where fn footnote' joined by '; ' (the outline's short citation form)."""
@@ -369,3 +389,19 @@ KIND_LABEL = {
     "alternative": "Alternative", "current_standard": "Current standard", "assumed": "ASSUMED",
     "settle": "To settle", "safety": "SAFETY", "other_warnings": "Also",
 }
+
+
+def safety_beside(items: list[dict[str, Any]]) -> bool:
+    """On a wide screen the summary has two columns: the answer on the left, what to check and settle on the
+    right. The safety warnings go under whichever of the two is shorter (in lines, roughly),
+    so that the whole summary fits one screen; True: under the right one. A page of one column keeps the order of
+    `summary_items`."""
+    def lines(text: str) -> int:  # about 70 characters to a line of half a wide screen
+        return 1 + len(text) // 70
+
+    def weight(kinds: tuple[str, ...]) -> int:
+        return sum(lines(x["text"]) + bool(x["cites"]) + sum(lines(d) for d in x["detail"])
+                   for x in items if x["kind"] in kinds)
+    side = weight(("assumed", "settle"))
+    return 0 < side <= weight(("scope", "goal", "recommended", "alternative", "referral", "current_standard"))
+

@@ -81,6 +81,7 @@ class SummaryCard(HTMLParser):
         self.li = 0  # nesting of <li> inside the current item
         self.details = 0
         self.safety = False
+        self.safety_divs = 0
         self.cites = 0
 
     def handle_starttag(self, tag, attrs):
@@ -94,6 +95,8 @@ class SummaryCard(HTMLParser):
             self.depth += 1
         if tag == "div" and at.get("id") == "summary-safety":
             self.safety = True
+        if tag == "div" and self.safety:
+            self.safety_divs += 1  # the safety block ends with its own </div>
         if tag == "details":
             self.details += 1
             self.cites += 1
@@ -119,6 +122,9 @@ class SummaryCard(HTMLParser):
             self.in_patient = False
         if tag == "li" and self.li:
             self.li -= 1
+        if tag == "div" and self.safety:
+            self.safety_divs -= 1
+            self.safety = self.safety_divs > 0
 
     def handle_data(self, data):
         if not self.depth or self.details:

@@ -47,7 +47,7 @@ from mcrc.render.outline import (
     timeline_text,
 )
 from mcrc.render.structure import SEVERITY_TITLE, answer_structure, code_words, fact_words, page_sections
-from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, summary_items
+from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, safety_beside, summary_items
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
@@ -128,6 +128,7 @@ class Web:
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(cite_text=cite_text, SCOPE_TEXT=SCOPE_TEXT, timeline_text=timeline_text,
                                 branch_lines=branch_lines, KIND_LABEL=KIND_LABEL, SUMMARY_TITLE=SUMMARY_TITLE,
+                                safety_beside=safety_beside,
                                 current_standard_head=current_standard_head, emergency_leads=emergency_leads,
                                 current_standard_lines=current_standard_lines, currency_text=currency_text,
                                 currency_cites=currency_cites,

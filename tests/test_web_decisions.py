@@ -144,12 +144,12 @@ def test_the_form_records_strategy_regimens_another_treatment_and_participants_s
     r = _post(coo, cid, strategy="lung.route.isolated_unresectable#1", regimen=["REGORAFENIB"],
               other="best_supportive_care" if VOCAB.has("actions", "best_supportive_care") else [],
               concordant="yes", rationale="Board agrees: regorafenib.",
-              participant_name=["A. Silva, oncologist", "B. Costa", ""],
-              participant_role=["clinician", "coordinator", ""])
+              participant_name=["A. Silva", "B. Costa", ""],
+              participant_role=["medical_oncologist", "hepatobiliary_surgeon", ""])
     assert r.status_code == 303 and r.headers["location"] == f"/cases/{cid}#decisions"
     (d,), _ = _stored(env, LATER_LINE)
     assert d.strategy_codes[:2] == ["palliative_systemic_therapy", "REGORAFENIB"]
-    assert d.participants == {"clinician": ["A. Silva, oncologist"], "coordinator": ["B. Costa"]}
+    assert d.participants == {"medical_oncologist": ["A. Silva"], "hepatobiliary_surgeon": ["B. Costa"]}
     assert d.concordant and d.deviation_code is None
     page = coo.get(f"/cases/{cid}").text
     item = re.search(r'<li class="decision".*?</li>\s*</ol>', page, re.S).group(0)
@@ -159,7 +159,7 @@ def test_the_form_records_strategy_regimens_another_treatment_and_participants_s
         assert label in shown_text
         if label != code:
             assert code not in shown_text  # labels, not codes
-    assert "Participants: Clinician: A. Silva, oncologist; Coordinator: B. Costa" in shown_text
+    assert "Participants: Medical oncologist: A. Silva; Hepatobiliary surgeon: B. Costa" in shown_text
     assert "Concordant with the assessment: yes" in shown_text
 
 
@@ -210,10 +210,10 @@ def test_leaving_out_the_recommended_strategy_needs_a_reason_in_words(env, coo):
     ({"strategy": "made.up#1"}, "Strategies: 'made.up#1' is not a strategy of this case's answer"),
     ({"other": "NOPE"}, "Another treatment: 'NOPE' is not an action or regimen of the vocabulary"),
     ({"participant_name": "A. Silva", "participant_role": ""},
-     "Participant 1 (A. Silva): choose a role (clinician, coordinator, auditor, administrator)"),
-    ({"participant_name": "A. Silva", "participant_role": "surgeon"},
-     "Participant 1 (A. Silva): 'surgeon' is not a role (allowed: clinician, coordinator, auditor, administrator)"),
-    ({"participant_name": ["", "  "], "participant_role": ["", "clinician"]},
+     "Participant 1 (A. Silva): choose a role (surgeon, hepatobiliary surgeon, thoracic surgeon, colorectal"),
+    ({"participant_name": "A. Silva", "participant_role": "butcher"},
+     "Participant 1 (A. Silva): 'butcher' is not a role at the meeting (allowed: surgeon, hepatobiliary surgeon"),
+    ({"participant_name": ["", "  "], "participant_role": ["", "radiologist"]},
      "Participant 2: give the participant's name"),
     ({"meeting_date": "2026-13-01"}, "Meeting date: '2026-13-01' is not a date (YYYY-MM-DD)"),
     ({"meeting_date": "2999-01-01"}, "Meeting date: 2999-01-01 is in the future"),
@@ -228,7 +228,7 @@ def test_leaving_out_the_recommended_strategy_needs_a_reason_in_words(env, coo):
 def test_bad_input_is_named_in_the_forms_words_and_nothing_is_stored(env, coo, fields, expected):
     cid = env["cases"][LATER_LINE]
     good = {"strategy": "lung.route.isolated_unresectable#1", "regimen": "REGORAFENIB", "concordant": "yes",
-            "rationale": "Board agrees.", "participant_name": "A. Silva", "participant_role": "clinician"}
+            "rationale": "Board agrees.", "participant_name": "A. Silva", "participant_role": "medical_oncologist"}
     r = _post(coo, cid, **{**good, **fields})
     problems = _problems(r)
     assert any(p.startswith(expected) for p in problems), problems

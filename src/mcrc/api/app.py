@@ -32,7 +32,7 @@ from mcrc.knowledge.reviews import MAX_COMMENT, RowReview
 from mcrc.patient import PastDate, Patient, Text
 from mcrc.store.api import AssessmentRecord, CaseRecord, DecisionRecord, ReviewRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid, StoreNotReady
-from mcrc.store.models import DEVIATION_REASONS, ROLES
+from mcrc.store.models import DEVIATION_REASONS, PARTICIPANT_ROLES, ROLES
 from mcrc.vocabulary import load_vocabulary
 
 PREFIX = "/api/v1"
@@ -121,6 +121,12 @@ def _known_code(code: str) -> str:
 DecisionCode = Annotated[str, AfterValidator(_known_code),
                          Field(json_schema_extra=lambda schema: schema.update(enum=_decision_codes()))]
 Role = Literal["clinician", "coordinator", "auditor", "admin"]
+# a meeting participant's role: the specialty at the board (store.models.BOARD_ROLES) or, as older records have it,
+# the store role
+ParticipantRole = Literal["surgeon", "hepatobiliary_surgeon", "thoracic_surgeon", "colorectal_surgeon",
+                          "medical_oncologist", "radiation_oncologist", "radiologist", "interventional_radiologist",
+                          "pathologist", "gastroenterologist", "nuclear_medicine", "nurse_specialist",
+                          "palliative_care", "geriatrician", "other", "clinician", "coordinator", "auditor", "admin"]
 Deviation = Literal["patient_preference", "fitness_or_comorbidity", "new_information", "clinical_trial",
                     "resource_unavailable", "clinical_judgement", "other"]
 
@@ -132,8 +138,8 @@ class _DecisionBase(BaseModel):
                                            description="Chosen action or regimen codes, in order (GET /api/v1/vocab)")
     rationale: str = Field(min_length=1, max_length=10_000, pattern=NON_BLANK_TEXT_PATTERN,
                            description="Why (free text with at least one visible character)")
-    participants: dict[Role, list[Annotated[Text, Field(min_length=1, max_length=200)]]] = Field(
-        default_factory=dict, description="Names by role: " + ", ".join(ROLES))
+    participants: dict[ParticipantRole, list[Annotated[Text, Field(min_length=1, max_length=200)]]] = Field(
+        default_factory=dict, description="Names by their role at the meeting: " + ", ".join(PARTICIPANT_ROLES))
     meeting_date: PastDate | None = Field(None, description="Day of the MDT meeting (default: today, UTC)")
 
 
@@ -155,6 +161,7 @@ class DeviatingDecision(_DecisionBase):
 # so that the OpenAPI says what the store enforces: a deviation reason exactly when the decision deviates.
 DecisionIn = Annotated[ConcordantDecision | DeviatingDecision, Field(discriminator="concordant")]
 assert set(typing.get_args(Role)) == set(ROLES) and set(typing.get_args(Deviation)) == set(DEVIATION_REASONS)
+assert set(typing.get_args(ParticipantRole)) == set(PARTICIPANT_ROLES)
 
 
 def _row_ids() -> list[str]:

@@ -38,6 +38,7 @@ from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreIn
 from mcrc.store.models import (
     DEVIATION_REASONS,
     GENESIS_HASH,
+    PARTICIPANT_ROLES,
     REVIEW_MARKS,
     ROLES,
     ApiToken,
@@ -1020,8 +1021,9 @@ class Store:
             problems.append(Problem("deviation", f"'{deviation}' is not a deviation reason",
                                     ", ".join(DEVIATION_REASONS)))
         for role in participants:
-            if role not in ROLES:
-                problems.append(Problem("participants", f"'{role}' is not a role", ", ".join(ROLES)))
+            if role not in PARTICIPANT_ROLES:
+                problems.append(Problem("participants", f"'{role}' is not a participant role",
+                                        ", ".join(PARTICIPANT_ROLES)))
         problems += _nul_problems(rationale=rationale, deviation_text=deviation_text, participants=participants)
         return problems
 

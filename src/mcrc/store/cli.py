@@ -27,7 +27,7 @@ from mcrc.store import audit
 from mcrc.store.api import Store
 from mcrc.store.db import DEFAULT_URL
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
-from mcrc.store.models import DEVIATION_REASONS, ROLES
+from mcrc.store.models import BOARD_ROLES, DEVIATION_REASONS, ROLES
 
 T = TypeVar("T")
 
@@ -281,14 +281,15 @@ def decide(case_id: int = typer.Argument(...),
                                            help="Whether the decision follows the assessment"),
            deviation: str = typer.Option(None, "--deviation", help=", ".join(DEVIATION_REASONS)),
            deviation_text: str = typer.Option(None, "--deviation-text"),
-           participant: list[str] = typer.Option([], "--participant", "-p", help="ROLE:NAME, repeatable"),
+           participant: list[str] = typer.Option([], "--participant", "-p",
+                                                 help="ROLE:NAME (e.g. hepatobiliary_surgeon:A. Silva), repeatable"),
            user: str = USER, db: str = DB) -> None:
     """Record the MDT decision on a case (coordinators only)."""
     people: dict[str, list[str]] = {}
     for item in participant:
         role, sep, name = item.partition(":")
         if not sep or not name.strip():
-            _fail(f"--participant {item!r}: expected ROLE:NAME (roles: {', '.join(ROLES)})", EXIT_INPUT)
+            _fail(f"--participant {item!r}: expected ROLE:NAME (roles: {', '.join(BOARD_ROLES)})", EXIT_INPUT)
         people.setdefault(role.strip(), []).append(name.strip())
     d = _run(db, lambda s: s.decide(case_id, strategies=strategy, rationale=rationale, concordant=concordant,
                                     user=user, deviation=deviation, deviation_text=deviation_text,

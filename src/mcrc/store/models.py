@@ -21,6 +21,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("clinician", "coordinator", "auditor", "admin")
+# the roles a participant of a tumour board meeting has there (its specialty), beside the store's user roles, which
+# records made before these existed used (decision record 0040)
+BOARD_ROLES = {
+    "surgeon": "Surgeon", "hepatobiliary_surgeon": "Hepatobiliary surgeon", "thoracic_surgeon": "Thoracic surgeon",
+    "colorectal_surgeon": "Colorectal surgeon", "medical_oncologist": "Medical oncologist",
+    "radiation_oncologist": "Radiation oncologist", "radiologist": "Radiologist",
+    "interventional_radiologist": "Interventional radiologist", "pathologist": "Pathologist",
+    "gastroenterologist": "Gastroenterologist", "nuclear_medicine": "Nuclear medicine physician",
+    "nurse_specialist": "Nurse specialist", "palliative_care": "Palliative care physician",
+    "geriatrician": "Geriatrician", "other": "Other",
+}
+PARTICIPANT_ROLES = (*BOARD_ROLES, *ROLES)
 DEVIATION_REASONS = {
     "patient_preference": "The patient chose otherwise",
     "fitness_or_comorbidity": "Performance status or comorbidity",

@@ -22,10 +22,12 @@ from typing import Any
 
 from mcrc.engine import Assessment
 from mcrc.store.api import PERMISSIONS
-from mcrc.store.models import DEVIATION_REASONS, ROLES
+from mcrc.store.models import BOARD_ROLES, DEVIATION_REASONS, PARTICIPANT_ROLES, ROLES
 from mcrc.vocabulary import Vocabulary
 
 ROLE_LABELS = {"clinician": "Clinician", "coordinator": "Coordinator", "auditor": "Auditor", "admin": "Administrator"}
+# a participant's role at the meeting, in words (older records name a store role)
+PARTICIPANT_LABELS = {**BOARD_ROLES, **ROLE_LABELS}
 MAX_NAME = 200  # as the API allows for a participant's name
 # what the page says each role may do, in this order (from PERMISSIONS, so it cannot drift from what is enforced)
 _CAN = (("read_case", "read cases"), ("assess_case", "assess them"), ("update_case", "edit patients"),
@@ -217,7 +219,7 @@ def check(d: DecisionInput, offered: Choices, vocab: Vocabulary) -> Checked:
             if meeting > dt.date.today():
                 problems.append(f"Meeting date: {meeting.isoformat()} is in the future")
     people: dict[str, list[str]] = {}
-    allowed = ", ".join(ROLE_LABELS[r].lower() for r in ROLES)
+    allowed = ", ".join(BOARD_ROLES[r].lower() for r in BOARD_ROLES)
     for n, (name, role) in enumerate(d.participants, start=1):
         name = name.strip()
         if not name and not role:
@@ -229,8 +231,8 @@ def check(d: DecisionInput, offered: Choices, vocab: Vocabulary) -> Checked:
             problems.append(f"{who}: the name is longer than {MAX_NAME} characters")
         if not role:
             problems.append(f"{who}: choose a role ({allowed})")
-        elif role not in ROLES:
-            problems.append(f"{who}: '{role[:40]}' is not a role (allowed: {allowed})")
-        if name and role in ROLES and len(name) <= MAX_NAME:
+        elif role not in PARTICIPANT_ROLES:
+            problems.append(f"{who}: '{role[:40]}' is not a role at the meeting (allowed: {allowed})")
+        if name and role in PARTICIPANT_ROLES and len(name) <= MAX_NAME:
             people.setdefault(role, []).append(name)
     return Checked(codes, people, meeting, problems)

@@ -51,7 +51,7 @@ from mcrc.render.summary import KIND_LABEL, SUMMARY_TITLE, safety_beside, summar
 from mcrc.render.timeline import timeline_svg
 from mcrc.store.api import PERMISSIONS, AssessmentRecord, Store
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
-from mcrc.store.models import DEVIATION_REASONS, ROLES, User
+from mcrc.store.models import BOARD_ROLES, DEVIATION_REASONS, ROLES, User
 from mcrc.web import decide as pdecide
 from mcrc.web import form as pform
 from mcrc.web.pdf import html_to_pdf
@@ -137,7 +137,8 @@ class Web:
                                 concrete=pform.concrete, organ_hidden=pform.organ_hidden,
                                 with_index=lambda index, path, i: {**index, path: str(i)},
                                 code_label=lambda code: pdecide.code_label(store.knowledge.vocabulary, code),
-                                ROLES=ROLES, ROLE_LABELS=pdecide.ROLE_LABELS, WHO_CAN=pdecide.who_can_what())
+                                ROLES=ROLES, ROLE_LABELS=pdecide.ROLE_LABELS, BOARD_ROLES=BOARD_ROLES,
+                                PARTICIPANT_LABELS=pdecide.PARTICIPANT_LABELS, WHO_CAN=pdecide.who_can_what())
         # the answer's reading structure (regimen groups and folds, warnings by severity, missing information;
         # decision record 0038), from the render layer like the rest
         self.env.globals.update(structure=lambda a: answer_structure(a, self.store.knowledge),

@@ -15,7 +15,7 @@ import pytest
 
 from mcrc.store.api import Store
 from mcrc.web import paste as ppaste
-from tests.test_web import _client, _csrf, _login, env  # noqa: F401 - fixtures
+from tests.test_web import USERS, _client, _csrf, _login
 
 PATHOLOGY = ("Sigmoid colon, anterior resection: adenocarcinoma of the sigmoid colon.\n"
              "Molecular pathology: KRAS exon 2 codon 12 mutation detected (p.G12C). NRAS wild-type. "
@@ -67,15 +67,29 @@ def _marked(page: str) -> dict[str, str]:
         r'class="field[^"]*from-report (extracted|edited)" data-path="([^"]+)"', page)}
 
 
-def _state(env) -> tuple[int, int]:
-    with Store(env["url"]) as s:
+def _state(site) -> tuple[int, int]:
+    with Store(site["url"]) as s:
         return len(s.list_cases("adm")), len(s.audit_entries("adm"))
 
 
 @pytest.fixture
-def cli(env):
-    with _client(env) as c:
-        _login(c, env["tokens"]["cli"])
+def site(tmp_path):
+    """A migrated store with the users of tests/test_web.py and their tokens, and no case yet."""
+    url = f"sqlite:///{tmp_path / 'paste.db'}"
+    tokens: dict[str, str] = {}
+    with Store(url) as s:
+        s.upgrade()
+        s.add_user("adm", "admin")
+        for name, role in USERS.items():
+            s.add_user(name, role, actor="adm")
+            tokens[name] = s.create_token(name, label="tests").token
+    return {"url": url, "tokens": tokens}
+
+
+@pytest.fixture
+def cli(site):
+    with _client(site) as c:
+        _login(c, site["tokens"]["cli"])
         yield c
 
 
@@ -96,8 +110,8 @@ def _draft(page: str) -> dict:
     return json.loads(htmllib.unescape(m.group(1)))
 
 
-def test_pasted_reports_fill_the_form_each_field_marked_with_its_sentence(cli, env):
-    before = _state(env)
+def test_pasted_reports_fill_the_form_each_field_marked_with_its_sentence(cli, site):
+    before = _state(site)
     page = _paste(cli, [("path-2026-10-03", "pathology", PATHOLOGY), ("ct-2026-11-02", "radiology", CT)])
     draft = _draft(page)
     assert draft["documents"] == [{"name": "path-2026-10-03", "type": "pathology"},
@@ -122,11 +136,11 @@ def test_pasted_reports_fill_the_form_each_field_marked_with_its_sentence(cli, e
                          rf'{re.escape(sentence)}"', page), path
     assert "Three pulmonary nodules in keeping with metastases" in page
     assert "Nothing has been saved yet" in re.sub(r"\s+", " ", page)
-    assert _state(env) == before  # nothing stored, nothing audited: a draft is not a case
+    assert _state(site) == before  # nothing stored, nothing audited: a draft is not a case
 
 
-def test_a_conflict_is_listed_in_words_and_its_field_left_empty(cli, env):
-    before = _state(env)
+def test_a_conflict_is_listed_in_words_and_its_field_left_empty(cli, site):
+    before = _state(site)
     page = _paste(cli, [("path.txt", "pathology", PATHOLOGY), ("letter.txt", "letter", LETTER)])
     draft = _draft(page)
     assert [c["field"] for c in draft["conflicts"]] == ["biomarkers.kras"]
@@ -139,17 +153,17 @@ def test_a_conflict_is_listed_in_words_and_its_field_left_empty(cli, env):
     assert values["biomarkers.kras"] == "" and "biomarkers.kras" not in _marked(page)
     assert values["ecog"] == "0" and _marked(page)["ecog"] == "extracted"  # "fully active", inferred
     assert "inferred from a standard phrase" in page
-    assert _state(env) == before
+    assert _state(site) == before
 
 
-def test_submitting_the_filled_form_stores_the_case_with_its_record_and_the_audit_entry(cli, env):
+def test_submitting_the_filled_form_stores_the_case_with_its_record_and_the_audit_entry(cli, site):
     page = _paste(cli, [("path.txt", "pathology", PATHOLOGY), ("letter.txt", "letter", LETTER)])
     values = _form_values(page)
     values["biomarkers.kras"] = "mutant"  # the clinician settles the conflict
     r = cli.post("/cases", data=values, follow_redirects=False)
     assert r.status_code == 303, r.text[:800]
     case_id = int(r.headers["location"].rsplit("/", 1)[1])
-    with Store(env["url"]) as s:
+    with Store(site["url"]) as s:
         [rec] = s.extractions(case_id, "adm")
         entries = s.audit_entries("adm")
         case = s.get_case(case_id, "adm")
@@ -165,7 +179,7 @@ def test_submitting_the_filled_form_stores_the_case_with_its_record_and_the_audi
     assert cli.get(f"/cases/{case_id}").status_code == 200
 
 
-def test_a_field_changed_before_saving_is_recorded_as_the_clinicians(cli, env):
+def test_a_field_changed_before_saving_is_recorded_as_the_clinicians(cli, site):
     page = _paste(cli, [("path.txt", "pathology", PATHOLOGY), ("ct.txt", "radiology", CT)])
     values = _form_values(page)
     values["metastases[0].count"] = "4"  # the clinician counted four on the images
@@ -173,7 +187,7 @@ def test_a_field_changed_before_saving_is_recorded_as_the_clinicians(cli, env):
     r = cli.post("/cases", data=values, follow_redirects=False)
     assert r.status_code == 303, r.text[:800]
     case_id = int(r.headers["location"].rsplit("/", 1)[1])
-    with Store(env["url"]) as s:
+    with Store(site["url"]) as s:
         [rec] = s.extractions(case_id, "adm")
     by = {f["field"]: f for f in rec.fields}
     assert (by["metastases[0].count"]["origin"], by["metastases[0].count"]["value"]) == ("clinician", 4)
@@ -182,29 +196,29 @@ def test_a_field_changed_before_saving_is_recorded_as_the_clinicians(cli, env):
     assert by["biomarkers.nras"]["origin"] == "extracted"
 
 
-def test_a_refused_submit_keeps_the_marks_and_shows_the_changed_field(cli, env):
+def test_a_refused_submit_keeps_the_marks_and_shows_the_changed_field(cli, site):
     page = _paste(cli, [("ct.txt", "radiology", CT)])
     values = _form_values(page)
     values["metastases[0].count"] = "many"  # not a number: the form comes back, nothing stored
-    before = _state(env)
+    before = _state(site)
     r = cli.post("/cases", data=values)
     assert r.status_code == 422
-    assert _state(env) == before
+    assert _state(site) == before
     marked = _marked(r.text)
     assert marked["metastases[0].count"] == "edited" and marked["metastases[0].organ"] == "extracted"
     assert "changed from the report's value" in r.text and 'name="_extraction"' in r.text
 
 
-def test_an_altered_draft_stores_nothing(cli, env):
+def test_an_altered_draft_stores_nothing(cli, site):
     page = _paste(cli, [("ct.txt", "radiology", CT)])
     values = _form_values(page)
     forged = _draft(page)
     forged["provenance"]["metastases[0].count"]["sentence"] = "Ten nodules."
     values["_extraction"] = json.dumps(forged)
-    before = _state(env)
+    before = _state(site)
     r = cli.post("/cases", data=values)
     assert r.status_code == 422 and "cannot be verified" in r.text
-    assert _state(env) == before
+    assert _state(site) == before
 
 
 @pytest.mark.parametrize(("reports", "message"), [
@@ -216,32 +230,32 @@ def test_an_altered_draft_stores_nothing(cli, env):
     ([("a.txt", "auto", PATHOLOGY), ("a.txt", "auto", CT)], "Two reports are named &#39;a.txt&#39;"),
     ([("a.txt", "xray", CT)], "&#39;xray&#39; is not a kind of report"),
 ])
-def test_bad_input_is_said_on_the_panel_and_stores_nothing(cli, env, reports, message):
-    before = _state(env)
+def test_bad_input_is_said_on_the_panel_and_stores_nothing(cli, site, reports, message):
+    before = _state(site)
     page = _paste(cli, reports, status=422)
     assert message in page, re.findall(r'class="err"[^>]*>(.*?)</p>', page)
     assert 'name="_extraction"' not in page  # no draft
     assert "\x00" not in page and "CEA 5 ng/mL. CEA 5" not in page  # binary and oversized text are not echoed
-    assert _state(env) == before
+    assert _state(site) == before
 
 
-def test_the_panel_needs_a_signed_in_user_and_a_csrf_token(env):
-    with _client(env) as c:
+def test_the_panel_needs_a_signed_in_user_and_a_csrf_token(site):
+    with _client(site) as c:
         r = c.post("/cases/new/extract", data={"report_text": CT}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
-        _login(c, env["tokens"]["cli"])
+        _login(c, site["tokens"]["cli"])
         r = c.post("/cases/new/extract", data={"report_text": CT, "csrf_token": "forged"})
         assert r.status_code == 403 and "CSRF" in r.text
 
 
-def test_the_draft_of_one_user_does_not_pass_for_another(env):
-    with _client(env) as a:
-        _login(a, env["tokens"]["cli"])
+def test_the_draft_of_one_user_does_not_pass_for_another(site):
+    with _client(site) as a:
+        _login(a, site["tokens"]["cli"])
         values = _form_values(_paste(a, [("ct.txt", "radiology", CT)]))
-    with _client(env) as b:
-        _login(b, env["tokens"]["coo"])
+    with _client(site) as b:
+        _login(b, site["tokens"]["coo"])
         values["csrf_token"] = _csrf(b.get("/cases/new").text)
-        before = _state(env)
+        before = _state(site)
         r = b.post("/cases", data=values)
         assert r.status_code == 422 and "cannot be verified" in r.text
-        assert _state(env) == before
+        assert _state(site) == before

@@ -156,6 +156,25 @@ def test_a_conflict_is_listed_in_words_and_its_field_left_empty(cli, site):
     assert _state(site) == before
 
 
+def test_a_course_conflict_is_said_in_words_and_the_form_still_saves(cli, site):
+    """Extraction names a course's conflicting field in words ('course FOLFIRI started'), not by a path: the page
+    says it in the form's words and the case still saves, the conflict recorded."""
+    page = _paste(cli, [("a.txt", "letter", "Second-line FOLFIRI started 01/07/2025, ongoing."),
+                        ("b.txt", "letter", "Second-line FOLFIRI started 03/07/2025.")])
+    assert [c["field"] for c in _draft(page)["conflicts"]] == ["course FOLFIRI started"]
+    assert "Course FOLFIRI › Started</strong>" in page
+    values = _form_values(page)
+    assert values["treatment_history.courses[0].regimen"] == "FOLFIRI"
+    assert values["treatment_history.courses[0].started"] == ""
+    r = cli.post("/cases", data=values, follow_redirects=False)
+    assert r.status_code == 303, r.text[:800]
+    with Store(site["url"]) as s:
+        [rec] = s.extractions(int(r.headers["location"].rsplit("/", 1)[1]), "adm")
+    conflict = [f for f in rec.fields if f["origin"] == "conflict"]
+    assert [(f["field"], f["value"], [v["value"] for v in f["conflict"]]) for f in conflict] == [
+        ("course FOLFIRI started", None, ["2025-07-01", "2025-07-03"])]
+
+
 def test_submitting_the_filled_form_stores_the_case_with_its_record_and_the_audit_entry(cli, site):
     page = _paste(cli, [("path.txt", "pathology", PATHOLOGY), ("letter.txt", "letter", LETTER)])
     values = _form_values(page)

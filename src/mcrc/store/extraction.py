@@ -99,8 +99,10 @@ def check(extraction: Any) -> list[Problem]:
                                         "document, start, end, sentence and confidence"))
                 break
     conflicts = extraction.get("conflicts", [])
+    # a conflict names a field path, or in words a field no path holds yet ("course FOLFIRI started": two reports
+    # give one course two start dates, and extraction keeps the course without it)
     if not isinstance(conflicts, list) or not all(
-            isinstance(c, Mapping) and isinstance(c.get("field"), str) and _PATH.match(c["field"])
+            isinstance(c, Mapping) and isinstance(c.get("field"), str) and 0 < len(c["field"]) <= MAX_TEXT
             and isinstance(c.get("values", []), list) for c in conflicts):
         problems.append(Problem("extraction.conflicts", "must list the fields left in conflict, each with its values"))
     return problems
@@ -119,7 +121,8 @@ def fields(saved: Mapping[str, Any], extraction: Mapping[str, Any]) -> list[dict
         out.append({"field": path, "origin": "extracted" if same else "clinician", "value": value,
                     "extracted": {"value": proposed, **_source(src)}})
     for c in extraction.get("conflicts", []):
-        out.append({"field": c["field"], "origin": "conflict", "value": get(saved, c["field"]),
+        value = get(saved, c["field"]) if _PATH.match(c["field"]) else None
+        out.append({"field": c["field"], "origin": "conflict", "value": value,
                     "conflict": [{"value": v.get("value"), **_source(v)} for v in c.get("values", [])
                                  if isinstance(v, Mapping)]})
     return out

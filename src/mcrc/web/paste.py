@@ -134,6 +134,19 @@ def value_words(path: str, value: Any) -> str:
     return str(value).replace("_", " ") if isinstance(value, str) else json.dumps(value)
 
 
+_COURSE = re.compile(r"^course (\S+) (\w+)$")
+
+
+def conflict_where(name: str) -> str:
+    """A conflict's field in the form's words: a path ('KRAS status'), or a course's field extraction names in words
+    ('course FOLFIRI started': 'Course FOLFIRI › Started')."""
+    if m := _COURSE.match(name):
+        regimen = value_words("treatment_history.courses.regimen", m.group(1))
+        spec = pform.BY_KEY.get(f"treatment_history.courses.{m.group(2)}")
+        return f"Course {regimen} › {spec.label if spec else m.group(2)}"
+    return pform.where_label(name) if re.match(r"^[A-Za-z_][\w.\[\]]*$", name) else name
+
+
 @dataclass
 class View:
     """The draft as the form page shows it."""
@@ -163,7 +176,7 @@ def view(carried_draft: Mapping[str, Any], mac: str, unmapped: list[dict[str, An
 
     patient = carried_draft["patient"]
     proposed = pform.draft_to_form(patient)
-    conflicts = [{"where": pform.where_label(c["field"]), "field": c["field"], "reason": c.get("reason", ""),
+    conflicts = [{"where": conflict_where(c["field"]), "field": c["field"], "reason": c.get("reason", ""),
                   "values": [{"words": value_words(c["field"], v.get("value")), "document": v.get("document", ""),
                               "sentence": v.get("sentence", "")} for v in c.get("values", [])]}
                  for c in carried_draft.get("conflicts", [])]

@@ -305,7 +305,7 @@ def test_upgrade_from_0003_rebaselines_and_the_chain_verifies(url, monkeypatch):
     s, ids = _store_at_0003(url, monkeypatch)
     entries = s.verify_chain().entries
     s.upgrade()
-    assert s.schema_revision() == "0006"
+    assert s.schema_revision() == "0007"
     log = s.audit_entries("adm")
     new = [(e.action, e.entity, e.entity_id, e.user_name, e.user_role) for e in log[entries:]]
     audited = [ids[n] for n in ("adm", "cli", "coo", "out", "gone")]  # not byhand: it has no entry to continue

@@ -151,7 +151,7 @@ def test_upgrade_rewrites_schema_1_cases_as_schema_2_and_the_chain_verifies(url,
     assert s.verify_chain().ok, s.verify_chain().problems
 
     s.upgrade()
-    assert s.schema_revision() == s.head_revision() == "0006"
+    assert s.schema_revision() == s.head_revision() == "0007"
     new = {k: s.get_case(i, user="cli") for k, i in ids.items()}
     for key, doc in (("rectal", {**V1_RECTAL, "cea_ng_ml": 9.1}), ("palliative", V1_PALLIATIVE)):
         case = new[key]
@@ -226,7 +226,7 @@ def test_upgrade_leaves_what_it_must_not_rewrite_and_says_why(url, monkeypatch, 
 
     with caplog.at_level(logging.INFO, logger="mcrc.store.migrations"):
         s.upgrade()
-    assert s.schema_revision() == "0006"
+    assert s.schema_revision() == "0007"
     assert {i: s.get_case(i, user="aud") for i in (bad, gone, unaudited)} == before  # all three as they were
     assert _new_entries(s, entries) == [("case.upgrade", "case", str(ids["rectal"]), *MIGRATION),
                                         ("case.upgrade", "case", str(ids["palliative"]), *MIGRATION),
@@ -293,7 +293,7 @@ def test_downgrade_is_refused_once_cases_were_rewritten(url, monkeypatch):
                                          rf"schema 2 \(case {ids['rectal']}, {ids['palliative']}\) and schema 2 "
                                          "cannot be written back as schema 1 without loss .*restore the backup"):
         s.downgrade("0004")
-    assert s.schema_revision() == "0006"
+    assert s.schema_revision() == "0007"
     assert s.list_cases(user="aud") == cases and len(s.audit_entries("aud")) == entries
     assert s.verify_chain().ok
     s.close()
@@ -310,7 +310,7 @@ def test_downgrade_with_nothing_rewritten_and_up_again(url):
     s.downgrade("0004")
     assert s.schema_revision() == "0004"
     s.upgrade()
-    assert s.schema_revision() == "0006" and len(s.audit_entries("adm")) == entries
+    assert s.schema_revision() == "0007" and len(s.audit_entries("adm")) == entries
     assert s.get_case(case.id, user="cli") == case and s.verify_chain().ok
     s.close()
 
@@ -326,7 +326,7 @@ def test_db_upgrade_command_names_the_cases_left_at_schema_1(tmp_path, monkeypat
     r = subprocess.run([sys.executable, "-m", "mcrc.cli", "db", "upgrade", "--db", url], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "database at schema revision 0006" in r.stdout
+    assert "database at schema revision 0007" in r.stdout
     assert f"case {bad} left at patient schema 1" in r.stderr and BAD_PROBLEM in r.stderr
     assert "Traceback" not in r.stderr
 

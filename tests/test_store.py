@@ -517,7 +517,7 @@ def test_migrations_upgrade_from_empty_and_back(url):
     s = Store(url)
     assert s.tables() == [] and s.schema_revision() is None
     s.upgrade()
-    assert s.schema_revision() == s.head_revision() == "0006"
+    assert s.schema_revision() == s.head_revision() == "0007"
     assert set(s.tables()) >= {"users", "cases", "assessments", "mdt_meetings", "decisions", "audit_log",
                                "api_tokens"}
     with s.engine.connect() as conn:  # the migration builds exactly what the models describe

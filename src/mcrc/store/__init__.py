@@ -20,6 +20,7 @@ from mcrc.store.api import (
     CaseRecord,
     ChainReport,
     DecisionRecord,
+    ExtractionRecord,
     Finding,
     HeadRecord,
     NewToken,
@@ -32,6 +33,6 @@ from mcrc.store.models import DEVIATION_REASONS, ROLES
 
 __all__ = [
     "DEVIATION_REASONS", "PERMISSIONS", "ROLES", "AssessmentRecord", "CaseRecord", "ChainReport", "DecisionRecord",
-    "Finding", "HeadRecord", "NewToken", "ReviewRecord", "Store", "StoreConflict", "StoreError", "StoreForbidden",
-    "StoreInvalid", "StoreNotFound", "TokenRecord",
+    "ExtractionRecord", "Finding", "HeadRecord", "NewToken", "ReviewRecord", "Store", "StoreConflict", "StoreError",
+    "StoreForbidden", "StoreInvalid", "StoreNotFound", "TokenRecord",
 ]

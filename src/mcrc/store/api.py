@@ -33,6 +33,7 @@ from mcrc.knowledge import KnowledgeBase
 from mcrc.knowledge.reviews import MAX_COMMENT, ReviewBook, ReviewEntry, build_book
 from mcrc.patient import Patient
 from mcrc.store import audit
+from mcrc.store import extraction as xrecord
 from mcrc.store.db import WRITE, database_url, make_engine
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreInvalid, StoreNotFound, StoreNotReady
 from mcrc.store.models import (
@@ -46,6 +47,7 @@ from mcrc.store.models import (
     AuditEntry,
     AuditHead,
     Case,
+    CaseExtraction,
     Decision,
     MdtMeeting,
     RowReviewMark,
@@ -206,6 +208,19 @@ class ReviewRecord:
 
 
 @dataclass(frozen=True)
+class ExtractionRecord:
+    """Which fields of a case version came from report text and who confirmed them (decision record 0046)."""
+
+    id: int
+    case_id: int
+    case_version: int
+    documents: list[dict[str, Any]]
+    fields: list[dict[str, Any]]  # {field, origin (extracted, clinician, conflict), value, extracted | conflict}
+    confirmed_by: str
+    confirmed_at: str
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """What the store keeps about a token: never the token, not even its digest."""
 
@@ -254,7 +269,7 @@ class Finding:
     (a record with entries but no row); unaudited (a row no entry vouches for)."""
 
     seq: int | None  # the audit entry contradicted; None for a row that no entry vouches for
-    entity: str  # case, assessment, decision, token, user, review; audit, audit_head or anchor for the log itself
+    entity: str  # case, assessment, decision, token, user, review, extraction; audit, audit_head or anchor (the log)
     entity_id: str
     code: str
     reason: str
@@ -325,6 +340,12 @@ def _review_state(m: RowReviewMark) -> dict[str, Any]:
             "created_at": audit.utc_text(m.created_at)}
 
 
+def _extraction_state(x: CaseExtraction) -> dict[str, Any]:
+    """What an extraction entry vouches for: the whole record, its time included."""
+    return {"id": x.id, "case_id": x.case_id, "case_version": x.case_version, "documents": x.documents,
+            "fields": x.fields, "confirmed_by": x.confirmed_by, "confirmed_at": audit.utc_text(x.confirmed_at)}
+
+
 def _token_state(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "user_id": t.user_id, "label": t.label, "digest": t.digest, "revoked": t.revoked_at is not None}
 
@@ -342,7 +363,7 @@ _RESOLVE_TOKEN = (select(ApiToken.digest, ApiToken.revoked_at, User.name, User.r
 
 # Kinds of record the audit log vouches for, and those whose entries changed shape in schema 0004 (entries before the
 # last `schema.upgrade` entry are not compared with the shape of the entries after it; see verify_chain).
-_KINDS = ("user", "token", "case", "assessment", "decision", "review")
+_KINDS = ("user", "token", "case", "assessment", "decision", "review", "extraction")
 _RESHAPED = frozenset({"user", "decision"})
 SCHEMA_ENTITY = "schema"  # entries the migrations write (`schema.upgrade`), not about any record
 
@@ -702,19 +723,52 @@ class Store:
         chain.append(u, action, "case", case.id, before, _case_state(case))
         return self._case_record(case)
 
-    def add_case(self, patient: Patient | dict[str, Any], user: str) -> CaseRecord:
-        """Validate the patient (InputError if invalid) and register a new case at version 1."""
+    def _draft_shown(self, extraction: Any) -> dict[str, Any] | None:
+        """The draft extraction filled, checked, its patient dumped as a stored patient is (to compare values)."""
+        if extraction is None:
+            return None
+        x = dict(xrecord.checked(extraction))
+        try:
+            x["patient"] = self._validate(x["patient"])[0]
+        except InputError:
+            x["patient"] = dict(x["patient"])  # compared as shown; extraction's drafts validate
+        return x
+
+    def _record_extraction(self, s: Session, chain: _Chain, u: User, case: Case, data: dict[str, Any],
+                           extraction: dict[str, Any] | None) -> None:
+        """The extraction record of the version just written and its `extraction.confirm` entry (who, when)."""
+        if extraction is None:
+            return
+        x = CaseExtraction(case_id=case.id, case_version=case.version,
+                           documents=[{"name": d["name"], "type": d["type"]} for d in extraction["documents"]],
+                           fields=xrecord.fields(data, extraction), confirmed_by=u.id, confirmed_at=_now())
+        s.add(x)
+        s.flush()
+        chain.append(u, "extraction.confirm", "extraction", x.id, None, _extraction_state(x))
+
+    def add_case(self, patient: Patient | dict[str, Any], user: str, extraction: Any = None) -> CaseRecord:
+        """Validate the patient (InputError if invalid) and register a new case at version 1. `extraction`: the
+        draft report text filled, as shown to the user ({documents, patient, provenance, conflicts}, as
+        `mcrc.extract` answers it): the version is recorded with which fields came from it (decision record
+        0046)."""
         data, digest, label = self._validate(patient)
+        shown = self._draft_shown(extraction)
 
         def work(s: Session, chain: _Chain) -> CaseRecord:
-            return self._create_case(s, chain, user, data, digest, label, "case.create", None)
+            rec = self._create_case(s, chain, user, data, digest, label, "case.create", None)
+            if shown is not None:
+                u = self._user(s, user)
+                self._record_extraction(s, chain, u, s.get(Case, rec.id), data, shown)
+            return rec
 
         return self._write(work)
 
     def update_case(self, case_id: int, patient: Patient | dict[str, Any], expected_version: int,
-                    user: str) -> CaseRecord:
-        """Replace the patient of a case; StoreConflict if the case is no longer at `expected_version`."""
+                    user: str, extraction: Any = None) -> CaseRecord:
+        """Replace the patient of a case; StoreConflict if the case is no longer at `expected_version`.
+        `extraction` as for `add_case`."""
         data, digest, label = self._validate(patient)
+        shown = self._draft_shown(extraction)
 
         def work(s: Session, chain: _Chain) -> CaseRecord:
             u = self._user(s, user)
@@ -729,6 +783,7 @@ class Store:
             case.schema_version, case.version, case.updated_at = data["schema_version"], case.version + 1, _now()
             s.flush()
             chain.append(u, "case.update", "case", case.id, before, _case_state(case))
+            self._record_extraction(s, chain, u, case, data, shown)
             return self._case_record(case)
 
         return self._write(work)
@@ -758,6 +813,18 @@ class Store:
             u = self._user(s, user)
             self._allow(u, "read_case", f"case {case_id}")
             return self._case_record(self._case(s, case_id, u))
+
+    def extractions(self, case_id: int, user: str) -> list[ExtractionRecord]:
+        """The extraction records of a case, oldest first (one per version saved from report text)."""
+        with self._read() as s:
+            u = self._user(s, user)
+            self._allow(u, "read_case", f"case {case_id}")
+            self._case(s, case_id, u)
+            q = (select(CaseExtraction, User.name).join(User, User.id == CaseExtraction.confirmed_by)
+                 .where(CaseExtraction.case_id == case_id).order_by(CaseExtraction.id))
+            return [ExtractionRecord(id=x.id, case_id=x.case_id, case_version=x.case_version, documents=x.documents,
+                                     fields=x.fields, confirmed_by=name, confirmed_at=audit.utc_text(x.confirmed_at))
+                    for x, name in s.execute(q)]
 
     def list_cases(self, user: str, include_deleted: bool = False) -> list[CaseRecord]:
         with self._read() as s:
@@ -1219,6 +1286,9 @@ class Store:
         if inspect(s.connection()).has_table(RowReviewMark.__tablename__):  # schema 0006 on
             for m in stream(select(RowReviewMark)):
                 yield "review", str(m.id), _review_state(m), None
+        if inspect(s.connection()).has_table(CaseExtraction.__tablename__):  # schema 0007 on
+            for x in stream(select(CaseExtraction)):
+                yield "extraction", str(x.id), _extraction_state(x), None
 
     def verify_chain(self, anchors: Iterable[audit.Anchor] = ()) -> ChainReport:
         """Check the log against itself and the records against the log; report every contradiction.

@@ -16,7 +16,7 @@ from mcrc.errors import Problem
 from mcrc.store.errors import StoreInvalid
 
 FHIR_ACTION = {"create": "C", "import": "C", "read": "R", "update": "U", "delete": "D", "execute": "E",
-               "revoke": "U", "deactivate": "U", "sign_out": "E", "upgrade": "U"}
+               "revoke": "U", "deactivate": "U", "sign_out": "E", "upgrade": "U", "confirm": "C"}
 _REST = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "operation"}
 
 

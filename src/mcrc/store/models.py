@@ -160,6 +160,25 @@ class RowReviewMark(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
 
+class CaseExtraction(Base):
+    """Which fields of a case version came from report text (issue 22, decision record 0046): one row per version
+    saved from a draft that extraction filled, written with the version and its `extraction.confirm` audit entry
+    (the confirming user and time). `fields`: one entry per field the draft filled or left in conflict, with the
+    value saved, its origin (extracted: saved as read; clinician: changed or cleared before saving; conflict: the
+    reports disagreed) and the document, span, sentence and confidence it was read from. Written once (triggers
+    refuse UPDATE and DELETE)."""
+
+    __tablename__ = "case_extractions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_version: Mapped[int] = mapped_column(Integer)
+    documents: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    confirmed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
 class AuditEntry(Base):
     """Append-only (triggers refuse UPDATE and DELETE); each entry hashes its predecessor."""
 

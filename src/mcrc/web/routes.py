@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
@@ -54,6 +55,7 @@ from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNo
 from mcrc.store.models import BOARD_ROLES, DEVIATION_REASONS, ROLES, User
 from mcrc.web import decide as pdecide
 from mcrc.web import form as pform
+from mcrc.web import paste as ppaste
 from mcrc.web.pdf import html_to_pdf
 from mcrc.web.session import COOKIE, CSRF_FIELD, CSRF_HEADER, MAX_AGE, Signer, WebSession
 
@@ -335,17 +337,63 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
 
     def form_page(request: Request, s: WebSession, who: Caller, values: dict[str, str], status: int = 200,
                   problems: list[dict[str, Any]] | None = None, json_text: str = "", json_mode: bool = False,
-                  case: Any = None, version: int | None = None):
+                  case: Any = None, version: int | None = None, extraction: ppaste.View | None = None,
+                  pasted: ppaste.Pasted | None = None):
         placed, rest = pform.place_problems(problems or [], pform.form_paths(values))
+        if pasted is None:
+            pasted = ppaste.Pasted([], [])
+        slots = pasted.slots + [ppaste.Slot() for _ in range(max(2 - len(pasted.slots), 1))]
         return web.page(request, "case_form.html", status=status, spec=pform.SPEC, values=values,
                         counts=pform.row_counts(values), placed=placed, rest=rest, json_text=json_text,
                         json_mode=json_mode, case=case, version=version if version is not None else (
-                            case.version if case is not None else None), _session=(s, False), _caller=who)
+                            case.version if case is not None else None), x=extraction, pasted=pasted, slots=slots,
+                        REPORT_TYPES=ppaste.TYPES, MAX_REPORT_CHARS=ppaste.MAX_CHARS, _session=(s, False),
+                        _caller=who)
 
     @router.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def new_case(request: Request) -> Response:
         s, who = web.require(request)
         return form_page(request, s, who, {})
+
+    def draft_purpose(who: Caller) -> str:
+        return f"extraction-draft\x00{who.name}"
+
+    @router.post("/cases/new/extract", include_in_schema=False)
+    async def extract_reports(request: Request) -> Response:
+        """Read the pasted reports into a draft that fills the new-case form (issue 22 item 2, decision record
+        0046). Nothing is stored: the draft rides with the form, signed for this user, until the clinician submits
+        it. Bad input (no report, an empty, binary or oversized text, a duplicate name) is said on the panel, 422."""
+        s, who = web.require(request)
+        form = await request.form()
+        web.check_csrf(request, s, form)
+        pasted = ppaste.read_form(form)
+        docs = ppaste.documents(pasted) if pasted.ok else []
+        if not pasted.ok:
+            return form_page(request, s, who, {}, 422, pasted=pasted)
+        from mcrc import extract as extraction
+
+        draft = (await run_in_threadpool(extraction.extract, docs)).as_dict()
+        carried = ppaste.carried(draft)
+        view = ppaste.view(carried, web.signer.seal(draft_purpose(who), ppaste.as_text(carried)), draft["unmapped"])
+        values = pform.draft_to_form(draft["patient"])
+        log.info("web extraction: %s read %d report(s), %d field(s) filled, %d conflict(s)", who.name, len(docs),
+                 len(draft["provenance"]), len(draft["conflicts"]))
+        return form_page(request, s, who, values, json_text=json.dumps(draft["patient"], indent=2),
+                         extraction=view, pasted=pasted)
+
+    def carried_draft(form: FormData, who: Caller) -> ppaste.View | None:
+        """The draft the form was filled from, if any, checked against its signature (WebError 422 if altered)."""
+        text = form.get(ppaste.DRAFT_FIELD)
+        if not isinstance(text, str) or not text:
+            return None
+        mac = form.get(ppaste.DRAFT_MAC_FIELD)
+        sealed = web.signer.sealed(draft_purpose(who), text, mac if isinstance(mac, str) else None)
+        data = ppaste.parse_carried(text) if sealed else None
+        if data is None:
+            raise WebError(422, "The draft read from the reports cannot be verified (the page was altered, or it "
+                                "was filled for another user or before the server restarted); nothing was stored. "
+                                "Open a new case and paste the reports again.")
+        return ppaste.view(data, str(mac))
 
     def draft_of(form: FormData) -> Any:
         """The patient the submitted form describes: the JSON text in JSON mode, else the fields."""
@@ -381,7 +429,9 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
         form = await request.form()
         web.check_csrf(request, s, form)
         values = {k: v for k, v in form.items()
-                  if isinstance(v, str) and k not in (CSRF_FIELD, "patient_json", "mode", "_version")}
+                  if isinstance(v, str) and k not in (CSRF_FIELD, "patient_json", "mode", "_version",
+                                                      ppaste.DRAFT_FIELD, ppaste.DRAFT_MAC_FIELD)}
+        x = carried_draft(form, who)
         json_mode = form.get("mode") == "json"
         json_text = str(form.get("patient_json") or "")
         case = None
@@ -393,15 +443,17 @@ def install(app: FastAPI, store: Store, settings: Any) -> None:
             version = int(raw)
             with friendly():
                 case = store.get_case(case_id, who.name)
-        again = dict(json_text=json_text, json_mode=json_mode, case=case, version=version)
+        again = dict(json_text=json_text, json_mode=json_mode, case=case, version=version, extraction=x)
+        extracted = x.carried if x is not None else None
         try:
             draft = draft_of(form)
             with friendly():
                 try:
                     if case_id is None:
-                        rec = store.add_case(draft, who.name)
+                        rec = store.add_case(draft, who.name, extraction=extracted)
                     else:
-                        rec = store.update_case(case_id, draft, expected_version=version, user=who.name)
+                        rec = store.update_case(case_id, draft, expected_version=version, user=who.name,
+                                                extraction=extracted)
                 except InputError as exc:
                     if json_mode and isinstance(draft, dict):
                         values = pform.draft_to_form(draft)

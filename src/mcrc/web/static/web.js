@@ -214,9 +214,68 @@
     if (close) close.addEventListener("click", function () { panel.classList.remove("open"); });
   }
 
+  /* The "paste reports" panel (decision record 0046): more report boxes on demand, and an oversized paste said at
+     once (the server says the same without script). */
+  function setupPasteForm(form) {
+    var reports = form.querySelector(".reports");
+    var tpl = form.querySelector("template.report-template");
+    var add = form.querySelector(".add-report");
+    var max = Number(form.getAttribute("data-max-chars")) || 0;
+    add.hidden = false;
+    add.addEventListener("click", function () {
+      var n = reports.querySelectorAll("fieldset.report").length + 1;
+      reports.insertAdjacentHTML("beforeend", tpl.innerHTML.split("__r__").join(String(n)));
+      reports.lastElementChild.querySelector("textarea").focus();
+    });
+    form.addEventListener("submit", function (ev) {
+      var bad = null;
+      form.querySelectorAll("fieldset.report").forEach(function (fs) {
+        var text = fs.querySelector("textarea");
+        var err = fs.querySelector(".err");
+        err.textContent = "";
+        fs.classList.remove("invalid");
+        if (max && text.value.length > max) {
+          err.textContent = "The text is " + text.value.length.toLocaleString("en") + " characters; a report pasted " +
+            "here may have at most " + max.toLocaleString("en") + ". Paste the report itself, one report per box.";
+          fs.classList.add("invalid");
+          bad = bad || text;
+        }
+      });
+      if (bad) {
+        ev.preventDefault();
+        bad.focus();
+      }
+    });
+  }
+
+  /* A field the draft filled is marked "from the reports" while it holds the report's value; once changed it is
+     marked as changed (it will be saved as the clinician's value, not as extracted). */
+  function setupExtracted(form) {
+    function sync(field) {
+      var input = field.querySelector("input, select");
+      if (!input) return;
+      var same = input.value === field.getAttribute("data-extracted");
+      field.classList.toggle("extracted", same);
+      field.classList.toggle("edited", !same);
+      var tag = field.querySelector(".from-tag");
+      if (tag) tag.textContent = same ? "from the reports" : "changed from the report's value";
+    }
+    form.addEventListener("input", function (ev) {
+      var field = ev.target.closest && ev.target.closest(".field.from-report");
+      if (field) sync(field);
+    });
+    form.addEventListener("change", function (ev) {
+      var field = ev.target.closest && ev.target.closest(".field.from-report");
+      if (field) sync(field);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var pf = document.getElementById("patient-form");
     if (pf) setupPatientForm(pf);
+    if (pf) setupExtracted(pf);
+    var paste = document.getElementById("paste-form");
+    if (paste) setupPasteForm(paste);
     var df = document.getElementById("decision-form");
     if (df) setupDecisionForm(df);
     var panel = document.getElementById("decisions");

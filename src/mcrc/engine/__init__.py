@@ -10,7 +10,7 @@ from typing import Any
 
 from mcrc.engine.assessment import Assessment, Provisional
 from mcrc.engine.branches import find_branches
-from mcrc.engine.evaluate import ENGINE_VERSION, Evaluated, build_assessment, evaluate_rows
+from mcrc.engine.evaluate import ENGINE_VERSION, Rows, build_assessment, evaluate, evaluate_rows
 from mcrc.engine.provisional import provisional
 from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation
@@ -31,7 +31,7 @@ def default_show_evidence() -> bool:
 
 
 def _checked(kb: KnowledgeBase, facts: Facts, show: bool, patient_id: str | None, input_hash: str | None,
-             trace: bool, reviews: ReviewBook | None, evaluated: Evaluated) -> Assessment:
+             trace: bool, reviews: ReviewBook | None, evaluated: Rows) -> Assessment:
     assessment = build_assessment(kb, facts, patient_id=patient_id, input_hash=input_hash, show_evidence=show,
                                   trace=trace, reviews=reviews, evaluated=evaluated)
     violations = check_safety(kb, assessment, facts)
@@ -42,21 +42,22 @@ def _checked(kb: KnowledgeBase, facts: Facts, show: bool, patient_id: str | None
 
 def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str | None = None,
                  input_hash: str | None = None, show_evidence: bool | None = None, trace: bool = True,
-                 reviews: ReviewBook | None = None, branch: bool = True) -> Assessment:
+                 reviews: ReviewBook | None = None, branch: bool = True, compiled: bool = True) -> Assessment:
     """Assess already-flattened Facts (cohort rows and the verifier come in here). Presumptions fill Patient
-    fields, so Facts alone get the strict answer only; `branch=False` leaves out the branches."""
+    fields, so Facts alone get the strict answer only; `branch=False` leaves out the branches. `compiled=False`:
+    the tables are evaluated by the reference interpreter (the same answer, slower)."""
     kb = kb or load_knowledge()
     show = default_show_evidence() if show_evidence is None else show_evidence
-    evaluated = evaluate_rows(kb, facts, show)
+    evaluated = evaluate(kb, facts, show, trace=trace, compiled=compiled)
     assessment = _checked(kb, facts, show, patient_id, input_hash, trace, reviews, evaluated)
     if branch:
-        assessment.branches = find_branches(kb, facts, evaluated, show)
+        assessment.branches = find_branches(kb, facts, evaluated, show, compiled=compiled)
     return assessment
 
 
 def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
            today: dt.date | None = None, show_evidence: bool | None = None, trace: bool = True,
-           reviews: ReviewBook | None = None, branch: bool = True) -> Assessment:
+           reviews: ReviewBook | None = None, branch: bool = True, compiled: bool = True) -> Assessment:
     """Assess one patient: validate, derive facts, evaluate every table, check safety.
 
     `show_evidence` (default: the MCRC_SHOW_EVIDENCE deployment setting, on) shows or hides newer
@@ -64,26 +65,28 @@ def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
     trace of every table and row (the answer is the same; it is for viewers of the path taken). `reviews`: the
     clinical review status of the rows (default: the knowledge base's review file; the server and the case
     store pass theirs, with the marks made in the app). Where presumptions apply (presumptions.yaml) the answer
-    carries a `provisional` answer computed with them; `branch=False` leaves out the branches on unknown facts."""
+    carries a `provisional` answer computed with them; `branch=False` leaves out the branches on unknown facts.
+    `compiled=False` evaluates the tables by the reference interpreter instead of the compiled tables (the same
+    answer; tests prove it)."""
     if not isinstance(patient, Patient):
         patient = parse_patient(patient, today=today)
     kb = kb or load_knowledge()
     show = default_show_evidence() if show_evidence is None else show_evidence
     facts = derive_facts(patient, kb.definitions, today=today)
     digest = input_hash(patient)
-    evaluated = evaluate_rows(kb, facts, show)
+    evaluated = evaluate(kb, facts, show, trace=trace, compiled=compiled)
     assessment = _checked(kb, facts, show, patient.id, digest, trace, reviews, evaluated)
     shown_facts, shown_evaluated = facts, evaluated
     made = provisional(kb, patient, assessment, facts, evaluated,
-                       lambda p: derive_facts(p, kb.definitions, today=today))
+                       lambda p: derive_facts(p, kb.definitions, today=today), compiled=compiled)
     if made is not None:
         shown_facts, assumptions, shown_evaluated = made
         answer = _checked(kb, shown_facts, show, patient.id, digest, False, reviews, shown_evaluated)
         assessment.provisional = Provisional(assumptions=assumptions, answer=answer)
     if branch:  # on the answer shown first (the provisional one when there is one)
-        found = find_branches(kb, shown_facts, shown_evaluated, show)
+        found = find_branches(kb, shown_facts, shown_evaluated, show, compiled=compiled)
         (assessment.provisional.answer if made is not None else assessment).branches = found
     return assessment
 
 
-__all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate_rows"]
+__all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate", "evaluate_rows"]

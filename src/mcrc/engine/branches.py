@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import replace
 
 from mcrc.engine.assessment import Branch, Outcome
-from mcrc.engine.evaluate import Evaluated, fired_in_table, table_facts
+from mcrc.engine.evaluate import Rows, fired_rows, table_facts
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
@@ -174,21 +174,18 @@ def _outcome_of(kb: KnowledgeBase, rows: tuple[Row, ...], value) -> tuple[tuple,
     return hit[1], replace(hit[2], values=[value], value_labels=[value_words(value)])
 
 
-def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Evaluated, show_evidence: bool) -> list[Branch]:
-    """The unknown facts that change the answer most, each with the answer for its values (module docstring)."""
+def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidence: bool,
+                  compiled: bool = True) -> list[Branch]:
+    """The unknown facts that change the answer most, each with the answer for its values (module docstring).
+    `compiled=False`: the hypothetical answers are evaluated by the reference interpreter."""
     values = facts.values
     waiting: Counter[str] = Counter()
     base: list[tuple[Row, ...]] = []
-    for _, _, results in evaluated:
-        fired_here = []
-        for rr in results or ():
-            if not _shaping(rr.row):
-                continue
-            if rr.result is Tri.TRUE:
-                fired_here.append(rr.row)
-            elif rr.result is Tri.UNKNOWN:
-                waiting.update(f for f in rr.unknown_facts if FACTS[f].kind in ("bool", "enum"))
-        base.append(tuple(fired_here))
+    for _, _, fired, possible, _ in evaluated:
+        for row, unknown in possible:
+            if _shaping(row):
+                waiting.update(f for f in unknown if FACTS[f].kind in ("bool", "enum"))
+        base.append(tuple(r for r in fired if _shaping(r)))
     if not waiting:
         return []
     out: list[Branch] = []
@@ -205,7 +202,7 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Evaluated, show_ev
                     continue
                 per_table = list(base)
                 for i in readers:
-                    per_table[i] = tuple(r for r in fired_in_table(kb.tables[i], values, show_evidence)
+                    per_table[i] = tuple(r for r in fired_rows(kb.tables[i], values, show_evidence, compiled)
                                          if _shaping(r))
             except HitPolicyViolation:
                 # two rows of a unique table: `mcrc verify` proves no consistent patient does that, so the facts

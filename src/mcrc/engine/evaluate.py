@@ -36,6 +36,7 @@ from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
 from mcrc.facts.model import Facts
+from mcrc.knowledge.compile import compiled_table, compiled_tables
 from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row, Table
 from mcrc.knowledge.reviews import ITEM_STATUS, ReviewBook, RowReview, combine
 from mcrc.logic import Tri
@@ -172,22 +173,106 @@ def fired_in_table(table: Table, values: dict, show_evidence: bool = True) -> li
     return fired
 
 
-_LABEL = {_T: "fired", _U: "possible", _F: "not_fired"}
+# --- the results the Assessment is built from -------------------------------------------------------------------
+# Per table: (table, applies, fired rows, possible rows as (row, its unknown facts), trace), truth values as ints in
+# Kleene order (0 FALSE, 1 UNKNOWN, 2 TRUE). `trace` is None unless asked for (and for a table that does not apply):
+# per row, (result, *the results of the conditions evaluated). The compiled tables (mcrc.knowledge.compile) produce
+# it directly; `from_interpreted` makes it from the reference interpreter's RowResults.
+TableRows = tuple[Table, int, "list[Row] | tuple", "list[tuple[Row, set[str] | frozenset[str]]] | tuple",
+                  "tuple | None"]
+Rows = list[TableRows]
+_TRI = (_F, _U, _T)
+
+
+def _interpreted_table(res: tuple[Table, Tri, list[RowResult] | None], trace: bool) -> TableRows:
+    table, applies, results = res
+    if results is None:
+        return (table, applies.rank, (), (), None)
+    fired = [rr.row for rr in results if rr.result is _T]
+    possible = [(rr.row, rr.unknown_facts) for rr in results if rr.result is _U]
+    tr = tuple((rr.result.rank, *(c.rank for c in rr.conditions)) for rr in results) if trace else None
+    return (table, applies.rank, fired, possible, tr)
+
+
+def from_interpreted(evaluated: Evaluated, trace: bool = True) -> Rows:
+    """The interpreter's results (evaluate_rows) in the form the Assessment is built from."""
+    return [_interpreted_table(res, trace) for res in evaluated]
+
+
+def evaluate(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True, trace: bool = False,
+             previous: Rows | None = None, changed: frozenset[str] | set[str] = frozenset(),
+             compiled: bool = True) -> Rows:
+    """Every table over the facts, by the compiled tables (default) or the reference interpreter. `trace`: record
+    each row's condition results. `previous`, `changed`: as for evaluate_rows (a table reading none of the changed
+    facts keeps its previous result)."""
+    values = facts.values
+    if not compiled:
+        out: Rows = []
+        for i, table in enumerate(kb.tables):
+            if previous is not None and not (changed & table_facts(table)):
+                out.append(previous[i])
+            else:
+                out.append(_interpreted_table(evaluate_table(table, values, show_evidence), trace))
+        return out
+    tables = compiled_tables(kb)
+    if previous is None:
+        if show_evidence:
+            return [ct.rows(values, []) for ct in tables] if trace else [ct.rows(values) for ct in tables]
+        return [ct.off if ct.table.evidence else (ct.rows(values, []) if trace else ct.rows(values)) for ct in tables]
+    out = []
+    for i, ct in enumerate(tables):
+        if not (changed & table_facts(ct.table)):
+            out.append(previous[i])
+        elif not show_evidence and ct.table.evidence:
+            out.append(ct.off)
+        else:
+            out.append(ct.rows(values, []) if trace else ct.rows(values))
+    return out
+
+
+def fired_rows(table: Table, values: dict, show_evidence: bool = True, compiled: bool = True) -> list[Row]:
+    """fired_in_table by the compiled table (or the interpreter with `compiled=False`)."""
+    if not compiled:
+        return fired_in_table(table, values, show_evidence)
+    if not show_evidence and table.evidence:
+        return []
+    return compiled_table(table).fired(values)
+
+
+_LABEL = ("not_fired", "possible", "fired")
+_COND_LABEL = ("false", "unknown", "true")
 _ROW_TRACE_CACHE: dict[tuple, RowTrace] = {}
 
 
-def _row_trace(rr: RowResult) -> RowTrace:
-    """Trace entries are immutable and repeat across patients, so identical ones are shared."""
-    key = (id(rr.row), rr.result, rr.conditions)
+def _row_trace(row: Row, code: tuple[int, ...]) -> RowTrace:
+    """Trace entries are immutable and repeat across patients, so identical ones are shared. `code`: the row's
+    result and the results of the conditions evaluated."""
+    key = (id(row), code)
     hit = _ROW_TRACE_CACHE.get(key)
-    if hit is None or hit.row != rr.row.id:
-        hit = RowTrace(row=rr.row.id, result=_LABEL[rr.result], default=rr.row.default,
-                       conditions=tuple(ConditionTrace(condition=text, result=r.label)
-                                        for (_, text, _), r in zip(rr.row.checks, rr.conditions, strict=False)))
+    if hit is None or hit.row != row.id:
+        hit = RowTrace(row=row.id, result=_LABEL[code[0]], default=row.default,
+                       conditions=tuple(ConditionTrace(condition=text, result=_COND_LABEL[r])
+                                        for (_, text, _), r in zip(row.checks, code[1:], strict=False)))
         if len(_ROW_TRACE_CACHE) > 50_000:
             _ROW_TRACE_CACHE.clear()
         _ROW_TRACE_CACHE[key] = hit
     return hit
+
+
+_TABLE_TRACE_CACHE: dict[tuple, tuple[Table, TableTrace]] = {}
+
+
+def _table_trace(table: Table, applies: int, tr: tuple) -> TableTrace:
+    """The trace of a table that applies, shared between patients with the same row results."""
+    key = (id(table), applies, tr)
+    hit = _TABLE_TRACE_CACHE.get(key)
+    if hit is None or hit[0] is not table:
+        rows = tuple(_row_trace(row, code) for row, code in zip(table.rows, tr, strict=True))
+        if len(_TABLE_TRACE_CACHE) > 20_000:
+            _TABLE_TRACE_CACHE.clear()
+        hit = _TABLE_TRACE_CACHE[key] = (table, TableTrace(table=table.id, title=table.title, hit=table.hit,
+                                                           applies=_COND_LABEL[applies], rows=rows))
+    return hit[1]
 
 
 _SKIPPED_CACHE: dict[int, tuple[Table, TableTrace]] = {}
@@ -398,12 +483,14 @@ _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
                      input_hash: str | None = None, show_evidence: bool = True, trace: bool = True,
-                     reviews: ReviewBook | None = None, evaluated: Evaluated | None = None) -> Assessment:
+                     reviews: ReviewBook | None = None, evaluated: Rows | None = None,
+                     compiled: bool = True) -> Assessment:
     """`trace=False` leaves `trace` empty (answers that will not carry it need not build it). `reviews`: the
     review status of the rows (default: the knowledge base's own review file). `evaluated`: the tables already
-    evaluated for these facts (evaluate_rows), when the caller has them."""
+    evaluated for these facts (`evaluate`, with `trace` when the trace is wanted), when the caller has them;
+    otherwise they are evaluated here (`compiled=False`: by the reference interpreter)."""
     if evaluated is None:
-        evaluated = evaluate_rows(kb, facts, show_evidence)
+        evaluated = evaluate(kb, facts, show_evidence, trace=trace, compiled=compiled)
     book = reviews if reviews is not None else kb.review_book
     if book.kb_version != kb.version:
         raise ValueError(f"review statuses of knowledge base {book.kb_version} given for knowledge base {kb.version}")
@@ -413,31 +500,28 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     trace_out: list[TableTrace] = []
     used_sources: list[str] = []
     guideline_sources: list[str] = []  # cited by fired rows of guideline tables (for `currency`)
-    for table, applies, results in evaluated:
-        if results is None:
+    for table, applies, fired, maybe, tr in evaluated:
+        if not applies:
             if trace:
                 trace_out.append(_skipped_table_trace(table))
             continue
-        rows_trace = []
-        for rr in results:
-            if trace:
-                rows_trace.append(_row_trace(rr))
-            if rr.result is _T:
-                b.add_row(rr.row)
-                for c in rr.row.citations:
-                    if c.source not in used_sources:
-                        used_sources.append(c.source)
-                    if not table.evidence and c.source not in guideline_sources:
-                        guideline_sources.append(c.source)
-            elif rr.result is _U:
-                needs = sorted(rr.unknown_facts)
-                possible.append(PossibleRow(row=rr.row.id, table=table.id, title=rr.row.title, needs=needs,
-                                            would_add=list(rr.row.all_codes), citations=_cites(rr.row.citations)))
-                for f in needs:
-                    unknown_rows.setdefault(f, []).append(rr.row.id)
         if trace:
-            trace_out.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
-                                        rows=tuple(rows_trace)))
+            if tr is None:
+                raise ValueError(f"table {table.id} was evaluated without its trace")
+            trace_out.append(_table_trace(table, applies, tr))
+        for row in fired:
+            b.add_row(row)
+            for c in row.citations:
+                if c.source not in used_sources:
+                    used_sources.append(c.source)
+                if not table.evidence and c.source not in guideline_sources:
+                    guideline_sources.append(c.source)
+        for row, unknown in maybe:
+            needs = sorted(unknown)
+            possible.append(PossibleRow(row=row.id, table=table.id, title=row.title, needs=needs,
+                                        would_add=list(row.all_codes), citations=_cites(row.citations)))
+            for f in needs:
+                unknown_rows.setdefault(f, []).append(row.id)
     regimens, strategies, evidence = apply_caveats(kb, facts, list(b.items["regimens"].values()), b.strategies,
                                                    list(b.items["evidence"].values()))
     referrals = list(b.items["referrals"].values())

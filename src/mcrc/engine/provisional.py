@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 from mcrc.engine.assessment import Assessment, Assumption
-from mcrc.engine.evaluate import Evaluated, _cites, evaluate_rows
+from mcrc.engine.evaluate import Rows, _cites, evaluate
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
 from mcrc.knowledge.expr import facts_of
@@ -61,8 +61,9 @@ def _side_facts(kb: KnowledgeBase) -> tuple[frozenset[str], frozenset[str]]:
     return hit[1]
 
 
-def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: Facts, evaluated: Evaluated,
-                derive: Callable[[Patient], Facts]) -> tuple[Facts, list[Assumption], Evaluated] | None:
+def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: Facts, evaluated: Rows,
+                derive: Callable[[Patient], Facts],
+                compiled: bool = True) -> tuple[Facts, list[Assumption], Rows] | None:
     """The facts, assumptions and table results of the provisional answer, or None when no presumption is used.
     `derive(patient)` is the engine's derivation (with its definitions and date)."""
     values = facts.values
@@ -99,5 +100,5 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
     assumptions = [Assumption(presumption=p.id, kind=p.kind, assumed=p.assumed, reason=p.reason, fills=p.fills,
                               facts=sorted(settles[p.id]), citations=_cites(p.citations)) for p in used]
     show = strict.provenance.newer_evidence == "shown"
-    table_results = evaluate_rows(kb, filled, show, previous=evaluated, changed=frozenset(changed))
+    table_results = evaluate(kb, filled, show, previous=evaluated, changed=frozenset(changed), compiled=compiled)
     return filled, assumptions, table_results

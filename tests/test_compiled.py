@@ -18,6 +18,17 @@ from hypothesis import strategies as st
 
 import mcrc
 from mcrc.engine import assess_facts
+from mcrc.engine.assessment import (
+    Assessment,
+    CitationOut,
+    EvidenceItem,
+    Item,
+    Provenance,
+    RegimenItem,
+    Scope,
+    StepOut,
+    StrategyOut,
+)
 from mcrc.engine.evaluate import (
     _interpreted_table,
     build_assessment,
@@ -26,6 +37,7 @@ from mcrc.engine.evaluate import (
     fired_in_table,
     fired_rows,
 )
+from mcrc.engine.safety import check_safety
 from mcrc.errors import HitPolicyViolation, SafetyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
@@ -199,3 +211,76 @@ def test_a_trace_needs_the_traced_evaluation():
     rows = evaluate(KB, facts, trace=False)
     with pytest.raises(ValueError, match="without its trace"):
         build_assessment(KB, facts, trace=True, evaluated=rows)
+
+
+# --- safety: the invariants resolved per set of recommendations give the reference check's violations ----------
+
+REGIMENS = KB.vocabulary.codes("regimens")
+ACTIONS = KB.vocabulary.codes("actions")
+TRIALS = KB.vocabulary.codes("trials")
+
+
+@st.composite
+def recommendations(draw) -> Assessment:
+    """A bare Assessment recommending random regimens, strategy steps (with regimens and durations), local
+    treatments, first steps and trials: far more combinations, unsafe ones included, than the rows produce."""
+    cite = [CitationOut(source="test", where="here")]
+    regimens = []
+    for code in draw(st.lists(st.sampled_from(REGIMENS), max_size=6, unique=True)):
+        term = KB.vocabulary.get("regimens", code)
+        regimens.append(RegimenItem(code=code, label=term.label, citations=cite, rows=["test"],
+                                    drugs=list(term.drugs),
+                                    drug_classes=sorted(KB.vocabulary.regimen_drug_classes(code))))
+    strategies = []
+    for i in range(draw(st.integers(0, 3))):
+        steps = []
+        for code in draw(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=4)):
+            steps.append(StepOut(code=code, label=code, action_class=KB.vocabulary.get("actions", code).klass or "",
+                                 months=draw(st.sampled_from((None, 3.0, 6.0))),
+                                 max_months=draw(st.sampled_from((None, 4.0, 12.0))),
+                                 regimens=draw(st.lists(st.sampled_from(REGIMENS), max_size=2))))
+        strategies.append(StrategyOut(id=f"test#{i}", steps=steps, row="test", citations=cite))
+    items = {section: [Item(code=c, label=c, citations=cite, rows=["test"])
+                       for c in draw(st.lists(st.sampled_from(ACTIONS), max_size=2, unique=True))]
+             for section in ("first_steps", "local_treatment")}
+    evidence = []
+    for code in draw(st.lists(st.sampled_from(TRIALS), max_size=2, unique=True)):
+        term = KB.vocabulary.get("trials", code)
+        evidence.append(EvidenceItem(code=code, label=code, citations=cite, rows=["test"],
+                                     regimens=list(term.meta.get("regimens", []))))
+    return Assessment.model_construct(
+        provenance=Provenance(kb_version="x", engine_version="x", sources=[]), scope=Scope(status="in_scope"),
+        regimens=regimens, strategies=strategies, evidence=evidence, **items)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=recommendations(), values=random_values())
+def test_safety_resolved_per_recommendations_matches_the_reference(a, values):
+    facts = Facts(values=values)
+    assert check_safety(KB, a, facts) == check_safety(KB, a, facts, reference=True)
+
+
+def test_the_random_recommendations_break_invariants():
+    """The test above compares violations, so it must see some: random recommendations over random facts break
+    most invariants."""
+    import random
+
+    rnd = random.Random(3)
+    forbids = [inv for inv in KB.invariants if inv.kind == "forbid" and "regimens" in (inv.selector.sections or
+                                                                                         ("regimens",))]
+    broken = [inv.id for inv in forbids if _breaks(inv, rnd)]
+    assert len(broken) >= 0.8 * len(forbids), sorted(set(i.id for i in forbids) - set(broken))
+
+
+def _breaks(inv, rnd) -> bool:
+    for _ in range(300):
+        code = rnd.choice(REGIMENS)
+        term = KB.vocabulary.get("regimens", code)
+        a = Assessment.model_construct(
+            provenance=Provenance(kb_version="x", engine_version="x", sources=[]), scope=Scope(status="in_scope"),
+            regimens=[RegimenItem(code=code, label=code, citations=[], rows=["t"], drugs=list(term.drugs),
+                                  drug_classes=[])])
+        values = {n: rnd.choice(DOMAINS[n]) if rnd.random() < 0.7 else None for n in NAMES}
+        if any(p.where == inv.id for p in check_safety(KB, a, Facts(values=values))):
+            return True
+    return False

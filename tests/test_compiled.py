@@ -32,8 +32,8 @@ from mcrc.engine.assessment import (
 from mcrc.engine.evaluate import (
     _interpreted_table,
     build_assessment,
-    evaluate,
     evaluate_table,
+    evaluate_tables,
     fired_in_table,
     fired_rows,
 )
@@ -208,7 +208,7 @@ def test_random_facts_get_the_same_assessment(values, show, trace):
 
 def test_a_trace_needs_the_traced_evaluation():
     facts = Facts.of(lung_mets=True)
-    rows = evaluate(KB, facts, trace=False)
+    rows = evaluate_tables(KB, facts, trace=False)
     with pytest.raises(ValueError, match="without its trace"):
         build_assessment(KB, facts, trace=True, evaluated=rows)
 
@@ -284,3 +284,17 @@ def _breaks(inv, rnd) -> bool:
         if any(p.where == inv.id for p in check_safety(KB, a, Facts(values=values))):
             return True
     return False
+
+
+def test_what_is_shared_between_assessments_is_never_changed_by_one():
+    """The parts of an Assessment that depend only on the rows that fired are built once and shared; every example
+    assessed after all the others (caches warm, shared with patients whose months given and follow-up dates differ)
+    gets what it gets with the caches empty."""
+    import mcrc.engine.evaluate as ev
+
+    cases = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES]
+    warm = [render_json(mcrc.assess(c)) for c in cases]
+    for case, expected in zip(reversed(cases), reversed(warm), strict=True):
+        for cache in (ev._FIXED_CACHE, ev._POSSIBLE_CACHE, ev._ROW_PARTS_CACHE, ev._TABLE_TRACE_CACHE):
+            cache.clear()
+        assert render_json(mcrc.assess(case)) == expected, case.get("id")

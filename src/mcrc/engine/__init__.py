@@ -10,7 +10,7 @@ from typing import Any
 
 from mcrc.engine.assessment import Assessment, Provisional
 from mcrc.engine.branches import find_branches
-from mcrc.engine.evaluate import ENGINE_VERSION, Rows, build_assessment, evaluate, evaluate_rows
+from mcrc.engine.evaluate import ENGINE_VERSION, Rows, build_assessment, evaluate_rows, evaluate_tables
 from mcrc.engine.provisional import provisional
 from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation
@@ -48,7 +48,7 @@ def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str 
     the tables are evaluated by the reference interpreter (the same answer, slower)."""
     kb = kb or load_knowledge()
     show = default_show_evidence() if show_evidence is None else show_evidence
-    evaluated = evaluate(kb, facts, show, trace=trace, compiled=compiled)
+    evaluated = evaluate_tables(kb, facts, show, trace=trace, compiled=compiled)
     assessment = _checked(kb, facts, show, patient_id, input_hash, trace, reviews, evaluated)
     if branch:
         assessment.branches = find_branches(kb, facts, evaluated, show, compiled=compiled)
@@ -74,7 +74,7 @@ def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
     show = default_show_evidence() if show_evidence is None else show_evidence
     facts = derive_facts(patient, kb.definitions, today=today)
     digest = input_hash(patient)
-    evaluated = evaluate(kb, facts, show, trace=trace, compiled=compiled)
+    evaluated = evaluate_tables(kb, facts, show, trace=trace, compiled=compiled)
     assessment = _checked(kb, facts, show, patient.id, digest, trace, reviews, evaluated)
     shown_facts, shown_evaluated = facts, evaluated
     made = provisional(kb, patient, assessment, facts, evaluated,
@@ -89,4 +89,4 @@ def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
     return assessment
 
 
-__all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate", "evaluate_rows"]
+__all__ = ["ENGINE_VERSION", "Assessment", "assess", "assess_facts", "evaluate_rows", "evaluate_tables"]

@@ -199,7 +199,7 @@ def from_interpreted(evaluated: Evaluated, trace: bool = True) -> Rows:
     return [_interpreted_table(res, trace) for res in evaluated]
 
 
-def evaluate(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True, trace: bool = False,
+def evaluate_tables(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True, trace: bool = False,
              previous: Rows | None = None, changed: frozenset[str] | set[str] = frozenset(),
              compiled: bool = True) -> Rows:
     """Every table over the facts, by the compiled tables (default) or the reference interpreter. `trace`: record
@@ -337,6 +337,8 @@ class _Builder:
         self.strategies: list[StrategyOut] = []
         self.rationale: list[Rationale] = []
         self.views: dict[str, list[View]] = {}
+        self.counted: list[tuple[Row, int] | None] = []
+        self.followup_outs: dict[str, OutItem] = {}
 
     def positions(self) -> list[TopicView]:
         out = []
@@ -367,8 +369,8 @@ class _Builder:
                                 until_month=out.until_month)
         return Item(**common)
 
-    def _dates(self, out: OutItem) -> list:
-        start = self.facts.ned_date
+    @staticmethod
+    def _dates(start, out: OutItem) -> list:
         if start is None or not out.every_months or out.until_month is None:
             return []
         first = (out.from_month or 0) + out.every_months
@@ -413,13 +415,14 @@ class _Builder:
         _ROW_PARTS_CACHE[id(row)] = (row, parts, rv)
         return parts
 
-    def _counted(self, row: Row, strategy: StrategyOut, i: int) -> StrategyOut:
+    @staticmethod
+    def _counted(facts: Facts, row: Row, strategy: StrategyOut, i: int) -> StrategyOut:
         """The strategy with the months the patient already had counted against each step's total (MC8)."""
         steps = list(strategy.steps)
         for j, spec in enumerate(row.strategies[i].steps):
             if spec.less_months_of is None:
                 continue
-            total, given = spec.max_months, self.facts.get(spec.less_months_of)
+            total, given = spec.max_months, facts.get(spec.less_months_of)
             if given is None:
                 note = f"{total:g} months in total, counting what was given before surgery (not recorded)"
                 steps[j] = replace(steps[j], note=_joined(steps[j].note, note))
@@ -432,18 +435,16 @@ class _Builder:
         return replace(strategy, steps=steps, timeline=timeline(steps))
 
     def add_row(self, row: Row) -> None:
+        """What the row gives, without what depends on the patient: strategies whose months count what was given
+        before (`counted`, finished by `_counted`) and follow-up dates (`followup_outs`, added by `_dates`)."""
         parts = self._row_parts(row)
         self.rationale.append(parts.rationale)
-        if parts.counted:
-            self.strategies.extend(self._counted(row, s, i) if i in parts.counted else s
-                                   for i, s in enumerate(parts.strategies))
-        else:
-            self.strategies.extend(parts.strategies)
+        for i, s in enumerate(parts.strategies):
+            self.strategies.append(s)
+            self.counted.append((row, i) if i in parts.counted else None)
         if parts.view is not None:
             self.views.setdefault(parts.view[0], []).append(parts.view[1])
         for section, out, item in parts.items:
-            if section == "followup" and self.facts.ned_date is not None:
-                item = replace(item, dates=self._dates(out))
             if section == "goal":
                 if self.goal is not None:  # framing tables are exclusive; two goals is a knowledge bug
                     raise HitPolicyViolation("goal (across tables)", [*self.goal.rows, row.id])
@@ -463,6 +464,58 @@ class _Builder:
                 bucket[key] = replace(prev, **update)
             else:
                 bucket[key] = item
+                if section == "followup":
+                    self.followup_outs[key] = out  # the dates are those of the first row giving the schedule
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """Everything of an Assessment that depends only on the rows that fired (and their review statuses): built
+    once per set of fired rows and shared by the assessments that have it (nothing modifies it)."""
+
+    goal: Item | None
+    items: dict[str, tuple[Item, ...]]
+    strategies: tuple[StrategyOut, ...]
+    counted: tuple[tuple[Row, int] | None, ...]  # per strategy: its row and place when its months are the patient's
+    followup_outs: tuple[OutItem | None, ...]  # per follow-up item: the output its dates come from
+    rationale: tuple[Rationale, ...]
+    positions: tuple[TopicView, ...]
+    used_sources: tuple[str, ...]
+    guideline_sources: tuple[str, ...]
+    reviews: dict[str, RowReview]
+    statuses: tuple[RowReview, ...]  # the review status of each fired row it was built with
+
+
+_FIXED_CACHE: dict[tuple, tuple[KnowledgeBase, ReviewBook, _Fixed]] = {}
+
+
+def _fixed(kb: KnowledgeBase, book: ReviewBook, fired: list[tuple[Table, Row]]) -> _Fixed:
+    key = (id(kb), id(book), tuple(r.id for _, r in fired))
+    hit = _FIXED_CACHE.get(key)
+    if hit is not None and hit[0] is kb and hit[1] is book and all(
+            book.get(r.id) is rv for (_, r), rv in zip(fired, hit[2].statuses, strict=True)):
+        return hit[2]
+    b = _Builder(kb, None, book)  # type: ignore[arg-type]  # no facts: nothing of the patient goes in here
+    used_sources: list[str] = []
+    guideline_sources: list[str] = []  # cited by fired rows of guideline tables (for `currency`)
+    for table, row in fired:
+        b.add_row(row)
+        for c in row.citations:
+            if c.source not in used_sources:
+                used_sources.append(c.source)
+            if not table.evidence and c.source not in guideline_sources:
+                guideline_sources.append(c.source)
+    followup = b.items["followup"]
+    fixed = _Fixed(goal=b.goal, items={k: tuple(v.values()) for k, v in b.items.items()},
+                   strategies=tuple(b.strategies), counted=tuple(b.counted),
+                   followup_outs=tuple(b.followup_outs.get(k) for k in followup), rationale=tuple(b.rationale),
+                   positions=tuple(b.positions()), used_sources=tuple(used_sources),
+                   guideline_sources=tuple(guideline_sources), reviews={r.row: book.get(r.row) for r in b.rationale},
+                   statuses=tuple(book.get(r.id) for _, r in fired))
+    if len(_FIXED_CACHE) > 20_000:
+        _FIXED_CACHE.clear()
+    _FIXED_CACHE[key] = (kb, book, fixed)
+    return fixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +534,29 @@ def _joined(note: str | None, more: str) -> str:
 _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 
+@dataclass(frozen=True, slots=True)
+class _PossibleTemplate:
+    row: str
+    table: str
+    title: str
+    would_add: list[str]
+    citations: list[CitationOut]
+
+
+_POSSIBLE_CACHE: dict[int, tuple[Row, _PossibleTemplate]] = {}
+
+
+def _possible_template(row: Row) -> _PossibleTemplate:
+    """What a possible row's entry holds apart from the facts it needs (shared between assessments)."""
+    hit = _POSSIBLE_CACHE.get(id(row))
+    if hit is None or hit[0] is not row:
+        if len(_POSSIBLE_CACHE) > 10_000:
+            _POSSIBLE_CACHE.clear()
+        hit = _POSSIBLE_CACHE[id(row)] = (row, _PossibleTemplate(row.id, row.table_id, row.title, list(row.all_codes),
+                                                                 _cites(row.citations)))
+    return hit[1]
+
+
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
                      input_hash: str | None = None, show_evidence: bool = True, trace: bool = True,
                      reviews: ReviewBook | None = None, evaluated: Rows | None = None,
@@ -490,16 +566,14 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     evaluated for these facts (`evaluate`, with `trace` when the trace is wanted), when the caller has them;
     otherwise they are evaluated here (`compiled=False`: by the reference interpreter)."""
     if evaluated is None:
-        evaluated = evaluate(kb, facts, show_evidence, trace=trace, compiled=compiled)
+        evaluated = evaluate_tables(kb, facts, show_evidence, trace=trace, compiled=compiled)
     book = reviews if reviews is not None else kb.review_book
     if book.kb_version != kb.version:
         raise ValueError(f"review statuses of knowledge base {book.kb_version} given for knowledge base {kb.version}")
-    b = _Builder(kb, facts, book)
     possible: list[PossibleRow] = []
     unknown_rows: dict[str, list[str]] = {}
     trace_out: list[TableTrace] = []
-    used_sources: list[str] = []
-    guideline_sources: list[str] = []  # cited by fired rows of guideline tables (for `currency`)
+    fired_rows: list[tuple[Table, Row]] = []
     for table, applies, fired, maybe, tr in evaluated:
         if not applies:
             if trace:
@@ -510,22 +584,29 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
                 raise ValueError(f"table {table.id} was evaluated without its trace")
             trace_out.append(_table_trace(table, applies, tr))
         for row in fired:
-            b.add_row(row)
-            for c in row.citations:
-                if c.source not in used_sources:
-                    used_sources.append(c.source)
-                if not table.evidence and c.source not in guideline_sources:
-                    guideline_sources.append(c.source)
+            fired_rows.append((table, row))
         for row, unknown in maybe:
             needs = sorted(unknown)
-            possible.append(PossibleRow(row=row.id, table=table.id, title=row.title, needs=needs,
-                                        would_add=list(row.all_codes), citations=_cites(row.citations)))
+            t = _possible_template(row)
+            possible.append(PossibleRow(row=t.row, table=t.table, title=t.title, needs=needs, would_add=t.would_add,
+                                        citations=t.citations))
             for f in needs:
                 unknown_rows.setdefault(f, []).append(row.id)
-    regimens, strategies, evidence = apply_caveats(kb, facts, list(b.items["regimens"].values()), b.strategies,
-                                                   list(b.items["evidence"].values()))
-    referrals = list(b.items["referrals"].values())
-    current = current_standard(kb, facts, evidence, regimens, strategies, tuple(guideline_sources)) if evidence else []
+    fx = _fixed(kb, book, fired_rows)
+    guideline_sources = fx.guideline_sources
+    strategies = list(fx.strategies)
+    for i, counted in enumerate(fx.counted):
+        if counted is not None:
+            strategies[i] = _Builder._counted(facts, counted[0], strategies[i], counted[1])
+    followup = list(fx.items["followup"])
+    if facts.ned_date is not None:
+        followup = [replace(item, dates=_Builder._dates(facts.ned_date, out)) if out is not None else item
+                    for item, out in zip(followup, fx.followup_outs, strict=True)]
+    items = fx.items
+    regimens, strategies, evidence = apply_caveats(kb, facts, list(items["regimens"]), strategies,
+                                                   list(items["evidence"]))
+    referrals = list(items["referrals"])
+    current = current_standard(kb, facts, evidence, regimens, strategies, guideline_sources) if evidence else []
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
     elif referrals or not strategies:
@@ -537,30 +618,30 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     return Assessment.model_construct(
         patient_id=patient_id,
         provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
-                              sources=used_sources, newer_evidence="shown" if show_evidence else "hidden",
+                              sources=list(fx.used_sources), newer_evidence="shown" if show_evidence else "hidden",
                               reviews_from=list(book.sources)),
         scope=scope,
         current_standard=current,
-        goal=b.goal,
-        first_steps=list(b.items["first_steps"].values()),
+        goal=fx.goal,
+        first_steps=list(items["first_steps"]),
         strategies=strategies,
-        local_treatment=list(b.items["local_treatment"].values()),
+        local_treatment=list(items["local_treatment"]),
         regimens=regimens,
-        warnings=list(b.items["warnings"].values()),
-        tests=list(b.items["tests"].values()),
-        workup=list(b.items["workup"].values()),
-        prognosis=list(b.items["prognosis"].values()),
-        followup=list(b.items["followup"].values()),
-        considerations=list(b.items["considerations"].values()),
+        warnings=list(items["warnings"]),
+        tests=list(items["tests"]),
+        workup=list(items["workup"]),
+        prognosis=list(items["prognosis"]),
+        followup=followup,
+        considerations=list(items["considerations"]),
         referrals=referrals,
-        positions=b.positions(),
+        positions=list(fx.positions),
         evidence=evidence,
-        currency=currency(kb, tuple(guideline_sources)),
+        currency=currency(kb, guideline_sources),
         possible=possible,
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],
-        rationale=b.rationale,
-        reviews={r.row: book.get(r.row) for r in b.rationale},
+        rationale=list(fx.rationale),
+        reviews=dict(fx.reviews),
         facts=facts.known(),
         derivation_notes=list(facts.notes),
         trace=trace_out,

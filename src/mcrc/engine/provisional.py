@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 from mcrc.engine.assessment import Assessment, Assumption
-from mcrc.engine.evaluate import Rows, _cites, evaluate
+from mcrc.engine.evaluate import Rows, _cites, evaluate_tables
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
 from mcrc.knowledge.expr import facts_of
@@ -100,5 +100,5 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
     assumptions = [Assumption(presumption=p.id, kind=p.kind, assumed=p.assumed, reason=p.reason, fills=p.fills,
                               facts=sorted(settles[p.id]), citations=_cites(p.citations)) for p in used]
     show = strict.provenance.newer_evidence == "shown"
-    table_results = evaluate(kb, filled, show, previous=evaluated, changed=frozenset(changed), compiled=compiled)
+    table_results = evaluate_tables(kb, filled, show, previous=evaluated, changed=frozenset(changed), compiled=compiled)
     return filled, assumptions, table_results

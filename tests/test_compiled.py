@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mcrc
-from mcrc.engine import assess_facts
+from mcrc.engine import assess_facts, canonical_json, input_hash
 from mcrc.engine.assessment import (
     Assessment,
     CitationOut,
@@ -298,3 +298,32 @@ def test_what_is_shared_between_assessments_is_never_changed_by_one():
         for cache in (ev._FIXED_CACHE, ev._POSSIBLE_CACHE, ev._ROW_PARTS_CACHE, ev._TABLE_TRACE_CACHE):
             cache.clear()
         assert render_json(mcrc.assess(case)) == expected, case.get("id")
+
+
+# --- the input hash: orjson where it writes json.dumps's bytes ----------------------------------------------------
+
+def _reference_hash(patient) -> str:
+    import hashlib
+
+    canonical = json.dumps(patient.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_the_input_hash_is_unchanged_on_every_example(path):
+    patient = mcrc.parse_patient(json.loads(path.read_text(encoding="utf-8")))
+    assert input_hash(patient) == _reference_hash(patient)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from((1e-5, 2.5e-7, 9.9e-5, 1e16, 1e-4, -0.0))
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=JSON_VALUES)
+def test_canonical_json_writes_json_dumps_bytes(data):
+    assert canonical_json(data) == json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

@@ -6,7 +6,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from typing import Any
+
+import orjson
 
 from mcrc.engine.assessment import Assessment, Provisional
 from mcrc.engine.branches import find_branches
@@ -19,10 +22,25 @@ from mcrc.knowledge import KnowledgeBase, load_knowledge
 from mcrc.knowledge.reviews import ReviewBook
 from mcrc.patient import Patient, parse_patient
 
+# a number orjson writes differently from json.dumps: below 1e-4 (json 1e-05, orjson 0.00001 or 2.5e-7)
+_SMALL_NUMBER = re.compile(rb"(?:^|[:,\[])-?(?:[0-9.]+e-|0\.0000)")
+
+
+def canonical_json(data: Any) -> bytes:
+    """`json.dumps(data, sort_keys=True, separators=(",", ":"))` as bytes, by orjson where it writes the same
+    bytes (ASCII text without DEL, no number below 1e-4, integers within 64 bits), by json otherwise."""
+    try:
+        raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits
+        raw = None
+    if raw is None or not raw.isascii() or b"\x7f" in raw or _SMALL_NUMBER.search(raw):
+        raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return raw
+
 
 def input_hash(patient: Patient) -> str:
-    canonical = json.dumps(patient.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    """The digest of the validated input (stored with every answer; unchanged by how it is computed)."""
+    return hashlib.sha256(canonical_json(patient.model_dump(mode="json", exclude_none=True))).hexdigest()[:16]
 
 
 def default_show_evidence() -> bool:

@@ -49,12 +49,11 @@ class _Gen:
 
     def __init__(self, table: Table):
         self.table = table
-        self.ns: dict[str, Any] = {"_min": min, "_max": max, "_unknown": _unknown, "TABLE_ID": table.id,
+        self.ns: dict[str, Any] = {"_min": min, "_max": max, "TABLE_ID": table.id,
                                    "HitPolicyViolation": HitPolicyViolation, "AF": table.applies_facts}
         self.names: dict[str, str] = {}  # fact -> local variable
         for i, row in enumerate(table.rows):
             self.ns[f"R{i}"] = row
-            self.ns[f"G{i}"] = row.check_facts
 
     def var(self, fact: str) -> str:
         if fact not in self.names:
@@ -211,6 +210,25 @@ class _Gen:
         body.append("    return (T, a, fired, possible, tuple(tr) if w else None)")
         return body
 
+    def _unknown(self, ind: str, cond: str, names: frozenset[str]) -> list[str]:
+        """Add the unknown facts of an UNKNOWN condition to `u` as the interpreter does (`u |= {f for f in names if
+        unknown}`, iterating the same frozenset): the same set, built in the same order (the branches rank the
+        facts rows wait for in that order when counts tie)."""
+        if not names:
+            return []
+        out = [f"{ind}if {cond} == 1:"]
+        if len(names) == 1:  # an UNKNOWN condition on one fact: the fact is unknown
+            out.append(f"{ind}    u |= {{{next(iter(names))!r}}}")
+            return out
+        out.append(f"{ind}    t = set()")
+        for f in names:
+            if f not in self.names:  # every fact a condition reads is fetched at the top of the function
+                raise AssertionError(f"{self.table.id}: {f} is not fetched")
+            out.append(f"{ind}    if {self.var(f)} is None:")
+            out.append(f"{ind}        t.add({f!r})")
+        out.append(f"{ind}    u |= t")
+        return out
+
     def _row(self, i: int, cs: list[str]) -> list[str]:
         """A row's conditions in order until one is FALSE (nested ifs on the nonzero ones)."""
         lines: list[str] = []
@@ -226,8 +244,11 @@ class _Gen:
         lines.append(f"{ind}    if w:")
         lines.append(f"{ind}        tr.append((2, {''.join(c + ', ' for c in names)}))")
         lines.append(f"{ind}else:")
-        conds = "".join(c + ", " for c in names)
-        lines.append(f"{ind}    possible.append((R{i}, _unknown(get, a, AF, G{i}, ({conds}))))")
+        lines.append(f"{ind}    u = set()")
+        lines += self._unknown(f"{ind}    ", "a", self.table.applies_facts)
+        for j, c in enumerate(names):
+            lines += self._unknown(f"{ind}    ", c, self.table.rows[i].check_facts[j])
+        lines.append(f"{ind}    possible.append((R{i}, u))")
         lines.append(f"{ind}    if w:")
         lines.append(f"{ind}        tr.append((1, {''.join(c + ', ' for c in names)}))")
         for j in range(len(cs) - 1, -1, -1):  # the else branches: stopped at the first FALSE condition
@@ -247,18 +268,6 @@ def compile_table(table: Table) -> CompiledTable:
     exec(code, ns)  # our own generated code, from the validated knowledge base's trees
     return CompiledTable(table=table, rows=ns["rows"], fired=ns["fired"], source=src,
                          off=ns["NOT_APPLIES"])
-
-
-def _unknown(get, a: int, applies_facts: frozenset[str], groups: tuple[frozenset[str], ...],
-             conds: tuple[int, ...]) -> set[str]:
-    """The unknown facts a possible row waits for, collected as the interpreter collects them (same order)."""
-    u: set[str] = set()
-    if a == 1:
-        u |= {f for f in applies_facts if get(f) is None}
-    for names, c in zip(groups, conds, strict=False):
-        if c == 1:
-            u |= {f for f in names if get(f) is None}
-    return u
 
 
 _TABLES: dict[int, tuple[Table, CompiledTable]] = {}

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 from typing import Any
 
 import orjson
@@ -22,8 +21,19 @@ from mcrc.knowledge import KnowledgeBase, load_knowledge
 from mcrc.knowledge.reviews import ReviewBook
 from mcrc.patient import Patient, parse_patient
 
-# a number orjson writes differently from json.dumps: below 1e-4 (json 1e-05, orjson 0.00001 or 2.5e-7)
-_SMALL_NUMBER = re.compile(rb"(?:^|[:,\[])-?(?:[0-9.]+e-|0\.0000)")
+
+def _small_number(raw: bytes) -> bool:
+    """Whether JSON text may hold a number below 1e-4, which orjson writes differently from json.dumps (json
+    1e-05, orjson 0.00001 or 2.5e-7): an exponent `e-` after a digit, or `0.0000` (in a string too: then json
+    writes the text, which is only slower)."""
+    if b"0.0000" in raw:
+        return True
+    i = raw.find(b"e-")
+    while i != -1:
+        if i and 48 <= raw[i - 1] <= 57:
+            return True
+        i = raw.find(b"e-", i + 2)
+    return False
 
 
 def canonical_json(data: Any) -> bytes:
@@ -33,7 +43,7 @@ def canonical_json(data: Any) -> bytes:
         raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # an integer beyond 64 bits
         raw = None
-    if raw is None or not raw.isascii() or b"\x7f" in raw or _SMALL_NUMBER.search(raw):
+    if raw is None or not raw.isascii() or b"\x7f" in raw or _small_number(raw):
         raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     return raw
 

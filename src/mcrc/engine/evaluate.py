@@ -36,7 +36,8 @@ from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
 from mcrc.facts.model import Facts
-from mcrc.knowledge.compile import compiled_table, compiled_tables
+from mcrc.knowledge.compile import compiled as compiled_knowledge
+from mcrc.knowledge.compile import compiled_table
 from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row, Table
 from mcrc.knowledge.reviews import ITEM_STATUS, ReviewBook, RowReview, combine
 from mcrc.logic import Tri
@@ -214,20 +215,10 @@ def evaluate_tables(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True,
             else:
                 out.append(_interpreted_table(evaluate_table(table, values, show_evidence), trace))
         return out
-    tables = compiled_tables(kb)
     if previous is None:
-        if show_evidence:
-            return [ct.rows(values, []) for ct in tables] if trace else [ct.rows(values) for ct in tables]
-        return [ct.off if ct.table.evidence else (ct.rows(values, []) if trace else ct.rows(values)) for ct in tables]
-    out = []
-    for i, ct in enumerate(tables):
-        if not (changed & table_facts(ct.table)):
-            out.append(previous[i])
-        elif not show_evidence and ct.table.evidence:
-            out.append(ct.off)
-        else:
-            out.append(ct.rows(values, []) if trace else ct.rows(values))
-    return out
+        return compiled_knowledge(kb).evaluate(values, trace, show_evidence)
+    redo = [bool(changed & table_facts(t)) for t in kb.tables]
+    return compiled_knowledge(kb).evaluate(values, trace, show_evidence, previous, redo)
 
 
 def fired_rows(table: Table, values: dict, show_evidence: bool = True, compiled: bool = True) -> list[Row]:

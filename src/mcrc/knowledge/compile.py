@@ -1,16 +1,19 @@
-"""The Python backend: each decision table compiled, from the same condition trees as every other backend, into
-generated straight-line code (decision record 0047).
+"""The Python backend: the decision tables compiled, from the same condition trees as every other backend, into
+generated straight-line Python (decision record 0047).
 
 The tree interpreter (`mcrc.knowledge.expr.compile_expr` closures driven by `mcrc.engine.evaluate.evaluate_table`)
 stays the reference; tests prove both give the same results. Truth values inside the generated code are small
 ints in Kleene order (0 FALSE, 1 UNKNOWN, 2 TRUE): AND is `min`, OR is `max`, NOT is `2 - x`, and an atom over an
-unknown fact (None) is 1. Each table gets two functions, generated once per table (at load, or on first use of a
-table built another way):
+unknown fact (None) is 1. Generated once per knowledge base (at load, or on first use of one built another way):
 
-- `rows(values, tr=None)` -> (table, applies, fired rows, possible rows as (row, its unknown facts), trace), for
-  the answer; given a list as `tr`, the trace is per row (result, *results of the conditions evaluated), else None;
-- `fired(values)` -> the rows that fire (defaults included), for hypothetical answers (the branches); its
-  conditions are plain Python booleans (TRUE or not), with short cuts.
+- `evaluate(values, w=False, show=True, prev=None, redo=None)`: every table, in order, each as (table, applies,
+  fired rows, possible rows as (row, its unknown facts), trace); with `w` the trace is per row (result, *results of
+  the conditions evaluated), else None. `show=False` hides the tables of newer-evidence sources (as not applying).
+  With `prev` (the results for other facts) only the tables whose `redo[i]` is true are evaluated again.
+- per table, `fired(values)`: the rows that fire (defaults included), for hypothetical answers (the branches); its
+  conditions are plain Python booleans (TRUE or not), with short cuts;
+- per table, `rows(values, w=False)`: that table alone, as `evaluate` gives it (for tests and tools; generated on
+  first use).
 
 They mirror the interpreter exactly: a row's top-level conditions are evaluated in order until one is FALSE
 (what the trace shows); a default row fires when its table applies and no other row fired; a unique table with
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcrc.errors import HitPolicyViolation
@@ -32,48 +35,41 @@ from mcrc.knowledge.model import KnowledgeBase, Row, Table
 _OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "ne": "!="}
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledTable:
-    table: Table
-    rows: Callable[..., tuple]  # rows(values, tr=None): with a list as `tr`, the trace is recorded in it
-    fired: Callable[[dict], list[Row]]
-    source: str  # the generated code (for reading and debugging)
-    off: tuple  # the result of a table that does not apply (or is hidden: newer evidence off)
+class _Code:
+    """Code over the facts: a fact is read once into a local variable (`names`); constants that are not plain
+    literals go into the namespace `ns` under `prefix`."""
 
-    def trace(self, values: dict) -> tuple:
-        return self.rows(values, [])
-
-
-class _Gen:
-    """Generates the code of one table; constants that are not plain literals go into the namespace."""
-
-    def __init__(self, table: Table):
-        self.table = table
-        self.ns: dict[str, Any] = {"_min": min, "_max": max, "TABLE_ID": table.id,
-                                   "HitPolicyViolation": HitPolicyViolation, "AF": table.applies_facts}
-        self.names: dict[str, str] = {}  # fact -> local variable
-        for i, row in enumerate(table.rows):
-            self.ns[f"R{i}"] = row
+    def __init__(self, ns: dict[str, Any], names: dict[str, str], prefix: str = ""):
+        self.ns, self.names, self.prefix = ns, names, prefix
 
     def var(self, fact: str) -> str:
         if fact not in self.names:
             self.names[fact] = f"x{len(self.names)}"
         return self.names[fact]
 
-    def lit(self, value: Any) -> str:
-        if isinstance(value, bool | str) or (type(value) is int) or (type(value) is float and math.isfinite(value)):
-            return repr(value)
-        name = f"K{len(self.ns)}"
+    def const(self, value: Any) -> str:
+        name = f"{self.prefix}K{len(self.ns)}"
         self.ns[name] = value
         return name
 
+    def lit(self, value: Any) -> str:
+        if isinstance(value, bool | str) or (type(value) is int) or (type(value) is float and math.isfinite(value)):
+            return repr(value)
+        return self.const(value)
+
+    def members(self, e: In) -> str:
+        if all(isinstance(v, bool | str) or type(v) is int for v in e.values):
+            return "{" + ", ".join(repr(v) for v in e.values) + "}"  # folded into a frozenset constant
+        return self.const(frozenset(e.values))
+
     def expr(self, e: Expr) -> str:
+        """An int in Kleene order."""
         if isinstance(e, Eq):
             x = self.var(e.fact)
             return f"(1 if {x} is None else 2 if {x} == {self.lit(e.value)} else 0)"
         if isinstance(e, In):
             x = self.var(e.fact)
-            return f"(1 if {x} is None else 2 if {x} in {self._members(e)} else 0)"
+            return f"(1 if {x} is None else 2 if {x} in {self.members(e)} else 0)"
         if isinstance(e, Cmp):
             x = self.var(e.fact)
             return f"(1 if {x} is None else 2 if {x} {_OPS[e.op]} {self.lit(e.value)} else 0)"
@@ -96,7 +92,7 @@ class _Gen:
         if isinstance(e, Eq):
             return f"{self.var(e.fact)} == {self.lit(e.value)}"  # None equals no value of a fact
         if isinstance(e, In):
-            return f"{self.var(e.fact)} in {self._members(e)}"
+            return f"{self.var(e.fact)} in {self.members(e)}"
         if isinstance(e, Cmp):
             x = self.var(e.fact)
             return f"({x} is not None and {x} {_OPS[e.op]} {self.lit(e.value)})"
@@ -118,7 +114,7 @@ class _Gen:
             return f"({x} is not None and {x} != {self.lit(e.value)})"
         if isinstance(e, In):
             x = self.var(e.fact)
-            return f"({x} is not None and {x} not in {self._members(e)})"
+            return f"({x} is not None and {x} not in {self.members(e)})"
         if isinstance(e, Cmp):
             x = self.var(e.fact)
             return f"({x} is not None and not {x} {_OPS[e.op]} {self.lit(e.value)})"
@@ -133,84 +129,52 @@ class _Gen:
             return self.true(e.item)
         raise TypeError(f"not a condition node: {e!r}")
 
-    def _members(self, e: In) -> str:
-        if all(isinstance(v, bool | str) or type(v) is int for v in e.values):
-            return "{" + ", ".join(repr(v) for v in e.values) + "}"  # folded into a frozenset constant
-        name = f"K{len(self.ns)}"
-        self.ns[name] = frozenset(e.values)
-        return name
 
-    def source(self) -> str:
-        t = self.table
-        applies = self.expr(t.applies)
-        applies_vars = dict(self.names)
-        conds = [[self.expr(c) for c in conjuncts(r.when)] if not r.default else [] for r in t.rows]
-        out: list[str] = []
-        out += self._function("rows", applies, applies_vars, conds)
-        names = dict(self.names)
-        self.names = {}
-        applies = self.true(t.applies)
-        applies_vars = dict(self.names)
-        conds = [[self.true(c) for c in conjuncts(r.when)] if not r.default else [] for r in t.rows]
-        out += self._function("fired", applies, applies_vars, conds)
-        self.names = names
-        return "\n".join(out) + "\n"
+class _Table:
+    """The code of one table; its rows, result when it does not apply and id are `{prefix}R<i>`, `{prefix}OFF`,
+    `{prefix}T` and `{prefix}ID` in the namespace."""
 
-    def _function(self, mode: str, applies: str, applies_vars: dict[str, str], conds: list[list[str]]) -> list[str]:
-        t = self.table
-        body = [f"def {mode}(v{', tr=None' if mode == 'rows' else ''}):", "    get = v.get"]
-        body += [f"    {x} = get({f!r})" for f, x in applies_vars.items()]
-        body.append(f"    a = {applies}")
-        rest = [(f, x) for f, x in self.names.items() if f not in applies_vars]
-        if mode == "fired":  # `a` and the conditions are bools here: TRUE or not
-            body.append("    if not a:")
-            body.append("        return []")
-        else:
-            body.append("    if a == 0:")
-            body.append("        return NOT_APPLIES")
-        body += [f"    {x} = get({f!r})" for f, x in rest]
-        body.append("    fired = []")
+    def __init__(self, table: Table, prefix: str, ns: dict[str, Any]):
+        self.table, self.p, self.ns = table, prefix, ns
+        ns[f"{prefix}T"] = table
+        ns[f"{prefix}ID"] = table.id
+        ns[f"{prefix}OFF"] = (table, 0, (), (), None)
+        for i, row in enumerate(table.rows):
+            ns[f"{prefix}R{i}"] = row
+
+    def facts(self, code: _Code) -> None:
+        """Give every fact the table reads its variable (so that all are read before the table's code runs)."""
+        code.expr(self.table.applies)
+        for r in self.table.rows:
+            if not r.default:
+                code.expr(r.when)
+
+    def block(self, code: _Code, ind: str) -> list[str]:
+        """Statements setting `res` to the table's result (`w`: record the trace)."""
+        t, p = self.table, self.p
+        lines = [f"{ind}a = {code.expr(t.applies)}", f"{ind}if a == 0:", f"{ind}    res = {p}OFF", f"{ind}else:"]
+        ind += "    "
+        lines += [f"{ind}fired = []", f"{ind}possible = []", f"{ind}tr = [] if w else None"]
         defaults = [i for i, r in enumerate(t.rows) if r.default]
-        if mode != "fired":
-            body.append("    possible = []")
-        if mode == "rows":
-            body.append("    w = tr is not None")
         for i, row in enumerate(t.rows):
-            body.append(f"    # {row.id}")
+            lines.append(f"{ind}# {row.id}")
             if row.default:
-                if mode == "rows":
-                    body.append("    if w:")
-                    body.append("        tr.append(None)")
+                lines += [f"{ind}if w:", f"{ind}    tr.append(None)"]
                 continue
-            cs = conds[i]
-            if mode == "fired":
-                test = " and ".join(cs) or "True"
-                body.append(f"    if {test}:")
-                body.append(f"        fired.append(R{i})")
-                continue
-            body += self._row(i, cs)
-        if mode == "fired":
-            if t.hit == "unique":
-                body.append("    if len(fired) > 1:")
-                body.append("        raise HitPolicyViolation(TABLE_ID, [r.id for r in fired])")
-            if defaults:
-                body.append("    if not fired:")
-                body.append(f"        fired.append(R{defaults[-1]})")
-            body.append("    return fired")
-            return body
+            lines += self._row(code, i, [code.expr(c) for c in conjuncts(row.when)], ind)
         if defaults:
-            body.append("    d = 2 if a == 2 and not fired else 0")
-            body.append("    if w:")
-            body += [f"        tr[{i}] = (d,)" for i in defaults]
-            body.append("    if d:")
-            body += [f"        fired.append(R{i})" for i in defaults]
+            lines.append(f"{ind}d = 2 if a == 2 and not fired else 0")
+            lines.append(f"{ind}if w:")
+            lines += [f"{ind}    tr[{i}] = (d,)" for i in defaults]
+            lines.append(f"{ind}if d:")
+            lines += [f"{ind}    fired.append({p}R{i})" for i in defaults]
         if t.hit == "unique":
-            body.append("    if len(fired) > 1:")
-            body.append("        raise HitPolicyViolation(TABLE_ID, [r.id for r in fired])")
-        body.append("    return (T, a, fired, possible, tuple(tr) if w else None)")
-        return body
+            lines.append(f"{ind}if len(fired) > 1:")
+            lines.append(f"{ind}    raise HitPolicyViolation({p}ID, [r.id for r in fired])")
+        lines.append(f"{ind}res = ({p}T, a, fired, possible, tuple(tr) if w else None)")
+        return lines
 
-    def _unknown(self, ind: str, cond: str, names: frozenset[str]) -> list[str]:
+    def _unknown(self, code: _Code, ind: str, cond: str, names: frozenset[str]) -> list[str]:
         """Add the unknown facts of an UNKNOWN condition to `u` as the interpreter does (`u |= {f for f in names if
         unknown}`, iterating the same frozenset): the same set, built in the same order (the branches rank the
         facts rows wait for in that order when counts tie)."""
@@ -222,56 +186,146 @@ class _Gen:
             return out
         out.append(f"{ind}    t = set()")
         for f in names:
-            if f not in self.names:  # every fact a condition reads is fetched at the top of the function
-                raise AssertionError(f"{self.table.id}: {f} is not fetched")
-            out.append(f"{ind}    if {self.var(f)} is None:")
+            if f not in code.names:  # every fact a condition reads is read before the table's code
+                raise AssertionError(f"{self.table.id}: {f} is not read")
+            out.append(f"{ind}    if {code.var(f)} is None:")
             out.append(f"{ind}        t.add({f!r})")
         out.append(f"{ind}    u |= t")
         return out
 
-    def _row(self, i: int, cs: list[str]) -> list[str]:
+    def _row(self, code: _Code, i: int, cs: list[str], base: str) -> list[str]:
         """A row's conditions in order until one is FALSE (nested ifs on the nonzero ones)."""
+        row = f"{self.p}R{i}"
         lines: list[str] = []
-        ind = "    "
+        ind = base
         for j, c in enumerate(cs):
             lines.append(f"{ind}c{j} = {c}")
             lines.append(f"{ind}if c{j}:")
             ind += "    "
         names = [f"c{j}" for j in range(len(cs))]
-        all_true = " and ".join(["a == 2", *(f"{c} == 2" for c in names)])
-        lines.append(f"{ind}if {all_true}:")
-        lines.append(f"{ind}    fired.append(R{i})")
+        listed = "".join(c + ", " for c in names)
+        lines.append(f"{ind}if {' and '.join(['a == 2', *(f'{c} == 2' for c in names)])}:")
+        lines.append(f"{ind}    fired.append({row})")
         lines.append(f"{ind}    if w:")
-        lines.append(f"{ind}        tr.append((2, {''.join(c + ', ' for c in names)}))")
+        lines.append(f"{ind}        tr.append((2, {listed}))")
         lines.append(f"{ind}else:")
         lines.append(f"{ind}    u = set()")
-        lines += self._unknown(f"{ind}    ", "a", self.table.applies_facts)
+        lines += self._unknown(code, f"{ind}    ", "a", self.table.applies_facts)
         for j, c in enumerate(names):
-            lines += self._unknown(f"{ind}    ", c, self.table.rows[i].check_facts[j])
-        lines.append(f"{ind}    possible.append((R{i}, u))")
+            lines += self._unknown(code, f"{ind}    ", c, self.table.rows[i].check_facts[j])
+        lines.append(f"{ind}    possible.append(({row}, u))")
         lines.append(f"{ind}    if w:")
-        lines.append(f"{ind}        tr.append((1, {''.join(c + ', ' for c in names)}))")
+        lines.append(f"{ind}        tr.append((1, {listed}))")
         for j in range(len(cs) - 1, -1, -1):  # the else branches: stopped at the first FALSE condition
-            pad = "    " * (j + 1)
+            pad = base + "    " * j
             lines.append(f"{pad}elif w:")
             lines.append(f"{pad}    tr.append((0, {''.join(c + ', ' for c in names[:j + 1])}))")
         return lines
 
+    def fired_function(self, name: str) -> list[str]:
+        """`def <name>(v)`: the rows that fire, as the interpreter's `fired_in_table` gives them."""
+        t, p = self.table, self.p
+        code = _Code(self.ns, {}, p)
+        applies = code.true(t.applies)
+        first = dict(code.names)
+        conds = [" and ".join(code.true(c) for c in conjuncts(r.when)) or "True" for r in t.rows]
+        lines = [f"def {name}(v):", "    get = v.get"]
+        lines += [f"    {x} = get({f!r})" for f, x in first.items()]
+        lines += [f"    if not {applies}:", "        return []"]
+        lines += [f"    {x} = get({f!r})" for f, x in code.names.items() if f not in first]
+        lines.append("    fired = []")
+        defaults = [i for i, r in enumerate(t.rows) if r.default]
+        for i, row in enumerate(t.rows):
+            if not row.default:
+                lines += [f"    # {row.id}", f"    if {conds[i]}:", f"        fired.append({p}R{i})"]
+        if t.hit == "unique":
+            lines.append("    if len(fired) > 1:")
+            lines.append(f"        raise HitPolicyViolation({p}ID, [r.id for r in fired])")
+        if defaults:
+            lines += ["    if not fired:", f"        fired.append({p}R{defaults[-1]})"]
+        lines.append("    return fired")
+        return lines
+
+    def rows_function(self, name: str) -> list[str]:
+        """`def <name>(v, w=False)`: the table alone, as `evaluate` gives it."""
+        code = _Code(self.ns, {}, self.p)
+        self.facts(code)
+        lines = [f"def {name}(v, w=False):", "    get = v.get"]
+        lines += [f"    {x} = get({f!r})" for f, x in code.names.items()]
+        lines += self.block(code, "    ")
+        lines.append("    return res")
+        return lines
+
+
+def _namespace() -> dict[str, Any]:
+    return {"_min": min, "_max": max, "HitPolicyViolation": HitPolicyViolation}
+
+
+def _run(lines: list[str], ns: dict[str, Any], name: str) -> str:
+    src = "\n".join(lines) + "\n"
+    exec(compile(src, name, "exec"), ns)  # our own generated code, from the validated knowledge base's trees
+    return src
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTable:
+    table: Table
+    fired: Callable[[dict], list[Row]]
+    off: tuple  # the result of a table that does not apply (or is hidden: newer evidence off)
+    source: str  # the generated code (for reading and debugging)
+    _rows: list = field(default_factory=list, repr=False)
+
+    def rows(self, values: dict, w: bool = False) -> tuple:
+        """This table alone, as `CompiledKnowledge.evaluate` gives it (generated on first use)."""
+        if not self._rows:
+            ns = _namespace()
+            _run(_Table(self.table, "", ns).rows_function("rows"), ns, f"<mcrc table {self.table.id} rows>")
+            self._rows.append(ns["rows"])
+        return self._rows[0](values, w)
+
+    def trace(self, values: dict) -> tuple:
+        return self.rows(values, True)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledKnowledge:
+    evaluate: Callable[..., list]  # evaluate(values, w=False, show=True, prev=None, redo=None)
+    tables: tuple[CompiledTable, ...]
+    source: str
+
 
 def compile_table(table: Table) -> CompiledTable:
-    gen = _Gen(table)
-    src = gen.source()
-    ns = dict(gen.ns)
-    ns["T"] = table
-    ns["NOT_APPLIES"] = (table, 0, (), (), None)
-    code = compile(src, f"<mcrc table {table.id}>", "exec")
-    exec(code, ns)  # our own generated code, from the validated knowledge base's trees
-    return CompiledTable(table=table, rows=ns["rows"], fired=ns["fired"], source=src,
-                         off=ns["NOT_APPLIES"])
+    ns = _namespace()
+    src = _run(_Table(table, "", ns).fired_function("fired"), ns, f"<mcrc table {table.id}>")
+    return CompiledTable(table=table, fired=ns["fired"], off=ns["OFF"], source=src)
+
+
+def compile_knowledge(kb: KnowledgeBase) -> CompiledKnowledge:
+    ns = _namespace()
+    code = _Code(ns, {})
+    tables = [_Table(t, f"t{k}_", ns) for k, t in enumerate(kb.tables)]
+    for t in tables:
+        t.facts(code)
+    lines = ["def evaluate(v, w=False, show=True, prev=None, redo=None):", "    get = v.get"]
+    lines += [f"    {x} = get({f!r})" for f, x in code.names.items()]
+    lines += ["    out = []", "    append = out.append"]
+    for k, t in enumerate(tables):
+        lines.append(f"    # table {t.table.id}")
+        lines.append(f"    if prev is not None and not redo[{k}]:")
+        lines.append(f"        append(prev[{k}])")
+        if t.table.evidence:
+            lines.append("    elif not show:")
+            lines.append(f"        append(t{k}_OFF)")
+        lines.append("    else:")
+        lines += t.block(code, "        ")
+        lines.append("        append(res)")
+    lines.append("    return out")
+    src = _run(lines, ns, f"<mcrc knowledge {kb.version}>")
+    return CompiledKnowledge(evaluate=ns["evaluate"], tables=tuple(compiled_table(t) for t in kb.tables), source=src)
 
 
 _TABLES: dict[int, tuple[Table, CompiledTable]] = {}
-_KBS: dict[int, tuple[KnowledgeBase, tuple[CompiledTable, ...]]] = {}
+_KBS: dict[int, tuple[KnowledgeBase, CompiledKnowledge]] = {}
 
 
 def compiled_table(table: Table) -> CompiledTable:
@@ -284,11 +338,16 @@ def compiled_table(table: Table) -> CompiledTable:
     return hit[1]
 
 
-def compiled_tables(kb: KnowledgeBase) -> tuple[CompiledTable, ...]:
-    """The compiled functions of every table of a knowledge base, in table order."""
+def compiled(kb: KnowledgeBase) -> CompiledKnowledge:
+    """The compiled knowledge base, generated on first use (the loader does it at load)."""
     hit = _KBS.get(id(kb))
     if hit is None or hit[0] is not kb:
         if len(_KBS) > 100:
             _KBS.clear()
-        hit = _KBS[id(kb)] = (kb, tuple(compiled_table(t) for t in kb.tables))
+        hit = _KBS[id(kb)] = (kb, compile_knowledge(kb))
     return hit[1]
+
+
+def compiled_tables(kb: KnowledgeBase) -> tuple[CompiledTable, ...]:
+    """The compiled functions of every table of a knowledge base, in table order."""
+    return compiled(kb).tables

@@ -44,6 +44,7 @@ from mcrc.facts.model import Facts
 from mcrc.knowledge.compile import compiled, compiled_table, compiled_tables
 from mcrc.knowledge.expr import And, Cmp, Eq, In, Known, Not, Or
 from mcrc.render import render_json
+from tests.test_history_derivation import histories
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -369,3 +370,31 @@ JSON_VALUES = st.recursive(
 @given(data=JSON_VALUES)
 def test_canonical_json_writes_json_dumps_bytes(data):
     assert canonical_json(data) == json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+# --- derivation: the per-class shortcut gives what the History methods give ------------------------------------
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=histories(), unknown_drugs=st.booleans())
+def test_class_exposure_shortcut_matches_the_history(data, unknown_drugs):
+    """derive_facts asks History about a drug class only when some course may hold it; every other class is
+    'not exposed, not refractory', exactly what History answers for it."""
+    import datetime as dt
+
+    from mcrc.facts.history import CLASSES, History, Params
+    from mcrc.vocabulary import load_vocabulary
+
+    if unknown_drugs and data["treatment_history"]["courses"]:
+        del data["treatment_history"]["courses"][0]["regimen"]  # the agents not recorded
+    try:
+        patient = mcrc.parse_patient(data)
+    except mcrc.InputError:
+        return
+    today = dt.date(2026, 12, 7)
+    v = mcrc.derive_facts(patient, KB.definitions, today=today).values
+    h = History(patient, load_vocabulary(), Params.from_definitions(KB.definitions), today)
+    if unknown_drugs and h.courses:
+        assert None in [h.classes(c) for c in h.courses]
+    for klass in CLASSES:
+        assert v[f"{klass}_exposed"] == h.exposed(klass), klass
+        assert v[f"{klass}_refractory"] == h.refractory(klass), klass

@@ -398,3 +398,27 @@ def test_class_exposure_shortcut_matches_the_history(data, unknown_drugs):
     for klass in CLASSES:
         assert v[f"{klass}_exposed"] == h.exposed(klass), klass
         assert v[f"{klass}_refractory"] == h.refractory(klass), klass
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=random_values())
+def test_compiled_constraints_match_the_interpreter(values):
+    """The constraints the branches check (constraints.yaml), generated from their trees, break exactly where the
+    interpreted trees do."""
+    from mcrc.engine.branches import _constraints_of, _possible
+
+    for fact in _constraints_of(KB):
+        assert _possible(KB, values, fact) == _possible(KB, values, fact, compiled=False), fact
+
+
+def test_the_random_facts_break_constraints():
+    import random
+
+    from mcrc.engine.branches import _constraints_of, _possible
+
+    rnd = random.Random(5)
+    broken = set()
+    for _ in range(300):
+        values = {n: (None if rnd.random() < 0.3 else rnd.choice(DOMAINS[n])) for n in NAMES}
+        broken |= {f for f in _constraints_of(KB) if not _possible(KB, values, f)}
+    assert len(broken) >= 0.8 * len(_constraints_of(KB)), sorted(set(_constraints_of(KB)) - broken)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
 from itertools import chain
 
@@ -20,6 +21,7 @@ from mcrc.engine.evaluate import Rows, fired_rows, table_facts
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
+from mcrc.knowledge.compile import compile_breaks
 from mcrc.knowledge.expr import compile_expr, facts_of
 from mcrc.knowledge.model import KnowledgeBase, Row
 from mcrc.logic import Tri
@@ -40,20 +42,33 @@ def value_words(value) -> str:
 
 
 _CONSTRAINTS: dict[int, tuple[KnowledgeBase, dict[str, tuple]]] = {}
+_BREAKS: dict[int, tuple[KnowledgeBase, dict[str, Callable[[dict], bool]]]] = {}
 
 
-def _possible(kb: KnowledgeBase, values: dict, fact: str) -> bool:
-    """False when setting `fact` breaks a constraint (a combination no real patient can produce); only the
-    constraints that read the fact are checked, the others held before it was set."""
+def _constraints_of(kb: KnowledgeBase) -> dict[str, tuple]:
+    """The constraints reading each fact, as (if, then) trees (cached per knowledge base)."""
     hit = _CONSTRAINTS.get(id(kb))
     if hit is None or hit[0] is not kb:
         by_fact: dict[str, list] = {}
         for c in kb.constraints:
-            pair = (compile_expr(c.if_), compile_expr(c.then))
             for f in facts_of(c.if_) | facts_of(c.then):
-                by_fact.setdefault(f, []).append(pair)
+                by_fact.setdefault(f, []).append((c.if_, c.then))
         hit = _CONSTRAINTS[id(kb)] = (kb, {f: tuple(v) for f, v in by_fact.items()})
-    return not any(if_(values) is Tri.TRUE and then(values) is Tri.FALSE for if_, then in hit[1].get(fact, ()))
+    return hit[1]
+
+
+def _possible(kb: KnowledgeBase, values: dict, fact: str, compiled: bool = True) -> bool:
+    """False when setting `fact` breaks a constraint (a combination no real patient can produce); only the
+    constraints that read the fact are checked, the others held before it was set. By code generated from the
+    constraints' trees (mcrc.knowledge.compile.compile_breaks), or with `compiled=False` by the interpreter."""
+    if not compiled:
+        return not any(compile_expr(if_)(values) is Tri.TRUE and compile_expr(then)(values) is Tri.FALSE
+                       for if_, then in _constraints_of(kb).get(fact, ()))
+    hit = _BREAKS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        hit = _BREAKS[id(kb)] = (kb, {f: compile_breaks(list(pairs)) for f, pairs in _constraints_of(kb).items()})
+    breaks = hit[1].get(fact)
+    return breaks is None or not breaks(values)
 
 
 # questions in the words a board uses, where the catalog's description is written for the knowledge base's authors
@@ -91,6 +106,17 @@ def _shaping(row: Row) -> bool:
     hit = _SHAPING_ROWS.get(id(row))
     if hit is None or hit[0] is not row:
         hit = _SHAPING_ROWS[id(row)] = (row, bool(row.strategies) or any(s in row.outputs for s in _SHAPING))
+    return hit[1]
+
+
+_SHAPING_IDS: dict[int, tuple[KnowledgeBase, frozenset[int]]] = {}
+
+
+def _shaping_ids(kb: KnowledgeBase) -> frozenset[int]:
+    """The identities of a knowledge base's answer-shaping rows (which it keeps alive)."""
+    hit = _SHAPING_IDS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        hit = _SHAPING_IDS[id(kb)] = (kb, frozenset(id(r) for t in kb.tables for r in t.rows if _shaping(r)))
     return hit[1]
 
 
@@ -194,12 +220,12 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
     values = facts.values
     waiting: Counter[str] = Counter()
     base: list[tuple[Row, ...]] = []
-    shaping, branchable = _shaping, _BRANCHABLE
+    shaping, branchable = _shaping_ids(kb), _BRANCHABLE
     for _, _, fired, possible, _ in evaluated:
         for row, unknown in possible:
-            if shaping(row):
+            if id(row) in shaping:
                 waiting.update([f for f in unknown if f in branchable])
-        base.append(tuple([r for r in fired if shaping(r)]) if fired else ())
+        base.append(tuple([r for r in fired if id(r) in shaping]) if fired else ())
     if not waiting:
         return []
     out: list[Branch] = []
@@ -212,12 +238,12 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
         for value in domain:
             values[fact] = value  # set in place and restored below (a copy of every fact per value costs more)
             try:
-                if not _possible(kb, values, fact):
+                if not _possible(kb, values, fact, compiled):
                     continue
                 per_table = list(base)
                 for i in readers:
-                    per_table[i] = tuple(r for r in fired_rows(kb.tables[i], values, show_evidence, compiled)
-                                         if _shaping(r))
+                    per_table[i] = tuple([r for r in fired_rows(kb.tables[i], values, show_evidence, compiled)
+                                          if id(r) in shaping])
             except HitPolicyViolation:
                 # two rows of a unique table: `mcrc verify` proves no consistent patient does that, so the facts
                 # around this value are not a patient's (e.g. raw cohort rows); the value is not a branch

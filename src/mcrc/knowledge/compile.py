@@ -324,6 +324,19 @@ def compile_knowledge(kb: KnowledgeBase) -> CompiledKnowledge:
     return CompiledKnowledge(evaluate=ns["evaluate"], tables=tuple(compiled_table(t) for t in kb.tables), source=src)
 
 
+def compile_breaks(pairs: list[tuple[Expr, Expr]], name: str = "breaks") -> Callable[[dict], bool]:
+    """A function telling whether facts break any of the pairs (if, then): `if` TRUE and `then` FALSE (the
+    constraints.yaml check: a combination no real patient can produce), generated from the same trees."""
+    ns = _namespace()
+    code = _Code(ns, {}, "c_")
+    tests = [f"({code.true(if_)} and {code.false(then)})" for if_, then in pairs]
+    lines = [f"def {name}(v):", "    get = v.get"]
+    lines += [f"    {x} = get({f!r})" for f, x in code.names.items()]
+    lines.append(f"    return {' or '.join(tests) or 'False'}")
+    _run(lines, ns, f"<mcrc constraints {name}>")
+    return ns[name]
+
+
 _TABLES: dict[int, tuple[Table, CompiledTable]] = {}
 _KBS: dict[int, tuple[KnowledgeBase, CompiledKnowledge]] = {}
 

@@ -96,7 +96,10 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
             for f in p.facts:
                 new[f] = p.value
     filled = Facts(values=new, ned_date=origin.ned_date, notes=origin.notes)
-    changed = {f for f in FACTS if new.get(f) != values.get(f)}
+    if origin is facts:  # only reported findings were set: the facts they set are the only ones that can differ
+        changed = {f for p in used for f in p.facts if new.get(f) != values.get(f)}
+    else:
+        changed = {f for f in FACTS if new.get(f) != values.get(f)}
     assumptions = [Assumption(presumption=p.id, kind=p.kind, assumed=p.assumed, reason=p.reason, fills=p.fills,
                               facts=sorted(settles[p.id]), citations=_cites(p.citations)) for p in used]
     show = strict.provenance.newer_evidence == "shown"

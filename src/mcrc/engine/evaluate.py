@@ -30,7 +30,7 @@ from mcrc.engine.assessment import (
     UnknownFact,
     View,
 )
-from mcrc.engine.caveats import apply_caveats
+from mcrc.engine.caveats import active_rules, apply_rules
 from mcrc.engine.current import approval_of, currency, current_standard
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
@@ -478,6 +478,20 @@ class _Fixed:
 
 
 _FIXED_CACHE: dict[tuple, tuple[KnowledgeBase, ReviewBook, _Fixed]] = {}
+_CAVEATED: dict[tuple, tuple[_Fixed, tuple, tuple]] = {}
+
+
+def _with_caveats(kb: KnowledgeBase, fx: _Fixed, rules: list) -> tuple[list, list, list]:
+    """apply_rules over the shared options of `fx` (no strategy counts the patient's months), kept per options and
+    rules: the same caveats recur across patients."""
+    key = (id(fx), tuple(id(r) for r in rules))
+    hit = _CAVEATED.get(key)
+    if hit is None or hit[0] is not fx or any(a is not b for a, b in zip(hit[1], rules, strict=True)):
+        if len(_CAVEATED) > 20_000:
+            _CAVEATED.clear()
+        out = apply_rules(kb, rules, list(fx.items["regimens"]), list(fx.strategies), list(fx.items["evidence"]))
+        hit = _CAVEATED[key] = (fx, tuple(rules), tuple(tuple(x) for x in out))
+    return list(hit[2][0]), list(hit[2][1]), list(hit[2][2])
 
 
 def _fixed(kb: KnowledgeBase, book: ReviewBook, fired: list[tuple[Table, Row]]) -> _Fixed:
@@ -525,26 +539,19 @@ def _joined(note: str | None, more: str) -> str:
 _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class _PossibleTemplate:
-    row: str
-    table: str
-    title: str
-    would_add: list[str]
-    citations: list[CitationOut]
+_POSSIBLE_CACHE: dict[tuple, tuple[Row, PossibleRow]] = {}
 
 
-_POSSIBLE_CACHE: dict[int, tuple[Row, _PossibleTemplate]] = {}
-
-
-def _possible_template(row: Row) -> _PossibleTemplate:
-    """What a possible row's entry holds apart from the facts it needs (shared between assessments)."""
-    hit = _POSSIBLE_CACHE.get(id(row))
+def _possible_row(row: Row, needs: tuple[str, ...]) -> PossibleRow:
+    """The entry of a possible row waiting for `needs` (shared between assessments: nothing modifies it)."""
+    key = (id(row), needs)
+    hit = _POSSIBLE_CACHE.get(key)
     if hit is None or hit[0] is not row:
-        if len(_POSSIBLE_CACHE) > 10_000:
+        if len(_POSSIBLE_CACHE) > 50_000:
             _POSSIBLE_CACHE.clear()
-        hit = _POSSIBLE_CACHE[id(row)] = (row, _PossibleTemplate(row.id, row.table_id, row.title, list(row.all_codes),
-                                                                 _cites(row.citations)))
+        hit = _POSSIBLE_CACHE[key] = (row, PossibleRow(row=row.id, table=row.table_id, title=row.title,
+                                                       needs=list(needs), would_add=list(row.all_codes),
+                                                       citations=_cites(row.citations)))
     return hit[1]
 
 
@@ -577,10 +584,8 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         for row in fired:
             fired_rows.append((table, row))
         for row, unknown in maybe:
-            needs = sorted(unknown)
-            t = _possible_template(row)
-            possible.append(PossibleRow(row=t.row, table=t.table, title=t.title, needs=needs, would_add=t.would_add,
-                                        citations=t.citations))
+            needs = tuple(sorted(unknown))
+            possible.append(_possible_row(row, needs))
             for f in needs:
                 unknown_rows.setdefault(f, []).append(row.id)
     fx = _fixed(kb, book, fired_rows)
@@ -594,8 +599,14 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         followup = [replace(item, dates=_Builder._dates(facts.ned_date, out)) if out is not None else item
                     for item, out in zip(followup, fx.followup_outs, strict=True)]
     items = fx.items
-    regimens, strategies, evidence = apply_caveats(kb, facts, list(items["regimens"]), strategies,
-                                                   list(items["evidence"]))
+    rules = active_rules(kb, facts)
+    if not rules:
+        regimens, evidence = list(items["regimens"]), list(items["evidence"])
+    elif any(c is not None for c in fx.counted):  # strategies with the patient's months: not shared
+        regimens, strategies, evidence = apply_rules(kb, rules, list(items["regimens"]), strategies,
+                                                     list(items["evidence"]))
+    else:
+        regimens, strategies, evidence = _with_caveats(kb, fx, rules)
     referrals = list(items["referrals"])
     current = current_standard(kb, facts, evidence, regimens, strategies, guideline_sources) if evidence else []
     if any(r.code == "out_of_scope" for r in referrals):

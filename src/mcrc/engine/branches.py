@@ -11,10 +11,10 @@ recommendations of their own.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from itertools import chain
+from operator import itemgetter
 
 from mcrc.engine.assessment import Branch, Outcome
 from mcrc.engine.evaluate import Rows, fired_rows, table_facts
@@ -218,18 +218,21 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
     """The unknown facts that change the answer most, each with the answer for its values (module docstring).
     `compiled=False`: the hypothetical answers are evaluated by the reference interpreter."""
     values = facts.values
-    waiting: Counter[str] = Counter()
+    waiting: dict[str, int] = {}  # how many answer-shaping rows wait for each fact, in the order first met
     base: list[tuple[Row, ...]] = []
     shaping, branchable = _shaping_ids(kb), _BRANCHABLE
     for _, _, fired, possible, _ in evaluated:
         for row, unknown in possible:
             if id(row) in shaping:
-                waiting.update([f for f in unknown if f in branchable])
+                for f in unknown:
+                    if f in branchable:
+                        waiting[f] = waiting.get(f, 0) + 1
         base.append(tuple([r for r in fired if id(r) in shaping]) if fired else ())
     if not waiting:
         return []
     out: list[Branch] = []
-    for fact, _ in waiting.most_common(MAX_CANDIDATES):
+    # the most waited-for first, ties in the order first met (as Counter.most_common gives them)
+    for fact, _ in sorted(waiting.items(), key=itemgetter(1), reverse=True)[:MAX_CANDIDATES]:
         spec = FACTS[fact]
         domain = (True, False) if spec.kind == "bool" else spec.values
         readers = _readers(kb, fact)

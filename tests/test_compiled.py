@@ -422,3 +422,28 @@ def test_the_random_facts_break_constraints():
         values = {n: (None if rnd.random() < 0.3 else rnd.choice(DOMAINS[n])) for n in NAMES}
         broken |= {f for f in _constraints_of(KB) if not _possible(KB, values, f)}
     assert len(broken) >= 0.8 * len(_constraints_of(KB)), sorted(set(_constraints_of(KB)) - broken)
+
+
+def test_the_engine_builds_assessments_as_model_construct_does(monkeypatch):
+    """The engine fills an Assessment's fields directly; model_construct gives the same object on every example."""
+    import mcrc.engine.evaluate as ev
+    from mcrc.engine.assessment import Assessment as Model
+
+    made: list[tuple[dict, object, dict, set]] = []
+
+    def spy(**values):
+        got = ev_construct(**values)  # as built (assess sets the branches and provisional answer afterwards)
+        made.append((dict(values), got, dict(got.__dict__), set(got.model_fields_set)))
+        return got
+
+    ev_construct = ev._construct
+    monkeypatch.setattr(ev, "_construct", spy)
+    for path in EXAMPLES:
+        mcrc.assess(json.loads(path.read_text(encoding="utf-8")))
+    assert len(made) >= len(EXAMPLES)
+    for values, got, fields, fields_set in made:
+        want = Model.model_construct(**values)
+        assert fields == want.__dict__ and list(fields) == list(want.__dict__)
+        assert fields_set == want.model_fields_set
+        assert got.__pydantic_extra__ == want.__pydantic_extra__
+        assert got.__pydantic_private__ == want.__pydantic_private__

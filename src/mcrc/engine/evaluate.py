@@ -539,6 +539,43 @@ def _joined(note: str | None, more: str) -> str:
 _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 
+def _plain_fields(cls) -> tuple[tuple[str, object], ...] | None:
+    """The fields of a model in order with how `model_construct` fills each one left out (None when it needs more
+    than that: aliases, a post-init hook, a required field's absence)."""
+    if cls.__pydantic_post_init__ or cls.__pydantic_root_model__ or cls.model_config.get("extra") == "allow":
+        return None
+    out = []
+    for name, field in cls.__pydantic_fields__.items():
+        if field.alias not in (None, name) or field.validation_alias is not None:
+            return None
+        out.append((name, field))
+    return tuple(out)
+
+
+_ASSESSMENT_FIELDS = _plain_fields(Assessment)
+_set = object.__setattr__
+
+
+def _construct(**values) -> Assessment:
+    """`Assessment.model_construct(**values)`, without the per-field alias look-ups it makes (the engine passes
+    every field by name): the same __dict__ (fields in order, defaults for those left out) and fields set. Tests
+    compare both on every example."""
+    if _ASSESSMENT_FIELDS is None:
+        return Assessment.model_construct(**values)
+    filled = {}
+    for name, field in _ASSESSMENT_FIELDS:
+        if name in values:
+            filled[name] = values[name]
+        elif not field.is_required():
+            filled[name] = field.get_default(call_default_factory=True, validated_data=filled)
+    m = Assessment.__new__(Assessment)
+    _set(m, "__dict__", filled)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
 _POSSIBLE_CACHE: dict[tuple, tuple[Row, PossibleRow]] = {}
 
 
@@ -617,7 +654,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         scope = Scope(status="refer_mdt", reason="; ".join(reasons))
     else:
         scope = Scope(status="in_scope")
-    return Assessment.model_construct(
+    return _construct(
         patient_id=patient_id,
         provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
                               sources=list(fx.used_sources), newer_evidence="shown" if show_evidence else "hidden",

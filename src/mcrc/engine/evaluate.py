@@ -177,8 +177,9 @@ def fired_in_table(table: Table, values: dict, show_evidence: bool = True) -> li
 # --- the results the Assessment is built from -------------------------------------------------------------------
 # Per table: (table, applies, fired rows, possible rows as (row, its unknown facts), trace), truth values as ints in
 # Kleene order (0 FALSE, 1 UNKNOWN, 2 TRUE). `trace` is None unless asked for (and for a table that does not apply):
-# per row, (result, *the results of the conditions evaluated). The compiled tables (mcrc.knowledge.compile) produce
-# it directly; `from_interpreted` makes it from the reference interpreter's RowResults.
+# row after row, the row's result and the results of the conditions evaluated, in one flat tuple (`_row_codes`).
+# The compiled tables (mcrc.knowledge.compile) produce it directly; `from_interpreted` makes it from the reference
+# interpreter's RowResults.
 TableRows = tuple[Table, int, "list[Row] | tuple", "list[tuple[Row, set[str] | frozenset[str]]] | tuple",
                   "tuple | None"]
 Rows = list[TableRows]
@@ -191,7 +192,7 @@ def _interpreted_table(res: tuple[Table, Tri, list[RowResult] | None], trace: bo
         return (table, applies.rank, (), (), None)
     fired = [rr.row for rr in results if rr.result is _T]
     possible = [(rr.row, rr.unknown_facts) for rr in results if rr.result is _U]
-    tr = tuple((rr.result.rank, *(c.rank for c in rr.conditions)) for rr in results) if trace else None
+    tr = tuple(x for rr in results for x in (rr.result.rank, *(c.rank for c in rr.conditions))) if trace else None
     return (table, applies.rank, fired, possible, tr)
 
 
@@ -253,12 +254,37 @@ def _row_trace(row: Row, code: tuple[int, ...]) -> RowTrace:
 _TABLE_TRACE_CACHE: dict[tuple, tuple[Table, TableTrace]] = {}
 
 
+def _row_codes(table: Table, tr: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The flat trace of a table cut into its rows' (result, *condition results): a default row is its result
+    alone; another row its result and then every condition unless FALSE, the conditions up to the first FALSE one
+    if FALSE (a row of a table that applies is FALSE only by a FALSE condition)."""
+    out, i = [], 0
+    for row in table.rows:
+        res = tr[i]
+        if row.default:
+            out.append((res,))
+            i += 1
+            continue
+        if res:
+            end = i + 1 + len(row.checks)
+        else:
+            end = i + 1
+            while tr[end] != 0:
+                end += 1
+            end += 1
+        out.append(tr[i:end])
+        i = end
+    if i != len(tr):
+        raise ValueError(f"trace of table {table.id} does not match its rows")
+    return out
+
+
 def _table_trace(table: Table, applies: int, tr: tuple) -> TableTrace:
     """The trace of a table that applies, shared between patients with the same row results."""
     key = (id(table), applies, tr)
     hit = _TABLE_TRACE_CACHE.get(key)
     if hit is None or hit[0] is not table:
-        rows = tuple(_row_trace(row, code) for row, code in zip(table.rows, tr, strict=True))
+        rows = tuple(_row_trace(row, code) for row, code in zip(table.rows, _row_codes(table, tr), strict=True))
         if len(_TABLE_TRACE_CACHE) > 20_000:
             _TABLE_TRACE_CACHE.clear()
         hit = _TABLE_TRACE_CACHE[key] = (table, TableTrace(table=table.id, title=table.title, hit=table.hit,

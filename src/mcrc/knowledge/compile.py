@@ -7,8 +7,10 @@ ints in Kleene order (0 FALSE, 1 UNKNOWN, 2 TRUE): AND is `min`, OR is `max`, NO
 unknown fact (None) is 1. Generated once per knowledge base (at load, or on first use of one built another way):
 
 - `evaluate(values, w=False, show=True, prev=None, redo=None)`: every table, in order, each as (table, applies,
-  fired rows, possible rows as (row, its unknown facts), trace); with `w` the trace is per row (result, *results of
-  the conditions evaluated), else None. `show=False` hides the tables of newer-evidence sources (as not applying).
+  fired rows, possible rows as (row, its unknown facts), trace); with `w` the trace is, row after row, the row's
+  result and the results of the conditions evaluated, in one flat tuple (a row's length follows from its result:
+  all its conditions unless FALSE, up to the first FALSE one if FALSE; a default row, its result alone), else
+  None. `show=False` hides the tables of newer-evidence sources (as not applying).
   With `prev` (the results for other facts) only the tables whose `redo[i]` is true are evaluated again.
 - per table, `fired(values)`: the rows that fire (defaults included), for hypothetical answers (the branches); its
   conditions are plain Python booleans (TRUE or not), with short cuts;
@@ -158,14 +160,14 @@ class _Table:
         defaults = [i for i, r in enumerate(t.rows) if r.default]
         for i, row in enumerate(t.rows):
             lines.append(f"{ind}# {row.id}")
-            if row.default:
-                lines += [f"{ind}if w:", f"{ind}    tr.append(None)"]
+            if row.default:  # its result is known once every other row is: its place is kept
+                lines += [f"{ind}if w:", f"{ind}    at{i} = len(tr)", f"{ind}    tr.append(0)"]
                 continue
             lines += self._row(code, i, [code.expr(c) for c in conjuncts(row.when)], ind)
         if defaults:
             lines.append(f"{ind}d = 2 if a == 2 and not fired else 0")
             lines.append(f"{ind}if w:")
-            lines += [f"{ind}    tr[{i}] = (d,)" for i in defaults]
+            lines += [f"{ind}    tr[at{i}] = d" for i in defaults]
             lines.append(f"{ind}if d:")
             lines += [f"{ind}    fired.append({p}R{i})" for i in defaults]
         if t.hit == "unique":
@@ -207,7 +209,7 @@ class _Table:
         lines.append(f"{ind}if {' and '.join(['a == 2', *(f'{c} == 2' for c in names)])}:")
         lines.append(f"{ind}    fired.append({row})")
         lines.append(f"{ind}    if w:")
-        lines.append(f"{ind}        tr.append((2, {listed}))")
+        lines.append(f"{ind}        tr += (2, {listed})")
         lines.append(f"{ind}else:")
         lines.append(f"{ind}    u = set()")
         lines += self._unknown(code, f"{ind}    ", "a", self.table.applies_facts)
@@ -215,11 +217,11 @@ class _Table:
             lines += self._unknown(code, f"{ind}    ", c, self.table.rows[i].check_facts[j])
         lines.append(f"{ind}    possible.append(({row}, u))")
         lines.append(f"{ind}    if w:")
-        lines.append(f"{ind}        tr.append((1, {listed}))")
+        lines.append(f"{ind}        tr += (1, {listed})")
         for j in range(len(cs) - 1, -1, -1):  # the else branches: stopped at the first FALSE condition
             pad = base + "    " * j
             lines.append(f"{pad}elif w:")
-            lines.append(f"{pad}    tr.append((0, {''.join(c + ', ' for c in names[:j + 1])}))")
+            lines.append(f"{pad}    tr += (0, {''.join(c + ', ' for c in names[:j + 1])})")
         return lines
 
     def fired_function(self, name: str) -> list[str]:

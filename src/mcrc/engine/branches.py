@@ -21,7 +21,7 @@ from mcrc.engine.evaluate import Rows, fired_rows, table_facts
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
-from mcrc.knowledge.compile import compile_breaks
+from mcrc.knowledge.compile import compile_breaks, compiled_table
 from mcrc.knowledge.expr import compile_expr, facts_of
 from mcrc.knowledge.model import KnowledgeBase, Row
 from mcrc.logic import Tri
@@ -106,6 +106,31 @@ def _shaping(row: Row) -> bool:
     hit = _SHAPING_ROWS.get(id(row))
     if hit is None or hit[0] is not row:
         hit = _SHAPING_ROWS[id(row)] = (row, bool(row.strategies) or any(s in row.outputs for s in _SHAPING))
+    return hit[1]
+
+
+_FIRED_FUNCTIONS: dict[tuple, tuple[KnowledgeBase, tuple[Callable[[dict], list[Row]], ...]]] = {}
+
+
+def _none(values: dict) -> list[Row]:
+    return []
+
+
+def _fired_functions(kb: KnowledgeBase, show_evidence: bool, compiled: bool) -> tuple[Callable[[dict], list[Row]], ...]:
+    """Per table, the function giving the rows that fire (`fired_rows`: the compiled table's, or the interpreter's;
+    none for a newer-evidence table while newer evidence is hidden)."""
+    key = (id(kb), show_evidence, compiled)
+    hit = _FIRED_FUNCTIONS.get(key)
+    if hit is None or hit[0] is not kb:
+        fns = []
+        for t in kb.tables:
+            if not show_evidence and t.evidence:
+                fns.append(_none)
+            elif compiled:
+                fns.append(compiled_table(t).fired)
+            else:
+                fns.append(lambda values, t=t: fired_rows(t, values, True, False))
+        hit = _FIRED_FUNCTIONS[key] = (kb, tuple(fns))
     return hit[1]
 
 
@@ -231,6 +256,7 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
     if not waiting:
         return []
     out: list[Branch] = []
+    fired_of = _fired_functions(kb, show_evidence, compiled)
     # the most waited-for first, ties in the order first met (as Counter.most_common gives them)
     for fact, _ in sorted(waiting.items(), key=itemgetter(1), reverse=True)[:MAX_CANDIDATES]:
         spec = FACTS[fact]
@@ -245,8 +271,7 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
                     continue
                 per_table = list(base)
                 for i in readers:
-                    per_table[i] = tuple([r for r in fired_rows(kb.tables[i], values, show_evidence, compiled)
-                                          if id(r) in shaping])
+                    per_table[i] = tuple([r for r in fired_of[i](values) if id(r) in shaping])
             except HitPolicyViolation:
                 # two rows of a unique table: `mcrc verify` proves no consistent patient does that, so the facts
                 # around this value are not a patient's (e.g. raw cohort rows); the value is not a branch

@@ -513,7 +513,7 @@ def _with_caveats(kb: KnowledgeBase, fx: _Fixed, rules: list) -> tuple[list, lis
     key = (id(fx), tuple(id(r) for r in rules))
     hit = _CAVEATED.get(key)
     if hit is None or hit[0] is not fx or any(a is not b for a, b in zip(hit[1], rules, strict=True)):
-        if len(_CAVEATED) > 20_000:
+        if len(_CAVEATED) > 5_000:
             _CAVEATED.clear()
         out = apply_rules(kb, rules, list(fx.items["regimens"]), list(fx.strategies), list(fx.items["evidence"]))
         hit = _CAVEATED[key] = (fx, tuple(rules), tuple(tuple(x) for x in out))
@@ -543,7 +543,7 @@ def _fixed(kb: KnowledgeBase, book: ReviewBook, fired: list[tuple[Table, Row]]) 
                    positions=tuple(b.positions()), used_sources=tuple(used_sources),
                    guideline_sources=tuple(guideline_sources), reviews={r.row: book.get(r.row) for r in b.rationale},
                    statuses=tuple(book.get(r.id) for _, r in fired))
-    if len(_FIXED_CACHE) > 20_000:
+    if len(_FIXED_CACHE) > 5_000:  # bounded: a cohort of random patients makes many sets
         _FIXED_CACHE.clear()
     _FIXED_CACHE[key] = (kb, book, fixed)
     return fixed

@@ -202,8 +202,8 @@ def from_interpreted(evaluated: Evaluated, trace: bool = True) -> Rows:
 
 
 def evaluate_tables(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True, trace: bool = False,
-             previous: Rows | None = None, changed: frozenset[str] | set[str] = frozenset(),
-             compiled: bool = True) -> Rows:
+                    previous: Rows | None = None, changed: frozenset[str] | set[str] = frozenset(),
+                    compiled: bool = True) -> Rows:
     """Every table over the facts, by the compiled tables (default) or the reference interpreter. `trace`: record
     each row's condition results. `previous`, `changed`: as for evaluate_rows (a table reading none of the changed
     facts keeps its previous result)."""
@@ -624,7 +624,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
                      compiled: bool = True) -> Assessment:
     """`trace=False` leaves `trace` empty (answers that will not carry it need not build it). `reviews`: the
     review status of the rows (default: the knowledge base's own review file). `evaluated`: the tables already
-    evaluated for these facts (`evaluate`, with `trace` when the trace is wanted), when the caller has them;
+    evaluated for these facts (`evaluate_tables`, with `trace` when the trace is wanted), when the caller has them;
     otherwise they are evaluated here (`compiled=False`: by the reference interpreter)."""
     if evaluated is None:
         evaluated = evaluate_tables(kb, facts, show_evidence, trace=trace, compiled=compiled)

@@ -178,12 +178,11 @@ def fired_in_table(table: Table, values: dict, show_evidence: bool = True) -> li
 # Per table: (table, applies, fired rows, possible rows as (row, its unknown facts), trace), truth values as ints in
 # Kleene order (0 FALSE, 1 UNKNOWN, 2 TRUE). `trace` is None unless asked for (and for a table that does not apply):
 # row after row, the row's result and the results of the conditions evaluated, in one flat tuple (`_row_codes`).
-# The compiled tables (mcrc.knowledge.compile) produce it directly; `from_interpreted` makes it from the reference
+# The compiled tables (mcrc.knowledge.compile) produce it directly; `_interpreted_table` makes it from the reference
 # interpreter's RowResults.
 TableRows = tuple[Table, int, "list[Row] | tuple", "list[tuple[Row, set[str] | frozenset[str]]] | tuple",
                   "tuple | None"]
 Rows = list[TableRows]
-_TRI = (_F, _U, _T)
 
 
 def _interpreted_table(res: tuple[Table, Tri, list[RowResult] | None], trace: bool) -> TableRows:
@@ -194,11 +193,6 @@ def _interpreted_table(res: tuple[Table, Tri, list[RowResult] | None], trace: bo
     possible = [(rr.row, rr.unknown_facts) for rr in results if rr.result is _U]
     tr = tuple(x for rr in results for x in (rr.result.rank, *(c.rank for c in rr.conditions))) if trace else None
     return (table, applies.rank, fired, possible, tr)
-
-
-def from_interpreted(evaluated: Evaluated, trace: bool = True) -> Rows:
-    """The interpreter's results (evaluate_rows) in the form the Assessment is built from."""
-    return [_interpreted_table(res, trace) for res in evaluated]
 
 
 def evaluate_tables(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True, trace: bool = False,

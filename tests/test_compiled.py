@@ -447,3 +447,21 @@ def test_the_engine_builds_assessments_as_model_construct_does(monkeypatch):
         assert fields_set == want.model_fields_set
         assert got.__pydantic_extra__ == want.__pydantic_extra__
         assert got.__pydantic_private__ == want.__pydantic_private__
+
+
+def test_a_row_with_too_many_conditions_is_refused_clearly():
+    """The generated code nests one block per top-level condition; a row beyond the limit stops the load with a
+    message naming the row and the way out, not a SyntaxError from the generated code."""
+    from dataclasses import replace
+
+    from mcrc.errors import KnowledgeError
+    from mcrc.knowledge.compile import MAX_CONDITIONS, compile_knowledge
+    from mcrc.knowledge.expr import And, Known
+
+    table = KB.tables[0]
+    row = next(r for r in table.rows if not r.default)
+    many = replace(row, when=And(tuple(Known(f, True) for f in NAMES[:MAX_CONDITIONS + 1])))
+    kb = replace(KB, tables=(replace(table, rows=(many, *table.rows[1:])), *KB.tables[1:]))
+    with pytest.raises(KnowledgeError) as exc:
+        compile_knowledge(kb)
+    assert row.id in str(exc.value) and "all: [...]" in str(exc.value)

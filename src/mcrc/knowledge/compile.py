@@ -30,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcrc.errors import HitPolicyViolation
+from mcrc.errors import HitPolicyViolation, KnowledgeError, Problem
 from mcrc.knowledge.expr import And, Cmp, Eq, Expr, In, Known, Not, Or, conjuncts
 from mcrc.knowledge.model import KnowledgeBase, Row, Table
 
 _OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "ne": "!="}
+MAX_CONDITIONS = 60  # top-level conditions of a row (the rows of the knowledge base have at most 13)
 
 
 class _Code:
@@ -163,7 +164,13 @@ class _Table:
             if row.default:  # its result is known once every other row is: its place is kept
                 lines += [f"{ind}if w:", f"{ind}    at{i} = len(tr)", f"{ind}    tr.append(0)"]
                 continue
-            lines += self._row(code, i, [code.expr(c) for c in conjuncts(row.when)], ind)
+            conds = [code.expr(c) for c in conjuncts(row.when)]
+            if len(conds) > MAX_CONDITIONS:  # one nested block per condition; Python allows 100 levels
+                raise KnowledgeError([Problem(f"{row.file}:{row.line}" if row.file else row.id,
+                                              f"row {row.id} has {len(conds)} top-level conditions; at most "
+                                              f"{MAX_CONDITIONS} are allowed",
+                                              "group some of them under one `all: [...]`")])
+            lines += self._row(code, i, conds, ind)
         if defaults:
             lines.append(f"{ind}d = 2 if a == 2 and not fired else 0")
             lines.append(f"{ind}if w:")

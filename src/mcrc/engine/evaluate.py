@@ -599,15 +599,16 @@ def _construct(**values) -> Assessment:
 _POSSIBLE_CACHE: dict[tuple, tuple[Row, PossibleRow]] = {}
 
 
-def _possible_row(row: Row, needs: tuple[str, ...]) -> PossibleRow:
-    """The entry of a possible row waiting for `needs` (shared between assessments: nothing modifies it)."""
-    key = (id(row), needs)
+def _possible_row(row: Row, unknown: set[str] | frozenset[str]) -> PossibleRow:
+    """The entry of a possible row waiting for the `unknown` facts, which it lists sorted (shared between
+    assessments: nothing modifies it)."""
+    key = (id(row), frozenset(unknown))
     hit = _POSSIBLE_CACHE.get(key)
     if hit is None or hit[0] is not row:
         if len(_POSSIBLE_CACHE) > 50_000:
             _POSSIBLE_CACHE.clear()
         hit = _POSSIBLE_CACHE[key] = (row, PossibleRow(row=row.id, table=row.table_id, title=row.title,
-                                                       needs=list(needs), would_add=list(row.all_codes),
+                                                       needs=sorted(unknown), would_add=list(row.all_codes),
                                                        citations=_cites(row.citations)))
     return hit[1]
 
@@ -641,10 +642,15 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         for row in fired:
             fired_rows.append((table, row))
         for row, unknown in maybe:
-            needs = tuple(sorted(unknown))
-            possible.append(_possible_row(row, needs))
-            for f in needs:
-                unknown_rows.setdefault(f, []).append(row.id)
+            entry = _possible_row(row, unknown)
+            possible.append(entry)
+            rid = row.id
+            for f in entry.needs:
+                waiting = unknown_rows.get(f)
+                if waiting is None:
+                    unknown_rows[f] = [rid]
+                else:
+                    waiting.append(rid)
     fx = _fixed(kb, book, fired_rows)
     guideline_sources = fx.guideline_sources
     strategies = list(fx.strategies)

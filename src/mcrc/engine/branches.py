@@ -11,14 +11,17 @@ recommendations of their own.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import replace
+from collections.abc import Callable
+from functools import cache
+from itertools import chain
+from operator import itemgetter
 
 from mcrc.engine.assessment import Branch, Outcome
-from mcrc.engine.evaluate import Evaluated, fired_in_table, table_facts
+from mcrc.engine.evaluate import Rows, fired_rows, table_facts
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
+from mcrc.knowledge.compile import compile_breaks, compiled_table
 from mcrc.knowledge.expr import compile_expr, facts_of
 from mcrc.knowledge.model import KnowledgeBase, Row
 from mcrc.logic import Tri
@@ -39,20 +42,33 @@ def value_words(value) -> str:
 
 
 _CONSTRAINTS: dict[int, tuple[KnowledgeBase, dict[str, tuple]]] = {}
+_BREAKS: dict[int, tuple[KnowledgeBase, dict[str, Callable[[dict], bool]]]] = {}
 
 
-def _possible(kb: KnowledgeBase, values: dict, fact: str) -> bool:
-    """False when setting `fact` breaks a constraint (a combination no real patient can produce); only the
-    constraints that read the fact are checked, the others held before it was set."""
+def _constraints_of(kb: KnowledgeBase) -> dict[str, tuple]:
+    """The constraints reading each fact, as (if, then) trees (cached per knowledge base)."""
     hit = _CONSTRAINTS.get(id(kb))
     if hit is None or hit[0] is not kb:
         by_fact: dict[str, list] = {}
         for c in kb.constraints:
-            pair = (compile_expr(c.if_), compile_expr(c.then))
             for f in facts_of(c.if_) | facts_of(c.then):
-                by_fact.setdefault(f, []).append(pair)
+                by_fact.setdefault(f, []).append((c.if_, c.then))
         hit = _CONSTRAINTS[id(kb)] = (kb, {f: tuple(v) for f, v in by_fact.items()})
-    return not any(if_(values) is Tri.TRUE and then(values) is Tri.FALSE for if_, then in hit[1].get(fact, ()))
+    return hit[1]
+
+
+def _possible(kb: KnowledgeBase, values: dict, fact: str, compiled: bool = True) -> bool:
+    """False when setting `fact` breaks a constraint (a combination no real patient can produce); only the
+    constraints that read the fact are checked, the others held before it was set. By code generated from the
+    constraints' trees (mcrc.knowledge.compile.compile_breaks), or with `compiled=False` by the interpreter."""
+    if not compiled:
+        return not any(compile_expr(if_)(values) is Tri.TRUE and compile_expr(then)(values) is Tri.FALSE
+                       for if_, then in _constraints_of(kb).get(fact, ()))
+    hit = _BREAKS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        hit = _BREAKS[id(kb)] = (kb, {f: compile_breaks(list(pairs)) for f, pairs in _constraints_of(kb).items()})
+    breaks = hit[1].get(fact)
+    return breaks is None or not breaks(values)
 
 
 # questions in the words a board uses, where the catalog's description is written for the knowledge base's authors
@@ -73,6 +89,7 @@ _QUESTIONS = {
 }
 
 
+@cache
 def question(fact: str) -> str:
     """The fact in clinical words, asked as a question (the catalog's description where no wording is set)."""
     if fact in _QUESTIONS:
@@ -89,6 +106,42 @@ def _shaping(row: Row) -> bool:
     hit = _SHAPING_ROWS.get(id(row))
     if hit is None or hit[0] is not row:
         hit = _SHAPING_ROWS[id(row)] = (row, bool(row.strategies) or any(s in row.outputs for s in _SHAPING))
+    return hit[1]
+
+
+_FIRED_FUNCTIONS: dict[tuple, tuple[KnowledgeBase, tuple[Callable[[dict], list[Row]], ...]]] = {}
+
+
+def _none(values: dict) -> list[Row]:
+    return []
+
+
+def _fired_functions(kb: KnowledgeBase, show_evidence: bool, compiled: bool) -> tuple[Callable[[dict], list[Row]], ...]:
+    """Per table, the function giving the rows that fire (`fired_rows`: the compiled table's, or the interpreter's;
+    none for a newer-evidence table while newer evidence is hidden)."""
+    key = (id(kb), show_evidence, compiled)
+    hit = _FIRED_FUNCTIONS.get(key)
+    if hit is None or hit[0] is not kb:
+        fns = []
+        for t in kb.tables:
+            if not show_evidence and t.evidence:
+                fns.append(_none)
+            elif compiled:
+                fns.append(compiled_table(t).fired)
+            else:
+                fns.append(lambda values, t=t: fired_rows(t, values, True, False))
+        hit = _FIRED_FUNCTIONS[key] = (kb, tuple(fns))
+    return hit[1]
+
+
+_SHAPING_IDS: dict[int, tuple[KnowledgeBase, frozenset[int]]] = {}
+
+
+def _shaping_ids(kb: KnowledgeBase) -> frozenset[int]:
+    """The identities of a knowledge base's answer-shaping rows (which it keeps alive)."""
+    hit = _SHAPING_IDS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        hit = _SHAPING_IDS[id(kb)] = (kb, frozenset(id(r) for t in kb.tables for r in t.rows if _shaping(r)))
     return hit[1]
 
 
@@ -138,7 +191,7 @@ def _marked(kb: KnowledgeBase, outcomes: list[Outcome]) -> list[Outcome]:
     common_s = set.intersection(*(set(o.strategies) for o in outcomes))
     common_l = set.intersection(*(set(o.local) for o in outcomes))
     common_r = set.intersection(*(set(o.regimens) for o in outcomes))
-    return [replace(o, only_here=[s for s in o.strategies if s not in common_s]
+    return [_with(o, only_here=[s for s in o.strategies if s not in common_s]
                     + [vocab.get("actions", c).label for c in o.local if c not in common_l]
                     + [vocab.get("regimens", r).label for r in o.regimens if r not in common_r])
             for o in outcomes]
@@ -162,37 +215,50 @@ def _readers(kb: KnowledgeBase, fact: str) -> tuple[int, ...]:
 _OUTCOMES: dict[tuple, tuple[KnowledgeBase, tuple, Outcome]] = {}
 
 
-def _outcome_of(kb: KnowledgeBase, rows: tuple[Row, ...], value) -> tuple[tuple, Outcome]:
-    """_outcome, cached by the rows that fire (the same sets recur across values and patients)."""
-    ids = tuple(r.id for r in rows)
+def _with(obj, **changes):
+    """`dataclasses.replace` for the plain dataclasses here (no __post_init__, every field in __init__), at a
+    fraction of its cost: a shallow copy with the changes."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+def _outcome_of(kb: KnowledgeBase, rows: tuple[Row, ...], ids: tuple[str, ...], value) -> tuple[tuple, Outcome]:
+    """_outcome, cached by the rows that fire (`ids`; the same sets recur across values and patients)."""
     hit = _OUTCOMES.get(ids)
     if hit is None or hit[0] is not kb:
         if len(_OUTCOMES) > 20_000:
             _OUTCOMES.clear()
         key, outcome = _outcome(kb, rows, value)
         hit = _OUTCOMES[ids] = (kb, key, outcome)
-    return hit[1], replace(hit[2], values=[value], value_labels=[value_words(value)])
+    return hit[1], _with(hit[2], values=[value], value_labels=[value_words(value)])
 
 
-def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Evaluated, show_evidence: bool) -> list[Branch]:
-    """The unknown facts that change the answer most, each with the answer for its values (module docstring)."""
+_BRANCHABLE = frozenset(f for f, spec in FACTS.items() if spec.kind in ("bool", "enum"))
+
+
+def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidence: bool,
+                  compiled: bool = True) -> list[Branch]:
+    """The unknown facts that change the answer most, each with the answer for its values (module docstring).
+    `compiled=False`: the hypothetical answers are evaluated by the reference interpreter."""
     values = facts.values
-    waiting: Counter[str] = Counter()
+    waiting: dict[str, int] = {}  # how many answer-shaping rows wait for each fact, in the order first met
     base: list[tuple[Row, ...]] = []
-    for _, _, results in evaluated:
-        fired_here = []
-        for rr in results or ():
-            if not _shaping(rr.row):
-                continue
-            if rr.result is Tri.TRUE:
-                fired_here.append(rr.row)
-            elif rr.result is Tri.UNKNOWN:
-                waiting.update(f for f in rr.unknown_facts if FACTS[f].kind in ("bool", "enum"))
-        base.append(tuple(fired_here))
+    shaping, branchable = _shaping_ids(kb), _BRANCHABLE
+    for _, _, fired, possible, _ in evaluated:
+        for row, unknown in possible:
+            if id(row) in shaping:
+                for f in unknown:
+                    if f in branchable:
+                        waiting[f] = waiting.get(f, 0) + 1
+        base.append(tuple([r for r in fired if id(r) in shaping]) if fired else ())
     if not waiting:
         return []
     out: list[Branch] = []
-    for fact, _ in waiting.most_common(MAX_CANDIDATES):
+    fired_of = _fired_functions(kb, show_evidence, compiled)
+    # the most waited-for first, ties in the order first met (as Counter.most_common gives them)
+    for fact, _ in sorted(waiting.items(), key=itemgetter(1), reverse=True)[:MAX_CANDIDATES]:
         spec = FACTS[fact]
         domain = (True, False) if spec.kind == "bool" else spec.values
         readers = _readers(kb, fact)
@@ -201,24 +267,24 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Evaluated, show_ev
         for value in domain:
             values[fact] = value  # set in place and restored below (a copy of every fact per value costs more)
             try:
-                if not _possible(kb, values, fact):
+                if not _possible(kb, values, fact, compiled):
                     continue
                 per_table = list(base)
                 for i in readers:
-                    per_table[i] = tuple(r for r in fired_in_table(kb.tables[i], values, show_evidence)
-                                         if _shaping(r))
+                    per_table[i] = tuple([r for r in fired_of[i](values) if id(r) in shaping])
             except HitPolicyViolation:
                 # two rows of a unique table: `mcrc verify` proves no consistent patient does that, so the facts
                 # around this value are not a patient's (e.g. raw cohort rows); the value is not a branch
                 continue
             finally:
                 values[fact] = None
-            rows = tuple(r for group in per_table for r in group)
-            fired.append(frozenset(r.id for r in rows))
-            key, outcome = _outcome_of(kb, rows, value)
+            rows = tuple(chain.from_iterable(per_table))
+            ids = tuple([r.id for r in rows])
+            fired.append(frozenset(ids))
+            key, outcome = _outcome_of(kb, rows, ids, value)
             if key in groups:
                 g = groups[key]
-                groups[key] = replace(g, values=[*g.values, value], value_labels=[*g.value_labels, value_words(value)])
+                groups[key] = _with(g, values=[*g.values, value], value_labels=[*g.value_labels, value_words(value)])
             else:
                 groups[key] = outcome
         if len(groups) < 2:

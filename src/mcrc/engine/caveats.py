@@ -46,7 +46,14 @@ def demotions(kb: KnowledgeBase, caveats: list[Caveat]) -> int:
 def apply_caveats(kb: KnowledgeBase, facts: Facts, regimens: list[RegimenItem], strategies: list[StrategyOut],
                   evidence: list[EvidenceItem]) -> tuple[list[RegimenItem], list[StrategyOut], list[EvidenceItem]]:
     """New lists (the engine's items are shared between assessments and never modified)."""
-    rules = active_rules(kb, facts)
+    return apply_rules(kb, active_rules(kb, facts), regimens, strategies, evidence)
+
+
+def apply_rules(kb: KnowledgeBase, rules: list[CaveatRule], regimens: list[RegimenItem],
+                strategies: list[StrategyOut], evidence: list[EvidenceItem],
+                ) -> tuple[list[RegimenItem], list[StrategyOut], list[EvidenceItem]]:
+    """apply_caveats with the rules that hold for the patient already found: a pure function of the rules and the
+    options (the engine reuses its result for the same options and rules)."""
     if not rules:
         return regimens, strategies, evidence
 

@@ -30,12 +30,14 @@ from mcrc.engine.assessment import (
     UnknownFact,
     View,
 )
-from mcrc.engine.caveats import apply_caveats
+from mcrc.engine.caveats import active_rules, apply_rules
 from mcrc.engine.current import approval_of, currency, current_standard
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.derive import add_months
 from mcrc.facts.model import Facts
+from mcrc.knowledge.compile import compiled as compiled_knowledge
+from mcrc.knowledge.compile import compiled_table
 from mcrc.knowledge.model import Citation, KnowledgeBase, OutItem, Row, Table
 from mcrc.knowledge.reviews import ITEM_STATUS, ReviewBook, RowReview, combine
 from mcrc.logic import Tri
@@ -172,22 +174,116 @@ def fired_in_table(table: Table, values: dict, show_evidence: bool = True) -> li
     return fired
 
 
-_LABEL = {_T: "fired", _U: "possible", _F: "not_fired"}
+# --- the results the Assessment is built from -------------------------------------------------------------------
+# Per table: (table, applies, fired rows, possible rows as (row, its unknown facts), trace), truth values as ints in
+# Kleene order (0 FALSE, 1 UNKNOWN, 2 TRUE). `trace` is None unless asked for (and for a table that does not apply):
+# row after row, the row's result and the results of the conditions evaluated, in one flat tuple (`_row_codes`).
+# The compiled tables (mcrc.knowledge.compile) produce it directly; `_interpreted_table` makes it from the reference
+# interpreter's RowResults.
+TableRows = tuple[Table, int, "list[Row] | tuple", "list[tuple[Row, set[str] | frozenset[str]]] | tuple",
+                  "tuple | None"]
+Rows = list[TableRows]
+
+
+def _interpreted_table(res: tuple[Table, Tri, list[RowResult] | None], trace: bool) -> TableRows:
+    table, applies, results = res
+    if results is None:
+        return (table, applies.rank, (), (), None)
+    fired = [rr.row for rr in results if rr.result is _T]
+    possible = [(rr.row, rr.unknown_facts) for rr in results if rr.result is _U]
+    tr = tuple(x for rr in results for x in (rr.result.rank, *(c.rank for c in rr.conditions))) if trace else None
+    return (table, applies.rank, fired, possible, tr)
+
+
+def evaluate_tables(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True, trace: bool = False,
+                    previous: Rows | None = None, changed: frozenset[str] | set[str] = frozenset(),
+                    compiled: bool = True) -> Rows:
+    """Every table over the facts, by the compiled tables (default) or the reference interpreter. `trace`: record
+    each row's condition results. `previous`, `changed`: as for evaluate_rows (a table reading none of the changed
+    facts keeps its previous result)."""
+    values = facts.values
+    if not compiled:
+        out: Rows = []
+        for i, table in enumerate(kb.tables):
+            if previous is not None and not (changed & table_facts(table)):
+                out.append(previous[i])
+            else:
+                out.append(_interpreted_table(evaluate_table(table, values, show_evidence), trace))
+        return out
+    if previous is None:
+        return compiled_knowledge(kb).evaluate(values, trace, show_evidence)
+    redo = [bool(changed & table_facts(t)) for t in kb.tables]
+    return compiled_knowledge(kb).evaluate(values, trace, show_evidence, previous, redo)
+
+
+def fired_rows(table: Table, values: dict, show_evidence: bool = True, compiled: bool = True) -> list[Row]:
+    """fired_in_table by the compiled table (or the interpreter with `compiled=False`)."""
+    if not compiled:
+        return fired_in_table(table, values, show_evidence)
+    if not show_evidence and table.evidence:
+        return []
+    return compiled_table(table).fired(values)
+
+
+_LABEL = ("not_fired", "possible", "fired")
+_COND_LABEL = ("false", "unknown", "true")
 _ROW_TRACE_CACHE: dict[tuple, RowTrace] = {}
 
 
-def _row_trace(rr: RowResult) -> RowTrace:
-    """Trace entries are immutable and repeat across patients, so identical ones are shared."""
-    key = (id(rr.row), rr.result, rr.conditions)
+def _row_trace(row: Row, code: tuple[int, ...]) -> RowTrace:
+    """Trace entries are immutable and repeat across patients, so identical ones are shared. `code`: the row's
+    result and the results of the conditions evaluated."""
+    key = (id(row), code)
     hit = _ROW_TRACE_CACHE.get(key)
-    if hit is None or hit.row != rr.row.id:
-        hit = RowTrace(row=rr.row.id, result=_LABEL[rr.result], default=rr.row.default,
-                       conditions=tuple(ConditionTrace(condition=text, result=r.label)
-                                        for (_, text, _), r in zip(rr.row.checks, rr.conditions, strict=False)))
+    if hit is None or hit.row != row.id:
+        hit = RowTrace(row=row.id, result=_LABEL[code[0]], default=row.default,
+                       conditions=tuple(ConditionTrace(condition=text, result=_COND_LABEL[r])
+                                        for (_, text, _), r in zip(row.checks, code[1:], strict=False)))
         if len(_ROW_TRACE_CACHE) > 50_000:
             _ROW_TRACE_CACHE.clear()
         _ROW_TRACE_CACHE[key] = hit
     return hit
+
+
+_TABLE_TRACE_CACHE: dict[tuple, tuple[Table, TableTrace]] = {}
+
+
+def _row_codes(table: Table, tr: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The flat trace of a table cut into its rows' (result, *condition results): a default row is its result
+    alone; another row its result and then every condition unless FALSE, the conditions up to the first FALSE one
+    if FALSE (a row of a table that applies is FALSE only by a FALSE condition)."""
+    out, i = [], 0
+    for row in table.rows:
+        res = tr[i]
+        if row.default:
+            out.append((res,))
+            i += 1
+            continue
+        if res:
+            end = i + 1 + len(row.checks)
+        else:
+            end = i + 1
+            while tr[end] != 0:
+                end += 1
+            end += 1
+        out.append(tr[i:end])
+        i = end
+    if i != len(tr):
+        raise ValueError(f"trace of table {table.id} does not match its rows")
+    return out
+
+
+def _table_trace(table: Table, applies: int, tr: tuple) -> TableTrace:
+    """The trace of a table that applies, shared between patients with the same row results."""
+    key = (id(table), applies, tr)
+    hit = _TABLE_TRACE_CACHE.get(key)
+    if hit is None or hit[0] is not table:
+        rows = tuple(_row_trace(row, code) for row, code in zip(table.rows, _row_codes(table, tr), strict=True))
+        if len(_TABLE_TRACE_CACHE) > 20_000:
+            _TABLE_TRACE_CACHE.clear()
+        hit = _TABLE_TRACE_CACHE[key] = (table, TableTrace(table=table.id, title=table.title, hit=table.hit,
+                                                           applies=_COND_LABEL[applies], rows=rows))
+    return hit[1]
 
 
 _SKIPPED_CACHE: dict[int, tuple[Table, TableTrace]] = {}
@@ -252,6 +348,8 @@ class _Builder:
         self.strategies: list[StrategyOut] = []
         self.rationale: list[Rationale] = []
         self.views: dict[str, list[View]] = {}
+        self.counted: list[tuple[Row, int] | None] = []
+        self.followup_outs: dict[str, OutItem] = {}
 
     def positions(self) -> list[TopicView]:
         out = []
@@ -282,8 +380,8 @@ class _Builder:
                                 until_month=out.until_month)
         return Item(**common)
 
-    def _dates(self, out: OutItem) -> list:
-        start = self.facts.ned_date
+    @staticmethod
+    def _dates(start, out: OutItem) -> list:
         if start is None or not out.every_months or out.until_month is None:
             return []
         first = (out.from_month or 0) + out.every_months
@@ -328,13 +426,14 @@ class _Builder:
         _ROW_PARTS_CACHE[id(row)] = (row, parts, rv)
         return parts
 
-    def _counted(self, row: Row, strategy: StrategyOut, i: int) -> StrategyOut:
+    @staticmethod
+    def _counted(facts: Facts, row: Row, strategy: StrategyOut, i: int) -> StrategyOut:
         """The strategy with the months the patient already had counted against each step's total (MC8)."""
         steps = list(strategy.steps)
         for j, spec in enumerate(row.strategies[i].steps):
             if spec.less_months_of is None:
                 continue
-            total, given = spec.max_months, self.facts.get(spec.less_months_of)
+            total, given = spec.max_months, facts.get(spec.less_months_of)
             if given is None:
                 note = f"{total:g} months in total, counting what was given before surgery (not recorded)"
                 steps[j] = replace(steps[j], note=_joined(steps[j].note, note))
@@ -347,18 +446,16 @@ class _Builder:
         return replace(strategy, steps=steps, timeline=timeline(steps))
 
     def add_row(self, row: Row) -> None:
+        """What the row gives, without what depends on the patient: strategies whose months count what was given
+        before (`counted`, finished by `_counted`) and follow-up dates (`followup_outs`, added by `_dates`)."""
         parts = self._row_parts(row)
         self.rationale.append(parts.rationale)
-        if parts.counted:
-            self.strategies.extend(self._counted(row, s, i) if i in parts.counted else s
-                                   for i, s in enumerate(parts.strategies))
-        else:
-            self.strategies.extend(parts.strategies)
+        for i, s in enumerate(parts.strategies):
+            self.strategies.append(s)
+            self.counted.append((row, i) if i in parts.counted else None)
         if parts.view is not None:
             self.views.setdefault(parts.view[0], []).append(parts.view[1])
         for section, out, item in parts.items:
-            if section == "followup" and self.facts.ned_date is not None:
-                item = replace(item, dates=self._dates(out))
             if section == "goal":
                 if self.goal is not None:  # framing tables are exclusive; two goals is a knowledge bug
                     raise HitPolicyViolation("goal (across tables)", [*self.goal.rows, row.id])
@@ -378,6 +475,72 @@ class _Builder:
                 bucket[key] = replace(prev, **update)
             else:
                 bucket[key] = item
+                if section == "followup":
+                    self.followup_outs[key] = out  # the dates are those of the first row giving the schedule
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """Everything of an Assessment that depends only on the rows that fired (and their review statuses): built
+    once per set of fired rows and shared by the assessments that have it (nothing modifies it)."""
+
+    goal: Item | None
+    items: dict[str, tuple[Item, ...]]
+    strategies: tuple[StrategyOut, ...]
+    counted: tuple[tuple[Row, int] | None, ...]  # per strategy: its row and place when its months are the patient's
+    followup_outs: tuple[OutItem | None, ...]  # per follow-up item: the output its dates come from
+    rationale: tuple[Rationale, ...]
+    positions: tuple[TopicView, ...]
+    used_sources: tuple[str, ...]
+    guideline_sources: tuple[str, ...]
+    reviews: dict[str, RowReview]
+    statuses: tuple[RowReview, ...]  # the review status of each fired row it was built with
+
+
+_FIXED_CACHE: dict[tuple, tuple[KnowledgeBase, ReviewBook, _Fixed]] = {}
+_CAVEATED: dict[tuple, tuple[_Fixed, tuple, tuple]] = {}
+
+
+def _with_caveats(kb: KnowledgeBase, fx: _Fixed, rules: list) -> tuple[list, list, list]:
+    """apply_rules over the shared options of `fx` (no strategy counts the patient's months), kept per options and
+    rules: the same caveats recur across patients."""
+    key = (id(fx), tuple(id(r) for r in rules))
+    hit = _CAVEATED.get(key)
+    if hit is None or hit[0] is not fx or any(a is not b for a, b in zip(hit[1], rules, strict=True)):
+        if len(_CAVEATED) > 5_000:
+            _CAVEATED.clear()
+        out = apply_rules(kb, rules, list(fx.items["regimens"]), list(fx.strategies), list(fx.items["evidence"]))
+        hit = _CAVEATED[key] = (fx, tuple(rules), tuple(tuple(x) for x in out))
+    return list(hit[2][0]), list(hit[2][1]), list(hit[2][2])
+
+
+def _fixed(kb: KnowledgeBase, book: ReviewBook, fired: list[tuple[Table, Row]]) -> _Fixed:
+    key = (id(kb), id(book), tuple(r.id for _, r in fired))
+    hit = _FIXED_CACHE.get(key)
+    if hit is not None and hit[0] is kb and hit[1] is book and all(
+            book.get(r.id) is rv for (_, r), rv in zip(fired, hit[2].statuses, strict=True)):
+        return hit[2]
+    b = _Builder(kb, None, book)  # type: ignore[arg-type]  # no facts: nothing of the patient goes in here
+    used_sources: list[str] = []
+    guideline_sources: list[str] = []  # cited by fired rows of guideline tables (for `currency`)
+    for table, row in fired:
+        b.add_row(row)
+        for c in row.citations:
+            if c.source not in used_sources:
+                used_sources.append(c.source)
+            if not table.evidence and c.source not in guideline_sources:
+                guideline_sources.append(c.source)
+    followup = b.items["followup"]
+    fixed = _Fixed(goal=b.goal, items={k: tuple(v.values()) for k, v in b.items.items()},
+                   strategies=tuple(b.strategies), counted=tuple(b.counted),
+                   followup_outs=tuple(b.followup_outs.get(k) for k in followup), rationale=tuple(b.rationale),
+                   positions=tuple(b.positions()), used_sources=tuple(used_sources),
+                   guideline_sources=tuple(guideline_sources), reviews={r.row: book.get(r.row) for r in b.rationale},
+                   statuses=tuple(book.get(r.id) for _, r in fired))
+    if len(_FIXED_CACHE) > 5_000:  # bounded: a cohort of random patients makes many sets
+        _FIXED_CACHE.clear()
+    _FIXED_CACHE[key] = (kb, book, fixed)
+    return fixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,52 +559,119 @@ def _joined(note: str | None, more: str) -> str:
 _ROW_PARTS_CACHE: dict[int, tuple[Row, _RowParts, RowReview]] = {}
 
 
+def _plain_fields(cls) -> tuple[tuple[str, object], ...] | None:
+    """The fields of a model in order with how `model_construct` fills each one left out (None when it needs more
+    than that: aliases, a post-init hook, a required field's absence)."""
+    if cls.__pydantic_post_init__ or cls.__pydantic_root_model__ or cls.model_config.get("extra") == "allow":
+        return None
+    out = []
+    for name, field in cls.__pydantic_fields__.items():
+        if field.alias not in (None, name) or field.validation_alias is not None:
+            return None
+        out.append((name, field))
+    return tuple(out)
+
+
+_ASSESSMENT_FIELDS = _plain_fields(Assessment)
+_set = object.__setattr__
+
+
+def _construct(**values) -> Assessment:
+    """`Assessment.model_construct(**values)`, without the per-field alias look-ups it makes (the engine passes
+    every field by name): the same __dict__ (fields in order, defaults for those left out) and fields set. Tests
+    compare both on every example."""
+    if _ASSESSMENT_FIELDS is None:
+        return Assessment.model_construct(**values)
+    filled = {}
+    for name, field in _ASSESSMENT_FIELDS:
+        if name in values:
+            filled[name] = values[name]
+        elif not field.is_required():
+            filled[name] = field.get_default(call_default_factory=True, validated_data=filled)
+    m = Assessment.__new__(Assessment)
+    _set(m, "__dict__", filled)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
+_POSSIBLE_CACHE: dict[tuple, tuple[Row, PossibleRow]] = {}
+
+
+def _possible_row(row: Row, unknown: set[str] | frozenset[str]) -> PossibleRow:
+    """The entry of a possible row waiting for the `unknown` facts, which it lists sorted (shared between
+    assessments: nothing modifies it)."""
+    key = (id(row), frozenset(unknown))
+    hit = _POSSIBLE_CACHE.get(key)
+    if hit is None or hit[0] is not row:
+        if len(_POSSIBLE_CACHE) > 50_000:
+            _POSSIBLE_CACHE.clear()
+        hit = _POSSIBLE_CACHE[key] = (row, PossibleRow(row=row.id, table=row.table_id, title=row.title,
+                                                       needs=sorted(unknown), would_add=list(row.all_codes),
+                                                       citations=_cites(row.citations)))
+    return hit[1]
+
+
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
                      input_hash: str | None = None, show_evidence: bool = True, trace: bool = True,
-                     reviews: ReviewBook | None = None, evaluated: Evaluated | None = None) -> Assessment:
+                     reviews: ReviewBook | None = None, evaluated: Rows | None = None,
+                     compiled: bool = True) -> Assessment:
     """`trace=False` leaves `trace` empty (answers that will not carry it need not build it). `reviews`: the
     review status of the rows (default: the knowledge base's own review file). `evaluated`: the tables already
-    evaluated for these facts (evaluate_rows), when the caller has them."""
+    evaluated for these facts (`evaluate_tables`, with `trace` when the trace is wanted), when the caller has them;
+    otherwise they are evaluated here (`compiled=False`: by the reference interpreter)."""
     if evaluated is None:
-        evaluated = evaluate_rows(kb, facts, show_evidence)
+        evaluated = evaluate_tables(kb, facts, show_evidence, trace=trace, compiled=compiled)
     book = reviews if reviews is not None else kb.review_book
     if book.kb_version != kb.version:
         raise ValueError(f"review statuses of knowledge base {book.kb_version} given for knowledge base {kb.version}")
-    b = _Builder(kb, facts, book)
     possible: list[PossibleRow] = []
     unknown_rows: dict[str, list[str]] = {}
     trace_out: list[TableTrace] = []
-    used_sources: list[str] = []
-    guideline_sources: list[str] = []  # cited by fired rows of guideline tables (for `currency`)
-    for table, applies, results in evaluated:
-        if results is None:
+    fired_rows: list[tuple[Table, Row]] = []
+    for table, applies, fired, maybe, tr in evaluated:
+        if not applies:
             if trace:
                 trace_out.append(_skipped_table_trace(table))
             continue
-        rows_trace = []
-        for rr in results:
-            if trace:
-                rows_trace.append(_row_trace(rr))
-            if rr.result is _T:
-                b.add_row(rr.row)
-                for c in rr.row.citations:
-                    if c.source not in used_sources:
-                        used_sources.append(c.source)
-                    if not table.evidence and c.source not in guideline_sources:
-                        guideline_sources.append(c.source)
-            elif rr.result is _U:
-                needs = sorted(rr.unknown_facts)
-                possible.append(PossibleRow(row=rr.row.id, table=table.id, title=rr.row.title, needs=needs,
-                                            would_add=list(rr.row.all_codes), citations=_cites(rr.row.citations)))
-                for f in needs:
-                    unknown_rows.setdefault(f, []).append(rr.row.id)
         if trace:
-            trace_out.append(TableTrace(table=table.id, title=table.title, hit=table.hit, applies=applies.label,
-                                        rows=tuple(rows_trace)))
-    regimens, strategies, evidence = apply_caveats(kb, facts, list(b.items["regimens"].values()), b.strategies,
-                                                   list(b.items["evidence"].values()))
-    referrals = list(b.items["referrals"].values())
-    current = current_standard(kb, facts, evidence, regimens, strategies, tuple(guideline_sources)) if evidence else []
+            if tr is None:
+                raise ValueError(f"table {table.id} was evaluated without its trace")
+            trace_out.append(_table_trace(table, applies, tr))
+        for row in fired:
+            fired_rows.append((table, row))
+        for row, unknown in maybe:
+            entry = _possible_row(row, unknown)
+            possible.append(entry)
+            rid = row.id
+            for f in entry.needs:
+                waiting = unknown_rows.get(f)
+                if waiting is None:
+                    unknown_rows[f] = [rid]
+                else:
+                    waiting.append(rid)
+    fx = _fixed(kb, book, fired_rows)
+    guideline_sources = fx.guideline_sources
+    strategies = list(fx.strategies)
+    for i, counted in enumerate(fx.counted):
+        if counted is not None:
+            strategies[i] = _Builder._counted(facts, counted[0], strategies[i], counted[1])
+    followup = list(fx.items["followup"])
+    if facts.ned_date is not None:
+        followup = [replace(item, dates=_Builder._dates(facts.ned_date, out)) if out is not None else item
+                    for item, out in zip(followup, fx.followup_outs, strict=True)]
+    items = fx.items
+    rules = active_rules(kb, facts)
+    if not rules:
+        regimens, evidence = list(items["regimens"]), list(items["evidence"])
+    elif any(c is not None for c in fx.counted):  # strategies with the patient's months: not shared
+        regimens, strategies, evidence = apply_rules(kb, rules, list(items["regimens"]), strategies,
+                                                     list(items["evidence"]))
+    else:
+        regimens, strategies, evidence = _with_caveats(kb, fx, rules)
+    referrals = list(items["referrals"])
+    current = current_standard(kb, facts, evidence, regimens, strategies, guideline_sources) if evidence else []
     if any(r.code == "out_of_scope" for r in referrals):
         scope = Scope(status="out_of_scope", reason=referrals[0].note or referrals[0].label)
     elif referrals or not strategies:
@@ -450,33 +680,33 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         scope = Scope(status="refer_mdt", reason="; ".join(reasons))
     else:
         scope = Scope(status="in_scope")
-    return Assessment.model_construct(
+    return _construct(
         patient_id=patient_id,
         provenance=Provenance(kb_version=kb.version, engine_version=ENGINE_VERSION, input_hash=input_hash,
-                              sources=used_sources, newer_evidence="shown" if show_evidence else "hidden",
+                              sources=list(fx.used_sources), newer_evidence="shown" if show_evidence else "hidden",
                               reviews_from=list(book.sources)),
         scope=scope,
         current_standard=current,
-        goal=b.goal,
-        first_steps=list(b.items["first_steps"].values()),
+        goal=fx.goal,
+        first_steps=list(items["first_steps"]),
         strategies=strategies,
-        local_treatment=list(b.items["local_treatment"].values()),
+        local_treatment=list(items["local_treatment"]),
         regimens=regimens,
-        warnings=list(b.items["warnings"].values()),
-        tests=list(b.items["tests"].values()),
-        workup=list(b.items["workup"].values()),
-        prognosis=list(b.items["prognosis"].values()),
-        followup=list(b.items["followup"].values()),
-        considerations=list(b.items["considerations"].values()),
+        warnings=list(items["warnings"]),
+        tests=list(items["tests"]),
+        workup=list(items["workup"]),
+        prognosis=list(items["prognosis"]),
+        followup=followup,
+        considerations=list(items["considerations"]),
         referrals=referrals,
-        positions=b.positions(),
+        positions=list(fx.positions),
         evidence=evidence,
-        currency=currency(kb, tuple(guideline_sources)),
+        currency=currency(kb, guideline_sources),
         possible=possible,
         unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
                        for f, rows in sorted(unknown_rows.items())],
-        rationale=b.rationale,
-        reviews={r.row: book.get(r.row) for r in b.rationale},
+        rationale=list(fx.rationale),
+        reviews=dict(fx.reviews),
         facts=facts.known(),
         derivation_notes=list(facts.notes),
         trace=trace_out,

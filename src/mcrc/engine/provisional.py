@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 from mcrc.engine.assessment import Assessment, Assumption
-from mcrc.engine.evaluate import Evaluated, _cites, evaluate_rows
+from mcrc.engine.evaluate import Rows, _cites, evaluate_tables
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
 from mcrc.knowledge.expr import facts_of
@@ -61,8 +61,9 @@ def _side_facts(kb: KnowledgeBase) -> tuple[frozenset[str], frozenset[str]]:
     return hit[1]
 
 
-def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: Facts, evaluated: Evaluated,
-                derive: Callable[[Patient], Facts]) -> tuple[Facts, list[Assumption], Evaluated] | None:
+def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: Facts, evaluated: Rows,
+                derive: Callable[[Patient], Facts],
+                compiled: bool = True) -> tuple[Facts, list[Assumption], Rows] | None:
     """The facts, assumptions and table results of the provisional answer, or None when no presumption is used.
     `derive(patient)` is the engine's derivation (with its definitions and date)."""
     values = facts.values
@@ -95,9 +96,12 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
             for f in p.facts:
                 new[f] = p.value
     filled = Facts(values=new, ned_date=origin.ned_date, notes=origin.notes)
-    changed = {f for f in FACTS if new.get(f) != values.get(f)}
+    if origin is facts:  # only reported findings were set: the facts they set are the only ones that can differ
+        changed = {f for p in used for f in p.facts if new.get(f) != values.get(f)}
+    else:
+        changed = {f for f in FACTS if new.get(f) != values.get(f)}
     assumptions = [Assumption(presumption=p.id, kind=p.kind, assumed=p.assumed, reason=p.reason, fills=p.fills,
                               facts=sorted(settles[p.id]), citations=_cites(p.citations)) for p in used]
     show = strict.provenance.newer_evidence == "shown"
-    table_results = evaluate_rows(kb, filled, show, previous=evaluated, changed=frozenset(changed))
+    table_results = evaluate_tables(kb, filled, show, previous=evaluated, changed=frozenset(changed), compiled=compiled)
     return filled, assumptions, table_results

@@ -394,9 +394,15 @@ def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: 
         v["preop_irinotecan_effective"] = h.preop_irinotecan_effective()
         v["preop_irinotecan_regimen"] = h.preop_irinotecan_regimen()
         v["preoperative_months_given"] = h.preoperative_months()
+        known = [h.classes(c) for c in courses]
+        undrugged = None in known  # a course whose drugs are not all known may hold any class
+        given = frozenset().union(*(k for k in known if k is not None))
         for klass in CLASSES:
-            v[f"{klass}_exposed"] = h.exposed(klass)
-            v[f"{klass}_refractory"] = h.refractory(klass)
+            if undrugged or klass in given:
+                v[f"{klass}_exposed"] = h.exposed(klass)
+                v[f"{klass}_refractory"] = h.refractory(klass)
+            else:  # no course holds the class: not exposed, so not refractory (what h.exposed/h.refractory give)
+                v[f"{klass}_exposed"] = v[f"{klass}_refractory"] = False
         v["adjuvant_oxaliplatin_failure_12m"] = h.adjuvant_oxaliplatin_failure()
         for klass in INTOLERANCE_CLASSES:
             v[f"{klass}_intolerant"] = h.intolerant(klass)

@@ -16,6 +16,7 @@ import yaml
 
 from mcrc.errors import KnowledgeError, Problem
 from mcrc.facts.catalog import FACTS
+from mcrc.knowledge.compile import compiled_tables
 from mcrc.knowledge.definitions import Definitions, parse_definitions
 from mcrc.knowledge.expr import TRUE_EXPR, And, Cmp, Eq, Expr, In, Known, Not, Or, compile_expr, conjuncts, facts_of
 from mcrc.knowledge.model import (
@@ -813,13 +814,15 @@ def load_knowledge_dir(data_dir: Path | str | None = None) -> KnowledgeBase:
         entries, p = parse_reviews(data, lines, REVIEWS_FILE, row_versions)
         if p:
             raise KnowledgeError(p)
-    return KnowledgeBase(
+    kb = KnowledgeBase(
         version=version, tables=compiled, vocabulary=vocab, definitions=definitions,
         sources=sources, invariants=tuple(invariants), rows=rows, constraints=tuple(constraints),
         caveats=tuple(caveats), indications=indications, presumptions=tuple(presumptions),
         reviews=build_book(version, row_versions, entries),
         trace_dir=root / "trace",
     )
+    compiled_tables(kb)  # the Python backend: generated code per table, built once here (decision record 0047)
+    return kb
 
 
 def _terms(row: Row, vocab: Vocabulary) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from mcrc.engine.assessment import Assessment, Caveat, CitationOut, StrategyOut
 from mcrc.knowledge import load_knowledge
 from mcrc.knowledge.model import KnowledgeBase
-from mcrc.render.structure import regimen_groups
+from mcrc.render.structure import regimen_groups, severity_of
 
 SUMMARY_TITLE = "Board summary"
 SCOPE_TEXT = {
@@ -206,7 +206,7 @@ def patient_line(f: dict[str, Any]) -> str:
 def safety_codes(kb: KnowledgeBase) -> set[str]:
     """The warning codes whose severity in the vocabulary is safety (decision record 0038; the loader makes every
     warning a safety invariant names one of them)."""
-    return {code for code, t in kb.vocabulary.terms.get("warnings", {}).items() if t.severity == "safety"}
+    return {code for code in kb.vocabulary.terms.get("warnings", {}) if severity_of(kb, code) == "safety"}
 
 
 def _duration(p) -> str:
@@ -287,9 +287,7 @@ def _safety_and_others(a: Assessment, kb: KnowledgeBase):
             items.append((w.code, w.label + (f" ({w.note})" if w.note else ""), w.citations))
             seen.add(w.code)
         else:
-            sev = kb.vocabulary.terms["warnings"][w.code].severity if w.code in kb.vocabulary.terms.get(
-                "warnings", {}) else "note"
-            others["note" if sev == "note" else "caution"] += 1
+            others["note" if severity_of(kb, w.code) == "note" else "caution"] += 1
             seen.add(w.code)
     for code, (c, labels) in _caveats(a).items():
         if code in seen:

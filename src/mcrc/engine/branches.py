@@ -17,7 +17,7 @@ from itertools import chain
 from operator import itemgetter
 
 from mcrc.engine.assessment import Branch, Outcome
-from mcrc.engine.evaluate import Rows, fired_rows, table_facts
+from mcrc.engine.evaluate import Rows, fact_readers, fired_rows
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
@@ -197,21 +197,6 @@ def _marked(kb: KnowledgeBase, outcomes: list[Outcome]) -> list[Outcome]:
             for o in outcomes]
 
 
-_READERS: dict[int, tuple[KnowledgeBase, dict[str, tuple[int, ...]]]] = {}
-
-
-def _readers(kb: KnowledgeBase, fact: str) -> tuple[int, ...]:
-    """The positions of the tables that read a fact (cached per knowledge base)."""
-    hit = _READERS.get(id(kb))
-    if hit is None or hit[0] is not kb:
-        by_fact: dict[str, list[int]] = {}
-        for i, t in enumerate(kb.tables):
-            for f in table_facts(t):
-                by_fact.setdefault(f, []).append(i)
-        hit = _READERS[id(kb)] = (kb, {f: tuple(ix) for f, ix in by_fact.items()})
-    return hit[1].get(fact, ())
-
-
 _OUTCOMES: dict[tuple, tuple[KnowledgeBase, tuple, Outcome]] = {}
 
 
@@ -261,7 +246,7 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
     for fact, _ in sorted(waiting.items(), key=itemgetter(1), reverse=True)[:MAX_CANDIDATES]:
         spec = FACTS[fact]
         domain = (True, False) if spec.kind == "bool" else spec.values
-        readers = _readers(kb, fact)
+        readers = fact_readers(kb).get(fact, ())
         groups: dict[tuple, Outcome] = {}
         fired: list[frozenset[str]] = []
         for value in domain:

@@ -83,6 +83,22 @@ def table_facts(table: Table) -> frozenset[str]:
     return hit[1]
 
 
+_READERS: dict[int, tuple[KnowledgeBase, dict[str, tuple[int, ...]]]] = {}
+
+
+def fact_readers(kb: KnowledgeBase) -> dict[str, tuple[int, ...]]:
+    """Per fact, the positions of the tables that read it (cached per knowledge base): a changed fact makes only
+    these tables worth evaluating again."""
+    hit = _READERS.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        by_fact: dict[str, list[int]] = {}
+        for i, t in enumerate(kb.tables):
+            for f in table_facts(t):
+                by_fact.setdefault(f, []).append(i)
+        hit = _READERS[id(kb)] = (kb, {f: tuple(ix) for f, ix in by_fact.items()})
+    return hit[1]
+
+
 def evaluate_rows(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True,
                   previous: Evaluated | None = None, changed: frozenset[str] | set[str] = frozenset()) -> Evaluated:
     """Per table: whether it applies, and each row's result with its per-condition results.
@@ -212,7 +228,11 @@ def evaluate_tables(kb: KnowledgeBase, facts: Facts, show_evidence: bool = True,
         return out
     if previous is None:
         return compiled_knowledge(kb).evaluate(values, trace, show_evidence)
-    redo = [bool(changed & table_facts(t)) for t in kb.tables]
+    readers = fact_readers(kb)
+    redo = [False] * len(kb.tables)
+    for f in changed:
+        for i in readers.get(f, ()):
+            redo[i] = True
     return compiled_knowledge(kb).evaluate(values, trace, show_evidence, previous, redo)
 
 

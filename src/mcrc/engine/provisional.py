@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from mcrc.engine.assessment import Assessment, Assumption
 from mcrc.engine.evaluate import Rows, _cites, evaluate_tables
-from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
 from mcrc.knowledge.expr import facts_of
 from mcrc.knowledge.model import KnowledgeBase
@@ -78,13 +77,14 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
     settles: dict[str, set[str]] = {}
     new = dict(values)
     filled_facts: Facts | None = None
+    rederived: set[str] = set()  # the facts the untreated presentation changes
     for p in candidates:
         if p.kind == "reported_when_present":
             settles[p.id] = set(p.facts) & waiting
         else:
             filled_facts = derive(untreated(patient))
-            changed = {f for f, v in filled_facts.values.items() if v != values.get(f)}
-            settles[p.id] = changed & waiting
+            rederived = {f for f, v in filled_facts.values.items() if v != values.get(f)}
+            settles[p.id] = rederived & waiting
     used = [p for p in candidates if settles[p.id]]
     if not used:
         return None
@@ -96,10 +96,11 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
             for f in p.facts:
                 new[f] = p.value
     filled = Facts(values=new, ned_date=origin.ned_date, notes=origin.notes)
-    if origin is facts:  # only reported findings were set: the facts they set are the only ones that can differ
-        changed = {f for p in used for f in p.facts if new.get(f) != values.get(f)}
-    else:
-        changed = {f for f in FACTS if new.get(f) != values.get(f)}
+    # the facts that can differ: those the reported findings set, and those the untreated presentation changed
+    # (unless a reported finding set them back)
+    changed = {f for p in used if p.kind == "reported_when_present" for f in p.facts if new.get(f) != values.get(f)}
+    if origin is not facts:
+        changed |= {f for f in rederived if new.get(f) != values.get(f)}
     assumptions = [Assumption(presumption=p.id, kind=p.kind, assumed=p.assumed, reason=p.reason, fills=p.fills,
                               facts=sorted(settles[p.id]), citations=_cites(p.citations)) for p in used]
     show = strict.provenance.newer_evidence == "shown"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import mcrc
 from mcrc.engine import assess_facts, input_hash
-from mcrc.engine.evaluate import build_assessment, evaluate_tables
+from mcrc.engine.build import build_assessment
+from mcrc.engine.evaluate import evaluate_tables
 from mcrc.engine.safety import check_safety
 from mcrc.patient import parse_patient
 

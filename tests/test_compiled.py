@@ -29,9 +29,9 @@ from mcrc.engine.assessment import (
     StepOut,
     StrategyOut,
 )
+from mcrc.engine.build import build_assessment
 from mcrc.engine.evaluate import (
     _interpreted_table,
-    build_assessment,
     evaluate_table,
     evaluate_tables,
     fired_in_table,
@@ -333,12 +333,14 @@ def test_what_is_shared_between_assessments_is_never_changed_by_one():
     """The parts of an Assessment that depend only on the rows that fired are built once and shared; every example
     assessed after all the others (caches warm, shared with patients whose months given and follow-up dates differ)
     gets what it gets with the caches empty."""
-    import mcrc.engine.evaluate as ev
+    import mcrc.engine.build as ev
+    from mcrc.engine.items import _ROW_PARTS_CACHE
+    from mcrc.engine.tracing import _TABLE_TRACE_CACHE
 
     cases = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES]
     warm = [render_json(mcrc.assess(c)) for c in cases]
     for case, expected in zip(reversed(cases), reversed(warm), strict=True):
-        for cache in (ev._FIXED_CACHE, ev._CAVEATED, ev._POSSIBLE_CACHE, ev._ROW_PARTS_CACHE, ev._TABLE_TRACE_CACHE):
+        for cache in (ev._FIXED_CACHE, ev._CAVEATED, ev._POSSIBLE_CACHE, _ROW_PARTS_CACHE, _TABLE_TRACE_CACHE):
             cache.clear()
         assert render_json(mcrc.assess(case)) == expected, case.get("id")
 
@@ -426,7 +428,7 @@ def test_the_random_facts_break_constraints():
 
 def test_the_engine_builds_assessments_as_model_construct_does(monkeypatch):
     """The engine fills an Assessment's fields directly; model_construct gives the same object on every example."""
-    import mcrc.engine.evaluate as ev
+    import mcrc.engine.build as ev
     from mcrc.engine.assessment import Assessment as Model
 
     made: list[tuple[dict, object, dict, set]] = []

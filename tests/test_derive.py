@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 
 from mcrc import derive_facts, parse_patient
-from mcrc.facts.derive import add_months, whole_months, worst_resectability
+from mcrc.facts.derive import worst_resectability
+from mcrc.facts.history import add_months
+from mcrc.facts.timing import whole_months
 
 
 def facts(**patient):

@@ -12,7 +12,8 @@ import orjson
 
 from mcrc.engine.assessment import Assessment, Provisional
 from mcrc.engine.branches import find_branches
-from mcrc.engine.evaluate import ENGINE_VERSION, Rows, build_assessment, evaluate_rows, evaluate_tables
+from mcrc.engine.build import build_assessment
+from mcrc.engine.evaluate import ENGINE_VERSION, Rows, evaluate_rows, evaluate_tables
 from mcrc.engine.provisional import provisional
 from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation

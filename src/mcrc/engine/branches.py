@@ -16,10 +16,10 @@ from functools import cache
 from itertools import chain
 from operator import itemgetter
 
+from mcrc.catalog import FACTS
 from mcrc.engine.assessment import Branch, Outcome
 from mcrc.engine.evaluate import Rows, fact_readers, fired_rows
 from mcrc.errors import HitPolicyViolation
-from mcrc.facts.catalog import FACTS
 from mcrc.facts.model import Facts
 from mcrc.knowledge.compile import compile_breaks, compiled_table
 from mcrc.knowledge.expr import compile_expr, facts_of

@@ -13,14 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mcrc.engine.assessment import Caveat, EvidenceItem, RegimenItem, StrategyOut
+from mcrc.engine.items import _cites
 from mcrc.facts.model import Facts
 from mcrc.knowledge.model import CaveatRule, KnowledgeBase
 from mcrc.logic import Tri
 
 
 def _caveat(kb: KnowledgeBase, rule: CaveatRule) -> Caveat:
-    from mcrc.engine.evaluate import _cites
-
     return Caveat(code=rule.code, label=kb.vocabulary.get("warnings", rule.code).label, rule=rule.id,
                   citations=_cites(rule.citations))
 

@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 
 from mcrc.engine.assessment import Assessment, Assumption
-from mcrc.engine.evaluate import Rows, _cites, evaluate_tables
+from mcrc.engine.evaluate import Rows, evaluate_tables
+from mcrc.engine.items import _cites
 from mcrc.facts.model import Facts
 from mcrc.knowledge.expr import facts_of
 from mcrc.knowledge.model import KnowledgeBase

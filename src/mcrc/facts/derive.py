@@ -7,32 +7,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mcrc.facts.catalog import FACTS
+from mcrc.catalog import FACTS
 from mcrc.facts.history import (
     CLASSES,
     INTOLERANCE_CLASSES,
     PREOPERATIVE,
     History,
     Params,
-    add_months,
     kleene_and,
     kleene_or,
     liver_dominant,
 )
+from mcrc.facts.lesions import _any_attr, _both_sides, _lesion_facts, _sum_or_none
 from mcrc.facts.model import Facts
+from mcrc.facts.timing import _dfi, _lung_initial, _other_metastasis_treated, _timing
 from mcrc.knowledge.definitions import Definitions, load_definitions
 from mcrc.patient import Lesion, Patient
 from mcrc.vocabulary import load_vocabulary
 
 _RANK = {"resectable": 0, "potentially_resectable": 1, "unresectable": 2}
-def whole_months(start: dt.date, end: dt.date) -> int:
-    """Completed calendar months from start to end (0 if end is not after start)."""
-    months = (end.year - start.year) * 12 + end.month - start.month
-    if add_months(start, months) > end:
-        months -= 1
-    return max(months, 0)
-
-
 def worst_resectability(values: list[str | None]) -> str | None:
     """The least resectable judgement; unknown unless an unresectable one already decides it."""
     known = [v for v in values if v is not None]
@@ -41,14 +34,6 @@ def worst_resectability(values: list[str | None]) -> str | None:
     if not values or len(known) < len(values):
         return None
     return max(known, key=_RANK.__getitem__)
-
-
-def _sum_or_none(values: list[int | None]) -> int | None:
-    return None if any(v is None for v in values) else sum(values)
-
-
-def _any_attr(lesions: list[Lesion], attr: str) -> bool | None:
-    return kleene_or(getattr(lesion, attr) for lesion in lesions)
 
 
 def derive_facts(patient: Patient, definitions: Definitions | None = None, today: dt.date | None = None) -> Facts:
@@ -217,46 +202,6 @@ def _primary_0035(pr, v: dict, d: Definitions) -> None:
 
 
 # ---- individual lesions, bilobar and disappearing liver metastases, complete response (decision record 0036) ----
-def _both_sides(sites: list[Lesion], attr: str) -> bool | None:
-    """Lesions on both sides (lung: bilateral; liver: bilobar): as recorded, else from the listed lesions' sides
-    (definitions.yaml bilobar)."""
-    said = [getattr(m, attr) for m in sites]
-    sides = {x.side for m in sites for x in m.lesions or ()}
-    if True in said or {"left", "right"} <= sides:
-        return True
-    if said and all(x is False for x in said):
-        return False
-    every_listed = all(m.lesions for m in sites) and None not in sides
-    return False if sites and every_listed and len(sides) == 1 else None
-
-
-def lesion_suitability(sites: list[Lesion]) -> str | None:
-    """all / some / none of the lesions listed one by one are suitable for resection (definitions.yaml
-    lesion_suitability); 'some' as soon as one is and one is not, else unknown unless every lesion is judged."""
-    judged = [x.suitable_for_resection for m in sites for x in m.lesions or ()]
-    if True in judged and False in judged:
-        return "some"
-    if not sites or not judged or None in judged or not all(m.lesions for m in sites):
-        return None
-    return "all" if judged[0] else "none"
-
-
-def _lesion_facts(p: Patient, v: dict, lung: list[Lesion], other: list[Lesion]) -> None:
-    if p.metastases is None:
-        return
-    liver = [m for m in other if m.organ == "liver"]
-    if lung:
-        v["lung_lesions_resectable"] = lesion_suitability(lung)
-        v["lung_complete_response"] = kleene_and(m.complete_response for m in lung)
-    if liver:
-        v["liver_lesions_resectable"] = lesion_suitability(liver)
-        v["liver_bilobar"] = _both_sides(liver, "bilobar")
-        v["liver_disappeared_count"] = _sum_or_none([m.disappeared_count for m in liver])
-        v["liver_complete_response"] = kleene_and(m.complete_response for m in liver)
-    if p.metastases:
-        v["all_sites_complete_response"] = kleene_and(m.complete_response for m in p.metastases)
-
-
 def _ctdna_discordant(p: Patient, tissue_ras: str | None) -> bool | None:
     """ctDNA RAS mutant against RAS wild-type tissue with no anti-EGFR therapy begun before the ctDNA test (then
     it cannot be acquired resistance; definitions.yaml ctdna_discordance)."""
@@ -302,84 +247,6 @@ def _mmr(mmr: str | None, msi: str | None) -> tuple[str | None, str | None]:
     if len(calls) == 2:
         return None, "MMR immunohistochemistry and MSI results disagree; status left unknown until resolved"
     return None, None
-
-
-def _treatment_start(p: Patient) -> dt.date | None:
-    starts: list[dt.date] = []
-    if p.primary and p.primary.resected_on:
-        starts.append(p.primary.resected_on)
-    hist = p.treatment_history
-    if hist and hist.courses:  # any systemic course treats a primary still in place, whatever its intent
-        starts += [c.started for c in hist.courses if c.started]
-    if hist and hist.radiotherapy:
-        starts += [r.started for r in hist.radiotherapy if r.started and r.site == "pelvis"]
-    return min(starts) if starts else None
-
-
-def _timing(p: Patient, lesions: list[Lesion]) -> str | None:
-    """Synchronous if found before any treatment of the primary began (see definitions lung_timing)."""
-    lung = lesions
-    recorded = {m.timing for m in lung if m.timing}
-    if len(recorded) == 1:
-        return recorded.pop()
-    if "metachronous" in recorded:
-        return "metachronous"
-    start = _treatment_start(p)
-    status = p.primary.status if p.primary else None
-    # primary untreated so far (in place, no course given, no treatment dated): every lesion was found in the
-    # primary's work-up, whenever it was found
-    if start is None and status == "in_place" and p.treatment_history is not None \
-            and p.treatment_history.courses == []:
-        return "synchronous"
-    found = [m.found for m in lung]
-    if start is None or any(f is None for f in found):
-        return None
-    return "synchronous" if min(found) < start else "metachronous"
-
-
-# treatment of metastases elsewhere: when it began before the lung lesions were found, the lung is not the first
-# distant site (lung review OV7: any organ, however treated)
-_OTHER_METASTASIS_PROCEDURES = ("liver_resection", "liver_ablation", "cytoreduction_hipec", "cytoreduction",
-                                "hai_pump", "tace", "tare")
-_METASTATIC_INTENTS = ("perioperative", "conversion", "palliative", "maintenance")
-
-
-def _other_metastasis_treated(p: Patient) -> list[dt.date | None]:
-    """Dates of earlier treatment of metastatic disease: local treatment of a non-lung metastasis (liver
-    resection or ablation, cytoreduction with or without HIPEC, an HAI pump, TACE or TARE), and the start of any
-    systemic course for metastatic disease (perioperative, conversion, palliative, maintenance)."""
-    hist = p.treatment_history
-    dates = [x.date for x in (hist.procedures if hist else None) or () if x.kind in _OTHER_METASTASIS_PROCEDURES]
-    dates += [c.started for c in (hist.courses if hist else None) or () if c.intent in _METASTATIC_INTENTS]
-    return dates
-
-
-def _lung_initial(timing: str | None, lung: list[Lesion], other: list[Lesion],
-                  other_treated: list[dt.date | None]) -> bool | None:
-    if timing == "synchronous":
-        return True
-    lung_found = [m.found for m in lung]
-    # metastatic disease treated before the lung lesions appeared: the lung is not the first distant site
-    if other_treated and all(lung_found) and any(d is not None and d < min(lung_found) for d in other_treated):
-        return False
-    if not other:
-        return True if timing == "metachronous" else None
-    lung_dates = [m.found for m in lung]
-    other_dates = [m.found for m in other]
-    if any(x is None for x in lung_dates + other_dates):
-        return None
-    return min(lung_dates) <= min(other_dates)
-
-
-def _dfi(p: Patient, lung: list[Lesion], timing: str | None) -> int | None:
-    if timing == "synchronous":
-        return 0
-    if not p.primary or p.primary.resected_on is None:
-        return None
-    found = [m.found for m in lung]
-    if any(f is None for f in found):
-        return None
-    return whole_months(p.primary.resected_on, min(found))
 
 
 def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: dt.date) -> None:

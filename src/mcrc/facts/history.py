@@ -21,8 +21,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mcrc.facts.catalog import HISTORY_CLASSES as CLASSES
-from mcrc.facts.catalog import INTOLERANCE_CLASSES, PREOP_IRINOTECAN_REGIMENS
+from mcrc.catalog import HISTORY_CLASSES as CLASSES
+from mcrc.catalog import INTOLERANCE_CLASSES, PREOP_IRINOTECAN_REGIMENS
 from mcrc.patient import Course, Lesion, Patient
 from mcrc.vocabulary import Vocabulary
 

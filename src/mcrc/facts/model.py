@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcrc.facts.catalog import FACTS
+from mcrc.catalog import FACTS
 
 
 @dataclass(frozen=True)

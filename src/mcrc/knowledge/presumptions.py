@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mcrc.facts.catalog import FACTS, RESECT
+from mcrc.catalog import FACTS, RESECT
 from mcrc.knowledge.expr import Expr, compile_expr
 from mcrc.logic import Tri
 

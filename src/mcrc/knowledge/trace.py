@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mcrc.errors import KnowledgeError, Problem
+from mcrc.knowledge.reading import _Collector, read_yaml
 
 # Why a statement is not mapped to rows. `open` is work still to do (counted and shown, never a failure);
 # the others say why the statement is not decision logic or is encoded through another statement or source.
@@ -150,8 +151,6 @@ def _names(c, value: Any, path: tuple) -> tuple[str, ...]:
 
 def parse_trace_file(text: str, file: str, sources: dict) -> tuple[SourceTrace | None, list[Problem]]:
     """One matrix file: its shape only (names are checked against the knowledge base by `trace_findings`)."""
-    from mcrc.knowledge.loader import _Collector, read_yaml  # the loader imports this module lazily
-
     data, lines = read_yaml(text, file)
     c = _Collector(file, lines)
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):

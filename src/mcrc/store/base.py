@@ -1,5 +1,4 @@
-"""The store's unit of work: one engine, read and write transactions (each write with its audit appender)
-and who may do what.
+"""The store's unit of work: one engine, its read and write transactions (with the audit appender), who may do what.
 
 Every write runs in one transaction together with its audit entry (both or neither). Writers
 serialise on the audit head row (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), so

@@ -12,7 +12,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import create_engine, delete, insert, select, text, update
 
-from mcrc.store import Store, api, audit
+from mcrc.store import Store, audit
+from mcrc.store import base as store_base
 from mcrc.store.models import ApiToken, AssessmentRow, AuditEntry, Case, Decision, User
 from tests import test_store as base
 
@@ -262,7 +263,7 @@ def test_audit_rows_deleted(store, url, history):
 # ---- stores written before schema 0004 -------------------------------------------------------------
 def _old_shapes(monkeypatch) -> None:
     """Make the store write user and decision entries as the 0003 code did (their old, differing shapes)."""
-    real = api._Chain.append
+    real = store_base._Chain.append
 
     def append(self, user, action, entity, entity_id, before, after):
         if entity == "user":
@@ -275,7 +276,7 @@ def _old_shapes(monkeypatch) -> None:
             after = {k: v for k, v in after.items() if k != "meeting_date"}
         return real(self, user, action, entity, entity_id, before, after)
 
-    monkeypatch.setattr(api._Chain, "append", append)
+    monkeypatch.setattr(store_base._Chain, "append", append)
 
 
 def _store_at_0003(url: str, monkeypatch) -> tuple[Store, dict[str, int]]:

@@ -26,8 +26,8 @@ from mcrc.cli import app as mcrc_app
 from mcrc.errors import InputError
 from mcrc.patient import is_v1, parse_patient, upgrade_v1
 from mcrc.store import Store, StoreError, audit
-from mcrc.store.api import _case_state
 from mcrc.store.models import AuditEntry, Case
+from mcrc.store.states import _case_state
 from tests.stores import backend_url, store_with_clinician
 from tests.test_audit_chain import _unguard
 from tests.test_store import _counts

@@ -278,7 +278,8 @@ def test_values_the_database_refuses_are_input_errors(store, monkeypatch):
     from mcrc.patient import Patient
 
     nul = Patient.model_construct(**{**mcrc.parse_patient(_patient()).__dict__, "id": "pt\x00-1"})
-    monkeypatch.setattr("mcrc.store.api._nul_problems", lambda **_: [])
+    monkeypatch.setattr("mcrc.store.cases._nul_problems", lambda **_: [])  # the case's patient
+    monkeypatch.setattr("mcrc.store.decisions._nul_problems", lambda **_: [])  # the decision's texts
     if store.backend == "postgresql":
         with pytest.raises(StoreInvalid, match=r"cannot store \(a NUL, U\+0000\).*nothing was written"):
             store.add_case(nul, user="cli")
@@ -442,7 +443,7 @@ def test_reassess_stale_after_knowledge_change(store, url, old_kb, monkeypatch):
     assert store.reassess_stale(user="cli") == []  # nothing stale any more
     assert store.verify_chain().ok
 
-    monkeypatch.setattr("mcrc.store.api.ENGINE_VERSION", "9.9.9")  # a new engine makes every assessment stale
+    monkeypatch.setattr("mcrc.store.assessments.ENGINE_VERSION", "9.9.9")  # a new engine makes every assessment stale
     assert store.stale_cases(user="cli") == [ids["changed"], ids["same"], ids["current"]]
 
 

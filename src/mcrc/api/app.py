@@ -26,6 +26,7 @@ from mcrc import strictjson
 from mcrc.api import errors
 from mcrc.api.errors import ApiError, Problem, responses
 from mcrc.api.security import SecurityMiddleware
+from mcrc.config import PUBLIC_URL_NEEDED, PUBLIC_URL_SETTING, ConfigError, Settings, load_config
 from mcrc.engine import Assessment
 from mcrc.errors import Problem as InputProblem
 from mcrc.knowledge.reviews import MAX_COMMENT, RowReview
@@ -35,34 +36,9 @@ from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid, StoreNotR
 from mcrc.store.models import DEVIATION_REASONS, PARTICIPANT_ROLES, ROLES
 from mcrc.vocabulary import load_vocabulary
 
+__all__ = ["PREFIX", "Settings", "app_from_environment", "create_app"]  # Settings: from mcrc.config
+
 PREFIX = "/api/v1"
-
-
-@dataclass(frozen=True)
-class Settings:
-    database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
-    open_assess: bool = False
-    cds: Any = None  # mcrc.api.cds_auth.CdsAuthSettings: mounts the CDS Hooks services when set
-    public_url: str | None = None  # the URL EHRs call: the CDS Hooks JWT audience (required with `cds`), card links
-    secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
-    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
-    token_cache_seconds: float = 5.0  # a resolved API token is trusted this long (0: read the store every time)
-    replay_cache: str | None = None  # SQLite file of seen CDS JWT ids, shared by workers; None: in memory
-
-    def __repr__(self) -> str:
-        """Secrets masked: a database password and the secret key never reach a log or a traceback."""
-        url = None
-        if self.database_url is not None:
-            from sqlalchemy.engine import make_url
-
-            try:
-                url = make_url(self.database_url).render_as_string(hide_password=True)
-            except Exception:  # an unparsable URL is shown not at all rather than maybe with its password
-                url = "***"
-        return (f"Settings(database_url={url!r}, open_assess={self.open_assess}, cds={'on' if self.cds else 'off'}, "
-                f"public_url={self.public_url!r}, secret_key={'***' if self.secret_key else None}, "
-                f"max_body_bytes={self.max_body_bytes}, token_cache_seconds={self.token_cache_seconds}, "
-                f"replay_cache={self.replay_cache!r})")
 
 
 @dataclass(frozen=True)
@@ -284,15 +260,11 @@ def app_from_environment() -> FastAPI:
     parent process has validated and completed (shared secret key and replay cache) before starting it."""
     import os
 
-    from mcrc.config import load_config
-
     return create_app(load_config(None, os.environ).settings())
 
 
 def create_app(settings: Settings) -> FastAPI:
     if settings.cds is not None and not settings.public_url:
-        from mcrc.config import PUBLIC_URL_NEEDED, PUBLIC_URL_SETTING, ConfigError
-
         raise ConfigError([InputProblem(PUBLIC_URL_SETTING, PUBLIC_URL_NEEDED)])
     # the review status of the rows is read again from the store as often as tokens are (marks made through this
     # server count at once; those of another worker or the command line within `token_cache_seconds`)

@@ -1,7 +1,7 @@
 """Server configuration: an optional TOML file, then MCRC_* environment variables, then command-line flags.
 
 `load_config(path, env, overrides)` validates everything with pydantic and answers a `ServeConfig`
-(`.settings()` is what `create_app` takes; `.host` and `.port` are for uvicorn). A wrong file or
+(`.settings()` is the `Settings` that `mcrc.api.create_app` takes; `.host` and `.port` are for uvicorn). A wrong file or
 variable is a `ConfigError` that names the key and where it came from (`mcrc.toml: port`,
 `MCRC_PORT`), and never echoes a value: the database URL may carry a password and the secret key is
 secret, so neither appears in messages, in `repr()` or in logs.
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,6 +67,33 @@ PUBLIC_URL_NEEDED = (
     "an EHR issued for another service could be replayed here. Set it to the URL the EHR calls, e.g. "
     "https://mcrc.example.org (make run sets http://HOST:PORT)"
 )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `mcrc.api.create_app` takes (ServeConfig.settings() builds it from the file, environment and flags)."""
+
+    database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
+    open_assess: bool = False
+    cds: Any = None  # mcrc.http.cds_trust.CdsAuthSettings: mounts the CDS Hooks services when set
+    public_url: str | None = None  # the URL EHRs call: the CDS Hooks JWT audience (required with `cds`), card links
+    secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
+    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
+    token_cache_seconds: float = 5.0  # a resolved API token is trusted this long (0: read the store every time)
+    replay_cache: str | None = None  # SQLite file of seen CDS JWT ids, shared by workers; None: in memory
+
+    def __repr__(self) -> str:
+        """Secrets masked: a database password and the secret key never reach a log or a traceback."""
+        url = None
+        if self.database_url is not None:
+            try:
+                url = make_url(self.database_url).render_as_string(hide_password=True)
+            except Exception:  # an unparsable URL is shown not at all rather than maybe with its password
+                url = "***"
+        return (f"Settings(database_url={url!r}, open_assess={self.open_assess}, cds={'on' if self.cds else 'off'}, "
+                f"public_url={self.public_url!r}, secret_key={'***' if self.secret_key else None}, "
+                f"max_body_bytes={self.max_body_bytes}, token_cache_seconds={self.token_cache_seconds}, "
+                f"replay_cache={self.replay_cache!r})")
 
 
 class IssuerEntry(BaseModel):
@@ -139,7 +167,7 @@ class ServeConfig(BaseModel):
 
     def cds_settings(self):
         """The CDS Hooks issuers (None: CDS Hooks not mounted). Keys are read from local files only."""
-        from mcrc.api.cds_auth import CdsAuthSettings, IssuerConfig
+        from mcrc.http.cds_trust import CdsAuthSettings, IssuerConfig
 
         if self.cds_issuers is None:
             return None
@@ -163,11 +191,9 @@ class ServeConfig(BaseModel):
             raise ConfigError([Problem(where, "no issuers configured")])
         return CdsAuthSettings(issuers=issuers)
 
-    def settings(self):
-        """The `mcrc.api.app.Settings` for `create_app`. CDS Hooks without `public_url` is refused: the JWT
+    def settings(self) -> Settings:
+        """The `Settings` for `create_app`. CDS Hooks without `public_url` is refused: the JWT
         audience would then come from the request's Host header, which the caller chooses (decision 0025)."""
-        from mcrc.api.app import Settings
-
         if self.cds_issuers is not None and self.public_url is None:
             raise ConfigError([Problem(PUBLIC_URL_SETTING, PUBLIC_URL_NEEDED)])
         return Settings(database_url=self.database_url.get_secret_value() if self.database_url else None,

@@ -4,279 +4,50 @@ API tokens live in the store (`mcrc user token create NAME`), kept only as their
 tied to a store user; its role decides (through the store's own StoreForbidden) what it may do.
 `app.state.authenticate(raw_token)` is the one place a token becomes a user (the web login uses it).
 `open_assess=True` lets `POST /assess` (stateless, nothing stored) run without a token, for local use only.
+This module composes the app (settings, store, authentication, the routers, the web pages) and holds the stateless
+and review routes; the bodies are in `mcrc.api.schemas`, the case routes in `mcrc.api.cases_routes`.
 """
 
 
 import gc
-import re
-import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Query, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 import mcrc
-from mcrc import strictjson
 from mcrc.api import errors
+from mcrc.api.cases_routes import add_case_routes
 from mcrc.api.errors import ApiError, Problem, responses
+from mcrc.api.schemas import (
+    PATIENT_BODY,
+    PREFIX,
+    Caller,
+    Health,
+    KnowledgeOut,
+    ReviewMarkIn,
+    ReviewsOut,
+    RowOut,
+    TableOut,
+    TermOut,
+    patient_json,
+)
 from mcrc.api.security import SecurityMiddleware
+from mcrc.config import PUBLIC_URL_NEEDED, PUBLIC_URL_SETTING, ConfigError, Settings, load_config
 from mcrc.engine import Assessment
 from mcrc.errors import Problem as InputProblem
-from mcrc.knowledge.reviews import MAX_COMMENT, RowReview
-from mcrc.patient import PastDate, Patient, Text
-from mcrc.store.api import AssessmentRecord, CaseRecord, DecisionRecord, ReviewRecord, Store
-from mcrc.store.errors import StoreConflict, StoreError, StoreInvalid, StoreNotReady
-from mcrc.store.models import DEVIATION_REASONS, PARTICIPANT_ROLES, ROLES
-from mcrc.vocabulary import load_vocabulary
-
-PREFIX = "/api/v1"
-
-
-@dataclass(frozen=True)
-class Settings:
-    database_url: str | None = None  # None: MCRC_DATABASE_URL or sqlite:///mcrc.db (as the Store decides)
-    open_assess: bool = False
-    cds: Any = None  # mcrc.api.cds_auth.CdsAuthSettings: mounts the CDS Hooks services when set
-    public_url: str | None = None  # the URL EHRs call: the CDS Hooks JWT audience (required with `cds`), card links
-    secret_key: str | None = None  # signs web session cookies and CSRF tokens; None: a random key per process
-    max_body_bytes: int = 1_000_000  # larger request bodies are refused with 413
-    token_cache_seconds: float = 5.0  # a resolved API token is trusted this long (0: read the store every time)
-    replay_cache: str | None = None  # SQLite file of seen CDS JWT ids, shared by workers; None: in memory
-
-    def __repr__(self) -> str:
-        """Secrets masked: a database password and the secret key never reach a log or a traceback."""
-        url = None
-        if self.database_url is not None:
-            from sqlalchemy.engine import make_url
-
-            try:
-                url = make_url(self.database_url).render_as_string(hide_password=True)
-            except Exception:  # an unparsable URL is shown not at all rather than maybe with its password
-                url = "***"
-        return (f"Settings(database_url={url!r}, open_assess={self.open_assess}, cds={'on' if self.cds else 'off'}, "
-                f"public_url={self.public_url!r}, secret_key={'***' if self.secret_key else None}, "
-                f"max_body_bytes={self.max_body_bytes}, token_cache_seconds={self.token_cache_seconds}, "
-                f"replay_cache={self.replay_cache!r})")
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    role: str
-
-
-class RowOut(BaseModel):
-    id: str
-    title: str
-    citations: list[dict[str, Any]]
-
-
-class TableOut(BaseModel):
-    id: str
-    title: str
-    source: str
-    hit: str
-    evidence: bool
-    rows: list[RowOut]
-
-
-class KnowledgeOut(BaseModel):
-    version: str
-    sources: dict[str, dict[str, Any]]
-    tables: list[TableOut]
-
-
-class TermOut(BaseModel):
-    code: str
-    label: str
-    definition: str | None = None
-    klass: str | None = None
-
-
-class Health(BaseModel):
-    status: str
-
-
-_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-NON_BLANK_TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"  # Text with one visible character
-
-
-def _decision_codes() -> list[str]:
-    vocab = load_vocabulary()
-    return [*vocab.codes("actions"), *vocab.codes("regimens")]
-
-
-def _known_code(code: str) -> str:
-    if code not in set(_decision_codes()):
-        raise ValueError(f"'{code}' is not an action or regimen code (see GET /api/v1/vocab)")
-    return code
-
-
-DecisionCode = Annotated[str, AfterValidator(_known_code),
-                         Field(json_schema_extra=lambda schema: schema.update(enum=_decision_codes()))]
-Role = Literal["clinician", "coordinator", "auditor", "admin"]
-# a meeting participant's role: the specialty at the board (store.models.BOARD_ROLES) or, as older records have it,
-# the store role
-ParticipantRole = Literal["surgeon", "hepatobiliary_surgeon", "thoracic_surgeon", "colorectal_surgeon",
-                          "medical_oncologist", "radiation_oncologist", "radiologist", "interventional_radiologist",
-                          "pathologist", "gastroenterologist", "nuclear_medicine", "nurse_specialist",
-                          "palliative_care", "geriatrician", "other", "clinician", "coordinator", "auditor", "admin"]
-Deviation = Literal["patient_preference", "fitness_or_comorbidity", "new_information", "clinical_trial",
-                    "resource_unavailable", "clinical_judgement", "other"]
-
-
-class _DecisionBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    strategies: list[DecisionCode] = Field(min_length=1, max_length=50,
-                                           description="Chosen action or regimen codes, in order (GET /api/v1/vocab)")
-    rationale: str = Field(min_length=1, max_length=10_000, pattern=NON_BLANK_TEXT_PATTERN,
-                           description="Why (free text with at least one visible character)")
-    participants: dict[ParticipantRole, list[Annotated[Text, Field(min_length=1, max_length=200)]]] = Field(
-        default_factory=dict, description="Names by their role at the meeting: " + ", ".join(PARTICIPANT_ROLES))
-    meeting_date: PastDate | None = Field(None, description="Day of the MDT meeting (default: today, UTC)")
-
-
-class ConcordantDecision(_DecisionBase):
-    """The board followed the assessment."""
-
-    concordant: Literal[True] = Field(description="The decision follows the assessment")
-
-
-class DeviatingDecision(_DecisionBase):
-    """The board decided otherwise; why is required."""
-
-    concordant: Literal[False] = Field(description="The decision does not follow the assessment")
-    deviation: Deviation = Field(description="Why the board deviated")
-    deviation_text: Text | None = Field(None, max_length=10_000)
-
-
-# The MDT's decision on a case, recorded against the case's newest assessment. A union tagged by `concordant`,
-# so that the OpenAPI says what the store enforces: a deviation reason exactly when the decision deviates.
-DecisionIn = Annotated[ConcordantDecision | DeviatingDecision, Field(discriminator="concordant")]
-assert set(typing.get_args(Role)) == set(ROLES) and set(typing.get_args(Deviation)) == set(DEVIATION_REASONS)
-assert set(typing.get_args(ParticipantRole)) == set(PARTICIPANT_ROLES)
-
-
-def _row_ids() -> list[str]:
-    return list(mcrc.load_knowledge().rows)
-
-
-def _known_row(row: str) -> str:
-    if row not in mcrc.load_knowledge().rows:
-        raise ValueError(f"'{row}' is not a row of the knowledge base (see GET /api/v1/kb)")
-    return row
-
-
-RowId = Annotated[str, AfterValidator(_known_row),
-                  Field(description="A row id of the knowledge base (GET /api/v1/kb)",
-                        json_schema_extra=lambda schema: schema.update(enum=_row_ids()))]
-
-
-class ReviewedMark(BaseModel):
-    """The row says what its source says."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    row: RowId
-    status: Literal["reviewed"] = Field(description="Reviewed: the row says what its source says")
-    comment: Text | None = Field(None, max_length=MAX_COMMENT, description="Optional remark")
-
-
-class ConcernMark(BaseModel):
-    """The row may not say what its source says; why is required."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    row: RowId
-    status: Literal["concern"] = Field(description="A concern: the row may be wrong")
-    comment: str = Field(min_length=1, max_length=MAX_COMMENT, pattern=NON_BLANK_TEXT_PATTERN,
-                         description="What may be wrong (free text with at least one visible character)")
-
-
-# A clinician's review mark of a row, tagged by `status` (a comment is required with a concern).
-ReviewMarkIn = Annotated[ReviewedMark | ConcernMark, Field(discriminator="status")]
-
-
-class ReviewsOut(BaseModel):
-    """The review marks made in the app and the review status of every row that results (with the knowledge
-    base's own review file)."""
-
-    kb_version: str
-    reviews_from: list[Literal["knowledge", "store"]] = Field(
-        description="Where the statuses were read: the knowledge base's review file, and the store's marks")
-    marks: list[ReviewRecord] = Field(description="Every mark made in the app, oldest first")
-    rows: dict[str, RowReview] = Field(description="The effective status of every row of the knowledge base")
-
-
-class DiffEnd(BaseModel):
-    assessment_id: int
-    case_version: int
-    kb_version: str
-    engine_version: str
-    created_at: str
-
-
-class SectionChange(BaseModel):
-    added: list[str]
-    removed: list[str]
-
-
-class DiffOut(BaseModel):
-    """What the newer assessment adds or removes, per section, compared with the older one."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    case_id: int
-    from_: DiffEnd = Field(alias="from")
-    to: DiffEnd
-    changed: bool
-    sections: dict[str, SectionChange]
-
-
-CaseId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The case's id")]  # fits every backend's INTEGER
-_ETAG_PATTERN = r'^"?(\d{1,9})"?$'  # what GET sends ("3"); unquoted accepted too
-_ETAG = re.compile(_ETAG_PATTERN)
-IfMatch = Annotated[str | None, Header(pattern=_ETAG_PATTERN, max_length=64,
-                                       description='The case\'s ETag as GET returned it, e.g. "3"')]
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _if_match(value: str | None, required: bool) -> int | None:
-    """The case version an If-Match header names (`"3"`, as GET sent in ETag); 428 when required and absent."""
-    if value is None:
-        if required:
-            raise ApiError(428, "precondition-required", "Precondition required",
-                           'send If-Match with the ETag of the case you edited (e.g. If-Match: "3")')
-        return None
-    m = _ETAG.match(value)
-    if m is None:
-        raise ApiError(400, "bad-if-match", "Bad If-Match header",
-                       'If-Match must be the ETag of the case as GET returned it, e.g. "3"')
-    return int(m.group(1))
-
-
-def _stale(exc: StoreConflict) -> ApiError:
-    return ApiError(412, "precondition-failed", "Precondition failed", str(exc))
-
+from mcrc.patient import Patient
+from mcrc.store.api import ReviewRecord, Store
+from mcrc.store.errors import StoreError
+
+# Settings: from mcrc.config; PREFIX: from mcrc.api.schemas
+__all__ = ["PREFIX", "Settings", "app_from_environment", "create_app"]
 
 _NO_TRACE = {"trace"}
-_PATIENT_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/Patient"}}}}}
-
-
-async def _patient_json(request: Request) -> Any:
-    """The request body through the strict reader (JsonInputError: 400 with the line, column or field path)."""
-    return strictjson.loads(await request.body())
 
 
 def app_from_environment() -> FastAPI:
@@ -284,15 +55,11 @@ def app_from_environment() -> FastAPI:
     parent process has validated and completed (shared secret key and replay cache) before starting it."""
     import os
 
-    from mcrc.config import load_config
-
     return create_app(load_config(None, os.environ).settings())
 
 
 def create_app(settings: Settings) -> FastAPI:
     if settings.cds is not None and not settings.public_url:
-        from mcrc.config import PUBLIC_URL_NEEDED, PUBLIC_URL_SETTING, ConfigError
-
         raise ConfigError([InputProblem(PUBLIC_URL_SETTING, PUBLIC_URL_NEEDED)])
     # the review status of the rows is read again from the store as often as tokens are (marks made through this
     # server count at once; those of another worker or the command line within `token_cache_seconds`)
@@ -366,10 +133,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(extract_router(assess_caller))  # POST /api/v1/extract (report text to a draft), like /assess
 
     # ---- stateless ---------------------------------------------------------------------------
-    @app.post(f"{PREFIX}/assess", response_model=Assessment, tags=["assess"], openapi_extra=_PATIENT_BODY,
+    @app.post(f"{PREFIX}/assess", response_model=Assessment, tags=["assess"], openapi_extra=PATIENT_BODY,
               responses=responses(400, 401, 422, 500),
               summary="Assess a patient without storing it")
-    async def assess(patient: Annotated[Any, Depends(_patient_json)],
+    async def assess(patient: Annotated[Any, Depends(patient_json)],
                      _: Annotated[Caller | None, Depends(assess_caller)],
                evidence: Annotated[bool | None, Query(description="false hides newer evidence")] = None,
                trace: Annotated[bool, Query(description="true adds `trace`: every table and row with its result "
@@ -416,106 +183,9 @@ def create_app(settings: Settings) -> FastAPI:
         store.require_current()
         return Health(status="ready")
 
-    # ---- cases --------------------------------------------------------------------------------
+    # ---- cases (mcrc.api.cases_routes) --------------------------------------------------------
+    add_case_routes(app, store, caller)
     Auth = Annotated[Caller, Depends(caller)]
-
-    @app.get(f"{PREFIX}/cases", response_model=list[CaseRecord], tags=["cases"], responses=responses(401, 403, 503),
-             summary="Cases not deleted, oldest first")
-    def list_cases(who: Auth) -> list[CaseRecord]:
-        return [c for c in store.list_cases(who.name)]
-
-    @app.post(f"{PREFIX}/cases", response_model=CaseRecord, status_code=201, tags=["cases"],
-              openapi_extra=_PATIENT_BODY, responses=responses(400, 401, 403, 422, 503),
-              summary="Validate a patient and register it as a new case (version 1)")
-    def create_case(patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response) -> CaseRecord:
-        rec = store.add_case(patient, who.name)
-        response.headers["Location"] = f"{PREFIX}/cases/{rec.id}"
-        return rec
-
-    @app.post(f"{PREFIX}/cases/reassess-stale", response_model=list[DiffOut], tags=["cases"],
-              responses=responses(401, 403, 503),
-              summary="Assess again every case last assessed with another knowledge base or engine version")
-    def reassess_stale(who: Auth) -> list[DiffOut]:
-        return [DiffOut.model_validate(d) for _, d in store.reassess_stale(who.name)]
-
-    @app.get(f"{PREFIX}/cases/{{case_id:int}}", response_model=CaseRecord, tags=["cases"],
-             responses=responses(401, 403, 404, 422, 503), summary="A case (its ETag is its version)")
-    def get_case(case_id: CaseId, who: Auth, response: Response) -> CaseRecord:
-        rec = store.get_case(case_id, who.name)
-        response.headers["ETag"] = _etag(rec.version)
-        return rec
-
-    @app.put(f"{PREFIX}/cases/{{case_id:int}}", response_model=CaseRecord, tags=["cases"], openapi_extra=_PATIENT_BODY,
-             responses=responses(400, 401, 403, 404, 412, 422, 428, 503),
-             summary="Replace the patient of a case (If-Match: the ETag you read; 412 if it changed since)")
-    def update_case(case_id: CaseId, patient: Annotated[Any, Depends(_patient_json)], who: Auth, response: Response,
-                    if_match: IfMatch = None,
-                    ) -> CaseRecord:
-        expected = _if_match(if_match, required=True)
-        try:
-            rec = store.update_case(case_id, patient, expected, who.name)
-        except StoreConflict as exc:
-            raise _stale(exc) from None
-        response.headers["ETag"] = _etag(rec.version)
-        return rec
-
-    @app.delete(f"{PREFIX}/cases/{{case_id:int}}", status_code=204, response_class=Response, tags=["cases"],
-                responses=responses(400, 401, 403, 404, 412, 422, 503),
-                summary="Soft-delete a case (kept for audit; If-Match optional)")
-    def delete_case(case_id: CaseId, who: Auth,
-                    if_match: IfMatch = None,
-                    ) -> Response:
-        try:
-            store.delete_case(case_id, who.name, expected_version=_if_match(if_match, required=False))
-        except StoreConflict as exc:
-            raise _stale(exc) from None
-        return Response(status_code=204)
-
-    @app.get(f"{PREFIX}/cases/{{case_id:int}}/assessments", response_model=list[AssessmentRecord], tags=["cases"],
-             responses=responses(401, 403, 404, 422, 503), summary="Every stored assessment of a case, oldest first")
-    def list_assessments(case_id: CaseId, who: Auth) -> list[AssessmentRecord]:
-        return [a for a in store.assessments(case_id, who.name)]
-
-    @app.get(f"{PREFIX}/cases/{{case_id:int}}/assessments/diff", response_model=DiffOut, tags=["cases"],
-             responses=responses(401, 403, 404, 409, 422, 503),
-             summary="What the newest assessment changed from the one before (409 with fewer than two)")
-    def diff_assessments(case_id: CaseId, who: Auth) -> DiffOut:
-        try:
-            return DiffOut.model_validate(store.diff(case_id, who.name))
-        except StoreNotReady as exc:
-            raise ApiError(409, "not-ready", "The case is not ready for this", str(exc.problems[0])) from None
-
-    @app.post(f"{PREFIX}/cases/{{case_id:int}}/decisions", response_model=DecisionRecord, status_code=201,
-              tags=["cases"],
-              responses=responses(400, 401, 403, 404, 409, 422, 503),
-              summary="Record the MDT decision on the case's newest assessment (coordinators)")
-    def decide(case_id: CaseId, body: Annotated[DecisionIn, Body()], who: Auth, response: Response) -> DecisionRecord:
-        deviating = isinstance(body, DeviatingDecision)
-        try:
-            d = store.decide(case_id, strategies=body.strategies, rationale=body.rationale,
-                             concordant=body.concordant, user=who.name,
-                             deviation=body.deviation if deviating else None,
-                             deviation_text=body.deviation_text if deviating else None,
-                             participants=dict(body.participants), meeting_date=body.meeting_date)
-        except StoreNotReady as exc:
-            raise ApiError(409, "not-ready", "The case is not ready for this", str(exc.problems[0])) from None
-        except StoreInvalid as exc:  # the store names its arguments; the API names the body fields
-            fields = {"strategy": "strategies"}
-            raise StoreInvalid([InputProblem(fields.get(p.where, p.where), p.message, p.allowed)
-                                for p in exc.problems]) from None
-        response.headers["Location"] = f"{PREFIX}/cases/{case_id}/decisions"
-        return d
-
-    @app.get(f"{PREFIX}/cases/{{case_id:int}}/decisions", response_model=list[DecisionRecord], tags=["cases"],
-             responses=responses(401, 403, 404, 422, 503), summary="The MDT decisions recorded on a case")
-    def list_decisions(case_id: CaseId, who: Auth) -> list[DecisionRecord]:
-        return [d for d in store.decisions(case_id, who.name)]
-
-    @app.post(f"{PREFIX}/cases/{{case_id:int}}/assess", response_model=AssessmentRecord, status_code=201,
-              tags=["cases"], responses=responses(401, 403, 404, 409, 422, 500, 503),
-              summary="Assess the stored case and keep the assessment")
-    def assess_case(case_id: CaseId, who: Auth) -> AssessmentRecord:
-        return store.assess(case_id, who.name)
 
     # ---- clinical review of knowledge-base rows (issue 17) ---------------------------------------
     @app.get(f"{PREFIX}/kb/reviews", response_model=ReviewsOut, tags=["reference"],

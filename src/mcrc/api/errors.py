@@ -1,46 +1,41 @@
-"""RFC 9457 problem+json responses, and the OpenAPI declarations of every error a route can give.
+"""The API's RFC 9457 problem+json answer to every error (its exception handlers), and the OpenAPI declarations
+of every error a route can give.
 
 Every error body is a `Problem`: `type`, `title`, `status`, `detail` and, for bad input, `errors`:
 one entry per problem with a JSON `pointer` into the request body (when the problem has a field
 path), the `field` path as mcrc writes it (e.g. `metastases[0].site`), the `message` and what is
-`allowed`. Never a stack trace, never a token.
+`allowed`. Never a stack trace, never a token. The body and its helpers are in `mcrc.http.problems`, which the
+web pages use too.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from mcrc import strictjson
-from mcrc.errors import InputError, JsonInputError, McrcError
+from mcrc.errors import InputError, McrcError
+from mcrc.http.problems import (
+    PROBLEM_MEDIA_TYPE,
+    TYPE_BASE,
+    Problem,
+    ProblemItem,
+    input_problem,
+    pointer,
+    problem,
+)
 from mcrc.store.errors import StoreConflict, StoreError, StoreForbidden, StoreNotFound
 
+# the problem+json helpers live in mcrc.http.problems (the web pages use them too); these names are read here
+__all__ = ["PROBLEM_MEDIA_TYPE", "TYPE_BASE", "ApiError", "Problem", "ProblemItem", "allowed_methods", "input_problem",
+           "install", "pointer", "problem", "responses"]
+
 log = logging.getLogger("mcrc.api")
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-TYPE_BASE = "https://mcrc.invalid/problems/"  # a stable identifier, not a page to fetch
-
-
-class ProblemItem(BaseModel):
-    pointer: str | None = None
-    field: str | None = None
-    message: str
-    allowed: str | None = None
-
-
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[ProblemItem] | None = None
 
 
 class ApiError(Exception):
@@ -49,34 +44,6 @@ class ApiError(Exception):
     def __init__(self, status: int, kind: str, title: str, detail: str, headers: dict[str, str] | None = None):
         self.status, self.kind, self.title, self.detail, self.headers = status, kind, title, detail, headers
         super().__init__(detail)
-
-
-_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*$")
-
-
-def pointer(where: str) -> str | None:
-    """`metastases[0].site` -> `/metastases/0/site` (RFC 6901); None for a non-path (e.g. `line 1 column 2`)."""
-    if not _PATH.match(where):
-        return None
-    return "/" + "/".join(p for p in re.split(r"[.\[\]]+", where) if p)
-
-
-def problem(status: int, kind: str, title: str, detail: str, errors: list[ProblemItem] | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
-    body = Problem(type=TYPE_BASE + kind, title=title, status=status, detail=detail, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
-                        headers=headers)
-
-
-def input_problem(exc: InputError) -> JSONResponse:
-    items = [ProblemItem(pointer=pointer(p.where), field=p.where, message=p.message, allowed=p.allowed)
-             for p in exc.problems]
-    if isinstance(exc, JsonInputError):  # not JSON mcrc reads at all: 400; JSON that is not a valid patient: 422
-        return problem(400, "malformed-json", "Malformed JSON",
-                       "the request body is not JSON mcrc accepts (strict JSON: UTF-8, no duplicate keys, no "
-                       "NaN or Infinity, no control characters in text, nested at most "
-                       f"{strictjson.MAX_DEPTH} levels)", items)
-    return problem(422, "invalid-input", "Invalid input", exc.headline, items)
 
 
 # The string tags of request bodies that are discriminated unions (a review mark, by its `status`): pydantic puts

@@ -27,10 +27,10 @@ from starlette.exceptions import HTTPException
 
 import mcrc
 from mcrc import strictjson
-from mcrc.api.errors import input_problem
 from mcrc.engine import Assessment
 from mcrc.engine.reviewed import apply_reviews
 from mcrc.errors import InputError, McrcError
+from mcrc.http.problems import input_problem
 from mcrc.render.flowchart import TRACE_PAGE_HEIGHT, decision_path_html, flowchart_svgs
 from mcrc.render.outline import (
     SCOPE_TEXT,

@@ -1,0 +1,1 @@
+"""What the HTTP layers share, below both api and web: problem+json answers and the CDS Clients the server trusts."""

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
@@ -222,3 +222,8 @@ class PageRoute(APIRoute):
                                     "unless the page says so. The error is in the server log.") from None
 
         return page_handler
+
+
+def page_router() -> APIRouter:
+    """A router for pages: its routes answer errors with HTML pages (PageRoute), and stay out of the API schema."""
+    return APIRouter(route_class=PageRoute, include_in_schema=False)

@@ -14,13 +14,13 @@ from mcrc.web import decide as pdecide
 from mcrc.web.errors import WebError, friendly
 from mcrc.web.pdf import html_to_pdf
 from mcrc.web.session import WebSession
-from mcrc.web.site import Caller, PageRoute, Web, parse_case_id
+from mcrc.web.site import Caller, Web, page_router, parse_case_id
 
 
 def routes(web: Web) -> APIRouter:
     """The case page, the decision form's target and the PDF."""
     store = web.store
-    router = APIRouter(route_class=PageRoute, include_in_schema=False)
+    router = page_router()
 
     def case_page(request: Request, s: WebSession, who: Caller, case_id: int, status: int = 200,
                   decision_problems: list[str] | None = None, decision_values: dict[str, Any] | None = None):

@@ -21,7 +21,7 @@ from mcrc.web import form as pform
 from mcrc.web import paste as ppaste
 from mcrc.web.errors import WebError, friendly
 from mcrc.web.session import CSRF_FIELD, WebSession
-from mcrc.web.site import Caller, PageRoute, Web, parse_case_id
+from mcrc.web.site import Caller, Web, page_router, parse_case_id
 
 log = logging.getLogger("mcrc.web")
 
@@ -29,7 +29,7 @@ log = logging.getLogger("mcrc.web")
 def routes(web: Web) -> APIRouter:
     """The case list and the patient form."""
     store = web.store
-    router = APIRouter(route_class=PageRoute, include_in_schema=False)
+    router = page_router()
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def case_list(request: Request) -> Response:

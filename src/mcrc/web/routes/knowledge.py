@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mcrc.errors import McrcError
 from mcrc.store.api import PERMISSIONS
 from mcrc.web.errors import SignInFirst, WebError, friendly
-from mcrc.web.site import PageRoute, Web, local_next
+from mcrc.web.site import Web, local_next, page_router
 
 log = logging.getLogger("mcrc.web")
 
@@ -19,7 +19,7 @@ log = logging.getLogger("mcrc.web")
 def routes(web: Web) -> APIRouter:
     """The knowledge base page, row reviews and the traceability pages."""
     store = web.store
-    router = APIRouter(route_class=PageRoute, include_in_schema=False)
+    router = page_router()
 
     @router.get("/kb", response_class=HTMLResponse, include_in_schema=False)
     def kb_page(request: Request) -> HTMLResponse:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcrc.web.errors import friendly
-from mcrc.web.site import PageRoute, Web, local_next
+from mcrc.web.site import Web, local_next, page_router
 
 log = logging.getLogger("mcrc.web")
 
@@ -22,7 +22,7 @@ def routes(web: Web) -> APIRouter:
         auth = getattr(app.state, "authenticate", None)
         return None if auth is None else auth(token)
 
-    router = APIRouter(route_class=PageRoute, include_in_schema=False)
+    router = page_router()
 
     @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:

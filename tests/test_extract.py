@@ -97,7 +97,7 @@ def _leaves(value, prefix=""):
 
 
 def test_auto_detects_the_kind_of_most_reports(corpus):
-    from mcrc.extract.engine import classify
+    from mcrc.extract.reading import classify
     from mcrc.extract.rules import load_rules
 
     rules = load_rules()

@@ -17,7 +17,7 @@ from mcp import Client
 import mcrc
 from mcrc.fhir import read_bundle
 from mcrc.knowledge import load_knowledge
-from mcrc.mcp_server import MAX_INPUT_BYTES, build_server, statement
+from mcrc.mcp import MAX_INPUT_BYTES, build_server, statement
 from mcrc.render.sources import sources_view
 from mcrc.render.text import render_summary_text, render_text
 
@@ -370,7 +370,7 @@ def test_trace_resource_unknown_source_is_a_specific_error():
 
 def test_cli_does_not_import_the_sdk_at_start_up():
     r = subprocess.run([sys.executable, "-c", "import sys, mcrc.cli; print(sorted(m for m in sys.modules "
-                        "if m == 'mcp' or m.startswith(('mcp.', 'mcp_types', 'mcrc.mcp_server'))))"],
+                        "if m == 'mcp' or m.startswith(('mcp.', 'mcp_types', 'mcrc.mcp'))))"],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
@@ -445,7 +445,7 @@ def test_building_the_server_leaves_the_root_logger_alone():
 
 
 def test_an_unexpected_failure_is_reported_without_internals(monkeypatch):
-    import mcrc.mcp_server as ms
+    import mcrc.mcp.tools as ms
 
     def crash(*_a, **_k):
         raise RuntimeError("secret internals /etc/passwd")

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 import mcrc
 from mcrc.knowledge import load_knowledge
-from mcrc.mcp_server import MAX_INPUT_BYTES
+from mcrc.mcp import MAX_INPUT_BYTES
 from mcrc.store.api import Store
 from tests.stores import store_with_clinician
 
@@ -132,7 +132,7 @@ def test_http_options_need_http():
 def test_token_store_unreadable_is_503_not_a_traceback():
     from sqlalchemy.exc import OperationalError
 
-    from mcrc.mcp_server import http_app
+    from mcrc.mcp import http_app
 
     def broken(_token: str):
         raise OperationalError("SELECT", {}, Exception("database is locked"))

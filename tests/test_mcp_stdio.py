@@ -16,7 +16,7 @@ from mcp.client.stdio import stdio_client
 
 import mcrc
 from mcrc.knowledge import load_knowledge
-from mcrc.mcp_server import MAX_INPUT_BYTES
+from mcrc.mcp import MAX_INPUT_BYTES
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "22-lung-liver-ovary-all-resectable.json"

@@ -17,6 +17,7 @@ from typing import Any
 
 from mcrc.errors import Problem
 from mcrc.web import form as pform
+from mcrc.web.form_fields import field_key
 
 FIELD_NAME, FIELD_TYPE, FIELD_TEXT = "report_name", "report_type", "report_text"
 DRAFT_FIELD, DRAFT_MAC_FIELD = "_extraction", "_extraction_mac"
@@ -126,7 +127,7 @@ def value_words(path: str, value: Any) -> str:
         return f"{value['value']:g} {value.get('unit', '')}".strip()
     if isinstance(value, bool):
         return "yes" if value else "no"
-    spec = pform.BY_KEY.get(pform._key(path))
+    spec = pform.BY_KEY.get(field_key(path))
     if spec is not None and spec.choices:
         for code, label in spec.choices:
             if code == str(value):

@@ -1,5 +1,4 @@
-"""What every part of the Patient record is built from: the strict base model, dates, whole numbers, free text
-and the helpers that write cross-field rules into the JSON Schema."""
+"""What every part of the Patient record is built from: the strict model, dates, whole numbers, text, schema rules."""
 
 from __future__ import annotations
 

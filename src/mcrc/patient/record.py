@@ -1,5 +1,4 @@
-"""The Patient root: the whole record, the patient's context (fitness, preferences, symptoms) and the checks of
-a site's response against the treatment history."""
+"""The Patient root: the whole record, its context (fitness, preferences, symptoms), responses against history."""
 
 from __future__ import annotations
 

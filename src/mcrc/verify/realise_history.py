@@ -1,5 +1,4 @@
-"""The treatment history of a counterexample as Patient input: courses planned, dated and left unknown as the
-facts ask, radiotherapy, procedures, and the ctDNA date against the anti-EGFR courses."""
+"""A counterexample's treatment history as Patient input: courses, radiotherapy, procedures, the ctDNA date."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""One patient's courses: what each says (drug classes, progression, relapse, refractoriness, intolerance) and
-what they say of each drug class (R1, R3, A1)."""
+"""What each course says (classes, progression, relapse, refractory, intolerant) and each drug class (R1, R3, A1)."""
 
 from __future__ import annotations
 

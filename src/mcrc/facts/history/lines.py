@@ -1,5 +1,4 @@
-"""Lines of therapy for metastatic disease, counted by the conventions L1-L6, and whether a first chemotherapy
-line is due."""
+"""Lines of therapy for metastatic disease (L1-L6), and whether a first chemotherapy line is due."""
 
 from __future__ import annotations
 

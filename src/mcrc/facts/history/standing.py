@@ -1,5 +1,4 @@
-"""Where the disease stands on the latest courses (progression, preoperative therapy, control, conversion) and
-what anti-EGFR rechallenge asks of them (E1, E2)."""
+"""Where the disease stands on the latest courses, and what anti-EGFR rechallenge asks of them (E1, E2)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ DATE_RULES = re.compile(r"is in the future|is before (started|the date of diagno
                         # compared with the count, a site's response against the latest course for metastatic disease,
                         # and a single listed lesion's zone and the listed sides against the site's zone and
                         # bilateral/bilobar (statable, but the generator cannot draw from the schema with them;
-                        # mcrc.patient._lesion_rules)
+                        # mcrc.patient.sites._lesion_rules)
                         r"|but lesions lists \d+: the list gives every lesion|is larger than largest_size"
                         r"|zone is \w+ but lesions\[0\]\.zone is"
                         r"|(bilateral|bilobar) is (false|true) but (lesions lists lesions on the left and on the right"

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from mcrc.engine.assessment import Assessment, CitationOut, Currency, CurrentStandard, Item
+from mcrc.engine.assessment import Assessment
 from mcrc.knowledge import load_knowledge
 from mcrc.knowledge.model import KnowledgeBase
+from mcrc.render.outline_entries import (
+    NOT_REVIEWED_TEXT,
+    Entry,
+    Section,
+    _item,
+    caveat_lines,
+    concern_lines,
+    review_marker,
+    review_summary,
+)
+from mcrc.render.outline_regimens import fold_entry, fold_lines, step_text, timeline_text
+from mcrc.render.outline_standard import (
+    CURRENCY_TITLE,
+    CURRENT_STANDARD_TITLE,
+    approval_text,
+    currency_cites,
+    currency_text,
+    current_standard_head,
+    current_standard_lines,
+    guideline_basis_text,
+    year_text,
+)
 from mcrc.render.structure import (
     SEVERITY_TITLE,
     SEVERITY_WORD,
-    Fold,
     missing_information,
     regimen_groups,
     warnings_by_severity,
@@ -25,194 +44,20 @@ from mcrc.render.summary import (
     summary_items,
 )
 
-
-@dataclass
-class Entry:
-    text: str
-    cites: str = ""
-    detail: list[str] = field(default_factory=list)
-    review: str = ""  # whether the rows behind it were clinically reviewed (review_marker); "" for no rows
-
-
-@dataclass
-class Section:
-    title: str
-    entries: list[Entry]
-    numbered: bool = False
-    style: str = "default"  # default, warning, muted, summary
-    columns: tuple[str, ...] = ()  # when set, entries are table rows: text cells joined by " | "
-
-
-def caveat_lines(caveats) -> list[str]:
-    """An option's caveats for this patient, each with its source: shown with the option, never dropped."""
-    return [f"CAVEAT: {c.label}" + (f" [{cite_text(c.citations)}]" if c.citations else "") for c in caveats]
-
-
-NOT_REVIEWED_TEXT = "not clinically reviewed"
-
-
-def review_marker(a: Assessment, status: str, rows: list[str]) -> str:
-    """Short words on whether the rows behind an item were clinically reviewed, for after its citation: "not
-    clinically reviewed", "reviewed by <role> on <date>", "CONCERN raised by <role> on <date>", "partly reviewed"."""
-    if status == "not_reviewed":
-        return NOT_REVIEWED_TEXT
-    found = [a.reviews[r] for r in rows if r in a.reviews]
-    if status == "concern":
-        rv = next((x for x in found if x.status == "concern"), None)
-        return f"CONCERN raised by {rv.role} on {rv.date}" if rv else "CONCERN raised"
-    reviewed = [x for x in found if x.status == "reviewed"]
-    if status == "partly_reviewed":
-        return f"partly reviewed: {len(reviewed)} of {len(rows)} rows, the others not clinically reviewed"
-    latest = max(reviewed, key=lambda x: x.date, default=None)
-    if latest is None:
-        return "reviewed"
-    if len(rows) == 1:
-        return f"reviewed by {latest.role} on {latest.date}"
-    return f"reviewed (all {len(rows)} rows), latest by {latest.role} on {latest.date}"
-
-
-def concern_lines(a: Assessment, rows: list[str]) -> list[str]:
-    """The comment of every concern raised on the rows behind an item: shown with the item, never dropped."""
-    return [f"CONCERN ({rv.role}, {rv.date}): {rv.comment}" for r in rows
-            if (rv := a.reviews.get(r)) is not None and rv.status == "concern"]
-
-
-def _item(i: Item, a: Assessment, lead: str = "") -> Entry:
-    text = lead + i.label + (f" ({i.note})" if i.note else "")
-    return Entry(text=text, cites=cite_text(i.citations), review=review_marker(a, i.review, i.rows),
-                 detail=caveat_lines(getattr(i, "caveats", ())) + concern_lines(a, i.rows))
+# the outline's parts live in outline_entries, outline_regimens and outline_standard; every name the renderers,
+# the web page, the FHIR answer and the CDS cards read is importable from here
+__all__ = [
+    "BRANCHES_TITLE", "CURRENCY_TITLE", "CURRENT_STANDARD_TITLE", "MISSING_TITLE", "NOT_REVIEWED_TEXT",
+    "PROVISIONAL_TITLE", "SCOPE_TEXT",
+    "Entry", "Section",
+    "approval_text", "branch_lines", "branches_section", "caveat_lines", "cite_text", "concern_lines",
+    "currency_cites", "currency_text", "current_standard_head", "current_standard_lines", "emergency_leads",
+    "fold_entry", "fold_lines", "footer", "guideline_basis_text", "header", "outline", "provisional_section",
+    "review_marker", "review_summary", "shown", "step_text", "summary_section", "timeline_text", "year_text",
+]
 
 
 MISSING_TITLE = "Missing information, most decisive first (what it would change)"
-
-
-def step_text(st) -> str:
-    """A step with its duration, interval, regimens (labels) and note: 'Preoperative systemic therapy [3 months]'."""
-    extra = []
-    if st.months:
-        extra.append(f"{st.months:g} months")
-    if st.max_months:
-        extra.append(f"at most {st.max_months:g} months")
-    if st.every_months:
-        extra.append(f"every {st.every_months:g} months")
-    if st.note:
-        extra.append(st.note)
-    return st.label + (f" [{'; '.join(extra)}]" if extra else "")
-
-
-def _variant(r, a: Assessment | None = None) -> str:
-    review = f" ({review_marker(a, r.review, r.rows)})" if a is not None and r.rows else ""
-    cites = f" [{cite_text(r.citations)}]" if r.citations else ""
-    return f"- {r.label}" + (f" ({r.note})" if r.note else "") + cites + review
-
-
-def fold_lines(f: Fold, depth: int = 1, a: Assessment | None = None) -> list[str]:
-    """A regimen entry as detail lines (two spaces of indent per level, the renderers' nesting): its title, its
-    caveats (never behind the fold), its variants one level deeper."""
-    pad, sub = "  " * depth, "  " * (depth + 1)
-    lines = [f"{pad}- {f.title}: {f.why}"] if f.folded else [pad + _variant(f.members[0], a)]
-    lines += [sub + c for c in _fold_caveats(f)]
-    if f.folded:
-        lines += [sub + _variant(r, a) for r in f.members]
-    return lines
-
-
-def _fold_caveats(f: Fold) -> list[str]:
-    out = []
-    for c, labels in f.caveats():
-        on = f" (on {', '.join(labels)})" if f.folded else ""
-        out.append(f"CAVEAT{on}: {c.label}" + (f" [{cite_text(c.citations)}]" if c.citations else ""))
-    return out
-
-
-def fold_entry(f: Fold, a: Assessment) -> Entry:
-    """A regimen entry of the shared list: a single regimen as before; folded variants as one entry, its caveats
-    on it, each variant an indented line with its own citation and review."""
-    if not f.folded:
-        return _item(f.members[0], a)
-    rows = [r for m in f.members for r in m.rows]
-    detail = _fold_caveats(f) + [_variant(r, a) for r in f.members]
-    return Entry(text=f"{f.title}: {f.why}", detail=detail + concern_lines(a, rows))
-
-
-CURRENT_STANDARD_TITLE = ("Current standard: an approved newer option differs from the guideline answer "
-                          "(shown beside it, not instead of it)")
-CURRENCY_TITLE = "Guideline currency (newer editions known; nothing in this answer is taken from them)"
-
-
-def year_text(year: int | None) -> str:
-    return str(year) if year is not None else "year not stated"
-
-
-def approval_text(cs: CurrentStandard) -> str:
-    """'FDA regular approval, 2020-06'."""
-    ap = cs.approval
-    return f"{ap.agency} {ap.kind} approval" + (f", {ap.date}" if ap.date else "")
-
-
-def guideline_basis_text(cs: CurrentStandard) -> str:
-    """The guideline sources behind the guideline answer, each with its year: 'cvir-2019-palliative, 2019'."""
-    return "; ".join(f"{s.source}, {year_text(s.year)}" for s in cs.guideline.sources) or "the guideline sources here"
-
-
-def current_standard_head(cs: CurrentStandard) -> str:
-    return f"{cs.option} ({cs.trial}): {approval_text(cs)}"
-
-
-def current_standard_lines(cs: CurrentStandard) -> list[str]:
-    """The detail of a current-standard item, the same in every renderer."""
-    lines = []
-    if cs.approval.indication:
-        lines.append(f"approved for: {cs.approval.indication}")
-    lines.append(f"the guideline answer ({guideline_basis_text(cs)}) differs: {cs.guideline.says}")
-    if cs.guideline.regimens:
-        vocab = load_knowledge().vocabulary
-        names = [vocab.get("regimens", c).label if vocab.has("regimens", c) else c for c in cs.guideline.regimens]
-        lines.append(f"guideline regimen options for this patient (unchanged): {', '.join(names)}")
-    src = f"{cs.source} item {cs.item}" if cs.item is not None else cs.source
-    lines.append(f"newer evidence, {src}" + (f"; seen: {', '.join(cs.seen)}" if cs.seen else ""))
-    return lines
-
-
-def currency_text(c: Currency) -> str:
-    """One short line per guideline source: its year and the newer editions known ('check the current text')."""
-    parts = [f"{c.note[0].upper()}{c.note[1:]}." if c.note else ""]
-    for relation, word in (("edition", "Newer edition"), ("later_guideline", "Later guideline")):
-        names = [n.name for n in c.newer if n.relation == relation]
-        if names:
-            parts.append(f"{word}{'s' if len(names) > 1 else ''} {'exist' if len(names) > 1 else 'exists'}: "
-                         f"{'; '.join(names)}.")
-    parts.append("Check the current text." if c.newer else "No newer edition known.")
-    return f"{c.source} ({year_text(c.year)}): " + " ".join(p for p in parts if p)
-
-
-def currency_cites(c: Currency) -> list[CitationOut]:
-    out: list[CitationOut] = []
-    for n in c.newer:
-        out += [x for x in n.citations if x not in out]
-    return out
-
-
-def review_summary(a: Assessment) -> tuple[str, str]:
-    """One line on the clinical review of the rows behind the answer, and its style."""
-    counts = {"reviewed": 0, "concern": 0, "earlier_version": 0, "not_reviewed": 0}
-    for rv in a.reviews.values():
-        counts[rv.status] += 1
-    n = len(a.reviews)
-    if not n:
-        return "", "muted"
-    unreviewed = counts["not_reviewed"] + counts["earlier_version"]
-    earlier = (f"; {counts['earlier_version']} reviewed only on an earlier version of the row"
-               if counts["earlier_version"] else "")
-    if counts["concern"]:
-        return (f"CONCERN raised on {counts['concern']} of the {n} rows behind this answer (items marked CONCERN); "
-                f"{counts['reviewed']} reviewed, {unreviewed} not clinically reviewed{earlier}", "warning")
-    if counts["reviewed"] == n:
-        return f"All {n} rows behind this answer clinically reviewed", "default"
-    if counts["reviewed"] == 0:
-        return f"Not clinically reviewed: none of the {n} rows behind this answer{earlier}", "muted"
-    return (f"{counts['reviewed']} of the {n} rows behind this answer clinically reviewed, {unreviewed} not "
-            f"(each item says which){earlier}", "muted")
 
 
 def emergency_leads(a: Assessment) -> bool:
@@ -383,26 +228,6 @@ def outline(a: Assessment, strict: bool = False, kb: KnowledgeBase | None = None
     if summary:
         sections.append(Section("Clinical review of the rows", [Entry(summary)], style=style))
     return sections
-
-
-def _month(m: float | None) -> str:
-    return "?" if m is None else f"{m:g}"
-
-
-def timeline_text(phases) -> str:
-    """Compact month axis, shown only when the sources give at least one duration or interval."""
-    if not any(p.duration in ("fixed", "up_to") or p.every_months for p in phases):
-        return ""
-    parts = []
-    for p in phases:
-        if p.duration == "event":
-            span = f"m{_month(p.start_month)}"
-        else:
-            upto = "<=" if p.duration == "up_to" else ""
-            span = f"m{_month(p.start_month)}-{upto}{_month(p.end_month)}"
-        every = f" every {p.every_months:g} m" if p.every_months else ""
-        parts.append(f"{span} {p.code}{every}")
-    return "; ".join(parts)
 
 
 def header(a: Assessment, strict: bool = False) -> str:

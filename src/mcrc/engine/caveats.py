@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from mcrc.engine.assessment import Caveat, EvidenceItem, RegimenItem, StrategyOut
 from mcrc.engine.items import _cites
+from mcrc.engine.selectors import _matches
 from mcrc.facts.model import Facts
 from mcrc.knowledge.model import CaveatRule, KnowledgeBase
 from mcrc.logic import Tri
@@ -30,8 +31,6 @@ def active_rules(kb: KnowledgeBase, facts: Facts) -> list[CaveatRule]:
 
 def _picked(kb: KnowledgeBase, rule: CaveatRule, section: str, code: str, action_class: str | None,
             regimens: tuple[str, ...]) -> bool:
-    from mcrc.engine.safety import _matches
-
     return _matches(kb, rule.selector, (section, code, action_class, regimens))
 
 

@@ -7,16 +7,14 @@ never returned) and, later, proved over all patients by the verifier.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from mcrc.engine.assessment import Assessment
+from mcrc.engine.caveats import demotions
+from mcrc.engine.selectors import Entry, _matches
 from mcrc.errors import Problem
 from mcrc.facts.model import Facts
-from mcrc.knowledge.model import Invariant, KnowledgeBase, Selector
+from mcrc.knowledge.model import Invariant, KnowledgeBase
 from mcrc.logic import Tri
-
-# What a selector can look at: (section, code, action class, regimen codes) per recommended thing.
-Entry = tuple[str, str, str | None, tuple[str, ...]]
 
 
 def _entries(a: Assessment) -> Iterator[Entry]:
@@ -34,51 +32,6 @@ def _entries(a: Assessment) -> Iterator[Entry]:
             yield ("evidence", ev.code, None, (reg,))
         if not ev.regimens:  # a trial without a regimen (a local-treatment trial): a `code` selector still sees it
             yield ("evidence", ev.code, None, ())
-
-
-_MATCH_CACHE: dict[tuple, tuple[Any, Selector, bool]] = {}
-
-
-def _matches(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
-    """Whether a selector picks an entry; pure in (vocabulary, selector, entry), so it is memoised (keyed by the
-    identity of the vocabulary and the selector, which the entry keeps alive: hashing a selector costs more)."""
-    key = (id(kb.vocabulary), id(sel), entry)
-    hit = _MATCH_CACHE.get(key)
-    if hit is None or hit[0] is not kb.vocabulary or hit[1] is not sel:
-        if len(_MATCH_CACHE) > 100_000:
-            _MATCH_CACHE.clear()
-        hit = _MATCH_CACHE[key] = (kb.vocabulary, sel, _match(kb, sel, entry))
-    return hit[2]
-
-
-def _match(kb: KnowledgeBase, sel: Selector, entry: Entry) -> bool:
-    section, code, action_class, regimens = entry
-    vocab = kb.vocabulary
-    if sel.sections and section not in sel.sections:
-        return False
-    if action_class is None and vocab.has("actions", code):
-        action_class = vocab.get("actions", code).klass
-    if sel.code and code in sel.code:
-        return True
-    if sel.action_class and action_class in sel.action_class:
-        return True
-    for reg in regimens:
-        drugs = vocab.get("regimens", reg).drugs
-        if sel.without_drug_class and vocab.regimen_drug_classes(reg) & set(sel.without_drug_class):
-            continue
-        if sel.drug and set(drugs) & set(sel.drug):
-            return True
-        if sel.drug_class and vocab.regimen_drug_classes(reg) & set(sel.drug_class):
-            return True
-        if sel.combination and len({vocab.get("drugs", d).klass for d in drugs} & CYTOTOXIC) >= 2:
-            return True
-    return False
-
-
-# Combination chemotherapy: cytotoxic drugs of two or more classes in one regimen (the `combination` selector). A
-# fluoropyrimidine with an antibody (capecitabine + bevacizumab) is the de-escalated option, not a combination; so
-# is hepatic arterial floxuridine with systemic 5-FU (two fluoropyrimidines).
-CYTOTOXIC = frozenset({"fluoropyrimidine", "oxaliplatin", "irinotecan", "thymidine_analogue"})
 
 
 def _active(inv: Invariant, facts: Facts) -> bool:
@@ -139,7 +92,6 @@ def _caveat_violations(kb: KnowledgeBase, inv: Invariant, a: Assessment) -> list
     for section, code, cls, regs, caveats in carriers:
         if _matches(kb, inv.selector, (section, code, cls, regs)) and inv.caveat_code not in {c.code for c in caveats}:
             bad.append(f"{code} in {section} lacks the caveat {inv.caveat_code}")
-    from mcrc.engine.caveats import demotions
 
     seen_caveat = False
     for r in a.regimens:

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mcrc.knowledge.citation import Citation
 from mcrc.knowledge.definitions import Definitions
 from mcrc.knowledge.expr import Expr, conjuncts, facts_of
 from mcrc.knowledge.reviews import ReviewBook, RowReview, build_book
@@ -34,20 +35,6 @@ SECTIONS: dict[str, str] = {
     "refer": "referrals",
     "evidence": "trials",
 }
-
-
-@dataclass(frozen=True)
-class Citation:
-    source: str
-    where: str
-    footnote: str | None = None
-
-    def text(self) -> str:
-        fn = f", footnote {self.footnote}" if self.footnote else ""
-        return f"{self.source} {self.where}{fn}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "where": self.where, "footnote": self.footnote}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mcrc.errors import KnowledgeError, Problem
+from mcrc.knowledge.citation import Citation
 from mcrc.knowledge.reading import _Collector, read_yaml
 
 # Why a statement is not mapped to rows. `open` is work still to do (counted and shown, never a failure);
@@ -353,8 +354,6 @@ def _tokens(text: str) -> set[str]:
 def _citations(kb) -> list[tuple[str, Any]]:
     """(who cites, Citation) for every row (its own, its strategies' and its items' citations), invariant,
     caveat and definition."""
-    from mcrc.knowledge.model import Citation
-
     out: list[tuple[str, Any]] = []
     for row in kb.rows.values():
         cites = list(row.citations) + [c for st in row.strategies for c in st.citations]

@@ -121,7 +121,8 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
 
     # a hidden newer-evidence table's rows are FALSE whatever their conditions (FALSE AND x is FALSE),
     # so their conditions are not read at all
-    l3 = [(r.col, o.lit(False) if t.evidence and not plan.show_evidence else o.and_([c(t.col), *(c(x) for x in r.conds)]))
+    hidden = {t.id for t in plan.tables if t.evidence and not plan.show_evidence}
+    l3 = [(r.col, o.lit(False) if t.id in hidden else o.and_([c(t.col), *(c(x) for x in r.conds)]))
           for t in plan.tables for r in t.rows if not r.default]
 
     l4: list[tuple[str, Any]] = []

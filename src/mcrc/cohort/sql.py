@@ -21,8 +21,8 @@ from mcrc.cohort.logic import (
     narrow,
     output_columns,
     status_label,
-    totals_needs,
     totals,
+    totals_needs,
 )
 from mcrc.cohort.plan import Plan
 from mcrc.cohort.schema import DECISION_ID
@@ -167,7 +167,8 @@ def summary_query(plan: Plan, kind: str = "totals", grouped: bool = True) -> exp
     per-table, per-row and missing-fact sums).
 
     Each query reads only the columns it needs (the totals neither year nor centre). With `grouped`,
-    identical decision points (same columns read) are counted first and the rules run once per distinct tuple, weighted by the count."""
+    identical decision points (same columns read) are counted first and the rules run once per distinct
+    tuple, weighted by the count."""
     ops = SqlOps()
     wanted = totals_needs(plan) if kind == "totals" else frozenset(GROUP_KEYS)
     keep = [c for c in narrow(plan, build_layers(plan, ops), wanted).inputs if c != "year"]

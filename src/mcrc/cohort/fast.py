@@ -16,10 +16,13 @@ import polars as pl
 from mcrc.cohort.logic import (
     DONE_COLUMNS,
     GROUP_KEYS,
-    SITE_FACTS,
     Layers,
+    Narrowed,
     build_layers,
+    decisions_needs,
+    narrow,
     status_label,
+    summary_needs,
     totals,
 )
 from mcrc.cohort.plan import Plan
@@ -97,8 +100,10 @@ def _with_layers(lf: pl.LazyFrame, layers: Layers) -> pl.LazyFrame:
 
 
 def summary_columns(plan: Plan) -> list[str]:
-    """The columns the concordance table reads."""
-    return list(dict.fromkeys([*plan.facts, *SITE_FACTS, *DONE_COLUMNS, "centre", "decision_date"]))
+    """The columns of the file the concordance table reads: the facts the narrowed plan reads (see
+    `mcrc.cohort.logic.narrow`), what was done, centre and the date (for the year)."""
+    inputs = _narrowed(plan, "summary").inputs
+    return [c for c in inputs if c != "year"] + ["decision_date"]
 
 
 def _source(df: pl.DataFrame) -> pl.LazyFrame:
@@ -114,6 +119,20 @@ def _layers(plan: Plan) -> Layers:
     if key not in _LAYERS:
         _LAYERS[key] = build_layers(plan, PolarsOps())
     return _LAYERS[key]
+
+
+_NARROWED: dict[tuple, Narrowed] = {}
+
+
+def _narrowed(plan: Plan, kind: str) -> Narrowed:
+    """The layers cut down to what `kind` reads (`summary`: the concordance table; `decisions`: the
+    per-decision lists; `audit`: both), built once per knowledge base version."""
+    key = (plan.kb_version, plan.show_evidence, kind)
+    if key not in _NARROWED:
+        wanted = {"summary": summary_needs(plan), "decisions": decisions_needs(plan),
+                  "audit": summary_needs(plan) | decisions_needs(plan)}[kind]
+        _NARROWED[key] = narrow(plan, _layers(plan), wanted)
+    return _NARROWED[key]
 
 
 _WORD = 64
@@ -184,7 +203,7 @@ OUTPUT_ORDER = (DECISION_ID, "patient_id", "centre", "year", "site", *DONE_COLUM
 
 
 def decisions(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
-    layers = _layers(plan)
+    layers = _narrowed(plan, "decisions").layers
     frame = _decision_frame(_with_layers(_source(df), layers), plan, layers).collect(optimizations=_OPT)
     return _spell(frame, plan, layers).select(OUTPUT_ORDER)
 
@@ -192,7 +211,7 @@ def decisions(df: pl.DataFrame, plan: Plan) -> pl.DataFrame:
 def audit(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(per-decision results, groups, totals) from one evaluation of the layers (a shared subplan)."""
     o = PolarsOps()
-    layers = _layers(plan)
+    layers = _narrowed(plan, "audit").layers
     lf = _with_layers(_source(df), layers)
     keys = list(GROUP_KEYS)
     out, groups, wide = pl.collect_all([
@@ -203,10 +222,11 @@ def audit(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame, pl.
     return _spell(out, plan, layers).select(OUTPUT_ORDER), groups, wide
 
 
-def summary(df: pl.DataFrame, plan: Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(counts by site, year, centre and status; one row of table/row/missing-fact totals)."""
+def summary(df: pl.DataFrame, plan: Plan, narrowed: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(counts by site, year, centre and status; one row of table/row/missing-fact totals).
+    `narrowed=False` computes every derived column, as before the plan was narrowed (for the benchmark)."""
     o = PolarsOps()
-    layers = _layers(plan)
+    layers = _narrowed(plan, "summary").layers if narrowed else _layers(plan)
     lf = _with_layers(_source(df), layers)
     keys = list(GROUP_KEYS)
     wide = lf.select([e.sum().cast(pl.Int64).alias(n) for n, e in totals(plan, o, layers)])

@@ -119,7 +119,10 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
         else:
             l2.append((t.col, c(t.applies) if t.applies else o.lit(True)))
 
-    l3 = [(r.col, o.and_([c(t.col), *(c(x) for x in r.conds)]))
+    # a hidden newer-evidence table's rows are FALSE whatever their conditions (FALSE AND x is FALSE),
+    # so their conditions are not read at all
+    hidden = {t.id for t in plan.tables if t.evidence and not plan.show_evidence}
+    l3 = [(r.col, o.lit(False) if t.id in hidden else o.and_([c(t.col), *(c(x) for x in r.conds)]))
           for t in plan.tables for r in t.rows if not r.default]
 
     l4: list[tuple[str, Any]] = []
@@ -141,8 +144,7 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
         return o.or_(parts) if parts else o.lit(False)
 
     l5 = [("sup_a", support("ma", "actions", False)), ("open_a", support("ma", "actions", True)),
-          ("sup_g", support("mg", "regimens", False)), ("open_g", support("mg", "regimens", True)),
-          ("treated", o.or_([o.or_([_fired(o, r), _open(o, t, r)]) for t, r in treat_rows]))]
+          ("sup_g", support("mg", "regimens", False)), ("open_g", support("mg", "regimens", True))]
     nothing_done = o.and_([o.is_null(c(DONE_ACTION)), o.is_null(c(DONE_REGIMEN))])
     for t in plan.tables:
         rows = [r for r in t.rows if r.treats]
@@ -160,7 +162,8 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
             l5.append((f"h{t.col}", o.cmp(o.count_true([c(r.col) for r in t.rows]), "gt", 1)))
 
     a, g = c(DONE_ACTION), c(DONE_REGIMEN)
-    l6_flags: list[tuple[str, Any]] = []
+    # some treatment row fired or is open: the same as some table being active (each table's OR reused)
+    l6_flags: list[tuple[str, Any]] = [("treated", o.or_([c(f"active{t.col}") for t in plan.tables if t.treats]))]
     unsupported = o.or_([
         o.and_([o.not_null(a), o.not_(c("sup_a")), o.not_(c("open_a"))]),
         o.and_([o.not_null(g), o.not_(c("sup_g")), o.not_(c("open_g"))]),
@@ -171,7 +174,8 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
             open_t = o.and_([o.not_(c(f"sc{t.col}")), c(f"active{t.col}")])
             l6_flags.append((f"su{t.col}", o.and_([open_t, c(f"undecidable{t.col}")])))
             l6_flags.append((f"sd{t.col}", o.and_([open_t, o.not_(c(f"undecidable{t.col}"))])))
-    l6 = [*l6_flags, ("status", o.case([
+    l6 = l6_flags
+    l6s = [("status", o.case([
         (o.not_(c("treated")), o.lit(CODE["not_covered"])),
         (nothing_done, o.lit(CODE["not_decidable"])),
         (unsupported, o.lit(CODE["discordant"])),
@@ -205,7 +209,126 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
     l7.append(("x_done", o.and_([undecided, nothing_done])))
     missing += [(DONE_ACTION, "x_done"), (DONE_REGIMEN, "x_done")]
     missing.sort()
-    return Layers(layers=tuple(tuple(x) for x in (l1, l2, l3, l4, l4b, l5, l6, l7a, l7)), missing=tuple(missing))
+    return Layers(layers=tuple(tuple(x) for x in (l1, l2, l3, l4, l4b, l5, l6, l6s, l7a, l7)), missing=tuple(missing))
+
+
+class DepsOps:
+    """The operations as the set of columns an expression reads: running the audit's definition through
+    this backend gives every derived column's inputs, from which each output's needs follow transitively."""
+
+    def col(self, name: str) -> frozenset[str]:
+        return frozenset((name,))
+
+    def lit(self, value: Any) -> frozenset[str]:
+        return frozenset()
+
+    def null(self) -> frozenset[str]:
+        return frozenset()
+
+    def eq(self, x, value):
+        return x
+
+    def isin(self, x, values):
+        return x
+
+    def cmp(self, x, op, value):
+        return x | value if isinstance(value, frozenset) else x
+
+    def is_null(self, x):
+        return x
+
+    def not_null(self, x):
+        return x
+
+    def is_true(self, x):
+        return x
+
+    def and_(self, xs):
+        return frozenset().union(*xs)
+
+    def or_(self, xs):
+        return frozenset().union(*xs)
+
+    def not_(self, x):
+        return x
+
+    def case(self, whens, default=None):
+        return frozenset().union(*(c | v for c, v in whens), default or frozenset())
+
+    def join(self, parts):
+        return frozenset().union(*(c for c, _ in parts))
+
+    def count_true(self, xs):
+        return frozenset().union(*xs)
+
+
+@dataclass(frozen=True)
+class Narrowed:
+    """The layers cut down to what some outputs read, transitively through the derived columns.
+
+    `layers` keeps, per layer, only the columns needed; `live[i]` lists the columns (inputs and derived)
+    still read after layer i (a backend that carries columns from layer to layer keeps only these);
+    `inputs` are the columns of the source (facts, what was done, centre, year) that are read at all."""
+
+    layers: Layers
+    live: tuple[tuple[str, ...], ...]
+    inputs: tuple[str, ...]
+
+
+def dependencies(plan: Plan) -> tuple[Layers, dict[str, frozenset[str]]]:
+    """(the layers as read-sets, each derived column -> the columns it reads directly)."""
+    deps = build_layers(plan, DepsOps())
+    return deps, {name: reads for layer in deps.layers for name, reads in layer}
+
+
+def narrow(plan: Plan, layers: Layers, wanted: set[str] | frozenset[str]) -> Narrowed:
+    """Keep only the derived columns `wanted` reads, directly or through other derived columns."""
+    _, reads = dependencies(plan)
+    need: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        todo.extend(reads.get(name, ()))
+    kept = tuple(tuple((n, e) for n, e in layer if n in need) for layer in layers.layers)
+    derived = set(reads)
+    inputs = tuple(sorted(n for n in need if n not in derived))
+    # after layer i: what is wanted at the end, plus whatever later layers read
+    live: list[tuple[str, ...]] = []
+    later: set[str] = set(wanted)
+    for layer in reversed(kept):
+        live.append(tuple(sorted(later)))
+        later -= {name for name, _ in layer}  # defined here: not needed before this layer
+        for name, _ in layer:
+            later |= reads[name]
+    live.reverse()
+    return Narrowed(Layers(layers=kept, missing=tuple(m for m in layers.missing if m[1] in need)),
+                    tuple(live), inputs)
+
+
+def reads_of(exprs: list[tuple[str, Any]] | list[Any]) -> frozenset[str]:
+    """Columns read by expressions built with DepsOps (named pairs or bare)."""
+    return frozenset().union(*(e[1] if isinstance(e, tuple) else e for e in exprs))
+
+
+def totals_needs(plan: Plan) -> frozenset[str]:
+    """Columns the per-table, per-row and missing-fact totals read."""
+    deps, _ = dependencies(plan)
+    return reads_of(totals(plan, DepsOps(), deps))
+
+
+def summary_needs(plan: Plan) -> frozenset[str]:
+    """Columns the concordance table reads: the grouping keys and every total."""
+    return totals_needs(plan) | frozenset(GROUP_KEYS)
+
+
+def decisions_needs(plan: Plan) -> frozenset[str]:
+    """Columns the per-decision output reads: its lists and status (identifiers are passed through)."""
+    o = DepsOps()
+    deps, _ = dependencies(plan)
+    return reads_of(output_columns(plan, o, deps)) | frozenset(("status", "site"))
 
 
 def output_columns(plan: Plan, o: Ops, layers: Layers) -> list[tuple[str, Any]]:

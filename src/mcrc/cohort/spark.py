@@ -27,6 +27,15 @@ def java_available() -> bool:
     return bool((home and Path(home, "bin", "java").exists()) or shutil.which("java"))
 
 
+def configure(builder: Any) -> Any:
+    """Settings the audit needs on any cluster (also under spark-submit): UTC dates, no ANSI errors on NULL,
+    no constraint propagation (it infers facts from every predicate of the wide projections, for minutes)."""
+    return (builder.config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.ansi.enabled", "false")
+            .config("spark.sql.codegen.wholeStage", "false")
+            .config("spark.sql.constraintPropagation.enabled", "false"))
+
+
 def local_session(app: str = "mcrc-cohort") -> Any:
     """A quiet local Spark session that listens on 127.0.0.1 only."""
     try:

@@ -13,7 +13,17 @@ from typing import Any
 
 from sqlglot import exp
 
-from mcrc.cohort.logic import DONE_COLUMNS, GROUP_KEYS, SITE_FACTS, build_layers, output_columns, status_label, totals
+from mcrc.cohort.logic import (
+    DONE_COLUMNS,
+    GROUP_KEYS,
+    build_layers,
+    decisions_needs,
+    narrow,
+    output_columns,
+    status_label,
+    totals,
+    totals_needs,
+)
 from mcrc.cohort.plan import Plan
 from mcrc.cohort.schema import DECISION_ID
 
@@ -109,16 +119,19 @@ def _p(x: exp.Expression) -> exp.Expression:
 
 
 def _layered(plan: Plan, source: exp.Select, final: list[tuple[str, exp.Expression]] | str,
-             weighted: bool) -> exp.Select:
+             weighted: bool, wanted: frozenset[str]) -> exp.Select:
+    """Layers as CTEs, narrowed: each computes only the derived columns some output reads (transitively)
+    and carries forward only the columns a later layer or the output still reads."""
     ops = SqlOps()
-    layers = build_layers(plan, ops)
-    query: exp.Select = source
-    ctes: list[tuple[str, exp.Select]] = [("l0", query)]
-    for i, layer in enumerate(layers.layers, start=1):
-        select = exp.select(exp.Star(), *[exp.alias_(e, name, quoted=True, copy=False) for name, e in layer],
+    cut = narrow(plan, build_layers(plan, ops), wanted | ({"n"} if weighted else set()))
+    ctes: list[tuple[str, exp.Select]] = [("l0", source)]
+    for i, (layer, live) in enumerate(zip(cut.layers.layers, cut.live, strict=True), start=1):
+        new = {name for name, _ in layer}
+        carried = [ops.col(name) for name in live if name not in new]
+        select = exp.select(*carried, *[exp.alias_(e, name, quoted=True, copy=False) for name, e in layer],
                             copy=False).from_(f"l{i - 1}", copy=False)
         ctes.append((f"l{i}", select))
-    last = f"l{len(layers.layers)}"
+    last = f"l{len(cut.layers.layers)}"
     weight = ops.col("n") if weighted else exp.Literal.number(1)
     if final == "groups":
         keys = [ops.col(k) for k in GROUP_KEYS]
@@ -126,7 +139,7 @@ def _layered(plan: Plan, source: exp.Select, final: list[tuple[str, exp.Expressi
     elif final == "totals":
         aggs = [exp.alias_(exp.Sum(this=exp.Case().when(_own(cond), weight.copy(), copy=False)
                                    .else_(exp.Literal.number(0), copy=False)), name, quoted=True, copy=False)
-                for name, cond in totals(plan, ops, layers)]
+                for name, cond in totals(plan, ops, cut.layers)]
         body = exp.select(*aggs, copy=False).from_(last)
     else:
         body = exp.select(*[exp.alias_(_own(e), n, quoted=True, copy=False) for n, e in final], copy=False).from_(last)
@@ -143,19 +156,22 @@ def decisions_query(plan: Plan) -> exp.Select:
     """Per decision point: identifiers, what was done, rows fired/possible, recommended codes, status, missing."""
     ops = SqlOps()
     source = exp.select(exp.Star(), exp.alias_(_year(ops), "year", quoted=True)).from_(exp.to_table(SOURCE))
-    final = [(c, ops.col(c)) for c in (*ID_COLUMNS, "year", "site", *DONE_COLUMNS)]
+    passed = (*ID_COLUMNS, "year", "site", *DONE_COLUMNS)
+    final = [(c, ops.col(c)) for c in passed]
     final += [*output_columns(plan, ops, build_layers(plan, ops)), ("status", status_label(ops))]
-    return _layered(plan, source, final, weighted=False)
+    return _layered(plan, source, final, weighted=False, wanted=decisions_needs(plan) | frozenset(passed))
 
 
 def summary_query(plan: Plan, kind: str = "totals", grouped: bool = True) -> exp.Select:
     """The concordance counts: `groups` (decisions by site, year, centre, status) or `totals` (one row of
     per-table, per-row and missing-fact sums).
 
-    With `grouped`, identical decision points (same facts read by the rules, same things done, same
-    year and centre) are counted first and the rules run once per distinct tuple, weighted by the count."""
+    Each query reads only the columns it needs (the totals neither year nor centre). With `grouped`,
+    identical decision points (same columns read) are counted first and the rules run once per distinct
+    tuple, weighted by the count."""
     ops = SqlOps()
-    keep = [*dict.fromkeys([*plan.facts, *SITE_FACTS]), *DONE_COLUMNS, "centre"]
+    wanted = totals_needs(plan) if kind == "totals" else frozenset(GROUP_KEYS)
+    keep = [c for c in narrow(plan, build_layers(plan, ops), wanted).inputs if c != "year"]
     cols = [ops.col(c) for c in keep]
     if grouped:
         source = exp.select(*cols, exp.alias_(_year(ops), "year", quoted=True),
@@ -163,7 +179,7 @@ def summary_query(plan: Plan, kind: str = "totals", grouped: bool = True) -> exp
                             ).from_(exp.to_table(SOURCE)).group_by(*cols, _year(ops))
     else:
         source = exp.select(*cols, exp.alias_(_year(ops), "year", quoted=True)).from_(exp.to_table(SOURCE))
-    return _layered(plan, source, kind, weighted=grouped)
+    return _layered(plan, source, kind, weighted=grouped, wanted=wanted)
 
 
 def render(query: exp.Expression, dialect: str, pretty: bool = False) -> str:

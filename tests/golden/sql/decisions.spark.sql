@@ -5,7 +5,20 @@ WITH l0 AS (
   FROM cohort
 ), l1 AS (
   SELECT
-    *,
+    `braf`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `patient_id`,
+    `ras`,
+    `sidedness`,
+    `year`,
     (
       `metastatic` = TRUE
     ) AND (
@@ -43,13 +56,55 @@ WITH l0 AS (
   FROM l0
 ), l2 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `c7`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `patient_id`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `year`,
     `c0` AS `t0`,
     TRUE AS `t1`
   FROM l1
 ), l3 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `patient_id`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `t0`,
+    `year`,
     `t0` AND `c1` AND `c2` AS `r0`,
     `t0` AND `c3` AS `r1`,
     `t1` AND `c4` AND `c5` AND `c6` AS `r3`,
@@ -57,7 +112,32 @@ WITH l0 AS (
   FROM l2
 ), l4 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `t0`,
+    `year`,
     COALESCE(`t0`, FALSE)
     AND (
       NOT (
@@ -71,15 +151,71 @@ WITH l0 AS (
   FROM l3
 ), l5 AS (
   SELECT
-    *,
-    `mar0` AS `mr0`,
-    `mgr1` AS `mr1`,
-    `mar2` AS `mr2`,
-    `mgr3` AS `mr3`
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `ned`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `t0`,
+    `year`
   FROM l4
 ), l6 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `ned`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `t0`,
+    `year`,
     (
       (
         COALESCE(`r0`, FALSE) AND `mar0`
@@ -134,117 +270,94 @@ WITH l0 AS (
           `t0` IS NULL
         )
       )
-      OR (
-        COALESCE(`r3`, FALSE) OR (
-          `r3` IS NULL
-        )
-      )
-    ) AS `treated`,
-    (
-      (
-        COALESCE(`r0`, FALSE) AND `mr0`
-      )
-      OR (
-        COALESCE(`r1`, FALSE) AND `mr1`
-      )
-      OR (
-        COALESCE(`r2`, FALSE) AND `mr2`
-      )
-    ) AS `sct0`,
-    (
-      (
-        COALESCE(`r0`, FALSE) OR (
-          `r0` IS NULL
-        )
-      )
-      OR (
-        COALESCE(`r1`, FALSE) OR (
-          `r1` IS NULL
-        )
-      )
-      OR (
-        COALESCE(`r2`, FALSE) OR (
-          `t0` IS NULL
-        )
-      )
     ) AS `activet0`,
-    (
-      (
-        (
-          (
-            `r0` IS NULL
-          ) AND `mr0`
-        )
-        OR (
-          (
-            `r1` IS NULL
-          ) AND `mr1`
-        )
-        OR (
-          (
-            `t0` IS NULL
-          ) AND `mr2`
-        )
-      )
-      OR (
-        (
-          `done_action` IS NULL
-        ) AND (
-          `done_regimen` IS NULL
-        )
-      )
-    ) AS `undecidablet0`,
-    COALESCE(`r3`, FALSE) AND `mr3` AS `sct1`,
     (
       COALESCE(`r3`, FALSE) OR (
         `r3` IS NULL
       )
     ) AS `activet1`,
     (
-      (
-        (
-          `r3` IS NULL
-        ) AND `mr3`
-      )
-      OR (
-        (
-          `done_action` IS NULL
-        ) AND (
-          `done_regimen` IS NULL
-        )
-      )
-    ) AS `undecidablet1`,
-    (
       CASE WHEN COALESCE(`r0`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(`r1`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(`r2`, FALSE) THEN 1 ELSE 0 END
     ) > 1 AS `ht0`
   FROM l5
 ), l7 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `ht0`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `ned`,
+    `open_a`,
+    `open_g`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `sup_a`,
+    `sup_g`,
+    `t0`,
+    `year`,
     (
-      (
-        NOT `sct0`
-      ) AND `activet0`
-    ) AND `undecidablet0` AS `sut0`,
-    (
-      (
-        NOT `sct0`
-      ) AND `activet0`
-    ) AND (
-      NOT `undecidablet0`
-    ) AS `sdt0`,
-    (
-      (
-        NOT `sct1`
-      ) AND `activet1`
-    ) AND `undecidablet1` AS `sut1`,
-    (
-      (
-        NOT `sct1`
-      ) AND `activet1`
-    ) AND (
-      NOT `undecidablet1`
-    ) AS `sdt1`,
+      `activet0` OR `activet1`
+    ) AS `treated`
+  FROM l6
+), l8 AS (
+  SELECT
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `ht0`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `ned`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `sup_a`,
+    `sup_g`,
+    `t0`,
+    `year`,
     CASE
       WHEN NOT `treated`
       THEN 4
@@ -288,10 +401,38 @@ WITH l0 AS (
       THEN 1
       ELSE 3
     END AS `status`
-  FROM l6
-), l8 AS (
+  FROM l7
+), l9 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `ht0`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `site`,
+    `status`,
+    `t0`,
+    `year`,
     (
       `status` = 3
     )
@@ -352,10 +493,23 @@ WITH l0 AS (
         )
       ) AND `mgr3`
     ) AS `wr3`
-  FROM l7
-), l9 AS (
+  FROM l8
+), l10 AS (
   SELECT
-    *,
+    `centre`,
+    `decision_id`,
+    `done_action`,
+    `done_regimen`,
+    `ht0`,
+    `patient_id`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `site`,
+    `status`,
+    `year`,
     (
       `braf` IS NULL
     ) AND (
@@ -455,7 +609,7 @@ WITH l0 AS (
         `done_regimen` IS NULL
       )
     ) AS `x_done`
-  FROM l8
+  FROM l9
 )
 SELECT
   `decision_id` AS `decision_id`,
@@ -511,4 +665,4 @@ SELECT
     WHEN `status` = 4
     THEN 'not_covered'
   END AS `status`
-FROM l9
+FROM l10

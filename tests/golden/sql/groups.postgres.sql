@@ -1,43 +1,47 @@
 WITH l0 AS (
   SELECT
-    "ecog",
-    "sidedness",
-    "metastatic",
-    "liver_met_count",
-    "liver_resectability",
-    "ras",
     "braf",
-    "ned",
-    "metastatic_organ_count",
-    "lung_mets",
-    "liver_mets",
-    "peritoneal_mets",
+    "centre",
     "done_action",
     "done_regimen",
-    "centre",
+    "ecog",
+    "liver_met_count",
+    "liver_mets",
+    "liver_resectability",
+    "lung_mets",
+    "metastatic",
+    "metastatic_organ_count",
+    "ned",
+    "peritoneal_mets",
+    "ras",
+    "sidedness",
     EXTRACT(YEAR FROM "decision_date") AS "year",
     COUNT(*) AS "n"
   FROM cohort
   GROUP BY
-    "ecog",
-    "sidedness",
-    "metastatic",
-    "liver_met_count",
-    "liver_resectability",
-    "ras",
     "braf",
-    "ned",
-    "metastatic_organ_count",
-    "lung_mets",
-    "liver_mets",
-    "peritoneal_mets",
+    "centre",
     "done_action",
     "done_regimen",
-    "centre",
+    "ecog",
+    "liver_met_count",
+    "liver_mets",
+    "liver_resectability",
+    "lung_mets",
+    "metastatic",
+    "metastatic_organ_count",
+    "ned",
+    "peritoneal_mets",
+    "ras",
+    "sidedness",
     EXTRACT(YEAR FROM "decision_date")
 ), l1 AS (
   SELECT
-    *,
+    "centre",
+    "done_action",
+    "done_regimen",
+    "n",
+    "year",
     (
       "metastatic" = TRUE
     ) AND (
@@ -56,7 +60,6 @@ WITH l0 AS (
     "ras" = 'wild_type' AS "c4",
     "sidedness" = 'left' AS "c5",
     NOT "braf" IS NULL AS "c6",
-    "ras" IS NULL AS "c7",
     CASE
       WHEN "metastatic" IS NULL
       THEN 'unknown'
@@ -75,21 +78,46 @@ WITH l0 AS (
   FROM l0
 ), l2 AS (
   SELECT
-    *,
+    "c1",
+    "c2",
+    "c3",
+    "c4",
+    "c5",
+    "c6",
+    "centre",
+    "done_action",
+    "done_regimen",
+    "n",
+    "site",
+    "year",
     "c0" AS "t0",
     TRUE AS "t1"
   FROM l1
 ), l3 AS (
   SELECT
-    *,
+    "centre",
+    "done_action",
+    "done_regimen",
+    "n",
+    "site",
+    "t0",
+    "year",
     "t0" AND "c1" AND "c2" AS "r0",
     "t0" AND "c3" AS "r1",
-    "t1" AND "c4" AND "c5" AND "c6" AS "r3",
-    "t1" AND "c7" AS "r4"
+    "t1" AND "c4" AND "c5" AND "c6" AS "r3"
   FROM l2
 ), l4 AS (
   SELECT
-    *,
+    "centre",
+    "done_action",
+    "done_regimen",
+    "n",
+    "r0",
+    "r1",
+    "r3",
+    "site",
+    "t0",
+    "year",
     COALESCE("t0", FALSE)
     AND (
       NOT (
@@ -103,15 +131,30 @@ WITH l0 AS (
   FROM l3
 ), l5 AS (
   SELECT
-    *,
-    "mar0" AS "mr0",
-    "mgr1" AS "mr1",
-    "mar2" AS "mr2",
-    "mgr3" AS "mr3"
+    "centre",
+    "done_action",
+    "done_regimen",
+    "mar0",
+    "mar2",
+    "mgr1",
+    "mgr3",
+    "n",
+    "r0",
+    "r1",
+    "r2",
+    "r3",
+    "site",
+    "t0",
+    "year"
   FROM l4
 ), l6 AS (
   SELECT
-    *,
+    "centre",
+    "done_action",
+    "done_regimen",
+    "n",
+    "site",
+    "year",
     (
       (
         COALESCE("r0", FALSE) AND "mar0"
@@ -166,117 +209,35 @@ WITH l0 AS (
           "t0" IS NULL
         )
       )
-      OR (
-        COALESCE("r3", FALSE) OR (
-          "r3" IS NULL
-        )
-      )
-    ) AS "treated",
-    (
-      (
-        COALESCE("r0", FALSE) AND "mr0"
-      )
-      OR (
-        COALESCE("r1", FALSE) AND "mr1"
-      )
-      OR (
-        COALESCE("r2", FALSE) AND "mr2"
-      )
-    ) AS "sct0",
-    (
-      (
-        COALESCE("r0", FALSE) OR (
-          "r0" IS NULL
-        )
-      )
-      OR (
-        COALESCE("r1", FALSE) OR (
-          "r1" IS NULL
-        )
-      )
-      OR (
-        COALESCE("r2", FALSE) OR (
-          "t0" IS NULL
-        )
-      )
     ) AS "activet0",
-    (
-      (
-        (
-          (
-            "r0" IS NULL
-          ) AND "mr0"
-        )
-        OR (
-          (
-            "r1" IS NULL
-          ) AND "mr1"
-        )
-        OR (
-          (
-            "t0" IS NULL
-          ) AND "mr2"
-        )
-      )
-      OR (
-        (
-          "done_action" IS NULL
-        ) AND (
-          "done_regimen" IS NULL
-        )
-      )
-    ) AS "undecidablet0",
-    COALESCE("r3", FALSE) AND "mr3" AS "sct1",
     (
       COALESCE("r3", FALSE) OR (
         "r3" IS NULL
       )
-    ) AS "activet1",
-    (
-      (
-        (
-          "r3" IS NULL
-        ) AND "mr3"
-      )
-      OR (
-        (
-          "done_action" IS NULL
-        ) AND (
-          "done_regimen" IS NULL
-        )
-      )
-    ) AS "undecidablet1",
-    (
-      CASE WHEN COALESCE("r0", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE("r1", FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE("r2", FALSE) THEN 1 ELSE 0 END
-    ) > 1 AS "ht0"
+    ) AS "activet1"
   FROM l5
 ), l7 AS (
   SELECT
-    *,
+    "centre",
+    "done_action",
+    "done_regimen",
+    "n",
+    "open_a",
+    "open_g",
+    "site",
+    "sup_a",
+    "sup_g",
+    "year",
     (
-      (
-        NOT "sct0"
-      ) AND "activet0"
-    ) AND "undecidablet0" AS "sut0",
-    (
-      (
-        NOT "sct0"
-      ) AND "activet0"
-    ) AND (
-      NOT "undecidablet0"
-    ) AS "sdt0",
-    (
-      (
-        NOT "sct1"
-      ) AND "activet1"
-    ) AND "undecidablet1" AS "sut1",
-    (
-      (
-        NOT "sct1"
-      ) AND "activet1"
-    ) AND (
-      NOT "undecidablet1"
-    ) AS "sdt1",
+      "activet0" OR "activet1"
+    ) AS "treated"
+  FROM l6
+), l8 AS (
+  SELECT
+    "centre",
+    "n",
+    "site",
+    "year",
     CASE
       WHEN NOT "treated"
       THEN 4
@@ -320,174 +281,23 @@ WITH l0 AS (
       THEN 1
       ELSE 3
     END AS "status"
-  FROM l6
-), l8 AS (
-  SELECT
-    *,
-    (
-      "status" = 3
-    )
-    AND (
-      "r0" IS NULL
-    )
-    AND (
-      (
-        (
-          NOT "done_action" IS NULL
-        ) AND (
-          NOT "sup_a"
-        )
-      ) AND "mar0"
-    ) AS "wr0",
-    (
-      "status" = 3
-    )
-    AND (
-      "r1" IS NULL
-    )
-    AND (
-      (
-        (
-          NOT "done_regimen" IS NULL
-        ) AND (
-          NOT "sup_g"
-        )
-      ) AND "mgr1"
-    ) AS "wr1",
-    (
-      "status" = 3
-    )
-    AND (
-      "t0" IS NULL
-    )
-    AND (
-      (
-        (
-          NOT "done_action" IS NULL
-        ) AND (
-          NOT "sup_a"
-        )
-      ) AND "mar2"
-    ) AS "wr2",
-    (
-      "status" = 3
-    )
-    AND (
-      "r3" IS NULL
-    )
-    AND (
-      (
-        (
-          NOT "done_regimen" IS NULL
-        ) AND (
-          NOT "sup_g"
-        )
-      ) AND "mgr3"
-    ) AS "wr3"
   FROM l7
 ), l9 AS (
   SELECT
-    *,
-    (
-      "braf" IS NULL
-    ) AND (
-      "wr3" AND (
-        "c6" IS NULL
-      )
-    ) AS "x_braf",
-    (
-      "ecog" IS NULL
-    ) AND (
-      "wr0" AND (
-        "c2" IS NULL
-      )
-    ) AS "x_ecog",
-    (
-      "liver_met_count" IS NULL
-    ) AND (
-      "wr1" AND (
-        "c3" IS NULL
-      )
-    ) AS "x_liver_met_count",
-    (
-      "liver_resectability" IS NULL
-    )
-    AND (
-      (
-        "wr0" AND (
-          "c1" IS NULL
-        )
-      ) OR (
-        "wr1" AND (
-          "c3" IS NULL
-        )
-      )
-    ) AS "x_liver_resectability",
-    (
-      "metastatic" IS NULL
-    )
-    AND (
-      (
-        "wr0" AND (
-          "t0" IS NULL
-        )
-      )
-      OR (
-        "wr1" AND (
-          "t0" IS NULL
-        )
-      )
-      OR (
-        "wr2" AND (
-          "t0" IS NULL
-        )
-      )
-    ) AS "x_metastatic",
-    (
-      "ned" IS NULL
-    )
-    AND (
-      (
-        "wr0" AND (
-          "t0" IS NULL
-        )
-      )
-      OR (
-        "wr1" AND (
-          "t0" IS NULL
-        )
-      )
-      OR (
-        "wr2" AND (
-          "t0" IS NULL
-        )
-      )
-    ) AS "x_ned",
-    (
-      "ras" IS NULL
-    ) AND (
-      "wr3" AND (
-        "c4" IS NULL
-      )
-    ) AS "x_ras",
-    (
-      "sidedness" IS NULL
-    ) AND (
-      "wr3" AND (
-        "c5" IS NULL
-      )
-    ) AS "x_sidedness",
-    (
-      "status" = 3
-    )
-    AND (
-      (
-        "done_action" IS NULL
-      ) AND (
-        "done_regimen" IS NULL
-      )
-    ) AS "x_done"
+    "centre",
+    "n",
+    "site",
+    "status",
+    "year"
   FROM l8
+), l10 AS (
+  SELECT
+    "centre",
+    "n",
+    "site",
+    "status",
+    "year"
+  FROM l9
 )
 SELECT
   "site",
@@ -495,7 +305,7 @@ SELECT
   "centre",
   "status",
   SUM("n") AS "decisions"
-FROM l9
+FROM l10
 GROUP BY
   "site",
   "year",

@@ -1,43 +1,43 @@
 WITH l0 AS (
   SELECT
-    `ecog`,
-    `sidedness`,
-    `metastatic`,
-    `liver_met_count`,
-    `liver_resectability`,
-    `ras`,
     `braf`,
-    `ned`,
-    `metastatic_organ_count`,
-    `lung_mets`,
-    `liver_mets`,
-    `peritoneal_mets`,
     `done_action`,
     `done_regimen`,
-    `centre`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `ras`,
+    `sidedness`,
     EXTRACT(YEAR FROM `decision_date`) AS `year`,
     COUNT(*) AS `n`
   FROM cohort
   GROUP BY
-    `ecog`,
-    `sidedness`,
-    `metastatic`,
-    `liver_met_count`,
-    `liver_resectability`,
-    `ras`,
     `braf`,
-    `ned`,
-    `metastatic_organ_count`,
-    `lung_mets`,
-    `liver_mets`,
-    `peritoneal_mets`,
     `done_action`,
     `done_regimen`,
-    `centre`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `ned`,
+    `ras`,
+    `sidedness`,
     EXTRACT(YEAR FROM `decision_date`)
 ), l1 AS (
   SELECT
-    *,
+    `braf`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `n`,
+    `ned`,
+    `ras`,
+    `sidedness`,
     (
       `metastatic` = TRUE
     ) AND (
@@ -56,32 +56,51 @@ WITH l0 AS (
     `ras` = 'wild_type' AS `c4`,
     `sidedness` = 'left' AS `c5`,
     NOT `braf` IS NULL AS `c6`,
-    `ras` IS NULL AS `c7`,
-    CASE
-      WHEN `metastatic` IS NULL
-      THEN 'unknown'
-      WHEN `metastatic` = FALSE
-      THEN 'none'
-      WHEN `metastatic_organ_count` > 1
-      THEN 'multiple'
-      WHEN `lung_mets` = TRUE
-      THEN 'lung'
-      WHEN `liver_mets` = TRUE
-      THEN 'liver'
-      WHEN `peritoneal_mets` = TRUE
-      THEN 'peritoneum'
-      ELSE 'other'
-    END AS `site`
+    `ras` IS NULL AS `c7`
   FROM l0
 ), l2 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `c7`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `n`,
+    `ned`,
+    `ras`,
+    `sidedness`,
     `c0` AS `t0`,
     TRUE AS `t1`
   FROM l1
 ), l3 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `n`,
+    `ned`,
+    `ras`,
+    `sidedness`,
+    `t0`,
     `t0` AND `c1` AND `c2` AS `r0`,
     `t0` AND `c3` AS `r1`,
     `t1` AND `c4` AND `c5` AND `c6` AS `r3`,
@@ -89,7 +108,28 @@ WITH l0 AS (
   FROM l2
 ), l4 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `n`,
+    `ned`,
+    `r0`,
+    `r1`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `t0`,
     COALESCE(`t0`, FALSE)
     AND (
       NOT (
@@ -103,7 +143,33 @@ WITH l0 AS (
   FROM l3
 ), l5 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `n`,
+    `ned`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `t0`,
     `mar0` AS `mr0`,
     `mgr1` AS `mr1`,
     `mar2` AS `mr2`,
@@ -111,7 +177,37 @@ WITH l0 AS (
   FROM l4
 ), l6 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `mr0`,
+    `mr1`,
+    `mr2`,
+    `mr3`,
+    `n`,
+    `ned`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sidedness`,
+    `t0`,
     (
       (
         COALESCE(`r0`, FALSE) AND `mar0`
@@ -150,28 +246,6 @@ WITH l0 AS (
         ) AND `mgr3`
       )
     ) AS `open_g`,
-    (
-      (
-        COALESCE(`r0`, FALSE) OR (
-          `r0` IS NULL
-        )
-      )
-      OR (
-        COALESCE(`r1`, FALSE) OR (
-          `r1` IS NULL
-        )
-      )
-      OR (
-        COALESCE(`r2`, FALSE) OR (
-          `t0` IS NULL
-        )
-      )
-      OR (
-        COALESCE(`r3`, FALSE) OR (
-          `r3` IS NULL
-        )
-      )
-    ) AS `treated`,
     (
       (
         COALESCE(`r0`, FALSE) AND `mr0`
@@ -245,14 +319,50 @@ WITH l0 AS (
           `done_regimen` IS NULL
         )
       )
-    ) AS `undecidablet1`,
-    (
-      CASE WHEN COALESCE(`r0`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(`r1`, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(`r2`, FALSE) THEN 1 ELSE 0 END
-    ) > 1 AS `ht0`
+    ) AS `undecidablet1`
   FROM l5
 ), l7 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `mr0`,
+    `mr1`,
+    `mr2`,
+    `mr3`,
+    `n`,
+    `ned`,
+    `open_a`,
+    `open_g`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sct0`,
+    `sct1`,
+    `sidedness`,
+    `sup_a`,
+    `sup_g`,
+    `t0`,
+    (
+      `activet0` OR `activet1`
+    ) AS `treated`,
     (
       (
         NOT `sct0`
@@ -276,7 +386,49 @@ WITH l0 AS (
       ) AND `activet1`
     ) AND (
       NOT `undecidablet1`
-    ) AS `sdt1`,
+    ) AS `sdt1`
+  FROM l6
+), l8 AS (
+  SELECT
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `mar0`,
+    `mar2`,
+    `metastatic`,
+    `mgr1`,
+    `mgr3`,
+    `mr0`,
+    `mr1`,
+    `mr2`,
+    `mr3`,
+    `n`,
+    `ned`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sct0`,
+    `sct1`,
+    `sdt0`,
+    `sdt1`,
+    `sidedness`,
+    `sup_a`,
+    `sup_g`,
+    `sut0`,
+    `sut1`,
+    `t0`,
     CASE
       WHEN NOT `treated`
       THEN 4
@@ -320,10 +472,43 @@ WITH l0 AS (
       THEN 1
       ELSE 3
     END AS `status`
-  FROM l6
-), l8 AS (
+  FROM l7
+), l9 AS (
   SELECT
-    *,
+    `braf`,
+    `c1`,
+    `c2`,
+    `c3`,
+    `c4`,
+    `c5`,
+    `c6`,
+    `done_action`,
+    `done_regimen`,
+    `ecog`,
+    `liver_met_count`,
+    `liver_resectability`,
+    `metastatic`,
+    `mr0`,
+    `mr1`,
+    `mr2`,
+    `mr3`,
+    `n`,
+    `ned`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `ras`,
+    `sct0`,
+    `sct1`,
+    `sdt0`,
+    `sdt1`,
+    `sidedness`,
+    `status`,
+    `sut0`,
+    `sut1`,
+    `t0`,
     (
       `status` = 3
     )
@@ -384,10 +569,26 @@ WITH l0 AS (
         )
       ) AND `mgr3`
     ) AS `wr3`
-  FROM l7
-), l9 AS (
+  FROM l8
+), l10 AS (
   SELECT
-    *,
+    `mr0`,
+    `mr1`,
+    `mr2`,
+    `mr3`,
+    `n`,
+    `r0`,
+    `r1`,
+    `r2`,
+    `r3`,
+    `r4`,
+    `sct0`,
+    `sct1`,
+    `sdt0`,
+    `sdt1`,
+    `sut0`,
+    `sut1`,
+    `t0`,
     (
       `braf` IS NULL
     ) AND (
@@ -487,7 +688,7 @@ WITH l0 AS (
         `done_regimen` IS NULL
       )
     ) AS `x_done`
-  FROM l8
+  FROM l9
 )
 SELECT
   SUM(CASE WHEN COALESCE(`x_braf`, FALSE) THEN `n` ELSE 0 END) AS `missing|braf`,
@@ -534,4 +735,4 @@ SELECT
   ) AND `sut1` THEN `n` ELSE 0 END) AS `row|mini.biology.egfr|undecided`,
   SUM(CASE WHEN COALESCE(`r4`, FALSE) THEN `n` ELSE 0 END) AS `row|mini.biology.test|fired`,
   SUM(CASE WHEN `r4` IS NULL THEN `n` ELSE 0 END) AS `row|mini.biology.test|possible`
-FROM l9
+FROM l10

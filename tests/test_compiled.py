@@ -340,7 +340,8 @@ def test_what_is_shared_between_assessments_is_never_changed_by_one():
     cases = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES]
     warm = [render_json(mcrc.assess(c)) for c in cases]
     for case, expected in zip(reversed(cases), reversed(warm), strict=True):
-        for cache in (ev._FIXED_CACHE, ev._CAVEATED, ev._POSSIBLE_CACHE, _ROW_PARTS_CACHE, _TABLE_TRACE_CACHE):
+        for cache in (ev._FIXED_CACHE, ev._CAVEATED, ev._POSSIBLE_CACHE, ev._UNKNOWN_CACHE, _ROW_PARTS_CACHE,
+                      _TABLE_TRACE_CACHE):
             cache.clear()
         assert render_json(mcrc.assess(case)) == expected, case.get("id")
 

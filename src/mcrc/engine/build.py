@@ -130,21 +130,54 @@ def _construct(**values) -> Assessment:
     return m
 
 
-_POSSIBLE_CACHE: dict[tuple, tuple[Row, PossibleRow]] = {}
+_POSSIBLE_CACHE: dict[int, tuple[Row, list[tuple[frozenset[str], PossibleRow]]]] = {}
+_VARIANTS = 64  # unknown-fact sets kept per row (a row waits for a handful of different sets across patients)
 
 
 def _possible_row(row: Row, unknown: set[str] | frozenset[str]) -> PossibleRow:
     """The entry of a possible row waiting for the `unknown` facts, which it lists sorted (shared between
-    assessments: nothing modifies it)."""
-    key = (id(row), frozenset(unknown))
-    hit = _POSSIBLE_CACHE.get(key)
+    assessments: nothing modifies it). Kept per row with the sets it was made for, compared by equality (cheaper
+    than hashing a new frozenset for every possible row of every patient)."""
+    hit = _POSSIBLE_CACHE.get(id(row))
     if hit is None or hit[0] is not row:
-        if len(_POSSIBLE_CACHE) > 50_000:
+        if len(_POSSIBLE_CACHE) > 5_000:
             _POSSIBLE_CACHE.clear()
-        hit = _POSSIBLE_CACHE[key] = (row, PossibleRow(row=row.id, table=row.table_id, title=row.title,
-                                                       needs=sorted(unknown), would_add=list(row.all_codes),
-                                                       citations=_cites(row.citations)))
-    return hit[1]
+        hit = _POSSIBLE_CACHE[id(row)] = (row, [])
+    variants = hit[1]
+    for needs, entry in variants:
+        if needs == unknown:
+            return entry
+    entry = PossibleRow(row=row.id, table=row.table_id, title=row.title, needs=sorted(unknown),
+                        would_add=list(row.all_codes), citations=_cites(row.citations))
+    if len(variants) >= _VARIANTS:
+        variants.clear()
+    variants.append((frozenset(unknown), entry))
+    return entry
+
+
+_UNKNOWN_CACHE: dict[tuple[int, ...], tuple[tuple[PossibleRow, ...], tuple[UnknownFact, ...]]] = {}
+
+
+def _unknown_facts(possible: list[PossibleRow]) -> list[UnknownFact]:
+    """The unknown facts the possible rows wait for, each with those rows, sorted by fact. Shared between
+    assessments with the same possible rows (nothing modifies them): keyed by the identities of the entries, which
+    the cache keeps alive, so an identity cannot be reused by another entry while it is cached."""
+    key = tuple(map(id, possible))
+    hit = _UNKNOWN_CACHE.get(key)
+    if hit is None:
+        unknown_rows: dict[str, list[str]] = {}
+        for entry in possible:
+            for f in entry.needs:
+                waiting = unknown_rows.get(f)
+                if waiting is None:
+                    unknown_rows[f] = [entry.row]
+                else:
+                    waiting.append(entry.row)
+        if len(_UNKNOWN_CACHE) > 20_000:
+            _UNKNOWN_CACHE.clear()
+        hit = _UNKNOWN_CACHE[key] = (tuple(possible), tuple(
+            UnknownFact(fact=f, description=FACTS[f].doc, rows=rows) for f, rows in sorted(unknown_rows.items())))
+    return list(hit[1])
 
 
 def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = None,
@@ -161,7 +194,6 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
     if book.kb_version != kb.version:
         raise ValueError(f"review statuses of knowledge base {book.kb_version} given for knowledge base {kb.version}")
     possible: list[PossibleRow] = []
-    unknown_rows: dict[str, list[str]] = {}
     trace_out: list[TableTrace] = []
     fired_rows: list[tuple[Table, Row]] = []
     for table, applies, fired, maybe, tr in evaluated:
@@ -176,15 +208,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         for row in fired:
             fired_rows.append((table, row))
         for row, unknown in maybe:
-            entry = _possible_row(row, unknown)
-            possible.append(entry)
-            rid = row.id
-            for f in entry.needs:
-                waiting = unknown_rows.get(f)
-                if waiting is None:
-                    unknown_rows[f] = [rid]
-                else:
-                    waiting.append(rid)
+            possible.append(_possible_row(row, unknown))
     fx = _fixed(kb, book, fired_rows)
     guideline_sources = fx.guideline_sources
     strategies = list(fx.strategies)
@@ -237,8 +261,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         evidence=evidence,
         currency=currency(kb, guideline_sources),
         possible=possible,
-        unknown_facts=[UnknownFact(fact=f, description=FACTS[f].doc, rows=rows)
-                       for f, rows in sorted(unknown_rows.items())],
+        unknown_facts=_unknown_facts(possible),
         rationale=list(fx.rationale),
         reviews=dict(fx.reviews),
         facts=facts.known(),

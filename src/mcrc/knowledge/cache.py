@@ -23,6 +23,8 @@ The entry is the user's own file (like their virtual environment): the folder is
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import io
 import marshal
@@ -118,33 +120,33 @@ class _Pickler(pickle.Pickler):
         return NotImplemented  # everything else as pickle does it (a local function fails: nothing is written)
 
 
-def _generated(kb: KnowledgeBase) -> list[tuple[str, bytes]]:
-    """The Python generated for `kb` at load, as (source, marshalled code object)."""
-    ck = gen.compiled(kb)
-    units = [(ck.evaluate.__code__.co_filename, ck.source)]
-    units += [(t.fired.__code__.co_filename, t.source) for t in ck.tables]
-    return [(src, marshal.dumps(compile(src, name, "exec"))) for name, src in units]
+def _code_file(directory: Path, data_dir: Path, key: str) -> Path:
+    return _entry(directory, data_dir, key).with_suffix(".code")
+
+
+def _atomic_write(directory: Path, target: Path, data: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".kb-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)  # atomic: a concurrent reader sees the old file or the whole new one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    stem = target.name.rsplit("-", 1)[0] + "-"
+    for old in directory.glob(stem + "*" + target.suffix):  # earlier versions of the same knowledge directory
+        if old != target:
+            old.unlink(missing_ok=True)
 
 
 def write(kb: KnowledgeBase, data_dir: Path, directory: Path, key: str) -> Path | None:
     """Keep `kb` under `directory`; returns the entry, or None when it could not be written (nothing breaks)."""
     try:
         buf = io.BytesIO()
-        _Pickler(buf, protocol=_PROTOCOL).dump((FORMAT, key, kb, _generated(kb)))
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _Pickler(buf, protocol=_PROTOCOL).dump((FORMAT, key, kb))
         target = _entry(directory, data_dir, key)
-        fd, tmp = tempfile.mkstemp(prefix=".kb-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-            os.replace(tmp, target)  # atomic: a concurrent reader sees the old entry or the whole new one
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        prefix = target.name.rsplit("-", 1)[0] + "-"
-        for old in directory.glob(prefix + "*.pickle"):  # earlier versions of the same knowledge directory
-            if old != target:
-                old.unlink(missing_ok=True)
+        _atomic_write(directory, target, buf.getvalue())
         return target
     except (OSError, pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):
         return None
@@ -152,24 +154,72 @@ def write(kb: KnowledgeBase, data_dir: Path, directory: Path, key: str) -> Path 
 
 def read(data_dir: Path, directory: Path, key: str) -> KnowledgeBase | None:
     """The kept knowledge base for `key`, or None (no entry, or one that cannot be used)."""
-    path = _entry(directory, data_dir, key)
     try:
-        blob = path.read_bytes()
+        blob = _entry(directory, data_dir, key).read_bytes()
     except OSError:
         return None
     try:
-        fmt, stored_key, kb, generated = pickle.loads(blob)
+        fmt, stored_key, kb = pickle.loads(blob)
         if fmt != FORMAT or stored_key != key or not isinstance(kb, KnowledgeBase):
             return None
-        codes = {src: marshal.loads(code) for src, code in generated}
+        gen.compiled_tables(kb)  # the generated code, as at load (its compiled code from the code file when kept)
     except Exception:  # a corrupt or foreign entry: any error of unpickling means "not usable", never a failure
         return None
-    gen.PRECOMPILED.update(codes)
-    try:
-        gen.compiled_tables(kb)  # the generated code, as at load; the cached code objects used for identical source
-    finally:
-        gen.PRECOMPILED.clear()
     return kb
+
+
+# ---- the code compiled from the knowledge base (mcrc.knowledge.compile), kept beside it ------------------------
+# Python's compile step is most of the cost of the generated code (the tables at load, the constraint checks of the
+# branches at the first assessment). What is compiled while a cached knowledge base is in use is recorded and, at
+# exit, added to `<entry>.code` (a marshalled {source: code object}); the next run's compile step takes it from there
+# for a byte-identical source. Only the code of that knowledge base is recorded, up to a bound.
+MAX_CODE = 2_000  # code objects kept per entry (the packaged knowledge base has about 200)
+
+
+class _Recorder(dict):
+    names: frozenset[str] | None = None  # None until the knowledge base is known: everything is recorded
+
+    def __setitem__(self, src: str, code: types.CodeType) -> None:
+        name = code.co_filename
+        if len(self) < MAX_CODE and (self.names is None or name in self.names or name.startswith("<mcrc constraints ")):
+            super().__setitem__(src, code)
+
+
+def _names(kb: KnowledgeBase) -> frozenset[str]:
+    """The names compile.py gives the code of `kb`'s tables (checked against the code it compiles)."""
+    names = {f"<mcrc knowledge {kb.version}>"}
+    for t in kb.tables:
+        names |= {f"<mcrc table {t.id}>", f"<mcrc table {t.id} rows>"}
+    return frozenset(names)
+
+
+def _read_code(path: Path) -> dict[str, types.CodeType]:
+    try:
+        codes = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(codes, dict) or not all(isinstance(k, str) and isinstance(v, types.CodeType)
+                                              for k, v in codes.items()):
+        return {}
+    return codes
+
+
+_FLUSH: list[tuple[Path, Path, dict[str, types.CodeType]]] = []
+
+
+def _flush() -> None:
+    """At exit: add the code compiled in this run to the code file of each knowledge base loaded through the cache."""
+    recorded = gen.RECORDED or {}
+    for directory, path, known in _FLUSH:
+        new = {src: code for src, code in recorded.items() if src not in known}
+        if not new:
+            continue
+        merged = {**_read_code(path), **new}
+        if len(merged) > MAX_CODE:
+            merged = {**known, **new} if len(known) + len(new) <= MAX_CODE else new
+        with contextlib.suppress(OSError, ValueError):
+            _atomic_write(directory, path, marshal.dumps(merged))
+    _FLUSH.clear()
 
 
 def load(data_dir: Path, build: Callable[[Path], KnowledgeBase],
@@ -183,8 +233,19 @@ def load(data_dir: Path, build: Callable[[Path], KnowledgeBase],
         key = cache_key(data_dir)
     except OSError:
         return build(data_dir)
+    code_path = _code_file(directory, data_dir, key)
+    codes = _read_code(code_path)
+    gen.PRECOMPILED.update(codes)
+    recorder = gen.RECORDED = _Recorder()
     kb = read(data_dir, directory, key)
     if kb is None:
         kb = build(data_dir)
         write(kb, data_dir, directory, key)
+    recorder.names = _names(kb)
+    for src, code in list(recorder.items()):  # compiled before the names were known
+        if code.co_filename not in recorder.names:
+            del recorder[src]
+    if not _FLUSH:
+        atexit.register(_flush)
+    _FLUSH.append((directory, code_path, codes))
     return kb

@@ -270,16 +270,21 @@ def _namespace() -> dict[str, Any]:
     return {"_min": min, "_max": max, "HitPolicyViolation": HitPolicyViolation}
 
 
-# generated source -> its code object, filled by the knowledge-base cache (mcrc.knowledge.cache) for the moment it
-# rebuilds the code of a cached knowledge base: used only for a byte-identical source, so only compiling is skipped
+# The knowledge-base cache (mcrc.knowledge.cache, decision record 0049) keeps the code compiled here between runs:
+# PRECOMPILED holds what it read (generated source -> code object, used only for a byte-identical source and the
+# same name: only the compile step is skipped); while RECORDED is a dict, what is compiled here goes into it too.
 PRECOMPILED: dict[str, CodeType] = {}
+RECORDED: dict[str, CodeType] | None = None
 
 
 def _run(lines: list[str], ns: dict[str, Any], name: str) -> str:
     src = "\n".join(lines) + "\n"
     code = PRECOMPILED.get(src)
-    # our own generated code, from the validated knowledge base's trees
-    exec(code if code is not None and code.co_filename == name else compile(src, name, "exec"), ns)
+    if code is None or code.co_filename != name:
+        code = compile(src, name, "exec")
+        if RECORDED is not None:
+            RECORDED[src] = code
+    exec(code, ns)  # our own generated code, from the validated knowledge base's trees
     return src
 
 

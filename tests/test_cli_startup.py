@@ -68,6 +68,8 @@ def test_everyday_commands_import_nothing_of_the_store_web_cohorts_or_pdf(tmp_pa
         r, modules = _run(tmp_path, args, cache_dir)
         assert r.returncode == 0, r.stderr
         assert _heavy(modules) == [], f"{run}: `mcrc {' '.join(args)}` imported {_heavy(modules)}"
+        if run == "warm cache":  # the knowledge base comes from the cache: no YAML reading or validation
+            assert "mcrc.knowledge.loader" not in modules
     if args[0] == "recommend":  # the runner sees what a command does import
         assert "mcrc.engine" in modules and "mcrc.render" in modules
 

@@ -124,8 +124,9 @@ def _code_file(directory: Path, data_dir: Path, key: str) -> Path:
     return _entry(directory, data_dir, key).with_suffix(".code")
 
 
-def _atomic_write(directory: Path, target: Path, data: bytes) -> None:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _atomic_write(directory: Path, target: Path, data: bytes, create: bool = True) -> None:
+    if create:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=".kb-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -204,21 +205,22 @@ def _read_code(path: Path) -> dict[str, types.CodeType]:
     return codes
 
 
-_FLUSH: list[tuple[Path, Path, dict[str, types.CodeType]]] = []
+_FLUSH: list[tuple[Path, Path, dict[str, types.CodeType], frozenset[str]]] = []
 
 
 def _flush() -> None:
     """At exit: add the code compiled in this run to the code file of each knowledge base loaded through the cache."""
     recorded = gen.RECORDED or {}
-    for directory, path, known in _FLUSH:
-        new = {src: code for src, code in recorded.items() if src not in known}
+    for directory, path, known, names in _FLUSH:
+        new = {src: code for src, code in recorded.items() if src not in known
+               and (code.co_filename in names or code.co_filename.startswith("<mcrc constraints "))}
         if not new:
             continue
         merged = {**_read_code(path), **new}
         if len(merged) > MAX_CODE:
             merged = {**known, **new} if len(known) + len(new) <= MAX_CODE else new
-        with contextlib.suppress(OSError, ValueError):
-            _atomic_write(directory, path, marshal.dumps(merged))
+        with contextlib.suppress(OSError, ValueError):  # a folder removed meanwhile is not created again
+            _atomic_write(directory, path, marshal.dumps(merged), create=False)
     _FLUSH.clear()
 
 
@@ -236,16 +238,23 @@ def load(data_dir: Path, build: Callable[[Path], KnowledgeBase],
     code_path = _code_file(directory, data_dir, key)
     codes = _read_code(code_path)
     gen.PRECOMPILED.update(codes)
-    recorder = gen.RECORDED = _Recorder()
-    kb = read(data_dir, directory, key)
-    if kb is None:
-        kb = build(data_dir)
-        write(kb, data_dir, directory, key)
-    recorder.names = _names(kb)
-    for src, code in list(recorder.items()):  # compiled before the names were known
-        if code.co_filename not in recorder.names:
+    recorder = gen.RECORDED if isinstance(gen.RECORDED, _Recorder) else None
+    if recorder is None:
+        recorder = gen.RECORDED = _Recorder()
+    earlier, recorder.names = recorder.names, None  # everything compiled while this one loads is recorded
+    try:
+        kb = read(data_dir, directory, key)
+        if kb is None:
+            kb = build(data_dir)
+            write(kb, data_dir, directory, key)
+    finally:
+        recorder.names = earlier or frozenset()
+    names = _names(kb)
+    recorder.names |= names
+    for src, code in list(recorder.items()):  # what was compiled meanwhile for another knowledge base
+        if code.co_filename not in recorder.names and not code.co_filename.startswith("<mcrc constraints "):
             del recorder[src]
     if not _FLUSH:
         atexit.register(_flush)
-    _FLUSH.append((directory, code_path, codes))
+    _FLUSH.append((directory, code_path, codes, names))
     return kb

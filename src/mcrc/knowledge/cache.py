@@ -2,20 +2,21 @@
 
 Loading the YAML, validating it and compiling the generated Python takes about half a second; a command that
 assesses one patient should not pay that every time (issue 23, decision record 0049). After a load from the
-files, the loaded `KnowledgeBase` is pickled with the code objects of the Python generated for it
-(mcrc.knowledge.compile) into `<cache dir>/kb-<where>-<key>.pickle`, where `key` is a digest of:
+files, the loaded `KnowledgeBase` is pickled into `<cache dir>/kb-<where>-<key>.pickle` (`where`: the knowledge
+directory and the Python; `key` a digest of:
 
 - the bytes of every file under the knowledge directory (tables, vocabulary, reviews, the traceability matrix);
 - the path, size and modification time of every module of the `mcrc` package (a change of code, even one that
   leaves the YAML alone, may change what the loader builds);
-- the Python version and the pickle protocol.
+- the Python version and the pickle protocol).
 
-Any change of a file gives another key, so a stale entry is never read; it is replaced by the next write. A cache
-entry that cannot be read (corrupt, truncated, written by another version, not a knowledge base) is ignored and
+Any change of a file gives another key, so a stale entry is never read; it is replaced by the next write. An
+entry that cannot be read (corrupt, truncated, written for another key, not a knowledge base) is ignored and
 rebuilt from the files, never an error: the cache only saves time. The closures the loader attaches to conditions
-(`mcrc.knowledge.expr.compile_expr`) are pickled as their code and captured values and rebuilt the same; the
-generated code is regenerated from the knowledge base as at load, reusing the cached code object only for a
-byte-identical source (so what runs is what the files say, the compile step alone is skipped).
+(`mcrc.knowledge.expr.compile_expr`) are pickled as their code and captured values and rebuilt the same. The
+Python generated from the knowledge base (mcrc.knowledge.compile) is generated again as at load; only the compile
+step is taken from `<entry>.code` (code objects by source, used for a byte-identical source only), which collects
+what was compiled in the runs before. So what runs is what the files say.
 
 Where: `$MCRC_CACHE_DIR`, else `$XDG_CACHE_HOME/mcrc`, else `~/.cache/mcrc`. `MCRC_KB_CACHE=off` turns it off.
 The entry is the user's own file (like their virtual environment): the folder is created readable by them only.
@@ -90,7 +91,8 @@ def cache_key(data_dir: Path) -> str:
 
 
 def _entry(directory: Path, data_dir: Path, key: str) -> Path:
-    where = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    # one entry per knowledge directory and Python (a newer entry replaces the older one of the same pair)
+    where = hashlib.sha256(f"{data_dir.resolve()}\0{sys.implementation.cache_tag}".encode()).hexdigest()[:8]
     return directory / f"kb-{where}-{key}.pickle"
 
 

@@ -235,7 +235,7 @@ def load(data_dir: Path, build: Callable[[Path], KnowledgeBase],
         return build(data_dir)
     try:
         key = cache_key(data_dir)
-    except OSError:
+    except (OSError, ValueError):  # an unreadable file, a name that is not text: no cache, the files are read
         return build(data_dir)
     code_path = _code_file(directory, data_dir, key)
     codes = _read_code(code_path)

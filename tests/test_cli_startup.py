@@ -330,3 +330,31 @@ def test_vocabulary_read_with_libyaml_is_the_one_read_by_pure_python():
     parts = [(p.name, yaml.load(p.read_text(encoding="utf-8"), Loader=yaml.SafeLoader))
              for p in vocabulary_files(default_data_dir())]
     assert load_vocabulary() == parse_vocabulary(merge_vocabulary_data(parts)[0])
+
+
+def test_a_group_whose_module_cannot_be_imported_fails_with_a_message():
+    import typer
+    from typer.testing import CliRunner
+
+    from mcrc.cli.lazy import Lazy, LazyGroup
+
+    class Broken(LazyGroup):
+        order = ("gone", "here")
+        lazy = {"gone": Lazy("mcrc.no_such_module:app", "A group whose module is not installed.")}  # noqa: RUF012
+
+    app = typer.Typer(cls=Broken, add_completion=False, pretty_exceptions_enable=False)
+
+    @app.callback()
+    def root() -> None:
+        """A group with a lazy entry."""
+
+    @app.command()
+    def here() -> None:
+        """A command that works."""
+
+    listing = CliRunner().invoke(app, ["--help"])
+    assert listing.exit_code == 0 and "A group whose module is not installed." in listing.output
+    r = CliRunner().invoke(app, ["gone", "x"])
+    assert r.exit_code == 1 and (r.exception is None or isinstance(r.exception, SystemExit)), r.exception
+    assert "cannot start: ModuleNotFoundError: No module named 'mcrc.no_such_module'" in r.output
+    assert "Traceback" not in r.output

@@ -49,7 +49,12 @@ class LazyGroup(TyperGroup):
         spec = self.lazy[cmd_name]
         if self._listing:
             return TyperCommand(name=cmd_name, help=spec.help)
-        cmd = self.commands[cmd_name] = load(cmd_name, spec)
+        try:
+            cmd = self.commands[cmd_name] = load(cmd_name, spec)
+        except ImportError as exc:  # a missing optional dependency: say which, no traceback
+            from mcrc.console import fail
+
+            fail(f"`{ctx.command_path} {cmd_name}` cannot start: {exc.__class__.__name__}: {exc}", 1)
         return cmd
 
     def format_help(self, ctx: typer.Context, formatter: Any) -> None:

@@ -219,5 +219,8 @@ def merge_vocabulary_data(parts: list[tuple[str, dict]]) -> tuple[dict, list[str
 def load_vocabulary() -> Vocabulary:
     """The packaged vocabulary (all files merged); the knowledge loader validates it in detail."""
     data_dir = Path(str(resources.files("mcrc.knowledge").joinpath("data")))
-    parts = [(p.name, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in vocabulary_files(data_dir)]
+    # libyaml's parser where installed (the same data as the pure-Python one, several times faster: a command that
+    # assesses one patient reads these files at start-up; tests/test_cli_startup.py compares the two)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    parts = [(p.name, yaml.load(p.read_text(encoding="utf-8"), Loader=loader)) for p in vocabulary_files(data_dir)]
     return parse_vocabulary(merge_vocabulary_data(parts)[0])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 from mcrc.errors import HitPolicyViolation, KnowledgeError, Problem
@@ -184,22 +185,21 @@ class _Table:
         return lines
 
     def _unknown(self, code: _Code, ind: str, cond: str, names: frozenset[str]) -> list[str]:
-        """Add the unknown facts of an UNKNOWN condition to `u` as the interpreter does (`u |= {f for f in names if
-        unknown}`, iterating the same frozenset): the same set, built in the same order (the branches rank the
-        facts rows wait for in that order when counts tie)."""
+        """Add the unknown facts of an UNKNOWN condition to `u` as the interpreter does: `u |= {f for f in names if
+        unknown}`, iterating the same frozenset object (a constant of the namespace), so the set is built in the
+        same order (the branches rank the facts rows wait for in that order when counts tie). The source does not
+        spell the set's order, which follows the process's string hashes: the same knowledge base generates the
+        same source in every process (the knowledge-base cache keeps its compiled code, decision record 0049)."""
         if not names:
             return []
         out = [f"{ind}if {cond} == 1:"]
         if len(names) == 1:  # an UNKNOWN condition on one fact: the fact is unknown
             out.append(f"{ind}    u |= {{{next(iter(names))!r}}}")
             return out
-        out.append(f"{ind}    t = set()")
-        for f in names:
+        for f in sorted(names):
             if f not in code.names:  # every fact a condition reads is read before the table's code
                 raise AssertionError(f"{self.table.id}: {f} is not read")
-            out.append(f"{ind}    if {code.var(f)} is None:")
-            out.append(f"{ind}        t.add({f!r})")
-        out.append(f"{ind}    u |= t")
+        out.append(f"{ind}    u |= {{f for f in {code.const(names)} if get(f) is None}}")
         return out
 
     def _row(self, code: _Code, i: int, cs: list[str], base: str) -> list[str]:
@@ -270,9 +270,21 @@ def _namespace() -> dict[str, Any]:
     return {"_min": min, "_max": max, "HitPolicyViolation": HitPolicyViolation}
 
 
+# The knowledge-base cache (mcrc.knowledge.cache, decision record 0049) keeps the code compiled here between runs:
+# PRECOMPILED holds what it read (generated source -> code object, used only for a byte-identical source and the
+# same name: only the compile step is skipped); while RECORDED is a dict, what is compiled here goes into it too.
+PRECOMPILED: dict[str, CodeType] = {}
+RECORDED: dict[str, CodeType] | None = None
+
+
 def _run(lines: list[str], ns: dict[str, Any], name: str) -> str:
     src = "\n".join(lines) + "\n"
-    exec(compile(src, name, "exec"), ns)  # our own generated code, from the validated knowledge base's trees
+    code = PRECOMPILED.get(src)
+    if code is None or code.co_filename != name:
+        code = compile(src, name, "exec")
+        if RECORDED is not None:
+            RECORDED[src] = code
+    exec(code, ns)  # our own generated code, from the validated knowledge base's trees
     return src
 
 

@@ -120,7 +120,35 @@ def cycles(edges: dict[tuple[str, str], list[str]]) -> list[list[str]]:
     return found
 
 
+def module_edges(package: Path = PACKAGE) -> dict[tuple[str, str], list[str]]:
+    """(importing module, imported module) for every import between two modules of mcrc (a name imported from a
+    package counts as an import of that package's __init__ unless it is a submodule)."""
+    modules = {".".join(p.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in package.rglob("*.py")}
+    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        skip = _type_checking_lines(tree)
+        for node in ast.walk(tree):
+            if node.__class__ not in (ast.Import, ast.ImportFrom) or node.lineno in skip:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level or not node.module or not node.module.startswith("mcrc"):
+                    continue
+                names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                         for a in node.names]
+            else:
+                names = [a.name for a in node.names if a.name.startswith("mcrc")]
+            for name in names:
+                while name not in modules and "." in name:
+                    name = name.rsplit(".", 1)[0]
+                if name != module and name in modules:
+                    edges[(module, name)].append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    return dict(edges)
+
+
 EDGES = import_edges()
+MAX_LINES = 400
 
 
 def test_every_package_is_on_the_map():
@@ -136,6 +164,19 @@ def test_every_import_points_inward():
 
 def test_no_two_packages_import_each_other():
     assert cycles(EDGES) == []
+
+
+def test_no_two_modules_import_each_other():
+    """Not even lazily, inside a function: a module that needs another's name imports it, and that one does not
+    import it back (shared parts live in a module both import)."""
+    assert cycles(module_edges()) == []
+
+
+def test_no_module_is_over_400_lines():
+    """Rooms that fit: a module holds one thing (migrations aside, which are written once and never edited)."""
+    big = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+           if "migrations" not in p.parts and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert big == {}
 
 
 def test_the_checks_find_a_cycle_and_an_outward_import():

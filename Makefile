@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_cohort.py
 	$(BIN)/python bench/bench_extract.py
+	$(BIN)/python bench/bench_cli.py
 
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden_update

@@ -202,3 +202,18 @@ def test_the_edges_are_read_from_the_source(tmp_path):
     got = import_edges(pkg)
     assert got == {("engine", "web"): ["mcrc/engine/__init__.py:5"],
                    ("engine", "<root>"): ["mcrc/engine/__init__.py:6"]}
+
+
+def test_the_public_api_loads_on_first_use():
+    """`import mcrc` builds nothing of the engine (the CLI's help starts at once); every public name resolves to
+    its home module's object, and a subpackage is an attribute as with an eager root."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mcrc; assert 'mcrc.engine' not in sys.modules and 'pydantic' not in sys.modules; "
+            "import mcrc.engine, mcrc.errors, mcrc.facts, mcrc.knowledge, mcrc.patient; "
+            "homes = (mcrc.engine, mcrc.errors, mcrc.facts, mcrc.knowledge, mcrc.patient); "
+            "assert all(any(getattr(m, n, None) is getattr(mcrc, n) for m in homes) for n in mcrc.__all__); "
+            "assert mcrc.render.__name__ == 'mcrc.render'; print(len(mcrc.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "16"

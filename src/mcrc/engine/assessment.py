@@ -18,7 +18,7 @@ Certainty = Literal["definite", "possible"]
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first dump or validation, not at import
 
 
 # The parts of an Assessment are plain dataclasses (cheap to build in the engine's hot path);

@@ -237,3 +237,20 @@ def test_prior_pelvic_radiotherapy_from_radiotherapy_courses():
     assert facts(schema_version="1", treatment_history={"procedures": []})["prior_pelvic_radiotherapy"] is False
     assert facts(treatment_history={"procedures": []})["prior_pelvic_radiotherapy"] is False
     assert facts(age=60)["prior_pelvic_radiotherapy"] is None
+
+
+def test_add_months_clamps_as_the_calendar_does_over_four_centuries():
+    """Every month-end and every shift of -25..25 months from the last days of each month of 1900-2300 lands on
+    the day `calendar.monthrange` gives (leap years by the Gregorian rule: 1900 and 2100 are not, 2000 is)."""
+    import calendar
+
+    for year in range(1900, 2301):
+        for month in range(1, 13):
+            for day in (28, 29, 30, 31):
+                if day > calendar.monthrange(year, month)[1]:
+                    continue
+                start = dt.date(year, month, day)
+                for shift in range(-25, 26):
+                    index = month - 1 + shift
+                    y, m = year + index // 12, index % 12 + 1
+                    assert add_months(start, shift) == dt.date(y, m, min(day, calendar.monthrange(y, m)[1]))

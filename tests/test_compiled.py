@@ -414,6 +414,30 @@ def test_compiled_constraints_match_the_interpreter(values):
         assert _possible(KB, values, fact) == _possible(KB, values, fact, compiled=False), fact
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=random_values())
+def test_compiled_caveat_conditions_match_the_interpreter(values):
+    """The caveat rules that hold (caveats.yaml `when`), by generated code, are those whose interpreted check is
+    TRUE, in the same order."""
+    from mcrc.engine.caveats import active_rules
+
+    facts = Facts(values=values)
+    assert [r.id for r in active_rules(KB, facts)] == [r.id for r in active_rules(KB, facts, compiled=False)]
+
+
+def test_the_random_facts_hold_every_caveat_condition():
+    import random
+
+    from mcrc.engine.caveats import active_rules
+
+    rnd = random.Random(7)
+    held = set()
+    for _ in range(400):
+        values = {n: (None if rnd.random() < 0.3 else rnd.choice(DOMAINS[n])) for n in NAMES}
+        held |= {r.id for r in active_rules(KB, Facts(values=values))}
+    assert held == {r.id for r in KB.caveats}
+
+
 def test_the_random_facts_break_constraints():
     import random
 

@@ -60,9 +60,9 @@ def default_show_evidence() -> bool:
 
 
 def _checked(kb: KnowledgeBase, facts: Facts, show: bool, patient_id: str | None, input_hash: str | None,
-             trace: bool, reviews: ReviewBook | None, evaluated: Rows) -> Assessment:
+             trace: bool, reviews: ReviewBook | None, evaluated: Rows, compiled: bool = True) -> Assessment:
     assessment = build_assessment(kb, facts, patient_id=patient_id, input_hash=input_hash, show_evidence=show,
-                                  trace=trace, reviews=reviews, evaluated=evaluated)
+                                  trace=trace, reviews=reviews, evaluated=evaluated, compiled=compiled)
     violations = check_safety(kb, assessment, facts)
     if violations:
         raise SafetyViolation(violations)
@@ -78,7 +78,7 @@ def assess_facts(facts: Facts, kb: KnowledgeBase | None = None, patient_id: str 
     kb = kb or load_knowledge()
     show = default_show_evidence() if show_evidence is None else show_evidence
     evaluated = evaluate_tables(kb, facts, show, trace=trace, compiled=compiled)
-    assessment = _checked(kb, facts, show, patient_id, input_hash, trace, reviews, evaluated)
+    assessment = _checked(kb, facts, show, patient_id, input_hash, trace, reviews, evaluated, compiled)
     if branch:
         assessment.branches = find_branches(kb, facts, evaluated, show, compiled=compiled)
     return assessment
@@ -104,13 +104,13 @@ def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
     facts = derive_facts(patient, kb.definitions, today=today)
     digest = input_hash(patient)
     evaluated = evaluate_tables(kb, facts, show, trace=trace, compiled=compiled)
-    assessment = _checked(kb, facts, show, patient.id, digest, trace, reviews, evaluated)
+    assessment = _checked(kb, facts, show, patient.id, digest, trace, reviews, evaluated, compiled)
     shown_facts, shown_evaluated = facts, evaluated
     made = provisional(kb, patient, assessment, facts, evaluated,
                        lambda p: derive_facts(p, kb.definitions, today=today), compiled=compiled)
     if made is not None:
         shown_facts, assumptions, shown_evaluated = made
-        answer = _checked(kb, shown_facts, show, patient.id, digest, False, reviews, shown_evaluated)
+        answer = _checked(kb, shown_facts, show, patient.id, digest, False, reviews, shown_evaluated, compiled)
         assessment.provisional = Provisional(assumptions=assumptions, answer=answer)
     if branch:  # on the answer shown first (the provisional one when there is one)
         found = find_branches(kb, shown_facts, shown_evaluated, show, compiled=compiled)

@@ -220,7 +220,7 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
         followup = [replace(item, dates=_Builder._dates(facts.ned_date, out)) if out is not None else item
                     for item, out in zip(followup, fx.followup_outs, strict=True)]
     items = fx.items
-    rules = active_rules(kb, facts)
+    rules = active_rules(kb, facts, compiled)
     if not rules:
         regimens, evidence = list(items["regimens"]), list(items["evidence"])
     elif any(c is not None for c in fx.counted):  # strategies with the patient's months: not shared

@@ -10,12 +10,14 @@ cover them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from mcrc.engine.assessment import Caveat, EvidenceItem, RegimenItem, StrategyOut
 from mcrc.engine.items import _cites
 from mcrc.engine.selectors import _matches
 from mcrc.facts.model import Facts
+from mcrc.knowledge.compile import compile_holding
 from mcrc.knowledge.model import CaveatRule, KnowledgeBase
 from mcrc.logic import Tri
 
@@ -25,8 +27,20 @@ def _caveat(kb: KnowledgeBase, rule: CaveatRule) -> Caveat:
                   citations=_cites(rule.citations))
 
 
-def active_rules(kb: KnowledgeBase, facts: Facts) -> list[CaveatRule]:
-    return [r for r in kb.caveats if r.when_check is not None and r.when_check(facts.values) is Tri.TRUE]
+_HOLDING: dict[int, tuple[KnowledgeBase, tuple[CaveatRule, ...], Callable[[dict], list[int]]]] = {}
+
+
+def active_rules(kb: KnowledgeBase, facts: Facts, compiled: bool = True) -> list[CaveatRule]:
+    """The caveat rules whose `when` is TRUE on the facts, in the knowledge base's order: by code generated from
+    the conditions' trees (once per knowledge base), or with `compiled=False` by each rule's interpreted check."""
+    if not compiled:
+        return [r for r in kb.caveats if r.when_check is not None and r.when_check(facts.values) is Tri.TRUE]
+    hit = _HOLDING.get(id(kb))
+    if hit is None or hit[0] is not kb:
+        rules = tuple(r for r in kb.caveats if r.when_check is not None)
+        hit = _HOLDING[id(kb)] = (kb, rules, compile_holding([r.when for r in rules], "caveats_holding"))
+    rules = hit[1]
+    return [rules[i] for i in hit[2](facts.values)]
 
 
 def _picked(kb: KnowledgeBase, rule: CaveatRule, section: str, code: str, action_class: str | None,

@@ -358,6 +358,22 @@ def compile_breaks(pairs: list[tuple[Expr, Expr]], name: str = "breaks") -> Call
     return ns[name]
 
 
+def compile_holding(conditions: list[Expr], name: str = "holding") -> Callable[[dict], list[int]]:
+    """A function giving the positions of the conditions that are TRUE on the facts (the caveat rules' `when`),
+    generated from the same trees; facts are read once, in the order the conditions first name them."""
+    ns = _namespace()
+    code = _Code(ns, {}, "h_")
+    tests = [code.true(c) for c in conditions]
+    lines = [f"def {name}(v):", "    get = v.get"]
+    lines += [f"    {x} = get({f!r})" for f, x in code.names.items()]
+    lines.append("    out = []")
+    for i, test in enumerate(tests):
+        lines += [f"    if {test}:", f"        out.append({i})"]
+    lines.append("    return out")
+    _run(lines, ns, f"<mcrc conditions {name}>")
+    return ns[name]
+
+
 _TABLES: dict[int, tuple[Table, CompiledTable]] = {}
 _KBS: dict[int, tuple[KnowledgeBase, CompiledKnowledge]] = {}
 

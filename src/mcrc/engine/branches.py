@@ -21,7 +21,8 @@ from mcrc.engine.assessment import Branch, Outcome
 from mcrc.engine.evaluate import Rows, fact_readers, fired_rows
 from mcrc.errors import HitPolicyViolation
 from mcrc.facts.model import Facts
-from mcrc.knowledge.compile import compile_breaks, compiled_table
+from mcrc.knowledge.compile import compiled_table
+from mcrc.knowledge.compile_checks import compile_breaks
 from mcrc.knowledge.expr import compile_expr, facts_of
 from mcrc.knowledge.model import KnowledgeBase, Row
 from mcrc.logic import Tri
@@ -60,7 +61,7 @@ def _constraints_of(kb: KnowledgeBase) -> dict[str, tuple]:
 def _possible(kb: KnowledgeBase, values: dict, fact: str, compiled: bool = True) -> bool:
     """False when setting `fact` breaks a constraint (a combination no real patient can produce); only the
     constraints that read the fact are checked, the others held before it was set. By code generated from the
-    constraints' trees (mcrc.knowledge.compile.compile_breaks), or with `compiled=False` by the interpreter."""
+    constraints' trees (mcrc.knowledge.compile_checks.compile_breaks), or with `compiled=False` by the interpreter."""
     if not compiled:
         return not any(compile_expr(if_)(values) is Tri.TRUE and compile_expr(then)(values) is Tri.FALSE
                        for if_, then in _constraints_of(kb).get(fact, ()))

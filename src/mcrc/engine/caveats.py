@@ -17,7 +17,7 @@ from mcrc.engine.assessment import Caveat, EvidenceItem, RegimenItem, StrategyOu
 from mcrc.engine.items import _cites
 from mcrc.engine.selectors import _matches
 from mcrc.facts.model import Facts
-from mcrc.knowledge.compile import compile_holding
+from mcrc.knowledge.compile_checks import compile_holding
 from mcrc.knowledge.model import CaveatRule, KnowledgeBase
 from mcrc.logic import Tri
 

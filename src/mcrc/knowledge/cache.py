@@ -184,7 +184,7 @@ class _Recorder(dict):
 
     def __setitem__(self, src: str, code: types.CodeType) -> None:
         name = code.co_filename
-        if len(self) < MAX_CODE and (self.names is None or name in self.names or name.startswith("<mcrc constraints ")):
+        if len(self) < MAX_CODE and (self.names is None or name in self.names or name.startswith(gen.SHARED_CODE)):
             super().__setitem__(src, code)
 
 
@@ -215,7 +215,7 @@ def _flush() -> None:
     recorded = gen.RECORDED or {}
     for directory, path, known, names in _FLUSH:
         new = {src: code for src, code in recorded.items() if src not in known
-               and (code.co_filename in names or code.co_filename.startswith("<mcrc constraints "))}
+               and (code.co_filename in names or code.co_filename.startswith(gen.SHARED_CODE))}
         if not new:
             continue
         merged = {**_read_code(path), **new}
@@ -254,7 +254,7 @@ def load(data_dir: Path, build: Callable[[Path], KnowledgeBase],
     names = _names(kb)
     recorder.names |= names
     for src, code in list(recorder.items()):  # what was compiled meanwhile for another knowledge base
-        if code.co_filename not in recorder.names and not code.co_filename.startswith("<mcrc constraints "):
+        if code.co_filename not in recorder.names and not code.co_filename.startswith(gen.SHARED_CODE):
             del recorder[src]
     if not _FLUSH:
         atexit.register(_flush)

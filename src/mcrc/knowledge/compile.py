@@ -274,6 +274,9 @@ def _namespace() -> dict[str, Any]:
 # PRECOMPILED holds what it read (generated source -> code object, used only for a byte-identical source and the
 # same name: only the compile step is skipped); while RECORDED is a dict, what is compiled here goes into it too.
 PRECOMPILED: dict[str, CodeType] = {}
+# Code compiled from conditions outside the tables (constraints, caveats; mcrc.knowledge.compile_checks): the same
+# for every knowledge base with those conditions, so the cache keeps it whichever knowledge base is loaded.
+SHARED_CODE = ("<mcrc constraints ", "<mcrc conditions ")
 RECORDED: dict[str, CodeType] | None = None
 
 
@@ -343,35 +346,6 @@ def compile_knowledge(kb: KnowledgeBase) -> CompiledKnowledge:
     lines.append("    return out")
     src = _run(lines, ns, f"<mcrc knowledge {kb.version}>")
     return CompiledKnowledge(evaluate=ns["evaluate"], tables=tuple(compiled_table(t) for t in kb.tables), source=src)
-
-
-def compile_breaks(pairs: list[tuple[Expr, Expr]], name: str = "breaks") -> Callable[[dict], bool]:
-    """A function telling whether facts break any of the pairs (if, then): `if` TRUE and `then` FALSE (the
-    constraints.yaml check: a combination no real patient can produce), generated from the same trees."""
-    ns = _namespace()
-    code = _Code(ns, {}, "c_")
-    tests = [f"({code.true(if_)} and {code.false(then)})" for if_, then in pairs]
-    lines = [f"def {name}(v):", "    get = v.get"]
-    lines += [f"    {x} = get({f!r})" for f, x in code.names.items()]
-    lines.append(f"    return {' or '.join(tests) or 'False'}")
-    _run(lines, ns, f"<mcrc constraints {name}>")
-    return ns[name]
-
-
-def compile_holding(conditions: list[Expr], name: str = "holding") -> Callable[[dict], list[int]]:
-    """A function giving the positions of the conditions that are TRUE on the facts (the caveat rules' `when`),
-    generated from the same trees; facts are read once, in the order the conditions first name them."""
-    ns = _namespace()
-    code = _Code(ns, {}, "h_")
-    tests = [code.true(c) for c in conditions]
-    lines = [f"def {name}(v):", "    get = v.get"]
-    lines += [f"    {x} = get({f!r})" for f, x in code.names.items()]
-    lines.append("    out = []")
-    for i, test in enumerate(tests):
-        lines += [f"    if {test}:", f"        out.append({i})"]
-    lines.append("    return out")
-    _run(lines, ns, f"<mcrc conditions {name}>")
-    return ns[name]
 
 
 _TABLES: dict[int, tuple[Table, CompiledTable]] = {}

@@ -200,7 +200,9 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
     for t, r in treat_rows:
         wants = ([o.and_([open_a, c(f"ma{r.col}")])] if r.actions else []) + \
             ([o.and_([open_g, c(f"mg{r.col}")])] if r.regimens else [])
-        l7a.append((f"w{r.col}", o.and_([undecided, _open(o, t, r), o.or_(wants)])))
+        # guarded by a CASE: a backend that evaluates its branches lazily (DuckDB, Spark) computes the rest only
+        # where the status is not decidable, a few percent of decision points
+        l7a.append((f"w{r.col}", o.case([(undecided, o.and_([_open(o, t, r), o.or_(wants)]))], o.lit(False))))
         needs: dict[str, list[Any]] = {}
         for f in t.applies_facts:
             needs.setdefault(f, []).append(o.is_null(c(t.col)))
@@ -212,7 +214,7 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
     l7: list[tuple[str, Any]] = []
     missing: list[tuple[str, str]] = []
     for f in sorted(by_fact):
-        l7.append((f"x_{f}", o.and_([o.is_null(c(f)), o.or_(by_fact[f])])))
+        l7.append((f"x_{f}", o.case([(undecided, o.and_([o.is_null(c(f)), o.or_(by_fact[f])]))], o.lit(False))))
         missing.append((f, f"x_{f}"))
     l7.append(("x_done", o.and_([undecided, nothing_done])))
     missing += [(DONE_ACTION, "x_done"), (DONE_REGIMEN, "x_done")]

@@ -108,3 +108,26 @@ def test_duckdb_summary_grouped_equals_polars(grouped):
     _, g1, t1 = duck.run(frame, PLAN, decisions=False, grouped=grouped)
     g2, t2 = fast.summary(frame, PLAN)
     assert concordance_table(PLAN, g1, t1).equals(concordance_table(PLAN, g2, t2))
+
+
+@pytest.mark.parametrize("seed,p_unknown", [(3, 0.05), (4, 0.3), (5, 0.6)])
+def test_summary_shortcuts_give_the_full_table(seed, p_unknown):
+    """The concordance path takes shortcuts (missing facts computed only where not decidable, counts without
+    NULL -> FALSE): its table equals the one built from every derived column on every decision point (the
+    per-decision audit path, the un-narrowed plan) and DuckDB's, on plausible decision points (every status)
+    and on rows drawn fact by fact with many unknowns."""
+    from mcrc.cohort.audit import concordance_table
+    from mcrc.cohort.synth import synth
+
+    plausible = synth(300, seed=seed, pool=150, kb=KB)
+    raw = _with_done(raw_rows(200, seed, p_unknown), seed).select(plausible.columns).cast(plausible.schema)
+    frame = validate(pl.concat([plausible, raw]), "<test>", VOCAB)
+    want = concordance_table(PLAN, *fast.audit(frame, PLAN)[1:])
+    statuses = want.filter(pl.col("dimension") == "all").select(
+        "concordant", "discordant", "not_decidable", "not_covered").row(0, named=True)
+    assert all(statuses.values()), statuses  # every status occurs, so every branch is exercised
+    assert want.filter(pl.col("dimension") == "missing").height > 5
+    assert concordance_table(PLAN, *fast.summary(frame, PLAN)).equals(want)
+    assert concordance_table(PLAN, *fast.summary(frame, PLAN, narrowed=False)).equals(want)
+    for grouped in (True, False):  # DuckDB's one-pass query, on distinct decision points (weighted) or on all
+        assert concordance_table(PLAN, *duck.run(frame, PLAN, decisions=False, grouped=grouped)[1:]).equals(want)

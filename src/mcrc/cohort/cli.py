@@ -43,6 +43,7 @@ class Dialect(StrEnum):
 
 class Query(StrEnum):
     decisions = "decisions"
+    summary = "summary"
     groups = "groups"
     totals = "totals"
 

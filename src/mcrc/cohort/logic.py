@@ -90,6 +90,14 @@ class Layers:
 
     layers: tuple[tuple[tuple[str, Any], ...], ...]
     missing: tuple[tuple[str, str], ...]  # (name shown, flag column)
+    # layers from this index on compute the missing facts, which are FALSE unless the status is not decidable:
+    # a backend may compute them only on the not-decidable decision points (a few percent of them)
+    undecided_from: int = 8
+
+    def split(self) -> tuple[Layers, Layers]:
+        """(the layers every decision point needs, the missing-fact layers needed only where not decidable)."""
+        k = self.undecided_from
+        return Layers(self.layers[:k], self.missing, k), Layers(self.layers[k:], self.missing, 0)
 
 
 def _fired(o: Ops, r: RowPlan) -> Any:
@@ -192,7 +200,9 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
     for t, r in treat_rows:
         wants = ([o.and_([open_a, c(f"ma{r.col}")])] if r.actions else []) + \
             ([o.and_([open_g, c(f"mg{r.col}")])] if r.regimens else [])
-        l7a.append((f"w{r.col}", o.and_([undecided, _open(o, t, r), o.or_(wants)])))
+        # guarded by a CASE: a backend that evaluates its branches lazily (DuckDB, Spark) computes the rest only
+        # where the status is not decidable, a few percent of decision points
+        l7a.append((f"w{r.col}", o.case([(undecided, o.and_([_open(o, t, r), o.or_(wants)]))], o.lit(False))))
         needs: dict[str, list[Any]] = {}
         for f in t.applies_facts:
             needs.setdefault(f, []).append(o.is_null(c(t.col)))
@@ -204,12 +214,13 @@ def build_layers(plan: Plan, o: Ops) -> Layers:
     l7: list[tuple[str, Any]] = []
     missing: list[tuple[str, str]] = []
     for f in sorted(by_fact):
-        l7.append((f"x_{f}", o.and_([o.is_null(c(f)), o.or_(by_fact[f])])))
+        l7.append((f"x_{f}", o.case([(undecided, o.and_([o.is_null(c(f)), o.or_(by_fact[f])]))], o.lit(False))))
         missing.append((f, f"x_{f}"))
     l7.append(("x_done", o.and_([undecided, nothing_done])))
     missing += [(DONE_ACTION, "x_done"), (DONE_REGIMEN, "x_done")]
     missing.sort()
-    return Layers(layers=tuple(tuple(x) for x in (l1, l2, l3, l4, l4b, l5, l6, l6s, l7a, l7)), missing=tuple(missing))
+    layers = (l1, l2, l3, l4, l4b, l5, l6, l6s, l7a, l7)
+    return Layers(layers=tuple(tuple(x) for x in layers), missing=tuple(missing), undecided_from=len(layers) - 2)
 
 
 class DepsOps:
@@ -304,7 +315,8 @@ def narrow(plan: Plan, layers: Layers, wanted: set[str] | frozenset[str]) -> Nar
         for name, _ in layer:
             later |= reads[name]
     live.reverse()
-    return Narrowed(Layers(layers=kept, missing=tuple(m for m in layers.missing if m[1] in need)),
+    return Narrowed(Layers(layers=kept, missing=tuple(m for m in layers.missing if m[1] in need),
+                           undecided_from=layers.undecided_from),
                     tuple(live), inputs)
 
 
@@ -348,6 +360,7 @@ def status_label(o: Ops) -> Any:
 
 
 _FLAG = {"concordant": "sc", "discordant": "sd", "not_decidable": "su"}
+MISSING_TOTAL = "missing|"  # totals named so read only the missing-fact layers (zero unless not decidable)
 
 
 def totals(plan: Plan, o: Ops, layers: Layers) -> list[tuple[str, Any]]:
@@ -356,8 +369,8 @@ def totals(plan: Plan, o: Ops, layers: Layers) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for name, flag in layers.missing:
         if flag != "x_done":
-            out.append((f"missing|{name}", o.is_true(c(flag))))
-    out.append(("missing|done", o.is_true(c("x_done"))))
+            out.append((f"{MISSING_TOTAL}{name}", o.is_true(c(flag))))
+    out.append((f"{MISSING_TOTAL}done", o.is_true(c("x_done"))))
     for t in plan.tables:
         if t.treats:
             for s in STATUSES[:3]:

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from mcrc.cohort.plan import Plan
-from mcrc.cohort.sql import SOURCE, cached_sql
+from mcrc.cohort.sql import SOURCE, cached_sql, split_summary
 
 
 class SparkUnavailable(RuntimeError):
@@ -83,7 +83,7 @@ def run(frame: pl.DataFrame | None, plan: Plan, decisions: bool = True, session:
             return _to_polars(spark.sql(cached_sql(plan, kind, "spark", grouped)))
 
         out = q("decisions") if decisions else None
-        return out, q("groups"), q("totals")
+        return out, *split_summary(q("summary"))
     finally:
         spark.catalog.dropTempView(SOURCE)
         if tmp:

@@ -509,66 +509,70 @@ WITH l0 AS (
     "sut0",
     "sut1",
     "t0",
-    (
-      "status" = 3
-    )
-    AND (
-      "r0" IS NULL
-    )
-    AND (
-      (
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "r0" IS NULL
+      )
+      AND (
         (
-          NOT "done_action" IS NULL
-        ) AND (
-          NOT "sup_a"
-        )
-      ) AND "mar0"
-    ) AS "wr0",
-    (
-      "status" = 3
-    )
-    AND (
-      "r1" IS NULL
-    )
-    AND (
-      (
+          (
+            NOT "done_action" IS NULL
+          ) AND (
+            NOT "sup_a"
+          )
+        ) AND "mar0"
+      )
+      ELSE FALSE
+    END AS "wr0",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "r1" IS NULL
+      )
+      AND (
         (
-          NOT "done_regimen" IS NULL
-        ) AND (
-          NOT "sup_g"
-        )
-      ) AND "mgr1"
-    ) AS "wr1",
-    (
-      "status" = 3
-    )
-    AND (
-      "t0" IS NULL
-    )
-    AND (
-      (
+          (
+            NOT "done_regimen" IS NULL
+          ) AND (
+            NOT "sup_g"
+          )
+        ) AND "mgr1"
+      )
+      ELSE FALSE
+    END AS "wr1",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "t0" IS NULL
+      )
+      AND (
         (
-          NOT "done_action" IS NULL
-        ) AND (
-          NOT "sup_a"
-        )
-      ) AND "mar2"
-    ) AS "wr2",
-    (
-      "status" = 3
-    )
-    AND (
-      "r3" IS NULL
-    )
-    AND (
-      (
+          (
+            NOT "done_action" IS NULL
+          ) AND (
+            NOT "sup_a"
+          )
+        ) AND "mar2"
+      )
+      ELSE FALSE
+    END AS "wr2",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "r3" IS NULL
+      )
+      AND (
         (
-          NOT "done_regimen" IS NULL
-        ) AND (
-          NOT "sup_g"
-        )
-      ) AND "mgr3"
-    ) AS "wr3"
+          (
+            NOT "done_regimen" IS NULL
+          ) AND (
+            NOT "sup_g"
+          )
+        ) AND "mgr3"
+      )
+      ELSE FALSE
+    END AS "wr3"
   FROM l8
 ), l10 AS (
   SELECT
@@ -589,95 +593,127 @@ WITH l0 AS (
     "sut0",
     "sut1",
     "t0",
-    (
-      "braf" IS NULL
-    ) AND (
-      "wr3" AND (
-        "c6" IS NULL
-      )
-    ) AS "x_braf",
-    (
-      "ecog" IS NULL
-    ) AND (
-      "wr0" AND (
-        "c2" IS NULL
-      )
-    ) AS "x_ecog",
-    (
-      "liver_met_count" IS NULL
-    ) AND (
-      "wr1" AND (
-        "c3" IS NULL
-      )
-    ) AS "x_liver_met_count",
-    (
-      "liver_resectability" IS NULL
-    )
-    AND (
-      (
-        "wr0" AND (
-          "c1" IS NULL
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "braf" IS NULL
+      ) AND (
+        "wr3" AND (
+          "c6" IS NULL
         )
-      ) OR (
+      )
+      ELSE FALSE
+    END AS "x_braf",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "ecog" IS NULL
+      ) AND (
+        "wr0" AND (
+          "c2" IS NULL
+        )
+      )
+      ELSE FALSE
+    END AS "x_ecog",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "liver_met_count" IS NULL
+      ) AND (
         "wr1" AND (
           "c3" IS NULL
         )
       )
-    ) AS "x_liver_resectability",
-    (
-      "metastatic" IS NULL
-    )
-    AND (
-      (
-        "wr0" AND (
-          "t0" IS NULL
+      ELSE FALSE
+    END AS "x_liver_met_count",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "liver_resectability" IS NULL
+      )
+      AND (
+        (
+          "wr0" AND (
+            "c1" IS NULL
+          )
+        ) OR (
+          "wr1" AND (
+            "c3" IS NULL
+          )
         )
       )
-      OR (
-        "wr1" AND (
-          "t0" IS NULL
+      ELSE FALSE
+    END AS "x_liver_resectability",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "metastatic" IS NULL
+      )
+      AND (
+        (
+          "wr0" AND (
+            "t0" IS NULL
+          )
+        )
+        OR (
+          "wr1" AND (
+            "t0" IS NULL
+          )
+        )
+        OR (
+          "wr2" AND (
+            "t0" IS NULL
+          )
         )
       )
-      OR (
-        "wr2" AND (
-          "t0" IS NULL
+      ELSE FALSE
+    END AS "x_metastatic",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "ned" IS NULL
+      )
+      AND (
+        (
+          "wr0" AND (
+            "t0" IS NULL
+          )
+        )
+        OR (
+          "wr1" AND (
+            "t0" IS NULL
+          )
+        )
+        OR (
+          "wr2" AND (
+            "t0" IS NULL
+          )
         )
       )
-    ) AS "x_metastatic",
-    (
-      "ned" IS NULL
-    )
-    AND (
-      (
-        "wr0" AND (
-          "t0" IS NULL
+      ELSE FALSE
+    END AS "x_ned",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "ras" IS NULL
+      ) AND (
+        "wr3" AND (
+          "c4" IS NULL
         )
       )
-      OR (
-        "wr1" AND (
-          "t0" IS NULL
+      ELSE FALSE
+    END AS "x_ras",
+    CASE
+      WHEN "status" = 3
+      THEN (
+        "sidedness" IS NULL
+      ) AND (
+        "wr3" AND (
+          "c5" IS NULL
         )
       )
-      OR (
-        "wr2" AND (
-          "t0" IS NULL
-        )
-      )
-    ) AS "x_ned",
-    (
-      "ras" IS NULL
-    ) AND (
-      "wr3" AND (
-        "c4" IS NULL
-      )
-    ) AS "x_ras",
-    (
-      "sidedness" IS NULL
-    ) AND (
-      "wr3" AND (
-        "c5" IS NULL
-      )
-    ) AS "x_sidedness",
+      ELSE FALSE
+    END AS "x_sidedness",
     (
       "status" = 3
     )

@@ -158,6 +158,8 @@ class _Table:
         t, p = self.table, self.p
         lines = [f"{ind}a = {code.expr(t.applies)}", f"{ind}if a == 0:", f"{ind}    res = {p}OFF", f"{ind}else:"]
         ind += "    "
+        if len(t.applies_facts) > 1:  # the unknown facts of an UNKNOWN `applies`, shared by the table's possible rows
+            lines.append(f"{ind}ua = {self._unknown_of(code, t.applies_facts)} if a == 1 else None")
         lines += [f"{ind}fired = []", f"{ind}possible = []", f"{ind}tr = [] if w else None"]
         defaults = [i for i, r in enumerate(t.rows) if r.default]
         for i, row in enumerate(t.rows):
@@ -193,14 +195,28 @@ class _Table:
         if not names:
             return []
         out = [f"{ind}if {cond} == 1:"]
-        if len(names) == 1:  # an UNKNOWN condition on one fact: the fact is unknown
-            out.append(f"{ind}    u |= {{{next(iter(names))!r}}}")
+        if len(names) == 1:  # an UNKNOWN condition on one fact: the fact is unknown (a one-name frozenset
+            # constant merges as the literal {name} would, without building it each time)
+            out.append(f"{ind}    u |= {self._single(code, next(iter(names)))}")
             return out
         for f in sorted(names):
             if f not in code.names:  # every fact a condition reads is read before the table's code
                 raise AssertionError(f"{self.table.id}: {f} is not read")
-        out.append(f"{ind}    u |= {{f for f in {code.const(names)} if get(f) is None}}")
+        if cond == "a":  # the table's own condition: its unknown facts, collected once per table (`ua`)
+            out.append(f"{ind}    u |= ua")
+            return out
+        out.append(f"{ind}    u |= {self._unknown_of(code, names)}")
         return out
+
+    def _single(self, code: _Code, name: str) -> str:
+        key = f"{self.p}one:{name}"
+        if key not in self.ns:
+            self.ns[key] = code.const(frozenset((name,)))
+        return self.ns[key]
+
+    @staticmethod
+    def _unknown_of(code: _Code, names: frozenset[str]) -> str:
+        return f"{{f for f in {code.const(names)} if get(f) is None}}"
 
     def _row(self, code: _Code, i: int, cs: list[str], base: str) -> list[str]:
         """A row's conditions in order until one is FALSE (nested ifs on the nonzero ones)."""

@@ -51,6 +51,9 @@ def main(runs: int = 10) -> int:
     mcrc = mcrc_command()
     base = {**os.environ, "COLUMNS": "120"}
     base.pop("MCRC_KB_CACHE", None)
+    # as a user's install runs: modules from their bytecode (a sandbox may set PYTHONDONTWRITEBYTECODE, which makes
+    # every process compile every module it imports from source: ~0.08 s here)
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="mcrc-bench-cli-") as tmp:
         warm = {**base, "MCRC_CACHE_DIR": str(Path(tmp) / "warm")}
         cold_dir = Path(tmp) / "cold"

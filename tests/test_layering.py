@@ -179,6 +179,13 @@ def test_no_module_is_over_400_lines():
     assert big == {}
 
 
+def test_every_module_says_what_it_holds():
+    """A docstring on every module (its first line says what the room holds; migrations aside)."""
+    bare = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+            if "migrations" not in p.parts and not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))]
+    assert bare == []
+
+
 def test_the_checks_find_a_cycle_and_an_outward_import():
     """The checks themselves fail on a broken graph (so the two tests above can fail)."""
     broken = {("knowledge", "facts"): ["a.py:1"], ("facts", "knowledge"): ["b.py:2"], ("engine", "web"): ["c.py:3"],

@@ -224,3 +224,6 @@ def test_the_public_api_loads_on_first_use():
             "assert mcrc.render.__name__ == 'mcrc.render'; print(len(mcrc.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "16"
+    import mcrc
+
+    assert sorted(mcrc.__all__) == sorted(mcrc._HOME)  # every public name has a home, and only those

@@ -140,6 +140,7 @@ class _Table:
 
     def __init__(self, table: Table, prefix: str, ns: dict[str, Any]):
         self.table, self.p, self.ns = table, prefix, ns
+        self._singles: dict[str, str] = {}  # fact -> the name of its one-name frozenset constant
         ns[f"{prefix}T"] = table
         ns[f"{prefix}ID"] = table.id
         ns[f"{prefix}OFF"] = (table, 0, (), (), None)
@@ -209,10 +210,9 @@ class _Table:
         return out
 
     def _single(self, code: _Code, name: str) -> str:
-        key = f"{self.p}one:{name}"
-        if key not in self.ns:
-            self.ns[key] = code.const(frozenset((name,)))
-        return self.ns[key]
+        if name not in self._singles:
+            self._singles[name] = code.const(frozenset((name,)))
+        return self._singles[name]
 
     @staticmethod
     def _unknown_of(code: _Code, names: frozenset[str]) -> str:

@@ -26,7 +26,7 @@ from mcrc.knowledge.model import (
 )
 from mcrc.knowledge.parse_rules import parse_caveats, parse_constraints, parse_indications, parse_invariants
 from mcrc.knowledge.parse_sources import _check_vocabulary, _check_vocabulary_data, parse_sources
-from mcrc.knowledge.parse_tables import EVIDENCE_SECTIONS, parse_cites, parse_condition, parse_table_file
+from mcrc.knowledge.parse_tables import parse_cites, parse_condition, parse_table_file
 from mcrc.knowledge.presumptions import parse_presumptions
 from mcrc.knowledge.reading import _Collector, read_yaml
 from mcrc.knowledge.reviews import REVIEWS_FILE, build_book, parse_reviews, row_version
@@ -39,7 +39,7 @@ from mcrc.vocabulary import (
 
 Path_ = tuple[Any, ...]
 
-__all__ = ["EVIDENCE_SECTIONS", "default_data_dir", "load_knowledge_dir"]
+__all__ = ["default_data_dir", "load_knowledge_dir"]
 
 
 def default_data_dir() -> Path:

@@ -16,7 +16,7 @@ class SafetyChecks(Solving):
     def check_safety(self) -> CheckResult:
         res = CheckResult("safety invariants")
         # newer evidence is shown beside the guidelines and never changes what they say
-        from mcrc.knowledge.loader import EVIDENCE_SECTIONS
+        from mcrc.knowledge.parse_tables import EVIDENCE_SECTIONS
 
         for table in self.kb.tables:
             if not table.evidence:

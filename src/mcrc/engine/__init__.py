@@ -18,6 +18,7 @@ from mcrc.engine.provisional import provisional
 from mcrc.engine.safety import check_safety
 from mcrc.errors import SafetyViolation
 from mcrc.facts import Facts, derive_facts
+from mcrc.facts.derive import rederive_untreated
 from mcrc.knowledge import KnowledgeBase, load_knowledge
 from mcrc.knowledge.reviews import ReviewBook
 from mcrc.patient import Patient, parse_patient
@@ -107,7 +108,8 @@ def assess(patient: Patient | dict[str, Any], kb: KnowledgeBase | None = None,
     assessment = _checked(kb, facts, show, patient.id, digest, trace, reviews, evaluated, compiled)
     shown_facts, shown_evaluated = facts, evaluated
     made = provisional(kb, patient, assessment, facts, evaluated,
-                       lambda p: derive_facts(p, kb.definitions, today=today), compiled=compiled)
+                       lambda f, before, after: rederive_untreated(f, before, after, kb.definitions, today=today),
+                       compiled=compiled)
     if made is not None:
         shown_facts, assumptions, shown_evaluated = made
         answer = _checked(kb, shown_facts, show, patient.id, digest, False, reviews, shown_evaluated, compiled)

@@ -11,6 +11,7 @@ recommendations of their own.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from itertools import chain
@@ -110,28 +111,33 @@ def _shaping(row: Row) -> bool:
     return hit[1]
 
 
-_FIRED_FUNCTIONS: dict[tuple, tuple[KnowledgeBase, tuple[Callable[[dict], list[Row]], ...]]] = {}
+_PLANS: dict[tuple, tuple[KnowledgeBase, tuple]] = {}
 
 
 def _none(values: dict) -> list[Row]:
     return []
 
 
-def _fired_functions(kb: KnowledgeBase, show_evidence: bool, compiled: bool) -> tuple[Callable[[dict], list[Row]], ...]:
-    """Per table, the function giving the rows that fire (`fired_rows`: the compiled table's, or the interpreter's;
-    none for a newer-evidence table while newer evidence is hidden)."""
+def _plan(kb: KnowledgeBase, show_evidence: bool, compiled: bool) -> tuple:
+    """Per table, how a hypothetical value is evaluated: (the function giving the rows that fire - the compiled
+    table's `fired`, or the interpreter's `fired_rows` -, whether its fired rows need filtering to the
+    answer-shaping ones), or None where the table can change nothing a branch shows: a newer-evidence table while
+    newer evidence is hidden, or a table with no answer-shaping row that cannot break its hit policy (collect).
+    A unique table without answer-shaping rows is still evaluated: two of its rows firing mark the value as no
+    patient's (see find_branches)."""
     key = (id(kb), show_evidence, compiled)
-    hit = _FIRED_FUNCTIONS.get(key)
+    hit = _PLANS.get(key)
     if hit is None or hit[0] is not kb:
-        fns = []
+        plan = []
         for t in kb.tables:
-            if not show_evidence and t.evidence:
-                fns.append(_none)
-            elif compiled:
-                fns.append(compiled_table(t).fired)
-            else:
-                fns.append(lambda values, t=t: fired_rows(t, values, True, False))
-        hit = _FIRED_FUNCTIONS[key] = (kb, tuple(fns))
+            shaping = [_shaping(r) for r in t.rows]
+            if (not show_evidence and t.evidence) or (not any(shaping) and t.hit != "unique"):
+                plan.append(None)
+                continue
+            fn = (compiled_table(t).fired if compiled
+                  else (lambda values, t=t: fired_rows(t, values, True, False)))
+            plan.append((fn, not all(shaping)))
+        hit = _PLANS[key] = (kb, tuple(plan))
     return hit[1]
 
 
@@ -229,25 +235,29 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
     """The unknown facts that change the answer most, each with the answer for its values (module docstring).
     `compiled=False`: the hypothetical answers are evaluated by the reference interpreter."""
     values = facts.values
-    waiting: dict[str, int] = {}  # how many answer-shaping rows wait for each fact, in the order first met
-    base: list[tuple[Row, ...]] = []
     shaping, branchable = _shaping_ids(kb), _BRANCHABLE
-    for _, _, fired, possible, _ in evaluated:
-        for row, unknown in possible:
-            if id(row) in shaping:
-                for f in unknown:
-                    if f in branchable:
-                        waiting[f] = waiting.get(f, 0) + 1
-        base.append(tuple([r for r in fired if id(r) in shaping]) if fired else ())
+    plan = _plan(kb, show_evidence, compiled)
+    # how many answer-shaping rows wait for each fact, in the order first met (Counter keeps it)
+    counts = Counter(chain.from_iterable([unknown for _, _, _, possible, _ in evaluated for row, unknown in possible
+                                          if id(row) in shaping]))
+    waiting = {f: n for f, n in counts.items() if f in branchable}
     if not waiting:
         return []
+    base: list[tuple[Row, ...]] = []
+    for (_, _, fired, _, _), how in zip(evaluated, plan, strict=True):
+        if not fired or how is None:
+            base.append(())
+        elif how[1]:
+            base.append(tuple([r for r in fired if id(r) in shaping]))
+        else:
+            base.append(tuple(fired))
     out: list[Branch] = []
-    fired_of = _fired_functions(kb, show_evidence, compiled)
+    readers_of = fact_readers(kb)
     # the most waited-for first, ties in the order first met (as Counter.most_common gives them)
     for fact, _ in sorted(waiting.items(), key=itemgetter(1), reverse=True)[:MAX_CANDIDATES]:
         spec = FACTS[fact]
         domain = (True, False) if spec.kind == "bool" else spec.values
-        readers = fact_readers(kb).get(fact, ())
+        readers = [(i, plan[i]) for i in readers_of.get(fact, ()) if plan[i] is not None]
         groups: dict[tuple, Outcome] = {}
         fired: list[frozenset[str]] = []
         for value in domain:
@@ -256,8 +266,9 @@ def find_branches(kb: KnowledgeBase, facts: Facts, evaluated: Rows, show_evidenc
                 if not _possible(kb, values, fact, compiled):
                     continue
                 per_table = list(base)
-                for i in readers:
-                    per_table[i] = tuple([r for r in fired_of[i](values) if id(r) in shaping])
+                for i, (fired_of, filtered) in readers:
+                    per_table[i] = (tuple([r for r in fired_of(values) if id(r) in shaping]) if filtered
+                                    else tuple(fired_of(values)))
             except HitPolicyViolation:
                 # two rows of a unique table: `mcrc verify` proves no consistent patient does that, so the facts
                 # around this value are not a patient's (e.g. raw cohort rows); the value is not a branch

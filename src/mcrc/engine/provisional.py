@@ -62,16 +62,19 @@ def _side_facts(kb: KnowledgeBase) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: Facts, evaluated: Rows,
-                derive: Callable[[Patient], Facts],
+                rederive: Callable[[Facts, Patient, Patient], Facts],
                 compiled: bool = True) -> tuple[Facts, list[Assumption], Rows] | None:
     """The facts, assumptions and table results of the provisional answer, or None when no presumption is used.
-    `derive(patient)` is the engine's derivation (with its definitions and date)."""
+    `rederive(facts, patient, untreated)` is the engine's derivation of the untreated patient from the patient's
+    facts (mcrc.facts.derive.rederive_untreated, with the engine's definitions and date)."""
     values = facts.values
     candidates = [p for p in kb.presumptions if p.check(values) is Tri.TRUE and _recorded(patient, p.fills) is False]
     if not candidates:
         return None
     caveat_facts, evidence_tables = _side_facts(kb)
-    waiting = {f for p in strict.possible if p.table not in evidence_tables for f in p.needs}
+    # what the strict answer's possible rows wait for (strict.possible, read from the tables' results directly)
+    waiting = set().union(*[unknown for table, _, _, possible, _ in evaluated if table.id not in evidence_tables
+                            for _, unknown in possible])
     waiting |= {f for f in caveat_facts if values.get(f) is None}
     # a reported finding's field is read by its own fact alone (the loader checks the fact's source is the field),
     # so it is set on the facts directly; the course list feeds many derived facts, so that patient is derived again
@@ -83,8 +86,8 @@ def provisional(kb: KnowledgeBase, patient: Patient, strict: Assessment, facts: 
         if p.kind == "reported_when_present":
             settles[p.id] = set(p.facts) & waiting
         else:
-            filled_facts = derive(untreated(patient))
-            rederived = {f for f, v in filled_facts.values.items() if v != values.get(f)}
+            filled_facts = rederive(facts, patient, untreated(patient))
+            rederived = {f for f, v in filled_facts.values.items() if v != values[f]}
             settles[p.id] = rederived & waiting
     used = [p for p in candidates if settles[p.id]]
     if not used:

@@ -116,7 +116,6 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
             v["liver_small_accessible"] = None if None in small else all(small)
             stages = {m.multifocal_stage for m in liver if m.multifocal_stage}
             v["liver_multifocal_stage"] = "late" if "late" in stages else ("early" if stages else None)
-            v["liver_timing"] = _timing(p, liver)
     if lung:
         lymph = _any_attr(lung, "lymphangitic")
         v["lymphangitic"] = lymph
@@ -129,9 +128,6 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
         v["lung_nodes"] = _any_attr(lung, "hilar_mediastinal_nodes")
         v["lung_symptomatic"] = _any_attr(lung, "symptomatic")
         v["lung_resectability"] = worst_resectability([m.resectability for m in lung])
-        v["lung_timing"] = _timing(p, lung)
-        v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other, _other_metastasis_treated(p))
-        v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
 
     _lesion_facts(p, v, lung, other)
     v["bone_pain"] = p.symptoms.bone_pain if p.symptoms else None
@@ -156,13 +152,12 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
             calls = [b.ctdna.ras, b.ctdna.braf, b.ctdna.egfr_ectodomain]
             v["ctdna_known"] = None not in calls
             v["ctdna_clear"] = False if "mutant" in calls else (True if None not in calls else None)
-        v["ctdna_tissue_ras_discordant"] = _ctdna_discordant(p, v["ras"])
         v["mmr_status"], note = _mmr(b.mmr, b.msi)
         if note:
             notes.append(note)
 
     # --- treatment history -------------------------------------------------------------------
-    _history(p, v, lung + other, d, today or dt.date.today())
+    _course_facts(p, v, lung, other, d, today)
     v["ned"] = _ned(p)
     # --- fitness and wishes ------------------------------------------------------------------
     v["fit_for_surgery"] = p.fitness.fit_for_surgery if p.fitness else None
@@ -176,6 +171,41 @@ def derive_facts(patient: Patient, definitions: Definitions | None = None, today
     v["hereditary_syndrome"] = p.hereditary_syndrome  # never read into mmr_status: only a tumour test sets that
     v["second_primary_cancer"] = p.second_primary_cancer
     return Facts(values=v, ned_date=p.ned_date, notes=tuple(notes))
+
+
+def _course_facts(p: Patient, v: dict, lung: list[Lesion], other: list[Lesion], d: Definitions,
+                  today: dt.date | None) -> None:
+    """Every fact that reads the treatment history (the courses, radiotherapy, procedures): the timing of the
+    metastases, the lung as first site, the disease-free interval, ctDNA discordance and the history facts. Kept
+    together so that the untreated presumption can derive them again alone (`rederive_untreated`)."""
+    liver = [m for m in other if m.organ == "liver"]
+    if liver:
+        v["liver_timing"] = _timing(p, liver)
+    if lung:
+        v["lung_timing"] = _timing(p, lung)
+        v["lung_initial"] = _lung_initial(v["lung_timing"], lung, other, _other_metastasis_treated(p))
+        v["dfi_months"] = _dfi(p, lung, v["lung_timing"])
+    if p.biomarkers is not None:
+        v["ctdna_tissue_ras_discordant"] = _ctdna_discordant(p, v["ras"])
+    _history(p, v, lung + other, d, today or dt.date.today())
+
+
+def rederive_untreated(facts: Facts, before: Patient, patient: Patient, definitions: Definitions | None = None,
+                       today: dt.date | None = None) -> Facts:
+    """`derive_facts(patient)`, where `patient` is `before` (whose facts are `facts`) with an empty course list in
+    place of none recorded (the untreated presumption, mcrc.engine.provisional.untreated): only the facts that read
+    the history are derived again. Every fact the history part sets for no recorded courses it sets for an empty
+    list too (the same lesions, biomarkers, radiotherapy and procedures), so nothing stale is kept; tests compare
+    it with the whole derivation. Any other pair of patients is derived whole."""
+    was, hist = before.treatment_history, patient.treatment_history
+    if (was is not None and was.courses is not None) or hist is None or hist.courses != []:
+        return derive_facts(patient, definitions, today)
+    d = definitions or load_definitions()
+    v = dict(facts.values)
+    mets = patient.metastases or ()
+    _course_facts(patient, v, [m for m in mets if m.organ == "lung"], [m for m in mets if m.organ != "lung"], d,
+                  today)
+    return Facts(values=v, ned_date=patient.ned_date, notes=facts.notes)
 
 
 def _primary_0035(pr, v: dict, d: Definitions) -> None:

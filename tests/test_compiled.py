@@ -10,6 +10,7 @@ random Facts with newer evidence shown and hidden.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -339,9 +340,12 @@ def test_what_is_shared_between_assessments_is_never_changed_by_one():
 
     cases = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES]
     warm = [render_json(mcrc.assess(c)) for c in cases]
+    generated = compiled(KB).evaluate.__globals__
+    entries = [v for k, v in generated.items() if re.fullmatch(r"t\d+_P\d+", k)]  # the possible rows' entries
+    assert sum(map(len, entries)) > 100
     for case, expected in zip(reversed(cases), reversed(warm), strict=True):
         for cache in (ev._FIXED_CACHE, ev._CAVEATED, ev._POSSIBLE_CACHE, ev._UNKNOWN_CACHE, _ROW_PARTS_CACHE,
-                      _TABLE_TRACE_CACHE):
+                      _TABLE_TRACE_CACHE, *entries):
             cache.clear()
         assert render_json(mcrc.assess(case)) == expected, case.get("id")
 
@@ -492,3 +496,25 @@ def test_a_row_with_too_many_conditions_is_refused_clearly():
     with pytest.raises(KnowledgeError) as exc:
         compile_knowledge(kb)
     assert row.id in str(exc.value) and "all: [...]" in str(exc.value)
+
+
+def test_possible_rows_are_shared_entries_made_once():
+    """A compiled table lists a possible row as one shared entry per row and set of unknown facts (the bits of its
+    UNKNOWN conditions and their unknown facts): two patients whose row waits for the same facts get the same
+    entry, and the Assessment's entry for it is made once; different unknown facts give different entries."""
+    from mcrc.knowledge.compile_waiting import Waiting
+
+    def possible(values):
+        return {r.id: item for t, a, f, p, tr in compiled(KB).evaluate(values, False) for item in p
+                for r in (item[0],)}
+
+    base = dict.fromkeys(NAMES)
+    one = possible({**base, "metastatic": True, "lung_mets": True, "ecog": 1})
+    two = possible({**base, "metastatic": True, "lung_mets": True, "ecog": 0, "age": 70})
+    shared = [rid for rid in one if rid in two and one[rid][1] == two[rid][1]]
+    assert shared and all(type(one[rid]) is Waiting and one[rid] is two[rid] for rid in shared)
+    a1 = build_assessment(KB, Facts(values={**base, "metastatic": True, "lung_mets": True}), trace=False)
+    a2 = build_assessment(KB, Facts(values={**base, "metastatic": True, "lung_mets": True}), trace=False)
+    assert a1.possible and all(x is y for x, y in zip(a1.possible, a2.possible, strict=True))
+    three = possible({**base, "metastatic": True, "lung_mets": True, "lung_resectability": "resectable"})
+    assert any(rid in three and three[rid] is not one[rid] and three[rid][1] != one[rid][1] for rid in one)

@@ -24,6 +24,7 @@ from mcrc.engine.evaluate import ENGINE_VERSION, Rows, evaluate_tables
 from mcrc.engine.items import _Builder, _cites
 from mcrc.engine.tracing import _skipped_table_trace, _table_trace
 from mcrc.facts.model import Facts
+from mcrc.knowledge.compile_waiting import Waiting
 from mcrc.knowledge.model import KnowledgeBase, OutItem, Row, Table
 from mcrc.knowledge.reviews import ReviewBook, RowReview
 
@@ -207,8 +208,16 @@ def build_assessment(kb: KnowledgeBase, facts: Facts, patient_id: str | None = N
             trace_out.append(_table_trace(table, applies, tr))
         for row in fired:
             fired_rows.append((table, row))
-        for row, unknown in maybe:
-            possible.append(_possible_row(row, unknown))
+        for item in maybe:
+            # a compiled table's shared entry keeps its PossibleRow (mcrc.knowledge.compile_waiting); the
+            # interpreter's plain tuples are looked up by row and set
+            if type(item) is Waiting:
+                entry = item.memo
+                if entry is None:
+                    entry = item.memo = _possible_row(*item)
+            else:
+                entry = _possible_row(*item)
+            possible.append(entry)
     fx = _fixed(kb, book, fired_rows)
     guideline_sources = fx.guideline_sources
     strategies = list(fx.strategies)

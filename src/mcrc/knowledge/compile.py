@@ -32,6 +32,7 @@ from types import CodeType
 from typing import Any
 
 from mcrc.errors import HitPolicyViolation, KnowledgeError, Problem
+from mcrc.knowledge.compile_waiting import APPLIES, Bits, none_bits, waiting
 from mcrc.knowledge.expr import And, Cmp, Eq, Expr, In, Known, Not, Or, conjuncts
 from mcrc.knowledge.model import KnowledgeBase, Row, Table
 
@@ -140,7 +141,7 @@ class _Table:
 
     def __init__(self, table: Table, prefix: str, ns: dict[str, Any]):
         self.table, self.p, self.ns = table, prefix, ns
-        self._singles: dict[str, str] = {}  # fact -> the name of its one-name frozenset constant
+        self.bits = Bits()  # the table's fact bits for its possible rows' entries (mcrc.knowledge.compile_waiting)
         ns[f"{prefix}T"] = table
         ns[f"{prefix}ID"] = table.id
         ns[f"{prefix}OFF"] = (table, 0, (), (), None)
@@ -159,8 +160,9 @@ class _Table:
         t, p = self.table, self.p
         lines = [f"{ind}a = {code.expr(t.applies)}", f"{ind}if a == 0:", f"{ind}    res = {p}OFF", f"{ind}else:"]
         ind += "    "
-        if len(t.applies_facts) > 1:  # the unknown facts of an UNKNOWN `applies`, shared by the table's possible rows
-            lines.append(f"{ind}ua = {self._unknown_of(code, t.applies_facts)} if a == 1 else None")
+        if t.applies_facts:  # the bits of an UNKNOWN `applies` and its unknown facts, shared by the table's rows
+            _, bits = self.bits.part(t.applies_facts)
+            lines.append(f"{ind}ma = ({APPLIES}{' | ' + none_bits(code, bits) if bits else ''}) if a == 1 else 0")
         lines += [f"{ind}fired = []", f"{ind}possible = []", f"{ind}tr = [] if w else None"]
         defaults = [i for i, r in enumerate(t.rows) if r.default]
         for i, row in enumerate(t.rows):
@@ -187,36 +189,31 @@ class _Table:
         lines.append(f"{ind}res = ({p}T, a, fired, possible, tuple(tr) if w else None)")
         return lines
 
-    def _unknown(self, code: _Code, ind: str, cond: str, names: frozenset[str]) -> list[str]:
-        """Add the unknown facts of an UNKNOWN condition to `u` as the interpreter does: `u |= {f for f in names if
-        unknown}`, iterating the same frozenset object (a constant of the namespace), so the set is built in the
-        same order (the branches rank the facts rows wait for in that order when counts tie). The source does not
-        spell the set's order, which follows the process's string hashes: the same knowledge base generates the
-        same source in every process (the knowledge-base cache keeps its compiled code, decision record 0049)."""
-        if not names:
-            return []
-        out = [f"{ind}if {cond} == 1:"]
-        if len(names) == 1:  # an UNKNOWN condition on one fact: the fact is unknown (a one-name frozenset
-            # constant merges as the literal {name} would, without building it each time)
-            out.append(f"{ind}    u |= {self._single(code, next(iter(names)))}")
-            return out
-        for f in sorted(names):
-            if f not in code.names:  # every fact a condition reads is read before the table's code
-                raise AssertionError(f"{self.table.id}: {f} is not read")
-        if cond == "a":  # the table's own condition: its unknown facts, collected once per table (`ua`)
-            out.append(f"{ind}    u |= ua")
-            return out
-        out.append(f"{ind}    u |= {self._unknown_of(code, names)}")
-        return out
-
-    def _single(self, code: _Code, name: str) -> str:
-        if name not in self._singles:
-            self._singles[name] = code.const(frozenset((name,)))
-        return self._singles[name]
-
-    @staticmethod
-    def _unknown_of(code: _Code, names: frozenset[str]) -> str:
-        return f"{{f for f in {code.const(names)} if get(f) is None}}"
+    def _waiting(self, code: _Code, i: int, ind: str, names: list[str]) -> list[str]:
+        """Append the row's shared possible-row entry, found by the bits of its UNKNOWN conditions and their unknown
+        facts (mcrc.knowledge.compile_waiting); the entry's set is merged as the interpreter merges it: the table's
+        condition's unknown facts, then each UNKNOWN condition's, in order."""
+        t, row = self.table, self.table.rows[i]
+        terms = ["ma"] if t.applies_facts else []
+        plan = []
+        for j, c in enumerate(names):
+            facts = row.check_facts[j]
+            if not facts:
+                continue
+            part_names, bits = self.bits.part(facts)
+            for f in sorted(facts):
+                if f not in code.names:  # every fact a condition reads is read before the table's code
+                    raise AssertionError(f"{t.id}: {f} is not read")
+            terms.append(f"(({1 << j}{' | ' + none_bits(code, bits) if bits else ''}) if {c} == 1 else 0)")
+            plan.append((1 << j, part_names, bits))
+        applies = self.bits.part(t.applies_facts) if t.applies_facts else None
+        self.ns[f"{self.p}W{i}"] = (row, applies, tuple(plan))
+        self.ns[f"{self.p}P{i}"] = {}
+        return [f"{ind}m = {' | '.join(terms) or '0'}",
+                f"{ind}p = {self.p}P{i}.get(m)",
+                f"{ind}if p is None:",
+                f"{ind}    p = _waiting({self.p}P{i}, m, {self.p}W{i})",
+                f"{ind}possible.append(p)"]
 
     def _row(self, code: _Code, i: int, cs: list[str], base: str) -> list[str]:
         """A row's conditions in order until one is FALSE (nested ifs on the nonzero ones)."""
@@ -234,11 +231,7 @@ class _Table:
         lines.append(f"{ind}    if w:")
         lines.append(f"{ind}        tr += (2, {listed})")
         lines.append(f"{ind}else:")
-        lines.append(f"{ind}    u = set()")
-        lines += self._unknown(code, f"{ind}    ", "a", self.table.applies_facts)
-        for j, c in enumerate(names):
-            lines += self._unknown(code, f"{ind}    ", c, self.table.rows[i].check_facts[j])
-        lines.append(f"{ind}    possible.append(({row}, u))")
+        lines += self._waiting(code, i, f"{ind}    ", names)
         lines.append(f"{ind}    if w:")
         lines.append(f"{ind}        tr += (1, {listed})")
         for j in range(len(cs) - 1, -1, -1):  # the else branches: stopped at the first FALSE condition
@@ -283,7 +276,7 @@ class _Table:
 
 
 def _namespace() -> dict[str, Any]:
-    return {"_min": min, "_max": max, "HitPolicyViolation": HitPolicyViolation}
+    return {"_min": min, "_max": max, "HitPolicyViolation": HitPolicyViolation, "_waiting": waiting}
 
 
 # The knowledge-base cache (mcrc.knowledge.cache, decision record 0049) keeps the code compiled here between runs:

@@ -279,12 +279,26 @@ def _mmr(mmr: str | None, msi: str | None) -> tuple[str | None, str | None]:
     return None, None
 
 
+_PARAMS: dict[int, tuple[Definitions, Params]] = {}
+
+
+def _params(d: Definitions) -> Params:
+    """Params.from_definitions, kept per definitions object (which it keeps alive; definitions are not changed
+    after loading)."""
+    hit = _PARAMS.get(id(d))
+    if hit is None or hit[0] is not d:
+        if len(_PARAMS) > 100:
+            _PARAMS.clear()
+        hit = _PARAMS[id(d)] = (d, Params.from_definitions(d))
+    return hit[1]
+
+
 def _history(p: Patient, v: dict, lesions: list[Lesion], d: Definitions, today: dt.date) -> None:
     """The treatment-history facts (mcrc.facts.history holds the conventions they follow)."""
     hist = p.treatment_history
     courses = hist.courses if hist else None
     if courses is not None:
-        h = History(p, load_vocabulary(), Params.from_definitions(d), today)
+        h = History(p, load_vocabulary(), _params(d), today)
         v["systemic_history_known"] = True
         v["neoadjuvant_given"] = any(c.intent in PREOPERATIVE for c in courses)
         v["neoadjuvant_progression"], v["preop_progression_ever"] = h.preoperative_progression()

@@ -21,7 +21,7 @@ from mcrc.knowledge.model import Row
 
 APPLIES = 1 << 61  # above the conditions of a row (at most compile.MAX_CONDITIONS)
 FACT_BASE = 62
-MAX_ENTRIES = 512  # kept per row; beyond it the row's entries are dropped and made again
+MAX_ENTRIES = 64  # kept per row (as many as the entries kept per row before); beyond it they are made again
 
 
 class Waiting(tuple):

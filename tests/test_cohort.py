@@ -157,7 +157,7 @@ def _mini_kb() -> KnowledgeBase:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("kind", ["decisions", "summary", "groups", "totals"])
+@pytest.mark.parametrize("kind", ["decisions", "summary", "counts", "groups", "totals"])
 def test_golden_sql(dialect, kind):
     """The canonical query, transpiled per dialect, is stable (regenerate: MCRC_UPDATE_GOLDEN_SQL=1)."""
     sql = cached_sql(build_plan(_mini_kb()), kind, dialect, pretty=True) + "\n"

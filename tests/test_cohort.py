@@ -311,3 +311,5 @@ def test_cli_synth_schema_and_sql(tmp_path):
     assert json.loads(schema.output)["title"] == "mcrc cohort decision point"
     sql = runner.invoke(app, ["cohort", "sql", "--dialect", "spark", "--query", "groups"])
     assert sql.exit_code == 0 and "GROUP BY" in sql.output and "`site`" in sql.output
+    counts = runner.invoke(app, ["cohort", "sql", "--dialect", "spark", "--query", "counts"])
+    assert counts.exit_code == 0 and "EXPLODE(" in counts.output and "WHERE" in counts.output

@@ -157,7 +157,7 @@ def _mini_kb() -> KnowledgeBase:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("kind", ["decisions", "summary", "groups", "totals"])
+@pytest.mark.parametrize("kind", ["decisions", "summary", "counts", "groups", "totals"])
 def test_golden_sql(dialect, kind):
     """The canonical query, transpiled per dialect, is stable (regenerate: MCRC_UPDATE_GOLDEN_SQL=1)."""
     sql = cached_sql(build_plan(_mini_kb()), kind, dialect, pretty=True) + "\n"
@@ -311,3 +311,5 @@ def test_cli_synth_schema_and_sql(tmp_path):
     assert json.loads(schema.output)["title"] == "mcrc cohort decision point"
     sql = runner.invoke(app, ["cohort", "sql", "--dialect", "spark", "--query", "groups"])
     assert sql.exit_code == 0 and "GROUP BY" in sql.output and "`site`" in sql.output
+    counts = runner.invoke(app, ["cohort", "sql", "--dialect", "spark", "--query", "counts"])
+    assert counts.exit_code == 0 and "EXPLODE(" in counts.output and "WHERE" in counts.output

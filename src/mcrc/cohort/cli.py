@@ -44,6 +44,7 @@ class Dialect(StrEnum):
 class Query(StrEnum):
     decisions = "decisions"
     summary = "summary"
+    counts = "counts"
     groups = "groups"
     totals = "totals"
 

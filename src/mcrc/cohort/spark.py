@@ -1,7 +1,11 @@
-"""Run the same compiled SQL (sqlglot's Spark dialect) in a Spark session: the optional extra `mcrc[spark]`.
+"""Run the audit in a Spark session: the optional extra `mcrc[spark]`.
 
-A local session is `local[2]`, UI off, bound to 127.0.0.1, quiet logs. Spark reads the cohort
-itself (Parquet); a frame that did not come from a Parquet file is handed over as Arrow.
+The concordance table comes from a DataFrame plan built from the same expression trees as the SQL
+(`summary_frame`: per layer one `select` of Columns, each `F.expr` of that one column's Spark SQL; no
+Python UDF), counted by unnesting the TRUE totals' indices (`mcrc.cohort.sql.counts_query`, decision
+record 0055). The per-decision output runs the compiled SQL text. A local session is `local[2]`, UI off,
+bound to 127.0.0.1, quiet logs. Spark reads the cohort itself (Parquet); a frame that did not come from
+a Parquet file is written once as Parquet first.
 """
 
 from __future__ import annotations
@@ -14,8 +18,20 @@ from typing import Any
 
 import polars as pl
 
+from mcrc.cohort.logic import GROUP_KEYS
 from mcrc.cohort.plan import Plan
-from mcrc.cohort.sql import SOURCE, cached_sql, split_summary
+from mcrc.cohort.sql import (
+    IDX,
+    SOURCE,
+    cached_sql,
+    counts_grouping,
+    counts_parts,
+    flag_indices,
+    render,
+    split_counts,
+    summary_names,
+    undecided_filter,
+)
 
 
 class SparkUnavailable(RuntimeError):
@@ -61,6 +77,41 @@ def local_session(app: str = "mcrc-cohort") -> Any:
     return spark
 
 
+def summary_frame(source: Any, plan: Plan, grouped: bool = True) -> Any:
+    """The count-by-unnest plan (`mcrc.cohort.sql.counts_query`) as DataFrame column expressions over
+    `source` (the cohort as read): the layers as one `select` each, the missing-fact layers only over the
+    not-decidable decision points, the TRUE totals' indices exploded and counted by one narrow aggregate."""
+    from pyspark.sql import functions as F
+
+    def col(e: Any) -> Any:
+        return F.expr(render(e, "spark"))
+
+    parts = counts_parts(plan, grouped)
+    cut = parts.cut
+    inputs = [F.col(c) for c in cut.inputs if c not in ("year", "n")]
+    year = F.year(F.col("decision_date")).alias("year")
+    df = source.select(*inputs, year)
+    if grouped:  # identical decision points counted first, the rules run once per distinct one
+        df = df.groupBy(*[c for c in df.columns]).agg(F.count(F.lit(1)).alias("n"))
+
+    def layers(df: Any, start: int, stop: int) -> Any:
+        for i in range(start, stop):
+            new = {name for name, _ in cut.layers.layers[i]}
+            carried = [F.col(c) for c in cut.live[i] if c not in new]
+            df = df.select(*carried, *[col(e).alias(name) for name, e in cut.layers.layers[i]])
+        return df
+
+    k, n = cut.layers.undecided_from, len(cut.layers.layers)
+    main = layers(df, 0, k)
+    rest = layers(main.filter(col(undecided_filter())).select(*cut.live[k - 1]), k, n)
+    keep = [*GROUP_KEYS, *(["n"] if grouped else [])]
+    stream = main.select(*keep, col(flag_indices(parts.terms, True)).alias(IDX)).unionByName(
+        rest.select(*keep, col(flag_indices(parts.missing, False)).alias(IDX)))
+    grouping = [col(g).alias(name) for name, g in counts_grouping()]
+    count = F.sum("n") if grouped else F.count(F.lit(1))
+    return stream.groupBy(*grouping, F.col(IDX)).agg(count.cast("bigint").alias("decisions"))
+
+
 def _to_polars(df: Any) -> pl.DataFrame:
     return pl.from_arrow(df.toArrow())
 
@@ -77,13 +128,11 @@ def run(frame: pl.DataFrame | None, plan: Plan, decisions: bool = True, session:
             path = Path(tmp, "cohort.parquet")
             casts = [pl.col(c).cast(pl.String) for c, t in frame.schema.items() if isinstance(t, pl.Enum)]
             frame.with_columns(casts).write_parquet(path)
-        spark.read.parquet(str(path)).createOrReplaceTempView(SOURCE)
-
-        def q(kind: str) -> pl.DataFrame:
-            return _to_polars(spark.sql(cached_sql(plan, kind, "spark", grouped)))
-
-        out = q("decisions") if decisions else None
-        return out, *split_summary(q("summary"))
+        source = spark.read.parquet(str(path))
+        source.createOrReplaceTempView(SOURCE)
+        out = _to_polars(spark.sql(cached_sql(plan, "decisions", "spark", grouped))) if decisions else None
+        counts = _to_polars(summary_frame(source, plan, grouped))
+        return out, *split_counts(counts, summary_names(plan))
     finally:
         spark.catalog.dropTempView(SOURCE)
         if tmp:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Response
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -144,6 +145,10 @@ def create_app(settings: Settings) -> FastAPI:
                = False) -> Response:
         # Run on the event loop: about a millisecond of CPU that a worker thread could not run any faster
         # (one process, one GIL), while the hop to and from the thread pool costs several under load.
+        return assess_answer(patient, evidence, trace)
+
+    def assess_answer(patient: Any, evidence: bool | None, trace: bool) -> Response:
+        """The answer of POST /assess to a decoded body (shared with the fast handler, mcrc.api.fast_assess)."""
         a = mcrc.assess(mcrc.parse_patient(patient), kb=store.knowledge, show_evidence=evidence, trace=trace,
                         reviews=store.review_book())
         # Serialised once by pydantic-core: FastAPI's response_model path would validate the Assessment again
@@ -151,6 +156,14 @@ def create_app(settings: Settings) -> FastAPI:
         # the answer leaves the trace out (decision 0020): the rationale, possible rows and unknown facts
         # explain it, and the trace would triple its size.
         return Response(a.model_dump_json(exclude=None if trace else _NO_TRACE), media_type="application/json")
+
+    # The declared route above gives the OpenAPI operation, the routing and the 405; the plain call (no query
+    # string) is served by a thin ASGI handler doing the same steps with the same functions, without FastAPI's
+    # per-request dependency machinery (decision 0056). Any other call reaches the declared route's own app.
+    from mcrc.api.fast_assess import FastAssess
+
+    assess_route = next(r for r in app.router.routes if isinstance(r, APIRoute) and r.endpoint is assess)
+    assess_route.app = FastAssess(assess_route.app, bearer, assess_caller, assess_answer)
 
     @app.get(f"{PREFIX}/kb", response_model=KnowledgeOut, tags=["reference"], responses=responses(500),
              summary="Decision tables and rows with their citations")

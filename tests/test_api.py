@@ -196,6 +196,10 @@ def test_405_names_every_method_of_the_path(client):
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     r = client.request("PATCH", "/api/v1/cases/1/decisions", headers=_auth("cli"))
     assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    # routes of included routers (FHIR, extraction) are named too: they answered an empty Allow
+    for path in ("/api/v1/fhir/assess", "/api/v1/extract"):
+        r = client.request("PATCH", path, headers=_auth("cli"))
+        assert r.status_code == 405 and r.headers["allow"] == "POST", path
 
 
 # ---- OpenAPI -------------------------------------------------------------------------------------

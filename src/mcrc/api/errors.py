@@ -60,10 +60,12 @@ def _loc_field(loc: tuple[Any, ...]) -> str:
     return out or ".".join(str(p) for p in loc)
 
 
-def allowed_methods(request: Request) -> str:
+def allowed_methods(request: Request, said: str | None = None) -> str:
     """Every method some route serves at this path (Starlette's own 405 names only the first route's, so
-    `/cases` answered `Allow: GET` although POST is served there too)."""
-    methods: set[str] = set()
+    `/cases` answered `Allow: GET` although POST is served there too), with the methods the 405 itself named
+    (`said`): routes of an included router (FastAPI keeps them behind one opaque entry with no `methods`) are
+    known only through it, so `/fhir/assess` answered an empty `Allow`."""
+    methods: set[str] = {m.strip() for m in (said or "").split(",") if m.strip()}
     for route in request.app.router.routes:
         match, _ = route.matches({**request.scope, "method": "\x00"})  # a method no route has: path-only match
         if match is not Match.NONE and getattr(route, "methods", None):
@@ -114,7 +116,7 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
+            headers["Allow"] = allowed_methods(request, headers.pop("Allow", None) or headers.pop("allow", None))
         return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail),
                        headers=headers or None)
 

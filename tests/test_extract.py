@@ -232,6 +232,29 @@ def test_units_cea_ecog_and_counts():
     assert draft.patient["cea_ng_ml"] == 40 and draft.provenance["cea_ng_ml"]["confidence"] == "inferred"
 
 
+@pytest.mark.parametrize("text, age, sex", [
+    ("Thank you for seeing this 64-year-old woman with metastatic sigmoid cancer.", 64, "female"),
+    ("Re: 47 year old male with rectal cancer.", 47, "male"),
+    ("I saw Mrs L, a 59-year-old with liver metastases.", 59, None),  # no sex from a title
+    ("Age: 71. Sex: F.", 71, "female"),
+    ("A man aged 55, ECOG 1.", 55, None),
+    ("Dear Mr Jones, thank you for seeing her.", None, None),  # the addressee's title says nothing of the patient
+    ("His mother, an 80-year-old woman, had colon cancer.", None, None),  # a relative's age and sex
+    ("Diagnosed at age 40 with a rectal cancer.", None, None),  # an event's date, not today's age
+    ("Age: 65-70.", None, None),  # a range is not a value
+])
+def test_age_and_sex(text, age, sex):
+    got = fields(text)
+    assert got.get("age") == age and got.get("sex") == sex
+
+
+def test_an_age_the_patient_model_refuses_is_reported_not_filled():
+    draft = run("A 12-year-old with a sigmoid cancer.")
+    assert "age" not in draft.patient
+    conflict = next(c for c in draft.conflicts if c["field"] == "age")
+    assert "greater than or equal to 18" in conflict["reason"] and conflict["values"][0]["text"] == "12-year-old"
+
+
 def test_distance_in_mm_is_converted_to_cm():
     assert fields("Tumour lower edge 60 mm above the anal verge.")["primary.distance_from_anal_verge_cm"] == 6.0
 

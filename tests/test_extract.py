@@ -248,6 +248,21 @@ def test_age_and_sex(text, age, sex):
     assert got.get("age") == age and got.get("sex") == sex
 
 
+@pytest.mark.parametrize("text, syndrome", [
+    ("Known Lynch syndrome; his mother had endometrial cancer.", "lynch"),
+    ("A 50-year-old woman with Lynch syndrome and a sigmoid cancer.", "lynch"),
+    ("Germline MSH2 pathogenic variant confirmed.", "lynch"),
+    ("Her brother has Lynch syndrome with an MSI-high tumour.", None),  # a relative's
+    ("Recommend genetics referral to assess for Lynch syndrome.", None),  # to be tested for
+    ("dMMR tumour with BRAF V600E; Lynch syndrome considered unlikely.", None),
+    ("Patients with Lynch syndrome need colonoscopy; we will test her for it.", None),
+    ("No germline MLH1 mutation was found.", None),  # one gene negative is not "no syndrome"
+    ("Germline testing for MLH1 mutation requested.", None),
+])
+def test_lynch_syndrome_only_when_stated_as_the_patients(text, syndrome):
+    assert fields(text).get("hereditary_syndrome") == syndrome
+
+
 def test_an_age_the_patient_model_refuses_is_reported_not_filled():
     draft = run("A 12-year-old with a sigmoid cancer.")
     assert "age" not in draft.patient

@@ -38,7 +38,7 @@ PATHS = {
     "metastases[*]", "metastases[*].count", "metastases[*].largest_size", "metastases[*].bilateral",
     "metastases[*].bilobar", "metastases[*].zone", "metastases[*].lymphangitic",
     "metastases[*].hilar_mediastinal_nodes", "metastases[*].pci",
-    "age", "sex", "ecog", "cea_ng_ml", "course.regimen",
+    "age", "sex", "hereditary_syndrome", "ecog", "cea_ng_ml", "course.regimen",
     "_mmr.mlh1", "_mmr.msh2", "_mmr.msh6", "_mmr.pms2",
 }
 _TEMPLATE = re.compile(r"^\{([A-Za-z0-9_,]+)\|([a-z_0-9]+)\}$|^\{([A-Za-z0-9_]+)\}$")

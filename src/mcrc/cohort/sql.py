@@ -310,38 +310,31 @@ def counts_grouping() -> list[tuple[str, exp.Expression]]:
     return [(k, exp.Case().when(zero.copy(), exp.column(k, quoted=True), copy=False)) for k in GROUP_KEYS]
 
 
-def counts_query(plan: Plan, grouped: bool = True, split_missing: bool = True) -> exp.Select:
+def counts_query(plan: Plan, grouped: bool = True) -> exp.Select:
     """Groups and totals in one pass, counted by unnesting: per decision point the indices of its TRUE
     totals (about 30 of ~1,040 on the benchmark's cohort) become rows, and one narrow aggregate counts them
     instead of ~1,040 aggregate buffers per group. Output rows: `idx` 0 with the group keys is the group's
     decision count; `idx` i > 0 (keys NULL) is the count of total i (`summary_names`). `split_counts` turns
     them back into the groups and the totals.
 
-    With `split_missing` the missing-fact layers (FALSE unless the status is not decidable) run only over the
-    not-decidable decision points: a second branch from the layers' status (`WHERE`), its flags appended to
-    the same aggregate by UNION ALL."""
+    The missing-fact layers (FALSE unless the status is not decidable) run only over the not-decidable
+    decision points: a second branch from the layers' status (`WHERE`), its flags appended to the same
+    aggregate by UNION ALL (decision record 0055: on Spark the missing facts in the same list took twice as long)."""
     ops = SqlOps()
     source = _source(plan, summary_needs(plan), grouped)
     parts = counts_parts(plan, grouped)
     cut = parts.cut
     weight = [ops.col("n")] if grouped else []
     keys = [ops.col(k) for k in GROUP_KEYS]
-    n = len(cut.layers.layers)
-    if split_missing:
-        k = cut.layers.undecided_from
-        ctes = [("l0", source), *_chain(cut, 0, k, "l0", "l")]
-        undecided = exp.select(*[ops.col(c) for c in cut.live[k - 1]]).from_(f"l{k}").where(undecided_filter())
-        ctes += [(f"u{k}", undecided), *_chain(cut, k, n, f"u{k}", "u")]
-        flags = exp.select(*keys, *weight, exp.alias_(flag_indices(parts.terms, True), IDX, quoted=True),
-                           copy=False).from_(f"l{k}")
-        more = exp.select(*[k_.copy() for k_ in keys], *[w.copy() for w in weight],
-                          exp.alias_(flag_indices(parts.missing, False), IDX, quoted=True), copy=False).from_(f"u{n}")
-        stream = exp.union(flags, more, distinct=False).subquery("f")
-    else:
-        ctes = [("l0", source), *_chain(cut, 0, n, "l0", "l")]
-        both = tuple(sorted(parts.terms + parts.missing, key=lambda t: t[0]))
-        stream = exp.select(*keys, *weight, exp.alias_(flag_indices(both, True), IDX, quoted=True),
-                            copy=False).from_(f"l{n}").subquery("f")
+    n, k = len(cut.layers.layers), cut.layers.undecided_from
+    ctes = [("l0", source), *_chain(cut, 0, k, "l0", "l")]
+    undecided = exp.select(*[ops.col(c) for c in cut.live[k - 1]]).from_(f"l{k}").where(undecided_filter())
+    ctes += [(f"u{k}", undecided), *_chain(cut, k, n, f"u{k}", "u")]
+    flags = exp.select(*keys, *weight, exp.alias_(flag_indices(parts.terms, True), IDX, quoted=True),
+                       copy=False).from_(f"l{k}")
+    more = exp.select(*[k_.copy() for k_ in keys], *[w.copy() for w in weight],
+                      exp.alias_(flag_indices(parts.missing, False), IDX, quoted=True), copy=False).from_(f"u{n}")
+    stream = exp.union(flags, more, distinct=False).subquery("f")
     grouping = counts_grouping()
     count = exp.Sum(this=ops.col("n")) if grouped else exp.Count(this=exp.Star())
     body = exp.select(*[exp.alias_(g, k, quoted=True) for k, g in grouping], ops.col(IDX),

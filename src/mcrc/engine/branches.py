@@ -114,10 +114,6 @@ def _shaping(row: Row) -> bool:
 _PLANS: dict[tuple, tuple[KnowledgeBase, tuple]] = {}
 
 
-def _none(values: dict) -> list[Row]:
-    return []
-
-
 def _plan(kb: KnowledgeBase, show_evidence: bool, compiled: bool) -> tuple:
     """Per table, how a hypothetical value is evaluated: (the function giving the rows that fire - the compiled
     table's `fired`, or the interpreter's `fired_rows` -, whether its fired rows need filtering to the

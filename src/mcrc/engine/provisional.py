@@ -2,8 +2,9 @@
 
 Only presumptions that apply (the field is not recorded, `when` holds on the known facts) and that settle a fact
 the strict answer is waiting for are used. A reported finding's field is read by its own fact alone, so that fact
-is set directly; the untreated presentation fills the course list and the patient is derived again (so derived
-facts stay consistent with it). Only the tables reading a changed fact are evaluated again.
+is set directly; the untreated presentation fills the course list and every fact that reads the treatment history
+is derived again (mcrc.facts.derive.rederive_untreated, so derived facts stay consistent with it). Only the tables
+reading a changed fact are evaluated again.
 """
 
 from __future__ import annotations
